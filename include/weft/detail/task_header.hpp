@@ -1,0 +1,152 @@
+// task_header: the type-erased part of every task. The runtime (lib/) schedules headers; the
+// templates in task_impl.hpp add the callable and its result.
+//
+// State word (state_), one atomic so a wake, an abort and the worker's switch-out agree:
+//   scheduled      in a run queue (or being pushed into one); exactly one queue entry exists
+//   running        a worker owns the task: its fiber runs or is switching out
+//   notified       woken while running: the worker requeues it after the switch-out
+//   complete       the outcome is written (release); nothing runs it again
+//   cancelled      abort was requested (sticky)
+//   started        the callable was invoked (a task aborted before starting never calls it)
+//   join_interest  a join_handle still exists (else an exception is "unhandled")
+//   join_waker     join_waker_ holds the joiner's waker (set by the joiner, taken by completion)
+// Ordering: every transition is a CAS or RMW with acq_rel; the outcome and result are written
+// before `complete` is set with release, and read after it is seen with acquire.
+#pragma once
+
+#include <weft/detail/waker.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <source_location>
+#include <string>
+
+namespace weft {
+
+/// Unique, non-zero identifier of a task within the process.
+using task_id = std::uint64_t;
+
+/// Thrown from a cancellation point of an aborted task. Not derived from std::exception, so
+/// `catch (const std::exception&)` in user code does not swallow it.
+struct task_cancelled {};
+
+}  // namespace weft
+
+namespace weft::detail {
+
+class scheduler;
+class worker;
+
+namespace st {
+inline constexpr std::uint32_t scheduled = 1U << 0;
+inline constexpr std::uint32_t running = 1U << 1;
+inline constexpr std::uint32_t notified = 1U << 2;
+inline constexpr std::uint32_t complete = 1U << 3;
+inline constexpr std::uint32_t cancelled = 1U << 4;
+inline constexpr std::uint32_t started = 1U << 5;
+inline constexpr std::uint32_t join_interest = 1U << 6;
+inline constexpr std::uint32_t join_waker = 1U << 7;
+}  // namespace st
+
+enum class outcome : std::uint8_t { pending, value, exception, cancelled };
+
+class task_header;
+
+/// How a task is to be spawned: what task_builder and spawn_local set.
+struct spawn_options {
+    std::string name;
+    std::size_t stack_size = 0;  // 0: the runtime's default
+    bool pinned = false;         // spawn_local: never leaves the spawning worker
+    bool blocking = false;       // spawn_blocking: runs on the blocking pool, no fiber
+    /// A branch of join/select/scoped children: pinned to the current worker, reports the
+    /// given task's id from this_task::id() and shares its task_locals.
+    task_header* branch_of = nullptr;
+};
+
+/// A region of a task that a deadline (weft::timeout) can cancel. Lives on the task's stack;
+/// the task's scopes form a list from the innermost outwards. When `fired` is set, the task's
+/// cancellation points throw scope_cancelled naming the outermost fired scope, which is the
+/// one whose owner must report it.
+struct cancel_scope {
+    cancel_scope* outer = nullptr;
+    std::atomic<bool> fired{false};
+};
+
+/// Thrown from a cancellation point when a cancel_scope fired. Not derived from anything, like
+/// task_cancelled; the owner of `scope` catches it and converts it (weft::elapsed).
+struct scope_cancelled {
+    cancel_scope* scope;
+};
+
+class task_header {
+   public:
+    explicit task_header(std::source_location loc) noexcept;
+    task_header(const task_header&) = delete;
+    task_header& operator=(const task_header&) = delete;
+
+    /// Invokes the callable and records the outcome; destroys the callable. Never throws.
+    virtual void run() noexcept = 0;
+    /// Destroys the callable without invoking it (aborted before it started).
+    virtual void drop_callable() noexcept = 0;
+
+    void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept {
+        // Ordering: acq_rel so the last owner sees every write made by the others.
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    }
+
+    [[nodiscard]] task_id id() const noexcept { return id_; }
+    [[nodiscard]] bool is_complete() const noexcept {
+        return (state_.load(std::memory_order_acquire) & st::complete) != 0;
+    }
+
+    // ---- runtime-owned fields (lib/ only) -------------------------------------------------
+    std::atomic<std::uint32_t> state_{st::scheduled | st::join_interest};
+    std::atomic<std::uint32_t> refs_{1};
+    const task_id id_;
+    outcome outcome_ = outcome::pending;
+    bool pinned_ = false;
+    bool blocking_ = false;
+    bool result_taken_ = false;
+    std::uint32_t shield_depth_ = 0;
+    std::exception_ptr exception_;
+    std::source_location spawned_at_;
+    std::string name_;
+    std::size_t stack_size_ = 0;
+
+    task_header* queue_next_ = nullptr;  // inject queue / ready lists (one at a time)
+    task_header* owned_prev_ = nullptr;  // the runtime's list of live tasks
+    task_header* owned_next_ = nullptr;
+    scheduler* sched_ = nullptr;
+    worker* worker_ = nullptr;  // running it now / the owner of a pinned task
+
+    // Fiber, managed by lib/fiber: context, stack and sanitizer bookkeeping.
+    void* fiber_ctx_ = nullptr;
+    void* stack_base_ = nullptr;  // lowest address of the mapping (guard page included)
+    std::size_t stack_len_ = 0;
+    std::uint8_t stack_kind_ = 0;
+    void* asan_fake_stack_ = nullptr;
+    void* tsan_fiber_ = nullptr;
+    void* eh_caught_ = nullptr;  // this task's C++ exception state while it is switched out
+    unsigned int eh_uncaught_ = 0;
+
+    waker join_waker_;  // guarded by st::join_waker
+
+    // Identity and context: a branch (join/select child) reports its parent's id and shares
+    // its task_locals. `locals_` is opaque storage managed by task_local (lib/ never looks in).
+    task_header* identity_ = this;
+    std::shared_ptr<void> locals_;
+    cancel_scope* scopes_ = nullptr;  // innermost first; only the task itself touches it
+
+    // Diagnostics for dump(): where the task is parked. Written by the task, read by dump().
+    std::atomic<const char*> waiting_on_{nullptr};
+    std::atomic<std::source_location> suspended_at_{};
+
+   protected:
+    virtual ~task_header();
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,4 @@
+// Umbrella for the net area (see ../shared API.md). Filled in by the area's headers.
+#pragma once
+
+#include <weft/error.hpp>

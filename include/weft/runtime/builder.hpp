@@ -1,0 +1,72 @@
+// builder: configures and creates a runtime (Tokio's runtime::Builder).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace weft {
+
+class runtime;
+
+/// What happens to an exception that escapes a task when no join will observe it (the handle
+/// was destroyed or detached). An abort's task_cancelled is never reported.
+enum class unhandled_exception_policy {
+    ignore,            ///< drop it silently
+    log,               ///< one line on stderr naming the task and the exception (default)
+    shutdown_runtime,  ///< shut the runtime down; block_on rethrows the exception
+    terminate,         ///< log, then std::terminate
+};
+
+namespace detail {
+struct runtime_config {
+    bool multi_thread = true;
+    std::size_t worker_threads = 0;  // 0: std::thread::hardware_concurrency()
+    std::size_t max_blocking_threads = 512;
+    std::chrono::nanoseconds thread_keep_alive = std::chrono::seconds(10);
+    std::size_t stack_size = 256 * 1024;
+    std::string thread_name = "weft-worker";
+    std::function<void()> on_thread_start;
+    std::function<void()> on_thread_stop;
+    bool start_paused = false;
+    std::optional<std::uint64_t> seed;
+    unhandled_exception_policy unhandled = unhandled_exception_policy::log;
+    std::chrono::nanoseconds blocking_warning_threshold = std::chrono::milliseconds(100);
+};
+}  // namespace detail
+
+/// Configures a runtime. Every setter validates its argument only in build(), which throws
+/// std::invalid_argument naming the bad option.
+class builder {
+   public:
+    /// N worker threads, each with its own asio::io_context shard, sharing work by stealing.
+    static builder multi_thread();
+    /// Everything runs on the thread that calls block_on.
+    static builder current_thread();
+
+    builder& worker_threads(std::size_t n);          ///< >= 1; default hardware_concurrency()
+    builder& max_blocking_threads(std::size_t n);    ///< >= 1; default 512
+    builder& thread_keep_alive(std::chrono::nanoseconds d);  ///< idle blocking thread lifetime
+    builder& stack_size(std::size_t bytes);          ///< fiber stacks, >= 16 KiB; default 256 KiB
+    builder& thread_name(std::string name);          ///< default "weft-worker"
+    builder& on_thread_start(std::function<void()> f);
+    builder& on_thread_stop(std::function<void()> f);
+    builder& start_paused(bool paused);              ///< virtual clock (see weft::time)
+    builder& seed(std::uint64_t s);                  ///< current_thread: seeded run order
+    builder& unhandled_exception(unhandled_exception_policy p);
+    /// A task that holds a worker longer than this is reported once (0 disables).
+    builder& blocking_warning_threshold(std::chrono::nanoseconds d);
+
+    /// Creates the runtime. std::invalid_argument naming the bad option.
+    [[nodiscard]] runtime build();
+
+   private:
+    builder() = default;
+    detail::runtime_config cfg_;
+    bool worker_threads_set_ = false;
+};
+
+}  // namespace weft

@@ -1,0 +1,4 @@
+// Umbrella for the sync area (see ../shared API.md). Filled in by the area's headers.
+#pragma once
+
+#include <weft/error.hpp>

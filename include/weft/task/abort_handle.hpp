@@ -1,0 +1,45 @@
+// abort_handle: a copyable right to abort a task, without the right to join it.
+#pragma once
+
+#include <weft/detail/task_header.hpp>
+
+#include <utility>
+
+namespace weft {
+
+namespace detail {
+void abort_task(task_header* t) noexcept;
+}  // namespace detail
+
+/// Copyable handle that can abort a task and ask whether it finished (Tokio's AbortHandle).
+class abort_handle {
+   public:
+    abort_handle() noexcept = default;
+    explicit abort_handle(detail::task_header* t) noexcept : t_(t) {
+        if (t_) t_->add_ref();
+    }
+    abort_handle(const abort_handle& o) noexcept : abort_handle(o.t_) {}
+    abort_handle(abort_handle&& o) noexcept : t_(std::exchange(o.t_, nullptr)) {}
+    abort_handle& operator=(abort_handle o) noexcept {
+        std::swap(t_, o.t_);
+        return *this;
+    }
+    ~abort_handle() {
+        if (t_) t_->release();
+    }
+
+    /// Requests cancellation; no-op once the task finished or on an empty handle.
+    void abort() const noexcept {
+        if (t_) detail::abort_task(t_);
+    }
+    /// True once the task ended (value, exception or cancelled). False for an empty handle.
+    [[nodiscard]] bool is_finished() const noexcept { return t_ && t_->is_complete(); }
+    /// The task's id (0 for an empty handle).
+    [[nodiscard]] task_id id() const noexcept { return t_ ? t_->id() : 0; }
+    [[nodiscard]] bool valid() const noexcept { return t_ != nullptr; }
+
+   private:
+    detail::task_header* t_ = nullptr;
+};
+
+}  // namespace weft

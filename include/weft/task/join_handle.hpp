@@ -1,0 +1,109 @@
+// join_handle<T>: the owner's view of a spawned task (Tokio's JoinHandle).
+#pragma once
+
+#include <weft/detail/task_impl.hpp>
+#include <weft/task/abort_handle.hpp>
+#include <weft/task/join_error.hpp>
+
+#include <source_location>
+#include <stdexcept>
+#include <utility>
+
+namespace weft {
+
+namespace detail {
+/// Waits until `t` completed. Cancellation point of the *joining* task (task_cancelled leaves
+/// the handle intact). std::logic_error when a task joins itself, or on a worker outside a task.
+void join_wait(task_header* t, std::source_location where);
+/// Marks the outcome observed by a join; throws join_error unless the task returned a value.
+void take_outcome(task_header* t);
+/// The handle is gone without a join: the task is detached; an exception nobody will observe
+/// goes to the runtime's unhandled_exception policy.
+void detach_task(task_header* t) noexcept;
+struct handle_access;
+}  // namespace detail
+
+/// Owner's handle to a spawned task. Movable; destroying it detaches the task (it keeps
+/// running). Single owner: join is not to be called concurrently.
+template <class T>
+class join_handle {
+   public:
+    join_handle() noexcept = default;
+    join_handle(join_handle&& o) noexcept : t_(std::exchange(o.t_, nullptr)) {}
+    join_handle& operator=(join_handle&& o) noexcept {
+        if (this != &o) {
+            reset();
+            t_ = std::exchange(o.t_, nullptr);
+        }
+        return *this;
+    }
+    join_handle(const join_handle&) = delete;
+    join_handle& operator=(const join_handle&) = delete;
+    ~join_handle() { reset(); }
+
+    /// Suspends until the task ends, then returns its value.
+    /// Throws join_error when the task was aborted or threw (the original is in
+    /// join_error::exception()); std::logic_error on an empty handle (moved from or already
+    /// joined) or when a task joins itself.
+    /// **Cancellation**: cancel-safe. If the joining task is aborted while waiting,
+    /// task_cancelled is thrown and this handle still owns the result.
+    T join(std::source_location where = std::source_location::current()) {
+        if (t_ == nullptr) {
+            throw std::logic_error(
+                "weft::join_handle::join: the handle is empty (moved from, or already joined)");
+        }
+        detail::join_wait(t_, where);
+        detail::task_result<T>* t = std::exchange(t_, nullptr);
+        struct releaser {
+            detail::task_header* t;
+            ~releaser() { t->release(); }
+        } hold{t};
+        detail::take_outcome(t);
+        if constexpr (!std::is_void_v<T>) return std::move(*t->value_);
+    }
+
+    /// True while the handle refers to a task (not moved from, not joined).
+    [[nodiscard]] bool valid() const noexcept { return t_ != nullptr; }
+    /// True once the task ended.
+    [[nodiscard]] bool is_finished() const noexcept { return t_ && t_->is_complete(); }
+    /// Requests cancellation: the task throws task_cancelled at its next cancellation point;
+    /// a task that has not started never runs. No-op once finished.
+    void abort() const noexcept {
+        if (t_) detail::abort_task(t_);
+    }
+    [[nodiscard]] abort_handle get_abort_handle() const { return abort_handle(t_); }
+    [[nodiscard]] task_id id() const noexcept { return t_ ? t_->id() : 0; }
+
+   private:
+    friend struct detail::handle_access;
+    explicit join_handle(detail::task_result<T>* t) noexcept : t_(t) {}
+    void reset() noexcept {
+        if (t_) detail::detach_task(std::exchange(t_, nullptr));
+    }
+    detail::task_result<T>* t_ = nullptr;
+};
+
+namespace detail {
+struct handle_access {
+    template <class T>
+    static join_handle<T> make(task_result<T>* t) noexcept {
+        return join_handle<T>(t);
+    }
+    template <class T>
+    static task_result<T>* get(const join_handle<T>& h) noexcept {
+        return h.t_;
+    }
+};
+
+/// Creates the task for `f`, submits it with `opts` to `rt` (null: the current runtime) and
+/// returns its handle. The handle owns the task even if submit throws.
+template <class F>
+join_handle<result_of_t<F>> spawn_with(scheduler* rt, spawn_options opts, F&& f,
+                                       std::source_location loc) {
+    auto h = handle_access::make(make_task(std::forward<F>(f), loc));
+    submit(handle_access::get(h), rt, std::move(opts));
+    return h;
+}
+}  // namespace detail
+
+}  // namespace weft

@@ -1,0 +1,4 @@
+// Time: sleep_for, sleep_until (Tokio's tokio::time).
+#pragma once
+
+#include <weft/time/sleep.hpp>

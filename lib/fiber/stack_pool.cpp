@@ -1,0 +1,164 @@
+// Stack mapping, the guard-page budget and the slab fallback. See stack_pool.hpp.
+#include "stack_pool.hpp"
+
+#include <fmt/core.h>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+#include <unordered_map>
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define WEFT_HAVE_VALGRIND 1
+#endif
+
+namespace weft::detail {
+namespace {
+
+constexpr std::uint64_t canary_value = 0x77656674'cafe'f00dULL;  // "weft"
+constexpr std::size_t slab_stacks = 64;
+
+std::size_t page_size() noexcept {
+    static const std::size_t p = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    return p;
+}
+
+// How many guarded stacks the process may hold: each costs two mappings, and the rest of
+// the process (heap arenas, thread stacks, libraries, sockets' epoll) needs some too.
+std::size_t guarded_budget() {
+    static const std::size_t budget = [] {
+        std::size_t max_maps = 65530;
+        std::ifstream in("/proc/sys/vm/max_map_count");
+        if (in) in >> max_maps;
+        constexpr std::size_t reserve = 8192;
+        return max_maps > reserve ? (max_maps - reserve) / 2 : 0;
+    }();
+    return budget;
+}
+
+std::atomic<std::size_t> guarded_live{0};
+std::atomic<bool> warned_slab{false};
+
+struct slab_registry {
+    std::mutex mu;
+    std::unordered_map<std::size_t, std::vector<void*>> free;  // by mapped size
+};
+slab_registry& slabs() {
+    static auto* r = new slab_registry;  // never destroyed: stacks may be released late
+    return *r;
+}
+
+void register_with_valgrind([[maybe_unused]] const fiber_stack& s) {
+#ifdef WEFT_HAVE_VALGRIND
+    // The id is not kept: valgrind only needs to know the range is a stack.
+    (void)VALGRIND_STACK_REGISTER(s.bottom(), s.top());
+#endif
+}
+
+fiber_stack allocate_slab_stack(std::size_t size) {
+    auto& r = slabs();
+    std::lock_guard lock(r.mu);
+    auto& list = r.free[size];
+    if (list.empty()) {
+        void* p = ::mmap(nullptr, size * slab_stacks, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) {
+            throw std::runtime_error(fmt::format(
+                "weft: cannot map {} bytes for fiber stacks (out of memory or address space)",
+                size * slab_stacks));
+        }
+        for (std::size_t i = slab_stacks; i-- > 0;) list.push_back(static_cast<char*>(p) + i * size);
+    }
+    fiber_stack s{list.back(), size, stack_kind::slab};
+    list.pop_back();
+    *static_cast<std::uint64_t*>(s.base) = canary_value;
+    return s;
+}
+
+}  // namespace
+
+std::size_t fiber_stack::guard() const noexcept {
+    return kind == stack_kind::guarded ? page_size() : 0;
+}
+
+std::size_t mapped_stack_size(std::size_t requested) noexcept {
+#if defined(__SANITIZE_ADDRESS__)
+    requested *= 2;  // ASan's redzones and fake frames make frames larger
+#endif
+    std::size_t p = page_size();
+    return ((requested + p - 1) / p) * p + p;  // + the guard page
+}
+
+fiber_stack allocate_stack(std::size_t size) {
+    fiber_stack s;
+    if (guarded_live.load(std::memory_order_relaxed) < guarded_budget()) {
+        void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        if (p != MAP_FAILED) {
+            if (::mprotect(p, page_size(), PROT_NONE) == 0) {
+                guarded_live.fetch_add(1, std::memory_order_relaxed);
+                s = {p, size, stack_kind::guarded};
+                register_with_valgrind(s);
+                return s;
+            }
+            ::munmap(p, size);
+        }
+    }
+    if (!warned_slab.exchange(true, std::memory_order_relaxed)) {
+        std::fprintf(stderr,
+                     "weft: warning: %zu live fibers have guarded stacks, close to the "
+                     "vm.max_map_count limit; further stacks come from shared slabs without "
+                     "guard pages, so stack overflow detection is now best effort (a canary "
+                     "checked at each switch). Raise vm.max_map_count to keep guard pages.\n",
+                     guarded_live.load(std::memory_order_relaxed));
+    }
+    s = allocate_slab_stack(size);
+    register_with_valgrind(s);
+    return s;
+}
+
+void deallocate_stack(const fiber_stack& s) noexcept {
+    if (s.kind == stack_kind::guarded) {
+        ::munmap(s.base, s.len);
+        guarded_live.fetch_sub(1, std::memory_order_relaxed);
+    } else if (s.kind == stack_kind::slab) {
+        auto& r = slabs();
+        std::lock_guard lock(r.mu);
+        r.free[s.len].push_back(s.base);
+    }
+}
+
+bool stack_canary_intact(const fiber_stack& s) noexcept {
+    return s.kind != stack_kind::slab || *static_cast<std::uint64_t*>(s.base) == canary_value;
+}
+
+stack_cache::~stack_cache() {
+    for (auto& s : free_) deallocate_stack(s);
+}
+
+fiber_stack stack_cache::take(std::size_t size) {
+    if (size == default_ && !free_.empty()) {
+        fiber_stack s = free_.back();
+        free_.pop_back();
+        return s;
+    }
+    return allocate_stack(size);
+}
+
+void stack_cache::give(const fiber_stack& s) noexcept {
+    if (s.len == default_ && free_.size() < max_) {
+        free_.push_back(s);
+    } else {
+        deallocate_stack(s);
+    }
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,316 @@
+// Spawn, wake, completion and shutdown for one runtime. See scheduler.hpp.
+#include "scheduler.hpp"
+
+#include "thread_context.hpp"
+
+#include <weft/error.hpp>
+#include <weft/task/join_handle.hpp>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <fmt/core.h>
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <set>
+#include <thread>
+
+namespace weft::detail {
+std::atomic<locals_inherit_fn> locals_inherit{nullptr};
+
+void set_locals_inherit(locals_inherit_fn f) noexcept {
+    locals_inherit.store(f, std::memory_order_release);
+}
+
+namespace {
+
+std::size_t worker_count(const runtime_config& cfg) {
+    if (!cfg.multi_thread) return 1;
+    if (cfg.worker_threads) return cfg.worker_threads;
+    return std::max(1U, std::thread::hardware_concurrency());
+}
+
+struct live_registry {
+    std::mutex mu;
+    std::set<const scheduler*> live;
+};
+live_registry& registry() {
+    static auto* r = new live_registry;  // outlives every runtime, even static ones
+    return *r;
+}
+
+std::string describe_exception(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        return ex.what();
+    } catch (...) {
+        return "an exception not derived from std::exception";
+    }
+}
+
+}  // namespace
+
+scheduler::scheduler(runtime_config cfg)
+    : idle_state(worker_count(cfg)),
+      blocking(*this, cfg.max_blocking_threads, cfg.thread_keep_alive),
+      cfg_(std::move(cfg)) {
+    std::size_t n = worker_count(cfg_);
+    workers_.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(*this, i));
+    std::lock_guard lock(registry().mu);
+    registry().live.insert(this);
+}
+
+scheduler::~scheduler() {
+    {
+        std::lock_guard lock(registry().mu);
+        registry().live.erase(this);
+    }
+    for (auto& th : threads_) {
+        if (th.joinable()) th.detach();  // only after a failed start
+    }
+}
+
+bool scheduler::is_live(const scheduler* s) {
+    std::lock_guard lock(registry().mu);
+    return registry().live.count(s) != 0;
+}
+
+void scheduler::start() {
+    if (!cfg_.multi_thread) return;
+    threads_.reserve(workers_.size());
+    for (auto& w : workers_) {
+        worker* wp = w.get();
+        threads_.emplace_back([this, wp] {
+            std::string name = cfg_.thread_name.substr(0, 15);  // the kernel's limit
+            ::pthread_setname_np(::pthread_self(), name.c_str());
+            if (cfg_.on_thread_start) cfg_.on_thread_start();
+            wp->run();
+            if (cfg_.on_thread_stop) cfg_.on_thread_stop();
+        });
+    }
+}
+
+void scheduler::submit(task_header* t, spawn_options&& opts) {
+    t->name_ = std::move(opts.name);
+    t->stack_size_ = opts.stack_size;
+    t->pinned_ = opts.pinned || opts.branch_of;
+    t->blocking_ = opts.blocking;
+    t->sched_ = this;
+    thread_context& ctx = this_thread_context();
+    worker* here = (ctx.w && &ctx.w->sched() == this) ? ctx.w : nullptr;
+    if (opts.branch_of) {
+        t->identity_ = opts.branch_of->identity_;
+        t->locals_ = opts.branch_of->locals_;
+    } else if (task_header* parent = ctx.w ? ctx.w->current() : nullptr;
+               parent && parent->locals_) {
+        if (locals_inherit_fn f = locals_inherit.load(std::memory_order_acquire)) {
+            t->locals_ = f(parent->locals_);
+        }
+    }
+    if (t->pinned_ && !here) {
+        throw no_runtime(
+            "weft::spawn_local: must be called on a worker thread of the runtime (from a task "
+            "or a handler running on a worker)");
+    }
+    t->add_ref();  // the runtime's reference, dropped by finish()
+    if (!owned.insert(t)) {
+        // The runtime is shutting down: the task never runs; join reports it cancelled.
+        t->drop_callable();
+        t->outcome_ = outcome::cancelled;
+        t->state_.store(st::complete | st::join_interest, std::memory_order_release);
+        t->release();
+        return;
+    }
+    spawned_.fetch_add(1, std::memory_order_relaxed);
+    if (t->blocking_) {
+        blocking.spawn(t);
+        return;
+    }
+    if (t->pinned_) {
+        t->worker_ = here;
+        here->schedule_pinned(t);
+        return;
+    }
+    if (here) {
+        here->schedule_local(t, false);
+        return;
+    }
+    inject.push(t);
+    notify_parked();
+}
+
+void scheduler::schedule(task_header* t) {
+    if (t->pinned_) {
+        t->worker_->schedule_pinned(t);
+        return;
+    }
+    thread_context& ctx = this_thread_context();
+    if (ctx.w && &ctx.w->sched() == this) {
+        ctx.w->schedule_local(t, true);
+        return;
+    }
+    inject.push(t);
+    notify_parked();
+}
+
+void scheduler::notify_parked() {
+    if (auto i = idle_state.worker_to_notify()) workers_[*i]->unpark();
+}
+
+void scheduler::finish(task_header* t) {
+    std::uint32_t s = t->state_.load(std::memory_order_acquire);
+    while (!t->state_.compare_exchange_weak(
+        s, (s | st::complete) & ~(st::running | st::scheduled | st::notified),
+        std::memory_order_acq_rel, std::memory_order_acquire)) {
+    }
+    if (s & st::join_waker) {
+        waker w = std::move(t->join_waker_);
+        w.wake();
+    }
+    if (t->outcome_ == outcome::exception && !(s & st::join_interest)) report_unhandled(t);
+    std::size_t left = owned.remove(t);
+    if (left == 0 && owned.is_closed()) {
+        {
+            std::lock_guard lock(shutdown_mu_);
+        }
+        all_done_cv_.notify_all();
+        if (!cfg_.multi_thread) workers_[0]->unpark();  // its driver re-checks alive()
+    }
+    t->release();
+}
+
+void scheduler::report_unhandled(task_header* t) {
+    auto policy = cfg_.unhandled;
+    if (policy == unhandled_exception_policy::ignore) return;
+    std::string name = t->name_.empty() ? std::string() : fmt::format(" '{}'", t->name_);
+    fmt::print(stderr,
+               "weft: task {}{} (spawned at {}:{}) ended with an exception nobody joined: {}\n",
+               t->id_, name, t->spawned_at_.file_name(), t->spawned_at_.line(),
+               describe_exception(t->exception_));
+    std::fflush(stderr);
+    if (policy == unhandled_exception_policy::terminate) std::terminate();
+    if (policy == unhandled_exception_policy::shutdown_runtime) {
+        {
+            std::lock_guard lock(shutdown_mu_);
+            if (!shutdown_exception_) shutdown_exception_ = t->exception_;
+        }
+        // Cancel everything; block_on sees its task cancelled and rethrows the exception.
+        owned.for_each([](task_header* x) { abort_task(x); });
+    }
+}
+
+std::exception_ptr scheduler::shutdown_exception() {
+    std::lock_guard lock(shutdown_mu_);
+    return shutdown_exception_;
+}
+
+void scheduler::block_on(task_header* t) {
+    thread_context& ctx = this_thread_context();
+    if (ctx.sched) {
+        throw std::logic_error(
+            "weft: block_on called on a runtime thread (a task, a worker or the blocking "
+            "pool) would block that thread; spawn a task and join it instead");
+    }
+    submit(t, spawn_options{});
+    if (cfg_.multi_thread) {
+        join_wait(t, std::source_location::current());
+        return;
+    }
+    std::unique_lock lock(driver_mu_);
+    workers_[0]->run_until([t] { return t->is_complete(); });
+}
+
+void scheduler::shutdown(std::chrono::nanoseconds timeout) {
+    {
+        std::lock_guard lock(shutdown_mu_);
+        if (shut_down_) return;
+        shut_down_ = true;
+    }
+    auto now = std::chrono::steady_clock::now();
+    auto deadline = timeout >= std::chrono::steady_clock::time_point::max() - now
+                        ? std::chrono::steady_clock::time_point::max()
+                        : now + timeout;
+    owned.close_and_for_each([](task_header* t) { abort_task(t); });
+    if (cfg_.multi_thread) {
+        std::unique_lock lock(shutdown_mu_);
+        all_done_cv_.wait_until(lock, deadline, [this] { return owned.alive() == 0; });
+    } else {
+        std::unique_lock lock(driver_mu_);
+        worker& w = *workers_[0];
+        std::optional<boost::asio::steady_timer> wake_at_deadline;
+        if (deadline != std::chrono::steady_clock::time_point::max()) {
+            wake_at_deadline.emplace(w.io(), deadline);
+            wake_at_deadline->async_wait([](const boost::system::error_code&) {});
+        }
+        w.run_until([&] {
+            return owned.alive() == 0 || std::chrono::steady_clock::now() >= deadline;
+        });
+    }
+    blocking.shutdown(deadline);
+    stopping_.store(true, std::memory_order_release);
+    for (auto& w : workers_) w->unpark();
+    for (auto& th : threads_) th.join();
+    threads_.clear();
+    if (std::size_t left = owned.alive(); left > 0) {
+        fmt::print(stderr,
+                   "weft: shutdown timed out with {} task(s) still running; they are leaked, "
+                   "not freed (see runtime::dump() before shutdown to find them)\n",
+                   left);
+    }
+}
+
+runtime_metrics scheduler::metrics() const {
+    runtime_metrics m;
+    m.workers = workers_.size();
+    m.alive_tasks = owned.alive();
+    m.global_queue_depth = inject.len();
+    m.blocking_threads = blocking.threads();
+    m.idle_blocking_threads = blocking.idle_threads();
+    m.spawned_tasks = spawned_.load(std::memory_order_relaxed);
+    for (auto& w : workers_) {
+        worker_metrics wm;
+        wm.polls = w->stats.polls.load(std::memory_order_relaxed);
+        wm.steals = w->stats.steals.load(std::memory_order_relaxed);
+        wm.steal_operations = w->stats.steal_operations.load(std::memory_order_relaxed);
+        wm.parks = w->stats.parks.load(std::memory_order_relaxed);
+        wm.overflows = w->stats.overflows.load(std::memory_order_relaxed);
+        wm.local_queue_depth = w->queue_depth();
+        wm.busy = std::chrono::nanoseconds(w->stats.busy_ns.load(std::memory_order_relaxed));
+        m.per_worker.push_back(wm);
+    }
+    return m;
+}
+
+std::vector<task_info> scheduler::dump() const {
+    std::vector<task_info> out;
+    const_cast<owned_tasks&>(owned).for_each([&](task_header* t) {
+        task_info i;
+        i.id = t->id_;
+        i.name = t->name_;
+        i.spawned_at = t->spawned_at_;
+        std::uint32_t s = t->state_.load(std::memory_order_acquire);
+        if (s & st::complete) {
+            i.state = task_state::finished;
+        } else if (s & st::running) {
+            i.state = task_state::running;
+        } else if (s & st::scheduled) {
+            i.state = task_state::scheduled;
+        } else {
+            i.state = task_state::suspended;
+        }
+        if (i.state == task_state::suspended) {
+            const char* w = t->waiting_on_.load(std::memory_order_relaxed);
+            i.waiting_on = w ? w : "";
+            i.suspended_at = t->suspended_at_.load(std::memory_order_relaxed);
+        }
+        out.push_back(std::move(i));
+    });
+    std::sort(out.begin(), out.end(), [](const task_info& a, const task_info& b) { return a.id < b.id; });
+    return out;
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,88 @@
+// scheduler: the shared state of one runtime: its workers, the global (inject) queue, the
+// idle/searching bookkeeping, the list of live tasks and the blocking pool. A runtime owns
+// one; handles share it.
+#pragma once
+
+#include "blocking_pool.hpp"
+#include "idle.hpp"
+#include "inject_queue.hpp"
+#include "owned_tasks.hpp"
+#include "worker.hpp"
+
+#include <weft/metrics.hpp>
+#include <weft/runtime/builder.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace weft::detail {
+
+class scheduler : public std::enable_shared_from_this<scheduler> {
+   public:
+    explicit scheduler(runtime_config cfg);
+    scheduler(const scheduler&) = delete;
+    scheduler& operator=(const scheduler&) = delete;
+    ~scheduler();
+
+    /// Starts the worker threads (multi_thread only).
+    void start();
+    /// Cancels every task, waits at most `timeout` for them to unwind, joins the threads.
+    /// Idempotent.
+    void shutdown(std::chrono::nanoseconds timeout);
+
+    void submit(task_header* t, spawn_options&& opts);
+    /// Makes an idle task runnable (the wake path; `t` already marked scheduled).
+    void schedule(task_header* t);
+    /// Completes `t` (outcome written): wakes the joiner, reports an unhandled exception,
+    /// forgets the task. Called once, by whoever ran it.
+    void finish(task_header* t);
+    /// Wakes one parked worker if nobody is searching.
+    void notify_parked();
+    /// Drives `t` to completion from the calling (non-runtime) thread.
+    void block_on(task_header* t);
+
+    void report_unhandled(task_header* t);
+    [[nodiscard]] std::exception_ptr shutdown_exception();
+
+    [[nodiscard]] bool is_stopping() const { return stopping_.load(std::memory_order_acquire); }
+    [[nodiscard]] bool is_multi_thread() const { return cfg_.multi_thread; }
+    [[nodiscard]] const runtime_config& config() const { return cfg_; }
+    [[nodiscard]] std::size_t num_workers() const { return workers_.size(); }
+    worker& worker_at(std::size_t i) { return *workers_[i]; }
+
+    runtime_metrics metrics() const;
+    std::vector<task_info> dump() const;
+
+    /// True while `s` is a live scheduler (for tasks that outlive their runtime).
+    static bool is_live(const scheduler* s);
+
+    inject_queue inject;
+    idle idle_state;
+    owned_tasks owned;
+    blocking_pool blocking;
+
+   private:
+    friend class worker;
+    void start_fiber_task(task_header* t);
+    void drive_until(const std::function<bool()>& done);
+
+    runtime_config cfg_;
+    std::vector<std::unique_ptr<worker>> workers_;
+    std::vector<std::thread> threads_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::uint64_t> spawned_{0};
+    std::mutex driver_mu_;  // current_thread: one block_on drives at a time
+
+    std::mutex shutdown_mu_;
+    std::condition_variable all_done_cv_;
+    bool shut_down_ = false;
+    std::exception_ptr shutdown_exception_;
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,416 @@
+// The worker loop and the fiber switch. Every switch between a worker and a task goes through
+// resume() (worker -> task) or suspend()/fiber_main's exit (task -> worker); those are the
+// only places that call jump_fcontext, so the sanitizer annotations live here:
+//   ASan  __sanitizer_start_switch_fiber right before the jump, __sanitizer_finish_switch_fiber
+//         right after arriving (a finished fiber passes a null fake-stack slot);
+//   TSan  __tsan_switch_to_fiber in the very frame that jumps.
+// The C++ exception globals are swapped on the worker side (the worker never migrates).
+#include "worker.hpp"
+
+#include "../fiber/exception_state.hpp"
+#include "../fiber/overflow_report.hpp"
+#include "scheduler.hpp"
+#include "thread_context.hpp"
+
+#include <weft/detail/assert.hpp>
+
+#include <boost/asio/post.hpp>
+#include <boost/context/detail/fcontext.hpp>
+
+#include <algorithm>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define WEFT_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define WEFT_TSAN 1
+#endif
+
+namespace bctx = boost::context::detail;
+
+namespace weft::detail {
+namespace {
+constexpr std::uint32_t global_queue_interval = 61;
+constexpr unsigned max_lifo_runs = 3;
+
+void fiber_entry(bctx::transfer_t tr) noexcept { worker::fiber_main(tr.fctx, tr.data); }
+}  // namespace
+
+worker::worker(scheduler& s, std::size_t index)
+    : sched_(s),
+      index_(index),
+      io_(1),
+      rng_(0x9e3779b97f4a7c15ULL * (index + 1)),
+      default_stack_(mapped_stack_size(s.config().stack_size)),
+      stacks_(default_stack_) {
+    guard_.emplace(io_.get_executor());
+}
+
+worker::~worker() {
+    guard_.reset();
+    // Handlers still queued (timers of tasks leaked by a timed-out shutdown) are destroyed
+    // with the io_context; they only hold wakers.
+}
+
+void worker::run() { loop(nullptr); }
+
+void worker::run_until(const std::function<bool()>& done) { loop(&done); }
+
+void worker::loop(const std::function<bool()>* done) {
+    thread_context_scope scope(&sched_, this);
+    ensure_overflow_handler();
+    eh_globals_ = thread_eh_globals();
+#if WEFT_TSAN
+    tsan_fiber_ = __tsan_get_current_fiber();
+#endif
+    busy_since_ = std::chrono::steady_clock::now();
+    for (;;) {
+        if (done && (*done)()) break;
+        if (sched_.is_stopping()) break;
+        task_header* t = next_task();
+        if (!t) t = search();
+        if (t) {
+            run_task(t);
+            if (tick_ % global_queue_interval == 0) maintenance();
+            continue;
+        }
+        if (io_.poll() > 0) continue;
+        if (done && (*done)()) break;
+        if (sched_.is_stopping()) break;
+        park();
+    }
+    if (searching_) {
+        searching_ = false;
+        sched_.idle_state.transition_from_searching();
+    }
+}
+
+void worker::maintenance() { io_.poll(); }
+
+task_header* worker::next_task() {
+    ++tick_;
+    if (lifo_) {
+        if (lifo_runs_ < max_lifo_runs) {
+            ++lifo_runs_;
+            return std::exchange(lifo_, nullptr);
+        }
+        push_back(std::exchange(lifo_, nullptr));
+    }
+    lifo_runs_ = 0;
+    if (tick_ % global_queue_interval == 0) {
+        if (task_header* t = sched_.inject.pop()) return t;
+    }
+    if (pinned_pending_.load(std::memory_order_acquire)) drain_pinned_inbox();
+    if ((tick_ & 1U) && !pinned_ready_.empty()) {
+        task_header* t = pinned_ready_.front();
+        pinned_ready_.pop_front();
+        return t;
+    }
+    if (task_header* t = local_.pop()) return t;
+    if (!pinned_ready_.empty()) {
+        task_header* t = pinned_ready_.front();
+        pinned_ready_.pop_front();
+        return t;
+    }
+    if (sched_.inject.is_empty()) return nullptr;
+    std::size_t n = std::min<std::size_t>(sched_.inject.len() / sched_.num_workers() + 1,
+                                          std::min<std::size_t>(local_.remaining(),
+                                                                local_queue::capacity / 2));
+    return sched_.inject.pop_batch(n, [this](task_header* t) { local_.push_back_unchecked(t); });
+}
+
+task_header* worker::search() {
+    if (sched_.num_workers() == 1) return nullptr;
+    if (!searching_) {
+        if (!sched_.idle_state.transition_to_searching()) return nullptr;
+        searching_ = true;
+    }
+    if (task_header* t = steal()) return t;
+    return sched_.inject.pop();
+}
+
+task_header* worker::steal() {
+    std::size_t n = sched_.num_workers();
+    rng_ ^= rng_ << 13;
+    rng_ ^= rng_ >> 7;
+    rng_ ^= rng_ << 17;
+    std::size_t start = rng_ % n;
+    for (std::size_t i = 0; i < n; ++i) {
+        std::size_t j = (start + i) % n;
+        if (j == index_) continue;
+        std::uint32_t stolen = 0;
+        if (task_header* t = sched_.worker_at(j).local_.steal_into(local_, stolen)) {
+            bump(stats.steals, stolen);
+            bump(stats.steal_operations);
+            return t;
+        }
+    }
+    return nullptr;
+}
+
+void worker::push_back(task_header* t) {
+    if (t->pinned_) {
+        pinned_ready_.push_back(t);
+        return;
+    }
+    if (local_.push_back(t, sched_.inject)) {
+        bump(stats.overflows);
+        sched_.notify_parked();
+    }
+}
+
+void worker::schedule_local(task_header* t, bool lifo) {
+    if (lifo) {
+        task_header* prev = std::exchange(lifo_, t);
+        if (!prev) return;
+        push_back(prev);
+    } else {
+        push_back(t);
+    }
+    sched_.notify_parked();
+}
+
+void worker::schedule_pinned(task_header* t) {
+    if (this_thread_context().w == this) {
+        pinned_ready_.push_back(t);
+        return;
+    }
+    {
+        std::lock_guard lock(pinned_mu_);
+        pinned_inbox_.push_back(t);
+        pinned_pending_.store(true, std::memory_order_seq_cst);
+    }
+    if (parked_.load(std::memory_order_seq_cst)) unpark();
+}
+
+void worker::drain_pinned_inbox() {
+    std::lock_guard lock(pinned_mu_);
+    pinned_pending_.store(false, std::memory_order_relaxed);
+    for (task_header* t : pinned_inbox_) pinned_ready_.push_back(t);
+    pinned_inbox_.clear();
+}
+
+void worker::unpark() {
+    boost::asio::post(io_, [] {});
+}
+
+bool worker::has_local_work() const {
+    return lifo_ || !local_.is_empty() || !pinned_ready_.empty() ||
+           pinned_pending_.load(std::memory_order_seq_cst);
+}
+
+void worker::park() {
+    auto now = std::chrono::steady_clock::now();
+    bump(stats.busy_ns,
+         static_cast<std::uint64_t>(
+             std::chrono::duration_cast<std::chrono::nanoseconds>(now - busy_since_).count()));
+    bump(stats.parks);
+    bool was_searching = std::exchange(searching_, false);
+    if (sched_.idle_state.transition_to_parked(index_, was_searching)) {
+        // The last searcher gives up: make sure work that arrived meanwhile is not stranded.
+        if (!sched_.inject.is_empty()) sched_.notify_parked();
+        for (std::size_t i = 0; i < sched_.num_workers(); ++i) {
+            if (i != index_ && !sched_.worker_at(i).local_.is_empty()) {
+                sched_.notify_parked();
+                break;
+            }
+        }
+    }
+    for (;;) {
+        parked_.store(true, std::memory_order_seq_cst);
+        if (has_local_work() || sched_.is_stopping()) {
+            parked_.store(false, std::memory_order_relaxed);
+            searching_ = !sched_.idle_state.unpark_by_id(index_);
+            break;
+        }
+        io_.run_one();
+        parked_.store(false, std::memory_order_relaxed);
+        if (has_local_work() || sched_.is_stopping()) {
+            searching_ = !sched_.idle_state.unpark_by_id(index_);
+            break;
+        }
+        if (sched_.idle_state.is_parked(index_)) {
+            // Woken by I/O, a timer or a current_thread driver wake: check the caller's
+            // predicate before parking again.
+            if (!sched_.is_multi_thread()) {
+                sched_.idle_state.unpark_by_id(index_);
+                break;
+            }
+            continue;
+        }
+        searching_ = sched_.num_workers() > 1;  // a notifier marked us searching
+        if (!searching_) sched_.idle_state.transition_from_searching();
+        break;
+    }
+    busy_since_ = std::chrono::steady_clock::now();
+}
+
+void worker::run_task(task_header* t) {
+    if (searching_) {
+        searching_ = false;
+        if (sched_.idle_state.transition_from_searching()) sched_.notify_parked();
+    }
+    std::uint32_t s = t->state_.load(std::memory_order_acquire);
+    for (;;) {
+        WEFT_ASSERT(s & st::scheduled, "a task taken from a run queue is marked scheduled");
+        std::uint32_t next = (s & ~st::scheduled) | st::running | st::started;
+        if ((s & st::cancelled) && !(s & st::started)) next = (s & ~st::scheduled) | st::running;
+        if (t->state_.compare_exchange_weak(s, next, std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
+            break;
+        }
+    }
+    bump(stats.polls);
+    if (!(s & st::started)) {
+        if (s & st::cancelled) {
+            // Aborted before it ever ran: F is destroyed, never called.
+            t->drop_callable();
+            t->outcome_ = outcome::cancelled;
+            sched_.finish(t);
+            return;
+        }
+        try {
+            start_fiber(t);
+        } catch (...) {
+            t->drop_callable();
+            t->exception_ = std::current_exception();
+            t->outcome_ = outcome::exception;
+            sched_.finish(t);
+            return;
+        }
+    }
+    resume(t);
+    after_switch(t);
+}
+
+void worker::start_fiber(task_header* t) {
+    std::size_t size = t->stack_size_ ? mapped_stack_size(t->stack_size_) : default_stack_;
+    fiber_stack s = stacks_.take(size);
+#if WEFT_ASAN
+    __asan_unpoison_memory_region(s.bottom(), s.usable());
+#endif
+    t->stack_base_ = s.base;
+    t->stack_len_ = s.len;
+    t->stack_kind_ = static_cast<std::uint8_t>(s.kind);
+    t->fiber_ctx_ = bctx::make_fcontext(s.top(), s.usable(), &fiber_entry);
+#if WEFT_TSAN
+    t->tsan_fiber_ = __tsan_create_fiber(0);
+#endif
+}
+
+void worker::resume(task_header* t) {
+    current_ = t;
+    t->worker_ = this;
+    budget_ = coop_budget;
+    eh_state mine = swap_eh_state(eh_globals_, {t->eh_caught_, t->eh_uncaught_});
+    reason_ = switch_reason::none;
+#if WEFT_ASAN
+    fiber_stack s{t->stack_base_, t->stack_len_, static_cast<stack_kind>(t->stack_kind_)};
+    __sanitizer_start_switch_fiber(&asan_fake_, s.bottom(), s.usable());
+#endif
+#if WEFT_TSAN
+    __tsan_switch_to_fiber(t->tsan_fiber_, 0);
+#endif
+    bctx::transfer_t tr = bctx::jump_fcontext(static_cast<bctx::fcontext_t>(t->fiber_ctx_), this);
+#if WEFT_ASAN
+    __sanitizer_finish_switch_fiber(asan_fake_, nullptr, nullptr);
+#endif
+    t->fiber_ctx_ = tr.fctx;
+    eh_state theirs = swap_eh_state(eh_globals_, mine);
+    t->eh_caught_ = theirs.caught;
+    t->eh_uncaught_ = theirs.uncaught;
+    current_ = nullptr;
+}
+
+[[gnu::noinline]] worker* worker::suspend(task_header* t, switch_reason why) {
+    worker* w = t->worker_;
+    w->reason_ = why;
+#if WEFT_ASAN
+    __sanitizer_start_switch_fiber(&t->asan_fake_stack_, w->asan_stack_bottom_,
+                                   w->asan_stack_size_);
+#endif
+#if WEFT_TSAN
+    __tsan_switch_to_fiber(w->tsan_fiber_, 0);
+#endif
+    bctx::transfer_t tr = bctx::jump_fcontext(static_cast<bctx::fcontext_t>(w->sched_ctx_), nullptr);
+    auto* nw = static_cast<worker*>(tr.data);
+    nw->sched_ctx_ = tr.fctx;
+#if WEFT_ASAN
+    __sanitizer_finish_switch_fiber(t->asan_fake_stack_, &nw->asan_stack_bottom_,
+                                    &nw->asan_stack_size_);
+#endif
+    return nw;
+}
+
+void worker::fiber_main(void* fctx, void* data) {
+    auto* w = static_cast<worker*>(data);
+    w->sched_ctx_ = fctx;
+#if WEFT_ASAN
+    __sanitizer_finish_switch_fiber(nullptr, &w->asan_stack_bottom_, &w->asan_stack_size_);
+#endif
+    task_header* t = w->current_;
+    t->run();
+    w = t->worker_;  // the worker that resumed us last
+    w->reason_ = switch_reason::done;
+#if WEFT_ASAN
+    __sanitizer_start_switch_fiber(nullptr, w->asan_stack_bottom_, w->asan_stack_size_);
+#endif
+#if WEFT_TSAN
+    __tsan_switch_to_fiber(w->tsan_fiber_, 0);
+#endif
+    bctx::jump_fcontext(static_cast<bctx::fcontext_t>(w->sched_ctx_), nullptr);
+    WEFT_INVARIANT(false, "a finished fiber is never resumed");
+}
+
+void worker::after_switch(task_header* t) {
+    fiber_stack s{t->stack_base_, t->stack_len_, static_cast<stack_kind>(t->stack_kind_)};
+    if (!stack_canary_intact(s)) report_stack_overflow(t, true);
+    switch (reason_) {
+        case switch_reason::done:
+            finish_fiber(t);
+            sched_.finish(t);
+            return;
+        case switch_reason::yield: {
+            std::uint32_t v = t->state_.load(std::memory_order_acquire);
+            while (!t->state_.compare_exchange_weak(
+                v, (v & ~(st::running | st::notified)) | st::scheduled, std::memory_order_acq_rel,
+                std::memory_order_acquire)) {
+            }
+            push_back(t);  // behind the ready ones; may be stolen from here on
+            sched_.notify_parked();
+            return;
+        }
+        case switch_reason::park:
+        case switch_reason::none: {
+            std::uint32_t v = t->state_.load(std::memory_order_acquire);
+            for (;;) {
+                // Ordering: the fiber's context was saved (resume() stored it) before this
+                // release, so whoever schedules it next resumes a complete context.
+                std::uint32_t next = (v & st::notified)
+                                         ? ((v & ~(st::running | st::notified)) | st::scheduled)
+                                         : (v & ~st::running);
+                if (t->state_.compare_exchange_weak(v, next, std::memory_order_acq_rel,
+                                                    std::memory_order_acquire)) {
+                    break;
+                }
+            }
+            if (v & st::notified) push_back(t);  // a wake raced with the switch-out
+            return;
+        }
+    }
+}
+
+void worker::finish_fiber(task_header* t) {
+    fiber_stack s{t->stack_base_, t->stack_len_, static_cast<stack_kind>(t->stack_kind_)};
+    stacks_.give(s);
+    t->stack_base_ = nullptr;
+    t->fiber_ctx_ = nullptr;
+#if WEFT_TSAN
+    __tsan_destroy_fiber(t->tsan_fiber_);
+    t->tsan_fiber_ = nullptr;
+#endif
+}
+
+}  // namespace weft::detail

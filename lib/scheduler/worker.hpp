@@ -1,0 +1,136 @@
+// worker: one thread (or, for current_thread, the thread in block_on) running tasks from its
+// local queue, its LIFO slot, its pinned tasks and the global queue, stealing from peers when
+// idle, and parking inside its own asio::io_context shard, where I/O completions also run.
+//
+// Loop: next task (LIFO slot, local queue, pinned, global queue; the global queue first every
+// 61 ticks so it cannot starve) -> else search (steal half of a random peer's queue) -> else
+// poll the shard -> else park in io_context::run_one(). A wake is a no-op handler posted to
+// the shard, so a parked worker wakes for new tasks and for I/O alike.
+#pragma once
+
+#include "../fiber/stack_pool.hpp"
+#include "local_queue.hpp"
+
+#include <weft/detail/task_header.hpp>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+
+namespace weft::detail {
+
+class scheduler;
+
+/// Why a fiber switched back to its worker.
+enum class switch_reason : std::uint8_t { none, park, yield, done };
+
+class worker {
+   public:
+    worker(scheduler& s, std::size_t index);
+    worker(const worker&) = delete;
+    worker& operator=(const worker&) = delete;
+    ~worker();
+
+    /// Runs the loop until the scheduler stops (multi_thread worker threads).
+    void run();
+    /// Runs the loop on the calling thread until `done()` (current_thread's block_on and
+    /// shutdown), or until the scheduler stops.
+    void run_until(const std::function<bool()>& done);
+
+    /// Makes `t` runnable from this worker's thread (`t` not pinned elsewhere).
+    void schedule_local(task_header* t, bool lifo);
+    /// Makes pinned task `t` (owned by this worker) runnable, from any thread.
+    void schedule_pinned(task_header* t);
+    /// Wakes this worker if it is parked in its shard.
+    void unpark();
+
+    /// Called in the fiber: switches back to this worker. Returns the worker that resumed it.
+    static worker* suspend(task_header* t, switch_reason why);
+
+    boost::asio::io_context& io() { return io_; }
+    [[nodiscard]] std::size_t index() const { return index_; }
+    [[nodiscard]] scheduler& sched() const { return sched_; }
+    [[nodiscard]] task_header* current() const { return current_; }
+    [[nodiscard]] bool in_task() const { return current_ != nullptr; }
+    [[nodiscard]] std::size_t default_stack() const { return default_stack_; }
+
+    /// Cooperative budget: ready operations a task may perform per resumption before a
+    /// cancellation point makes it yield (Tokio's coop budget).
+    static constexpr unsigned coop_budget = 128;
+    /// Returns true when the running task has used up its budget.
+    bool consume_budget() noexcept { return budget_ == 0 || --budget_ == 0; }
+
+    // Metrics (owner writes, anyone reads).
+    struct counters {
+        std::atomic<std::uint64_t> polls{0}, steals{0}, steal_operations{0}, parks{0},
+            overflows{0}, busy_ns{0};
+    };
+    counters stats;
+    [[nodiscard]] std::size_t queue_depth() const { return local_.len(); }
+    local_queue& queue() { return local_; }
+
+    /// Fiber entry point (see worker.cpp).
+    static void fiber_main(void* transfer_fctx, void* transfer_data);
+
+   private:
+    friend class scheduler;
+    task_header* next_task();
+    task_header* search();
+    task_header* steal();
+    void run_task(task_header* t);
+    void resume(task_header* t);
+    void start_fiber(task_header* t);
+    void after_switch(task_header* t);
+    void finish_fiber(task_header* t);
+    void park();
+    bool has_local_work() const;
+    void drain_pinned_inbox();
+    void push_back(task_header* t);
+    void maintenance();
+    void loop(const std::function<bool()>* done);
+    static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) {
+        c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+    }
+
+    scheduler& sched_;
+    const std::size_t index_;
+    boost::asio::io_context io_;
+    std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
+    local_queue local_;
+    task_header* lifo_ = nullptr;
+    unsigned lifo_runs_ = 0;
+    std::deque<task_header*> pinned_ready_;
+    std::mutex pinned_mu_;
+    std::deque<task_header*> pinned_inbox_;
+    std::atomic<bool> pinned_pending_{false};
+    std::atomic<bool> parked_{false};
+    bool searching_ = false;
+    std::uint32_t tick_ = 0;
+    std::uint64_t rng_;
+    std::chrono::steady_clock::time_point busy_since_;
+
+    // Switch state: the worker's own context while a fiber runs, and why the fiber came back.
+    task_header* current_ = nullptr;
+    void* sched_ctx_ = nullptr;
+    switch_reason reason_ = switch_reason::none;
+    unsigned budget_ = coop_budget;
+    void* eh_globals_ = nullptr;
+    // Sanitizer bookkeeping for the worker thread's own stack.
+    void* asan_fake_ = nullptr;
+    const void* asan_stack_bottom_ = nullptr;
+    std::size_t asan_stack_size_ = 0;
+    void* tsan_fiber_ = nullptr;
+
+    std::size_t default_stack_;
+    stack_cache stacks_;
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,189 @@
+// Wakers, parking, cancellation points and the current task.
+#include "thread_parker.hpp"
+#include "task_ops.hpp"
+
+#include "../scheduler/scheduler.hpp"
+#include "../scheduler/thread_context.hpp"
+
+#include <weft/detail/park.hpp>
+#include <weft/task/this_task.hpp>
+
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+namespace weft::detail {
+
+thread_parker& thread_parker::current() {
+    thread_local struct holder {
+        thread_parker* p = new thread_parker;
+        ~holder() { p->release(); }
+    } h;
+    return *h.p;
+}
+
+// ---- waker ----------------------------------------------------------------------------
+
+waker::waker(task_header* t) noexcept : bits_(reinterpret_cast<std::uintptr_t>(t)) {
+    t->add_ref();
+}
+
+waker::waker(thread_parker* p) noexcept : bits_(reinterpret_cast<std::uintptr_t>(p) | 1U) {
+    p->add_ref();
+}
+
+waker waker::clone() const noexcept {
+    if (bits_ == 0) return {};
+    if (bits_ & 1U) return waker(reinterpret_cast<thread_parker*>(bits_ & ~std::uintptr_t{1}));
+    return waker(reinterpret_cast<task_header*>(bits_));
+}
+
+void wake_task(task_header* t) noexcept {
+    std::uint32_t s = t->state_.load(std::memory_order_acquire);
+    for (;;) {
+        if (s & (st::complete | st::scheduled)) return;
+        std::uint32_t next = (s & st::running) ? (s | st::notified) : (s | st::scheduled);
+        if (t->state_.compare_exchange_weak(s, next, std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
+            break;
+        }
+    }
+    if (!(s & st::running)) t->sched_->schedule(t);
+}
+
+void waker::wake_by_ref() const noexcept {
+    if (bits_ == 0) return;
+    if (bits_ & 1U) {
+        reinterpret_cast<thread_parker*>(bits_ & ~std::uintptr_t{1})->unpark();
+    } else {
+        wake_task(reinterpret_cast<task_header*>(bits_));
+    }
+}
+
+void waker::wake() noexcept {
+    wake_by_ref();
+    reset();
+}
+
+void waker::drop() noexcept {
+    std::uintptr_t b = std::exchange(bits_, 0);
+    if (b & 1U) {
+        reinterpret_cast<thread_parker*>(b & ~std::uintptr_t{1})->release();
+    } else {
+        reinterpret_cast<task_header*>(b)->release();
+    }
+}
+
+// ---- the current context ----------------------------------------------------------------
+
+task_header* current_task() noexcept {
+    worker* w = this_thread_context().w;
+    return w ? w->current() : nullptr;
+}
+
+bool on_worker_outside_task() noexcept {
+    worker* w = this_thread_context().w;
+    return w && !w->current();
+}
+
+void check_may_block(const char* operation) {
+    if (on_worker_outside_task()) {
+        throw std::logic_error(std::string("weft: ") + operation +
+                               " would block a worker thread (called from a handler or an "
+                               "asio::awaitable running on a worker, not from a task); use "
+                               "its async_ form or weft::spawn a task");
+    }
+}
+
+waker current_waker(const char* operation) {
+    if (task_header* t = current_task()) return waker(t);
+    check_may_block(operation);
+    return waker(&thread_parker::current());
+}
+
+void park(const char* what, std::source_location where) {
+    if (task_header* t = current_task()) {
+        t->waiting_on_.store(what, std::memory_order_relaxed);
+        t->suspended_at_.store(where, std::memory_order_relaxed);
+        worker::suspend(t, switch_reason::park);
+        t->waiting_on_.store(nullptr, std::memory_order_relaxed);
+        return;
+    }
+    check_may_block(what);
+    thread_parker::current().park();
+}
+
+namespace {
+// The outermost fired scope of `t`: its owner reports the deadline (nested timeouts).
+cancel_scope* outermost_fired(task_header* t) noexcept {
+    cancel_scope* found = nullptr;
+    for (cancel_scope* s = t->scopes_; s; s = s->outer) {
+        if (s->fired.load(std::memory_order_acquire)) found = s;
+    }
+    return found;
+}
+}  // namespace
+
+bool cancellation_requested() noexcept {
+    task_header* t = current_task();
+    if (!t || t->shield_depth_ != 0 || std::uncaught_exceptions() != 0) return false;
+    return (t->state_.load(std::memory_order_acquire) & st::cancelled) || outermost_fired(t);
+}
+
+void throw_if_cancelled() {
+    task_header* t = current_task();
+    if (!t || t->shield_depth_ != 0 || std::uncaught_exceptions() != 0) return;
+    if (t->state_.load(std::memory_order_acquire) & st::cancelled) throw task_cancelled{};
+    if (cancel_scope* s = outermost_fired(t)) throw scope_cancelled{s};
+}
+
+void consume_budget(std::source_location where) {
+    worker* w = this_thread_context().w;
+    if (!w || !w->current()) return;
+    throw_if_cancelled();
+    if (w->consume_budget()) yield_now(where);
+}
+
+}  // namespace weft::detail
+
+namespace weft {
+
+void yield_now(std::source_location where) {
+    using namespace detail;
+    task_header* t = current_task();
+    if (!t) {
+        check_may_block("weft::yield_now");
+        std::this_thread::yield();
+        return;
+    }
+    throw_if_cancelled();
+    t->waiting_on_.store("yield", std::memory_order_relaxed);
+    t->suspended_at_.store(where, std::memory_order_relaxed);
+    worker::suspend(t, switch_reason::yield);
+    t->waiting_on_.store(nullptr, std::memory_order_relaxed);
+    throw_if_cancelled();
+}
+
+namespace this_task {
+
+task_id id() noexcept {
+    detail::task_header* t = detail::current_task();
+    return t ? t->identity_->id() : 0;
+}
+
+bool is_cancelled() noexcept {
+    detail::task_header* t = detail::current_task();
+    return t && (t->state_.load(std::memory_order_acquire) & detail::st::cancelled);
+}
+
+shield::shield() noexcept : task_(detail::current_task()) {
+    if (task_) ++task_->shield_depth_;
+}
+
+shield::~shield() {
+    if (task_) --task_->shield_depth_;
+}
+
+}  // namespace this_task
+}  // namespace weft

@@ -1,0 +1,181 @@
+// Task identity, join, abort, detach and submission.
+#include "task_ops.hpp"
+
+#include "../scheduler/scheduler.hpp"
+#include "../scheduler/thread_context.hpp"
+
+#include <weft/detail/assert.hpp>
+#include <weft/detail/park.hpp>
+#include <weft/error.hpp>
+#include <weft/task/join_handle.hpp>
+#include <weft/task/task_builder.hpp>
+
+#include <fmt/core.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace weft::detail {
+namespace {
+
+// Ids are handed out in blocks per thread so spawning threads do not share a cache line.
+std::atomic<task_id> next_id_block{1};
+constexpr task_id id_block = 1024;
+
+task_id new_task_id() noexcept {
+    thread_local task_id next = 0;
+    thread_local task_id limit = 0;
+    if (next == limit) {
+        next = next_id_block.fetch_add(id_block, std::memory_order_relaxed);
+        limit = next + id_block;
+    }
+    return next++;
+}
+
+std::string task_label(const task_header* t) {
+    return t->name_.empty() ? fmt::format("task {}", t->id_)
+                            : fmt::format("task {} '{}'", t->id_, t->name_);
+}
+
+std::string exception_text(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        return ex.what();
+    } catch (...) {
+        return "an exception not derived from std::exception";
+    }
+}
+
+}  // namespace
+
+task_header::task_header(std::source_location loc) noexcept
+    : id_(new_task_id()), spawned_at_(loc) {}
+
+task_header::~task_header() = default;
+
+void invariant_failed(const char* expr, const char* msg, const char* file, int line) noexcept {
+    std::fprintf(stderr, "weft: invariant broken: %s (%s) at %s:%d\n", msg, expr, file, line);
+    std::fflush(stderr);
+    std::abort();
+}
+
+void validate_stack_size(std::size_t bytes, const char* option) {
+    constexpr std::size_t min_stack = 16 * 1024;
+    if (bytes < min_stack) {
+        throw std::invalid_argument(fmt::format(
+            "weft::{}: a fiber stack needs at least {} bytes (got {})", option, min_stack, bytes));
+    }
+}
+
+void submit(task_header* t, scheduler* rt, spawn_options&& opts) {
+    if (!rt) {
+        rt = this_thread_context().sched;
+        if (!rt) {
+            throw no_runtime(
+                "weft::spawn: not inside a weft runtime. Call it from a task or a worker "
+                "thread, or spawn through a runtime or weft::handle (runtime::spawn, "
+                "runtime::block_on, handle::spawn)");
+        }
+    }
+    rt->submit(t, std::move(opts));
+}
+
+void abort_task(task_header* t) noexcept {
+    std::uint32_t prev = t->state_.fetch_or(st::cancelled, std::memory_order_acq_rel);
+    if (prev & (st::complete | st::cancelled)) return;
+    wake_task(t);
+}
+
+void join_wait(task_header* t, std::source_location where) {
+    task_header* self = current_task();
+    if (self == t) {
+        throw std::logic_error(
+            fmt::format("weft::join_handle::join: {} cannot join itself", task_label(t)));
+    }
+    if (t->is_complete()) return;
+    throw_if_cancelled();
+    t->join_waker_ = current_waker("join_handle::join");
+    std::uint32_t s = t->state_.load(std::memory_order_acquire);
+    for (;;) {
+        if (s & st::complete) {
+            t->join_waker_.reset();
+            return;
+        }
+        // Ordering: release publishes join_waker_ to finish(), which reads it after seeing
+        // the bit.
+        if (t->state_.compare_exchange_weak(s, s | st::join_waker, std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
+            break;
+        }
+    }
+    for (;;) {
+        park("join", where);
+        if (t->is_complete()) return;
+        if (cancellation_requested()) {
+            s = t->state_.load(std::memory_order_acquire);
+            for (;;) {
+                if (s & st::complete) return;  // finished meanwhile: the join succeeded
+                if (t->state_.compare_exchange_weak(s, s & ~st::join_waker,
+                                                    std::memory_order_acq_rel,
+                                                    std::memory_order_acquire)) {
+                    break;
+                }
+            }
+            t->join_waker_.reset();
+            throw_if_cancelled();
+        }
+    }
+}
+
+void take_outcome(task_header* t) {
+    t->state_.fetch_and(~st::join_interest, std::memory_order_acq_rel);
+    switch (t->outcome_) {
+        case outcome::value:
+            return;
+        case outcome::cancelled:
+            throw join_error(join_error::kind::cancelled, t->id_, nullptr,
+                             fmt::format("weft: {} was cancelled", task_label(t)));
+        case outcome::exception:
+            throw join_error(join_error::kind::exception, t->id_, t->exception_,
+                             fmt::format("weft: {} failed: {}", task_label(t),
+                                         exception_text(t->exception_)));
+        case outcome::pending:
+            break;
+    }
+    WEFT_INVARIANT(false, "a joined task has an outcome");
+}
+
+void detach_task(task_header* t) noexcept {
+    std::uint32_t prev = t->state_.fetch_and(~st::join_interest, std::memory_order_acq_rel);
+    if ((prev & st::complete) && t->outcome_ == outcome::exception) {
+        if (scheduler::is_live(t->sched_)) {
+            t->sched_->report_unhandled(t);
+        } else {
+            std::fprintf(stderr, "weft: %s ended with an exception nobody joined: %s\n",
+                         task_label(t).c_str(), exception_text(t->exception_).c_str());
+        }
+    }
+    t->release();
+}
+
+void block_on_task(scheduler* rt, task_header* t) { rt->block_on(t); }
+
+void block_on_rethrow(scheduler* rt, task_header* t) {
+    t->state_.fetch_and(~st::join_interest, std::memory_order_acq_rel);
+    switch (t->outcome_) {
+        case outcome::value:
+            return;
+        case outcome::exception:
+            std::rethrow_exception(t->exception_);
+        case outcome::cancelled:
+        case outcome::pending:
+            break;
+    }
+    if (std::exception_ptr e = rt->shutdown_exception()) std::rethrow_exception(e);
+    throw join_error(join_error::kind::cancelled, t->id_, nullptr,
+                     fmt::format("weft: block_on's {} was cancelled (the runtime shut down)",
+                                 task_label(t)));
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,48 @@
+// Test helpers shared by the suites. Catch2 assertions are not thread-safe: tests collect
+// results inside tasks and assert on the test thread after joining.
+#pragma once
+
+#include <weft/weft.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+namespace weft::test {
+
+/// A multi_thread runtime with `n` workers (the CI machine has 2 cores; 2 workers make
+/// stealing and migration happen).
+inline runtime make_runtime(std::size_t workers = 2) {
+    return builder::multi_thread().worker_threads(workers).build();
+}
+
+/// Scale for stress sizes: WEFT_STRESS_SCALE percent (default 100; the sanitizer builds set
+/// less). Never below 1.
+inline std::size_t scaled(std::size_t n) {
+    const char* env = std::getenv("WEFT_STRESS_SCALE");
+    std::size_t pct = env ? static_cast<std::size_t>(std::atoi(env)) : 100;
+    std::size_t v = n * pct / 100;
+    return v == 0 ? 1 : v;
+}
+
+/// The calling thread's id, read afresh. std::this_thread::get_id() reads pthread_self(),
+/// which glibc declares const: GCC reuses its value across a suspension point in the same
+/// function, so a task that migrated would still see its old thread. This is the hazard
+/// DESIGN.md warns about, and why weft's own accessors are opaque.
+[[gnu::noinline, gnu::noipa]] inline std::thread::id current_thread_id() {
+    std::thread::id id = std::this_thread::get_id();
+    asm volatile("" ::: "memory");
+    return id;
+}
+
+/// Counts live instances, to check that destructors ran.
+struct lifetime_counter {
+    static inline std::atomic<long> alive{0};
+    lifetime_counter() { alive.fetch_add(1); }
+    lifetime_counter(const lifetime_counter&) { alive.fetch_add(1); }
+    ~lifetime_counter() { alive.fetch_sub(1); }
+};
+
+}  // namespace weft::test

@@ -1,4 +1,5 @@
-// Umbrella for the asio area (see ../shared API.md). Filled in by the area's headers.
+// Asio interop: weft::executor (runtime::get_executor), current_io_executor, use_fiber.
 #pragma once
 
+#include <weft/asio/executor.hpp>
 #include <weft/error.hpp>

@@ -145,6 +145,14 @@ void runtime::shutdown_timeout(std::chrono::nanoseconds d) {
 
 weft::handle runtime::handle() const { return weft::handle(sched_); }
 
+executor runtime::get_executor() const noexcept {
+    return executor(sched_.get(), &detail::shard_of(sched_.get()));
+}
+
+executor handle::get_executor() const noexcept {
+    return executor(sched_.get(), &detail::shard_of(sched_.get()));
+}
+
 runtime_metrics runtime::metrics() const { return sched_->metrics(); }
 
 std::vector<task_info> runtime::dump() const { return sched_->dump(); }

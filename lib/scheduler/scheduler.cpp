@@ -4,6 +4,7 @@
 #include "thread_context.hpp"
 
 #include <weft/error.hpp>
+#include <weft/asio/executor.hpp>
 #include <weft/task/join_handle.hpp>
 
 #include <boost/asio/post.hpp>
@@ -255,12 +256,40 @@ void scheduler::shutdown(std::chrono::nanoseconds timeout) {
     for (auto& w : workers_) w->unpark();
     for (auto& th : threads_) th.join();
     threads_.clear();
+    drop_queued_handlers();
     if (std::size_t left = owned.alive(); left > 0) {
         fmt::print(stderr,
                    "weft: shutdown timed out with {} task(s) still running; they are leaked, "
                    "not freed (see runtime::dump() before shutdown to find them)\n",
                    left);
     }
+}
+
+void scheduler::drop_queued_handlers() {
+    // Handlers still queued are destroyed without being invoked, as an io_context does when
+    // it is destroyed. Fiber tasks still queued here were leaked by a timed-out shutdown.
+    auto drop = [](task_header* t) {
+        if (t->inline_) t->release();
+    };
+    for (auto& w : workers_) w->drain_queues(drop);
+    while (task_header* t = inject.pop()) drop(t);
+}
+
+void report_handler_exception(std::exception_ptr e) noexcept {
+    scheduler* s = this_thread_context().sched;
+    std::string what;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        what = ex.what();
+    } catch (...) {
+        what = "an exception not derived from std::exception";
+    }
+    auto policy = s ? s->config().unhandled : unhandled_exception_policy::log;
+    if (policy == unhandled_exception_policy::ignore) return;
+    fmt::print(stderr, "weft: an Asio handler running on a worker threw: {}\n", what);
+    std::fflush(stderr);
+    if (policy == unhandled_exception_policy::terminate) std::terminate();
 }
 
 runtime_metrics scheduler::metrics() const {

@@ -64,13 +64,13 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
 
     inject_queue inject;
     idle idle_state;
+    std::atomic<long> outstanding_work{0};  // executors with outstanding_work.tracked
     owned_tasks owned;
     blocking_pool blocking;
 
    private:
     friend class worker;
-    void start_fiber_task(task_header* t);
-    void drive_until(const std::function<bool()>& done);
+    void drop_queued_handlers();
 
     runtime_config cfg_;
     std::vector<std::unique_ptr<worker>> workers_;

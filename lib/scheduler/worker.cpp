@@ -252,6 +252,13 @@ void worker::run_task(task_header* t) {
         searching_ = false;
         if (sched_.idle_state.transition_from_searching()) sched_.notify_parked();
     }
+    bump(stats.polls);
+    if (t->inline_) {
+        // An Asio handler: runs here, on the worker's stack; it is not a task.
+        t->run();
+        t->release();
+        return;
+    }
     std::uint32_t s = t->state_.load(std::memory_order_acquire);
     for (;;) {
         WEFT_ASSERT(s & st::scheduled, "a task taken from a run queue is marked scheduled");
@@ -262,7 +269,6 @@ void worker::run_task(task_header* t) {
             break;
         }
     }
-    bump(stats.polls);
     if (!(s & st::started)) {
         if (s & st::cancelled) {
             // Aborted before it ever ran: F is destroyed, never called.

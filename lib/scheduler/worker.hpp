@@ -77,6 +77,17 @@ class worker {
     [[nodiscard]] std::size_t queue_depth() const { return local_.len(); }
     local_queue& queue() { return local_; }
 
+    /// Owner or after the thread stopped: hands every queued task to `f` and empties the
+    /// queues.
+    template <class F>
+    void drain_queues(F&& f) {
+        if (lifo_) f(std::exchange(lifo_, nullptr));
+        while (task_header* t = local_.pop()) f(t);
+        drain_pinned_inbox();
+        for (task_header* t : pinned_ready_) f(t);
+        pinned_ready_.clear();
+    }
+
     /// Fiber entry point (see worker.cpp).
     static void fiber_main(void* transfer_fctx, void* transfer_data);
 

@@ -110,6 +110,7 @@ class task_header {
     outcome outcome_ = outcome::pending;
     bool pinned_ = false;
     bool blocking_ = false;
+    bool inline_ = false;  // an Asio handler: run on the worker's stack, not in a fiber
     bool result_taken_ = false;
     std::uint32_t shield_depth_ = 0;
     std::exception_ptr exception_;

@@ -1,6 +1,7 @@
 // handle: a copyable reference to a runtime, to spawn onto it from anywhere (Tokio's Handle).
 #pragma once
 
+#include <weft/asio/executor.hpp>
 #include <weft/task/join_handle.hpp>
 
 #include <memory>
@@ -48,6 +49,9 @@ class handle {
                                     std::source_location loc = std::source_location::current()) const {
         return block_on_impl(sched_.get(), std::forward<F>(f), loc);
     }
+
+    /// An Asio executor running handlers on this runtime's workers (see weft::executor).
+    [[nodiscard]] executor get_executor() const noexcept;
 
     bool operator==(const handle& o) const noexcept { return sched_ == o.sched_; }
 

@@ -1,6 +1,7 @@
 // runtime: owns the workers, the blocking pool and every task (Tokio's Runtime).
 #pragma once
 
+#include <weft/asio/executor.hpp>
 #include <weft/metrics.hpp>
 #include <weft/runtime/builder.hpp>
 #include <weft/runtime/handle.hpp>
@@ -53,6 +54,9 @@ class runtime {
 
     /// A copyable handle to this runtime.
     [[nodiscard]] weft::handle handle() const;
+
+    /// An Asio executor running handlers on this runtime's workers (see weft::executor).
+    [[nodiscard]] executor get_executor() const noexcept;
 
     /// Shuts down now: cancels every task and waits at most `d` for them to unwind, then
     /// joins the threads. The destructor does the same with a default of 30 s.

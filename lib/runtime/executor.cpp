@@ -1,0 +1,52 @@
+// weft::executor's out-of-line parts: queueing handler tasks and the shard lookup.
+#include "../scheduler/scheduler.hpp"
+#include "../scheduler/thread_context.hpp"
+
+#include <weft/asio/executor.hpp>
+#include <weft/error.hpp>
+
+namespace weft {
+namespace detail {
+
+void submit_handler(scheduler* s, task_header* t, std::uint8_t flags) {
+    if (s->is_stopping()) {
+        t->release();  // like an io_context after shutdown: destroyed, never invoked
+        return;
+    }
+    t->sched_ = s;
+    thread_context& ctx = this_thread_context();
+    if (ctx.w && &ctx.w->sched() == s) {
+        ctx.w->schedule_local(t, (flags & exec_continuation) != 0);
+        return;
+    }
+    s->inject.push(t);
+    s->notify_parked();
+}
+
+bool on_worker_of(const scheduler* s) noexcept {
+    thread_context& ctx = this_thread_context();
+    return ctx.w && &ctx.w->sched() == s && !ctx.w->in_task();
+}
+
+boost::asio::io_context& shard_of(scheduler* s) noexcept {
+    thread_context& ctx = this_thread_context();
+    if (ctx.w && &ctx.w->sched() == s) return ctx.w->io();
+    return s->worker_at(0).io();
+}
+
+void work_started(scheduler* s) noexcept { s->outstanding_work.fetch_add(1, std::memory_order_relaxed); }
+void work_finished(scheduler* s) noexcept { s->outstanding_work.fetch_sub(1, std::memory_order_relaxed); }
+
+}  // namespace detail
+
+boost::asio::io_context::executor_type current_io_executor() {
+    detail::worker* w = detail::this_thread_context().w;
+    if (!w) {
+        throw no_runtime(
+            "weft::current_io_executor: not on a weft worker thread (call it from a task or "
+            "a handler running on the runtime)");
+    }
+    return w->io().get_executor();
+}
+
+}  // namespace weft

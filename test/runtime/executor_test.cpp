@@ -1,0 +1,140 @@
+// weft::executor as a standard Asio executor: post/dispatch/defer, strands, co_spawn, and
+// handlers that spawn fibers.
+#include "support/harness.hpp"
+
+#include <weft/asio.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/defer.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <future>
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+static_assert(asio::execution::is_executor<weft::executor>::value);
+
+TEST_CASE("asio::post on the runtime executor runs on a worker, not in a task", "[asio][executor]") {
+    auto rt = weft::test::make_runtime();
+    std::promise<std::tuple<bool, bool, weft::task_id>> p;
+    asio::post(rt.get_executor(), [&] {
+        p.set_value({weft::handle::try_current().has_value(), weft::this_task::id() == 0,
+                     weft::this_task::id()});
+    });
+    auto [in_runtime, not_task, id] = p.get_future().get();
+    CHECK(in_runtime);
+    CHECK(not_task);
+    CHECK(id == 0);
+}
+
+TEST_CASE("a handler spawns fibers and suspending there is a logic_error", "[asio][executor]") {
+    auto rt = weft::test::make_runtime();
+    std::promise<std::pair<int, std::string>> p;
+    asio::post(rt.get_executor(), [&] {
+        std::string err;
+        try {
+            weft::sleep_for(1ms);
+        } catch (const std::logic_error& e) {
+            err = e.what();
+        }
+        auto h = weft::spawn([] {
+            weft::sleep_for(1ms);
+            return 21;
+        });
+        // Join it from another task, as a handler cannot wait.
+        weft::spawn([h = std::move(h), &p, err]() mutable { p.set_value({h.join() * 2, err}); });
+    });
+    auto [v, err] = p.get_future().get();
+    CHECK(v == 42);
+    CHECK_THAT(err, Catch::Contains("would block a worker"));
+}
+
+TEST_CASE("dispatch runs inline on a worker, defer and post queue", "[asio][executor]") {
+    auto rt = weft::test::make_runtime();
+    std::promise<std::vector<int>> p;
+    asio::post(rt.get_executor(), [&, ex = rt.get_executor()] {
+        auto order = std::make_shared<std::vector<int>>();
+        asio::dispatch(ex, [order] { order->push_back(1); });  // inline: already on a worker
+        order->push_back(2);
+        asio::defer(ex, [order, &p] {
+            order->push_back(3);
+            p.set_value(*order);
+        });
+    });
+    CHECK(p.get_future().get() == std::vector<int>{1, 2, 3});
+}
+
+TEST_CASE("a strand on the runtime executor serialises handlers", "[asio][executor]") {
+    auto rt = weft::test::make_runtime();
+    auto strand = asio::make_strand(rt.get_executor());
+    long counter = 0;  // not atomic: the strand serialises
+    std::atomic<int> done{0};
+    std::promise<void> all;
+    const int n = 10000;
+    for (int i = 0; i < n; ++i) {
+        asio::post(strand, [&] {
+            ++counter;
+            if (++done == n) all.set_value();
+        });
+    }
+    all.get_future().get();
+    CHECK(counter == n);
+}
+
+TEST_CASE("co_spawn of an awaitable runs on the workers", "[asio][executor]") {
+    auto rt = weft::test::make_runtime();
+    auto ex = rt.get_executor();
+    auto fut = asio::co_spawn(
+        ex,
+        []() -> asio::awaitable<int> {
+            auto e = co_await asio::this_coro::executor;
+            asio::steady_timer t(e, 2ms);
+            co_await t.async_wait(asio::use_awaitable);
+            co_return weft::handle::try_current().has_value() ? 7 : -1;
+        },
+        asio::use_future);
+    CHECK(fut.get() == 7);
+}
+
+TEST_CASE("the executor converts to any_io_executor and answers queries", "[asio][executor]") {
+    auto rt = weft::test::make_runtime();
+    asio::any_io_executor any = rt.get_executor();
+    std::promise<int> p;
+    asio::post(any, [&] { p.set_value(5); });
+    CHECK(p.get_future().get() == 5);
+    auto ex = rt.get_executor();
+    CHECK(asio::query(ex, asio::execution::blocking) == asio::execution::blocking.possibly);
+    auto ex2 = asio::require(ex, asio::execution::blocking.never);
+    CHECK(asio::query(ex2, asio::execution::blocking) == asio::execution::blocking.never);
+    auto ex3 = asio::prefer(ex, asio::execution::outstanding_work.tracked);
+    CHECK(asio::query(ex3, asio::execution::outstanding_work) ==
+          asio::execution::outstanding_work.tracked);
+    CHECK(&asio::query(ex, asio::execution::context) == &ex.context());
+    CHECK(ex == rt.get_executor());
+}
+
+TEST_CASE("current_io_executor gives the worker's shard inside a task", "[asio][executor]") {
+    auto rt = weft::test::make_runtime();
+    CHECK_THROWS_AS(weft::current_io_executor(), weft::no_runtime);
+    bool ok = rt.block_on([] {
+        auto ex = weft::current_io_executor();
+        asio::steady_timer t(ex, 1ms);
+        std::atomic<bool> fired{false};
+        t.async_wait([&](auto) { fired = true; });
+        for (int i = 0; i < 1000 && !fired; ++i) weft::sleep_for(1ms);
+        return fired.load();
+    });
+    CHECK(ok);
+}

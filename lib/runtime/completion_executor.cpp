@@ -3,6 +3,7 @@
 
 #include <weft/asio/executor.hpp>
 #include <weft/detail/completion_executor.hpp>
+#include <weft/detail/join_op.hpp>
 
 #include <boost/asio/system_executor.hpp>
 
@@ -12,6 +13,11 @@ boost::asio::any_io_executor default_completion_executor() {
     thread_context& c = this_thread_context();
     if (c.sched) return executor(c.sched, &shard_of(c.sched));
     return boost::asio::system_executor();
+}
+
+boost::asio::any_io_executor runtime_completion_executor(task_header* t) {
+    if (t->sched_) return executor(t->sched_, &shard_of(t->sched_));
+    return default_completion_executor();
 }
 
 }  // namespace weft::detail

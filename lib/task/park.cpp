@@ -29,13 +29,13 @@ waker::waker(task_header* t) noexcept : bits_(reinterpret_cast<std::uintptr_t>(t
     t->add_ref();
 }
 
-waker::waker(thread_parker* p) noexcept : bits_(reinterpret_cast<std::uintptr_t>(p) | 1U) {
+waker::waker(wake_target* p) noexcept : bits_(reinterpret_cast<std::uintptr_t>(p) | 1U) {
     p->add_ref();
 }
 
 waker waker::clone() const noexcept {
     if (bits_ == 0) return {};
-    if (bits_ & 1U) return waker(reinterpret_cast<thread_parker*>(bits_ & ~std::uintptr_t{1}));
+    if (bits_ & 1U) return waker(reinterpret_cast<wake_target*>(bits_ & ~std::uintptr_t{1}));
     return waker(reinterpret_cast<task_header*>(bits_));
 }
 
@@ -55,7 +55,7 @@ void wake_task(task_header* t) noexcept {
 void waker::wake_by_ref() const noexcept {
     if (bits_ == 0) return;
     if (bits_ & 1U) {
-        reinterpret_cast<thread_parker*>(bits_ & ~std::uintptr_t{1})->unpark();
+        reinterpret_cast<wake_target*>(bits_ & ~std::uintptr_t{1})->unpark();
     } else {
         wake_task(reinterpret_cast<task_header*>(bits_));
     }
@@ -69,7 +69,7 @@ void waker::wake() noexcept {
 void waker::drop() noexcept {
     std::uintptr_t b = std::exchange(bits_, 0);
     if (b & 1U) {
-        reinterpret_cast<thread_parker*>(b & ~std::uintptr_t{1})->release();
+        reinterpret_cast<wake_target*>(b & ~std::uintptr_t{1})->release();
     } else {
         reinterpret_cast<task_header*>(b)->release();
     }
@@ -99,7 +99,7 @@ void check_may_block(const char* operation) {
 waker current_waker(const char* operation) {
     if (task_header* t = current_task()) return waker(t);
     check_may_block(operation);
-    return waker(&thread_parker::current());
+    return waker(static_cast<wake_target*>(&thread_parker::current()));
 }
 
 void park(const char* what, std::source_location where) {

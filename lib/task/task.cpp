@@ -7,6 +7,7 @@
 #include <weft/detail/assert.hpp>
 #include <weft/detail/park.hpp>
 #include <weft/error.hpp>
+#include <weft/detail/join_op.hpp>
 #include <weft/task/join_handle.hpp>
 #include <weft/task/task_builder.hpp>
 
@@ -124,6 +125,34 @@ void join_wait(task_header* t, std::source_location where) {
             }
             t->join_waker_.reset();
             throw_if_cancelled();
+        }
+    }
+}
+
+bool register_join_waker(task_header* t, waker w) {
+    if (t->is_complete()) return false;
+    t->join_waker_ = std::move(w);
+    std::uint32_t s = t->state_.load(std::memory_order_acquire);
+    for (;;) {
+        if (s & st::complete) {
+            t->join_waker_.reset();
+            return false;
+        }
+        if (t->state_.compare_exchange_weak(s, s | st::join_waker, std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
+            return true;
+        }
+    }
+}
+
+bool unregister_join_waker(task_header* t) {
+    std::uint32_t s = t->state_.load(std::memory_order_acquire);
+    for (;;) {
+        if ((s & st::complete) || !(s & st::join_waker)) return false;
+        if (t->state_.compare_exchange_weak(s, s & ~st::join_waker, std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
+            t->join_waker_.reset();
+            return true;
         }
     }
 }

@@ -3,6 +3,8 @@
 // Reference-counted because a waker may outlive the wait that created it.
 #pragma once
 
+#include <weft/detail/waker.hpp>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -10,7 +12,7 @@
 
 namespace weft::detail {
 
-class thread_parker {
+class thread_parker final : public wake_target {
    public:
     /// The calling thread's parker.
     static thread_parker& current();
@@ -20,7 +22,7 @@ class thread_parker {
         cv_.wait(lock, [this] { return notified_; });
         notified_ = false;
     }
-    void unpark() {
+    void unpark() noexcept override {
         {
             std::lock_guard lock(mu_);
             notified_ = true;
@@ -28,13 +30,7 @@ class thread_parker {
         cv_.notify_one();
     }
 
-    void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
-    void release() noexcept {
-        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
-    }
-
    private:
-    std::atomic<std::uint32_t> refs_{1};
     std::mutex mu_;
     std::condition_variable cv_;
     bool notified_ = false;

@@ -7,7 +7,9 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/defer.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -137,4 +139,68 @@ TEST_CASE("current_io_executor gives the worker's shard inside a task", "[asio][
         return fired.load();
     });
     CHECK(ok);
+}
+
+TEST_CASE("async_join with a callback, use_future, an awaitable and deferred", "[asio][join]") {
+    auto rt = weft::test::make_runtime();
+    // Callback from a plain thread: runs on a weft worker.
+    std::promise<std::pair<int, bool>> p;
+    rt.spawn([] {
+          weft::sleep_for(1ms);
+          return 6;
+      }).async_join([&](std::exception_ptr e, int v) {
+        p.set_value({v, !e && weft::handle::try_current().has_value()});
+    });
+    auto [v, ok] = p.get_future().get();
+    CHECK(v == 6);
+    CHECK(ok);
+    // use_future, and a failed task: the exception_ptr holds a join_error.
+    auto f = rt.spawn([]() -> int { throw std::runtime_error("bad"); }).async_join(asio::use_future);
+    try {
+        f.get();
+        FAIL("expected join_error");
+    } catch (const weft::join_error& e) {
+        CHECK(e.is_exception());
+    }
+    // An awaitable on the runtime executor joins a fiber.
+    auto ex = rt.get_executor();
+    auto h = rt.handle();
+    auto fut = asio::co_spawn(
+        ex,
+        [h]() -> asio::awaitable<int> {
+            int x = co_await h.spawn([] { return 20; }).async_join(asio::use_awaitable);
+            co_await h.spawn([] {}).async_join(asio::use_awaitable);
+            co_return x + 1;
+        },
+        asio::use_future);
+    CHECK(fut.get() == 21);
+    // deferred: nothing happens until launched.
+    auto op = rt.spawn([] { return 3; }).async_join(asio::deferred);
+    std::promise<int> p3;
+    std::move(op)([&](std::exception_ptr, int x) { p3.set_value(x); });
+    CHECK(p3.get_future().get() == 3);
+}
+
+TEST_CASE("async_join cancelled through its slot completes with operation_aborted",
+          "[asio][join]") {
+    auto rt = weft::test::make_runtime();
+    asio::cancellation_signal sig;
+    std::promise<std::string> p;
+    auto jh = rt.spawn([] { weft::sleep_for(1h); });
+    auto ah = jh.get_abort_handle();
+    std::move(jh).async_join(asio::bind_cancellation_slot(sig.slot(), [&](std::exception_ptr e) {
+        try {
+            std::rethrow_exception(e);
+        } catch (const boost::system::system_error& se) {
+            p.set_value(se.code() == asio::error::operation_aborted ? "aborted" : "other");
+        } catch (...) {
+            p.set_value("unexpected");
+        }
+    }));
+    // Emit on a worker (cancellation slots are not thread-safe; weft serialises nothing here
+    // because the signal is used from this one thread only).
+    sig.emit(asio::cancellation_type::terminal);
+    CHECK(p.get_future().get() == "aborted");
+    CHECK_FALSE(ah.is_finished());  // the task itself was left running
+    ah.abort();
 }

@@ -4,13 +4,30 @@
 // races with the task's own exit (abort, timeout) never touches freed memory.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <utility>
 
 namespace weft::detail {
 
 class task_header;
-class thread_parker;
+
+/// Anything that is not a task but can be woken: a plain thread's parker, or an Asio
+/// operation waiting for a weft event (its unpark posts the completion handler).
+class wake_target {
+   public:
+    virtual void unpark() noexcept = 0;
+    void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept {
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    }
+
+   protected:
+    virtual ~wake_target() = default;
+
+   private:
+    std::atomic<std::uint32_t> refs_{1};
+};
 
 class waker {
    public:
@@ -18,7 +35,7 @@ class waker {
     /// Takes a new reference to `t`.
     explicit waker(task_header* t) noexcept;
     /// Takes a new reference to `p`.
-    explicit waker(thread_parker* p) noexcept;
+    explicit waker(wake_target* p) noexcept;
     waker(waker&& o) noexcept : bits_(std::exchange(o.bits_, 0)) {}
     waker& operator=(waker&& o) noexcept {
         if (this != &o) {
@@ -48,7 +65,7 @@ class waker {
 
    private:
     void drop() noexcept;
-    std::uintptr_t bits_ = 0;  // task_header*, or thread_parker* | 1
+    std::uintptr_t bits_ = 0;  // task_header*, or wake_target* | 1
 };
 
 }  // namespace weft::detail

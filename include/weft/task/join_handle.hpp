@@ -5,6 +5,10 @@
 #include <weft/task/abort_handle.hpp>
 #include <weft/task/join_error.hpp>
 
+#include <boost/asio/async_result.hpp>
+
+#include <exception>
+#include <optional>
 #include <source_location>
 #include <stdexcept>
 #include <utility>
@@ -21,6 +25,18 @@ void take_outcome(task_header* t);
 /// goes to the runtime's unhandled_exception policy.
 void detach_task(task_header* t) noexcept;
 struct handle_access;
+template <class T>
+struct initiate_join;  // detail/join_op.hpp
+
+template <class T>
+struct join_signature {
+    using type = void(std::exception_ptr,
+                      std::conditional_t<std::is_default_constructible_v<T>, T, std::optional<T>>);
+};
+template <>
+struct join_signature<void> {
+    using type = void(std::exception_ptr);
+};
 }  // namespace detail
 
 /// Owner's handle to a spawned task. Movable; destroying it detaches the task (it keeps
@@ -74,6 +90,26 @@ class join_handle {
     [[nodiscard]] abort_handle get_abort_handle() const { return abort_handle(t_); }
     [[nodiscard]] task_id id() const noexcept { return t_ ? t_->id() : 0; }
 
+    /// Asio form of join, for callback code, strands and coroutines: completes with
+    /// void(std::exception_ptr, T) (void(std::exception_ptr) for T = void; std::optional<T>
+    /// when T is not default-constructible); the exception_ptr holds a join_error when the
+    /// task failed or was cancelled. Consumes the handle. The handler runs on its associated
+    /// executor, or a weft worker when it has none; never inside this call.
+    /// **Cancellation**: through the handler's cancellation slot; completes with a
+    /// system_error(operation_aborted) in the exception_ptr and leaves the task running
+    /// (detached).
+    template <class Token>
+    auto async_join(Token&& token) {
+        using sig = typename detail::join_signature<T>::type;
+        if (t_ == nullptr) {
+            throw std::logic_error(
+                "weft::join_handle::async_join: the handle is empty (moved from, or already "
+                "joined)");
+        }
+        return boost::asio::async_initiate<Token, sig>(detail::initiate_join<T>{}, token,
+                                                       std::move(*this));
+    }
+
    private:
     friend struct detail::handle_access;
     explicit join_handle(detail::task_result<T>* t) noexcept : t_(t) {}
@@ -92,6 +128,11 @@ struct handle_access {
     template <class T>
     static task_result<T>* get(const join_handle<T>& h) noexcept {
         return h.t_;
+    }
+    /// Takes the task out of the handle without detaching it (the caller owns the reference).
+    template <class T>
+    static task_result<T>* take(join_handle<T>& h) noexcept {
+        return std::exchange(h.t_, nullptr);
     }
 };
 

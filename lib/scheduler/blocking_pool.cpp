@@ -62,6 +62,12 @@ void blocking_pool::thread_main(std::shared_ptr<scheduler> keep) {
             sched_.finish(t);
             lock.lock();
             --running_;
+            if (sched_.is_paused()) {
+                // A paused clock may now jump: let a parked worker look again.
+                lock.unlock();
+                sched_.worker_at(0).unpark();
+                lock.lock();
+            }
         }
         if (shutdown_) break;
         ++idle_;

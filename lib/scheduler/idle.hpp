@@ -74,6 +74,9 @@ class idle {
         return std::find(sleepers_.begin(), sleepers_.end(), worker) != sleepers_.end();
     }
 
+    [[nodiscard]] std::size_t num_unparked() const {
+        return unparked(state_.load(std::memory_order_seq_cst));
+    }
     [[nodiscard]] std::size_t num_searching() const {
         return searching(state_.load(std::memory_order_seq_cst));
     }

@@ -61,6 +61,7 @@ scheduler::scheduler(runtime_config cfg)
     std::size_t n = worker_count(cfg_);
     workers_.reserve(n);
     for (std::size_t i = 0; i < n; ++i) workers_.push_back(std::make_unique<worker>(*this, i));
+    if (cfg_.start_paused) pause_clock();
     std::lock_guard lock(registry().mu);
     registry().live.insert(this);
 }

@@ -56,6 +56,23 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     [[nodiscard]] std::size_t num_workers() const { return workers_.size(); }
     worker& worker_at(std::size_t i) { return *workers_[i]; }
 
+    // ---- time (lib/time/clock.cpp) ----
+    /// The runtime's clock: steady + offset, or the frozen virtual time while paused.
+    [[nodiscard]] std::chrono::steady_clock::time_point now() const noexcept;
+    [[nodiscard]] bool is_paused() const noexcept { return paused_.load(std::memory_order_acquire); }
+    void pause_clock();
+    void resume_clock();
+    void advance_clock(std::chrono::nanoseconds d);
+    /// Earliest pending timer over every worker (steady ns since epoch), or timer_heap::none.
+    [[nodiscard]] std::int64_t next_timer_ns() const noexcept;
+    /// Fires every timer due at now(); returns how many fired.
+    std::size_t fire_due_timers();
+    /// Paused clock: when nothing else can make progress, jump to the next deadline and fire
+    /// it. Called by a parking worker; true when it fired something.
+    bool try_auto_advance();
+    /// Converts a deadline of the runtime's clock to steady_clock (for real sleeps).
+    [[nodiscard]] std::chrono::steady_clock::time_point to_steady(std::int64_t clock_ns) const noexcept;
+
     runtime_metrics metrics() const;
     std::vector<task_info> dump() const;
 
@@ -78,6 +95,10 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     std::atomic<bool> stopping_{false};
     std::atomic<std::uint64_t> spawned_{0};
     std::mutex driver_mu_;  // current_thread: one block_on drives at a time
+
+    std::atomic<bool> paused_{false};
+    std::atomic<std::int64_t> virtual_ns_{0};  // the frozen clock while paused
+    std::atomic<std::int64_t> offset_ns_{0};   // clock = steady + offset while running
 
     std::mutex shutdown_mu_;
     std::condition_variable all_done_cv_;

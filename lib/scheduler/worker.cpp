@@ -46,6 +46,10 @@ worker::worker(scheduler& s, std::size_t index)
       default_stack_(mapped_stack_size(s.config().stack_size)),
       stacks_(default_stack_) {
     guard_.emplace(io_.get_executor());
+    if (s.config().seed) {
+        seeded_ = true;
+        seed_state_ = *s.config().seed;
+    }
 }
 
 worker::~worker() {
@@ -77,6 +81,7 @@ void worker::loop(const std::function<bool()>* done) {
             continue;
         }
         if (io_.poll() > 0) continue;
+        if (sched_.fire_due_timers() > 0) continue;
         if (done && (*done)()) break;
         if (sched_.is_stopping()) break;
         park();
@@ -87,10 +92,32 @@ void worker::loop(const std::function<bool()>* done) {
     }
 }
 
-void worker::maintenance() { io_.poll(); }
+void worker::maintenance() {
+    io_.poll();
+    sched_.fire_due_timers();
+}
+
+task_header* worker::next_seeded() {
+    while (task_header* t = sched_.inject.pop()) seeded_ready_.push_back(t);
+    if (pinned_pending_.load(std::memory_order_acquire)) drain_pinned_inbox();
+    for (task_header* t : pinned_ready_) seeded_ready_.push_back(t);
+    pinned_ready_.clear();
+    if (seeded_ready_.empty()) return nullptr;
+    // splitmix64: a fixed, portable generator, so a seed means the same order everywhere.
+    std::uint64_t z = (seed_state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    std::size_t i = z % seeded_ready_.size();
+    task_header* t = seeded_ready_[i];
+    seeded_ready_[i] = seeded_ready_.back();
+    seeded_ready_.pop_back();
+    return t;
+}
 
 task_header* worker::next_task() {
     ++tick_;
+    if (seeded_) return next_seeded();
     if (lifo_) {
         if (lifo_runs_ < max_lifo_runs) {
             ++lifo_runs_;
@@ -151,6 +178,10 @@ task_header* worker::steal() {
 }
 
 void worker::push_back(task_header* t) {
+    if (seeded_) {
+        seeded_ready_.push_back(t);
+        return;
+    }
     if (t->pinned_) {
         pinned_ready_.push_back(t);
         return;
@@ -162,7 +193,7 @@ void worker::push_back(task_header* t) {
 }
 
 void worker::schedule_local(task_header* t, bool lifo) {
-    if (lifo) {
+    if (lifo && !seeded_) {
         task_header* prev = std::exchange(lifo_, t);
         if (!prev) return;
         push_back(prev);
@@ -174,7 +205,11 @@ void worker::schedule_local(task_header* t, bool lifo) {
 
 void worker::schedule_pinned(task_header* t) {
     if (this_thread_context().w == this) {
-        pinned_ready_.push_back(t);
+        if (seeded_) {
+            seeded_ready_.push_back(t);
+        } else {
+            pinned_ready_.push_back(t);
+        }
         return;
     }
     {
@@ -197,7 +232,7 @@ void worker::unpark() {
 }
 
 bool worker::has_local_work() const {
-    return lifo_ || !local_.is_empty() || !pinned_ready_.empty() ||
+    return lifo_ || !local_.is_empty() || !pinned_ready_.empty() || !seeded_ready_.empty() ||
            pinned_pending_.load(std::memory_order_seq_cst);
 }
 
@@ -225,8 +260,17 @@ void worker::park() {
             searching_ = !sched_.idle_state.unpark_by_id(index_);
             break;
         }
-        io_.run_one();
+        if (sched_.is_paused()) {
+            // Virtual time: when nothing else can run, jump to the next deadline.
+            if (sched_.try_auto_advance()) continue;
+            io_.run_one();
+        } else if (std::int64_t next = sched_.next_timer_ns(); next != timer_heap::none) {
+            io_.run_one_until(sched_.to_steady(next));
+        } else {
+            io_.run_one();
+        }
         parked_.store(false, std::memory_order_relaxed);
+        sched_.fire_due_timers();
         if (has_local_work() || sched_.is_stopping()) {
             searching_ = !sched_.idle_state.unpark_by_id(index_);
             break;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "../fiber/stack_pool.hpp"
+#include "../time/timer_heap.hpp"
 #include "local_queue.hpp"
 
 #include <weft/detail/task_header.hpp>
@@ -24,6 +25,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 namespace weft::detail {
 
@@ -56,6 +58,7 @@ class worker {
     static worker* suspend(task_header* t, switch_reason why);
 
     boost::asio::io_context& io() { return io_; }
+    timer_heap& timers() { return timers_; }
     [[nodiscard]] std::size_t index() const { return index_; }
     [[nodiscard]] scheduler& sched() const { return sched_; }
     [[nodiscard]] task_header* current() const { return current_; }
@@ -83,6 +86,8 @@ class worker {
     void drain_queues(F&& f) {
         if (lifo_) f(std::exchange(lifo_, nullptr));
         while (task_header* t = local_.pop()) f(t);
+        for (task_header* t : seeded_ready_) f(t);
+        seeded_ready_.clear();
         drain_pinned_inbox();
         for (task_header* t : pinned_ready_) f(t);
         pinned_ready_.clear();
@@ -119,6 +124,13 @@ class worker {
     task_header* lifo_ = nullptr;
     unsigned lifo_runs_ = 0;
     std::deque<task_header*> pinned_ready_;
+    // Seeded runtimes (builder::seed, current_thread): every ready task waits here and the
+    // next one is drawn at random from a generator seeded by the user, so a seed replays an
+    // interleaving.
+    bool seeded_ = false;
+    std::uint64_t seed_state_ = 0;
+    std::vector<task_header*> seeded_ready_;
+    task_header* next_seeded();
     std::mutex pinned_mu_;
     std::deque<task_header*> pinned_inbox_;
     std::atomic<bool> pinned_pending_{false};
@@ -142,6 +154,7 @@ class worker {
 
     std::size_t default_stack_;
     stack_cache stacks_;
+    timer_heap timers_;
 };
 
 }  // namespace weft::detail

@@ -1,52 +1,77 @@
-// detail::timer on an Asio steady_timer in the current worker's shard. The state is heap
-// allocated so the handler never touches the owner's object after it reported `done`.
+// detail::timer on the worker timer heaps, and the runtime clock (real or paused).
 #include "../scheduler/scheduler.hpp"
 #include "../scheduler/thread_context.hpp"
+#include "timer_heap.hpp"
 
 #include <weft/detail/park.hpp>
 #include <weft/detail/timer.hpp>
 #include <weft/error.hpp>
+#include <weft/task/this_task.hpp>
+#include <weft/time.hpp>
 
-#include <boost/asio/steady_timer.hpp>
+#include <stdexcept>
 
-namespace weft::detail {
+namespace weft {
+namespace detail {
 
-struct timer::state {
-    explicit state(boost::asio::io_context& io, time_point deadline) : t(io, deadline) {}
-    boost::asio::steady_timer t;
-    std::atomic<bool> done{false};
-};
-
-std::chrono::steady_clock::time_point clock_now() { return std::chrono::steady_clock::now(); }
+std::chrono::steady_clock::time_point clock_now() {
+    scheduler* s = this_thread_context().sched;
+    return s ? s->now() : std::chrono::steady_clock::now();
+}
 
 void timer::arm(time_point deadline, waker w) {
     disarm();
     fired_.store(false, std::memory_order_relaxed);
     worker* wk = this_thread_context().w;
     if (!wk) {
-        throw no_runtime("weft: timers (timeout, interval) need a runtime: call them from a task");
+        throw no_runtime("weft: timers (sleep, timeout, interval) in a task need a runtime worker");
     }
-    state_ = new state(wk->io(), deadline);
-    state_->t.async_wait(
-        [fired = &fired_, st = state_, w = std::move(w)](const boost::system::error_code& ec) mutable {
-            waker local = std::move(w);
-            if (!ec) fired->store(true, std::memory_order_release);
-            // Ordering: after `done` the owner may free `st` and the timer; only `local`
-            // (ours) is used from here on.
-            st->done.store(true, std::memory_order_release);
-            local.wake();
-        });
+    deadline_ = deadline;
+    waker_ = std::move(w);
+    heap_ = &wk->timers();
+    heap_->insert(this);
 }
 
 void timer::disarm() noexcept {
-    if (!state_) return;
-    if (!state_->done.load(std::memory_order_acquire)) {
-        state_->t.cancel();
-        // The handler wakes the waker it was armed with: the owner, which waits here.
-        while (!state_->done.load(std::memory_order_acquire)) park("timer");
-    }
-    delete state_;
-    state_ = nullptr;
+    if (!heap_) return;
+    heap_->remove(this);
+    heap_ = nullptr;
 }
 
-}  // namespace weft::detail
+}  // namespace detail
+
+namespace time {
+namespace {
+detail::scheduler& current_scheduler(const char* fn) {
+    detail::scheduler* s = detail::this_thread_context().sched;
+    if (!s) {
+        throw no_runtime(std::string("weft::time::") + fn +
+                         ": not inside a weft runtime (call it from a task)");
+    }
+    return *s;
+}
+}  // namespace
+
+std::chrono::steady_clock::time_point now() { return detail::clock_now(); }
+
+void pause() { current_scheduler("pause").pause_clock(); }
+
+void resume() { current_scheduler("resume").resume_clock(); }
+
+}  // namespace time
+
+namespace detail {
+void advance_clock(std::chrono::nanoseconds d) {
+    scheduler* s = this_thread_context().sched;
+    if (!s) throw no_runtime("weft::time::advance: not inside a weft runtime (call it from a task)");
+    if (!s->is_paused()) {
+        throw std::logic_error("weft::time::advance: the clock is not paused (time::pause() or builder::start_paused(true) first)");
+    }
+    if (d.count() < 0) throw std::invalid_argument("weft::time::advance: negative duration");
+    s->advance_clock(d);
+    // Let the tasks whose timers fired run before the caller goes on (as Tokio's advance).
+    if (current_task()) weft::yield_now();
+}
+}  // namespace detail
+
+}  // namespace weft

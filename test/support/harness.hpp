@@ -2,7 +2,9 @@
 // results inside tasks and assert on the test thread after joining.
 #pragma once
 
-#include <weft/weft.hpp>
+#include <weft/runtime.hpp>
+#include <weft/task.hpp>
+#include <weft/time.hpp>
 
 #include <chrono>
 #include <cstddef>

@@ -74,16 +74,17 @@ TEST_CASE("aborting a blocking job: before start it never runs, after start no e
           "[task][blocking]") {
     auto rt = weft::builder::multi_thread().worker_threads(1).max_blocking_threads(1).build();
     auto r = rt.block_on([] {
-        std::atomic<bool> first_running{false}, second_ran{false};
+        std::atomic<bool> first_running{false}, second_ran{false}, release{false};
         auto first = weft::spawn_blocking([&] {
             first_running = true;
-            std::this_thread::sleep_for(30ms);
+            while (!release) std::this_thread::sleep_for(1ms);
             return 1;
         });
         auto second = weft::spawn_blocking([&] { second_ran = true; });
         while (!first_running) weft::sleep_for(1ms);
         first.abort();   // already running: no effect
         second.abort();  // still queued behind it: never runs
+        release = true;
         int v = first.join();
         bool second_cancelled = false;
         try {

@@ -1,16 +1,22 @@
 // timer: a one-shot deadline that wakes a waker, for weft's own waits (sleep, timeout,
-// interval). The owner arms it, parks, and checks fired(); destroying or disarming it while
-// the deadline is pending cancels it and waits (parking, not cancellable) until the runtime
-// no longer refers to it, so it may live on a task's stack.
+// interval). The owner arms it, parks, and checks fired(). Timers live in a heap per worker;
+// any awake worker fires due timers, and a parking worker sleeps until the earliest one. While
+// the runtime's clock is paused, time moves only by time::advance or, when every task is idle,
+// by jumping to the next deadline.
+// A timer may live on a task's stack: once fired() is seen or disarm() returned, the runtime
+// no longer refers to it.
 #pragma once
 
 #include <weft/detail/waker.hpp>
 
 #include <atomic>
 #include <chrono>
-#include <memory>
+#include <cstddef>
+#include <cstdint>
 
 namespace weft::detail {
+
+class timer_heap;
 
 class timer {
    public:
@@ -21,22 +27,29 @@ class timer {
     timer& operator=(const timer&) = delete;
     ~timer() { disarm(); }
 
-    /// Arms the timer on the current worker's shard: at `deadline` fired() becomes true, then
-    /// `w` is woken. Re-arming an armed timer disarms it first. Off the workers (a plain
-    /// thread), the deadline is served by a helper thread.
+    /// Arms the timer in the current worker's heap: once the runtime's clock reaches
+    /// `deadline`, fired() becomes true and `w` is woken. Re-arming disarms first. Needs a
+    /// worker (weft::no_runtime elsewhere).
     void arm(time_point deadline, waker w);
-    /// Cancels a pending deadline (waits until the runtime let go of it). Idempotent.
+    /// Cancels a pending deadline. Idempotent; never waits.
     void disarm() noexcept;
     [[nodiscard]] bool fired() const noexcept { return fired_.load(std::memory_order_acquire); }
-    [[nodiscard]] bool armed() const noexcept { return state_ != nullptr; }
+    [[nodiscard]] time_point deadline() const noexcept { return deadline_; }
 
    private:
-    struct state;
+    friend class timer_heap;
+    static constexpr std::size_t not_queued = ~std::size_t{0};
+
+    time_point deadline_{};
+    std::uint64_t seq_ = 0;       // ties broken by arming order: deterministic firing order
+    std::size_t index_ = not_queued;  // position in heap_'s array, guarded by its lock
+    timer_heap* heap_ = nullptr;  // where it was armed (set and cleared by the owner only)
+    waker waker_;                 // guarded by heap_'s lock while queued
     std::atomic<bool> fired_{false};
-    state* state_ = nullptr;
 };
 
-/// The runtime's clock: steady_clock::now(), or the virtual time while paused.
+/// The runtime's clock: steady_clock::now(), or the virtual time while paused. Off any
+/// runtime, steady_clock::now().
 std::chrono::steady_clock::time_point clock_now();
 
 }  // namespace weft::detail

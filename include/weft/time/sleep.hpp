@@ -8,7 +8,7 @@ namespace weft {
 
 namespace detail {
 void sleep_until_impl(std::chrono::steady_clock::time_point deadline, std::source_location where);
-std::chrono::steady_clock::time_point clock_now();
+std::chrono::steady_clock::time_point clock_now();  // detail/timer.hpp
 
 template <class Rep, class Period>
 std::chrono::nanoseconds ceil_ns(const std::chrono::duration<Rep, Period>& d) {

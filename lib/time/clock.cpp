@@ -1,0 +1,91 @@
+// The runtime clock and timer firing across workers. See detail/timer.hpp and
+// time/clock.hpp for the contract.
+#include "../scheduler/scheduler.hpp"
+
+#include <algorithm>
+#include <vector>
+
+namespace weft::detail {
+namespace {
+std::int64_t steady_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+std::chrono::steady_clock::time_point from_ns(std::int64_t ns) noexcept {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::nanoseconds(ns)));
+}
+}  // namespace
+
+std::chrono::steady_clock::time_point scheduler::now() const noexcept {
+    if (paused_.load(std::memory_order_acquire)) {
+        return from_ns(virtual_ns_.load(std::memory_order_acquire));
+    }
+    std::int64_t off = offset_ns_.load(std::memory_order_relaxed);
+    auto real = std::chrono::steady_clock::now();
+    return off == 0 ? real : real + std::chrono::nanoseconds(off);
+}
+
+void scheduler::pause_clock() {
+    if (paused_.load(std::memory_order_acquire)) return;
+    virtual_ns_.store(steady_ns() + offset_ns_.load(std::memory_order_relaxed),
+                      std::memory_order_release);
+    paused_.store(true, std::memory_order_release);
+}
+
+void scheduler::resume_clock() {
+    if (!paused_.load(std::memory_order_acquire)) return;
+    offset_ns_.store(virtual_ns_.load(std::memory_order_acquire) - steady_ns(),
+                     std::memory_order_relaxed);
+    paused_.store(false, std::memory_order_release);
+    for (auto& w : workers_) w->unpark();  // parked workers recompute their timeouts
+}
+
+void scheduler::advance_clock(std::chrono::nanoseconds d) {
+    virtual_ns_.fetch_add(d.count(), std::memory_order_acq_rel);
+    fire_due_timers();
+}
+
+std::int64_t scheduler::next_timer_ns() const noexcept {
+    std::int64_t next = timer_heap::none;
+    for (auto& w : workers_) next = std::min(next, w->timers().next_ns());
+    return next;
+}
+
+std::chrono::steady_clock::time_point scheduler::to_steady(std::int64_t clock_ns) const noexcept {
+    return from_ns(clock_ns - offset_ns_.load(std::memory_order_relaxed));
+}
+
+std::size_t scheduler::fire_due_timers() {
+    auto t = now();
+    std::int64_t now_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+    if (next_timer_ns() > now_ns) return 0;
+    thread_local std::vector<waker> due;
+    std::size_t start = due.size();  // re-entrancy: a wake never fires timers, but be safe
+    for (auto& w : workers_) {
+        if (w->timers().next_ns() <= now_ns) w->timers().take_due(t, due);
+    }
+    std::size_t n = due.size() - start;
+    for (std::size_t i = start; i < due.size(); ++i) due[i].wake();
+    due.resize(start);
+    return n;
+}
+
+bool scheduler::try_auto_advance() {
+    if (!is_paused()) return false;
+    // Every other worker is parked, nothing is queued, no blocking job runs.
+    if (!inject.is_empty() || blocking.busy() != 0) return false;
+    for (auto& w : workers_) {
+        if (!w->queue().is_empty()) return false;
+    }
+    if (idle_state.num_unparked() != 0) return false;
+    std::int64_t next = next_timer_ns();
+    if (next == timer_heap::none) return false;
+    std::int64_t cur = virtual_ns_.load(std::memory_order_acquire);
+    if (next > cur) virtual_ns_.store(next, std::memory_order_release);
+    return fire_due_timers() > 0;
+}
+
+}  // namespace weft::detail

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -140,15 +141,82 @@ bool stack_canary_intact(const fiber_stack& s) noexcept {
     return s.kind != stack_kind::slab || *static_cast<std::uint64_t*>(s.base) == canary_value;
 }
 
+namespace {
+// Spare stacks beyond the workers' own caches, shared by the process: after a burst of
+// parked tasks (100k sleepers, say) their stacks are kept with their pages resident, so the
+// next burst reuses them hot instead of faulting in fresh pages (~11 us each on this kind of
+// VM). trim_spare_stacks() gives them back once they went unused for a while.
+constexpr std::size_t max_spare = 1U << 17;
+constexpr auto spare_idle_limit = std::chrono::seconds(5);
+
+struct spare_stacks {
+    std::mutex mu;
+    std::vector<fiber_stack> stacks;
+    std::chrono::steady_clock::time_point last_used{};
+    std::atomic<std::size_t> count{0};
+};
+spare_stacks& spares() {
+    static auto* s = new spare_stacks;  // outlives every runtime
+    return *s;
+}
+}  // namespace
+
+void trim_spare_stacks() noexcept {
+    auto& sp = spares();
+    if (sp.count.load(std::memory_order_relaxed) == 0) return;
+    std::vector<fiber_stack> drop;
+    {
+        std::lock_guard lock(sp.mu);
+        if (std::chrono::steady_clock::now() - sp.last_used < spare_idle_limit) return;
+        drop.swap(sp.stacks);
+        sp.count.store(0, std::memory_order_relaxed);
+    }
+    for (auto& s : drop) deallocate_stack(s);
+}
+
 stack_cache::~stack_cache() {
-    for (auto& s : free_) deallocate_stack(s);
+    for (auto& s : free_) give_spare(s);
+}
+
+void stack_cache::give_spare(const fiber_stack& s) noexcept {
+    auto& sp = spares();
+    {
+        std::lock_guard lock(sp.mu);
+        if (sp.stacks.size() < max_spare) {
+            sp.stacks.push_back(s);
+            sp.last_used = std::chrono::steady_clock::now();
+            sp.count.store(sp.stacks.size(), std::memory_order_relaxed);
+            return;
+        }
+    }
+    deallocate_stack(s);
 }
 
 fiber_stack stack_cache::take(std::size_t size) {
-    if (size == default_ && !free_.empty()) {
-        fiber_stack s = free_.back();
-        free_.pop_back();
-        return s;
+    if (size == default_) {
+        if (!free_.empty()) {
+            fiber_stack s = free_.back();
+            free_.pop_back();
+            return s;
+        }
+        auto& sp = spares();
+        if (sp.count.load(std::memory_order_relaxed) != 0) {
+            std::lock_guard lock(sp.mu);
+            // Refill a batch, so the lock is taken once per many spawns.
+            for (std::size_t i = sp.stacks.size(); i-- > 0 && free_.size() < max_ / 2;) {
+                if (sp.stacks[i].len != size) continue;
+                free_.push_back(sp.stacks[i]);
+                sp.stacks[i] = sp.stacks.back();
+                sp.stacks.pop_back();
+            }
+            sp.last_used = std::chrono::steady_clock::now();
+            sp.count.store(sp.stacks.size(), std::memory_order_relaxed);
+            if (!free_.empty()) {
+                fiber_stack s = free_.back();
+                free_.pop_back();
+                return s;
+            }
+        }
     }
     return allocate_stack(size);
 }
@@ -156,6 +224,8 @@ fiber_stack stack_cache::take(std::size_t size) {
 void stack_cache::give(const fiber_stack& s) noexcept {
     if (s.len == default_ && free_.size() < max_) {
         free_.push_back(s);
+    } else if (s.len == default_) {
+        give_spare(s);
     } else {
         deallocate_stack(s);
     }

@@ -45,7 +45,12 @@ void deallocate_stack(const fiber_stack& s) noexcept;
 /// True when the slab stack's canary is intact (always true for guarded stacks).
 bool stack_canary_intact(const fiber_stack& s) noexcept;
 
-/// Per-worker cache of stacks of the default size. Owner thread only.
+/// Releases the process-wide spare stacks once they have been unused for a few seconds
+/// (called by idle workers).
+void trim_spare_stacks() noexcept;
+
+/// Per-worker cache of stacks of the default size. Owner thread only. Overflow goes to a
+/// process-wide spare list (kept hot until trimmed), then back to the system.
 class stack_cache {
    public:
     explicit stack_cache(std::size_t default_mapped, std::size_t max_cached = 512)
@@ -58,6 +63,7 @@ class stack_cache {
     void give(const fiber_stack& s) noexcept;
 
    private:
+    static void give_spare(const fiber_stack& s) noexcept;
     std::size_t default_;
     std::size_t max_;
     std::vector<fiber_stack> free_;

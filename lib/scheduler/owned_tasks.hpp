@@ -3,6 +3,8 @@
 // closed (shutdown began), insert refuses new tasks.
 #pragma once
 
+#include "spin_lock.hpp"
+
 #include <weft/detail/task_header.hpp>
 
 #include <array>
@@ -60,7 +62,7 @@ class owned_tasks {
 
    private:
     struct alignas(64) shard {
-        std::mutex mu;
+        spin_lock mu;
         task_header* head = nullptr;
     };
     shard& shard_for(task_header* t) { return shards_[t->id_ % shards_.size()]; }

@@ -97,7 +97,7 @@ void scheduler::start() {
 }
 
 void scheduler::submit(task_header* t, spawn_options&& opts) {
-    t->name_ = std::move(opts.name);
+    if (!opts.name.empty()) t->name_ = std::move(opts.name);
     t->stack_size_ = opts.stack_size;
     t->pinned_ = opts.pinned || opts.branch_of;
     t->blocking_ = opts.blocking;

@@ -2,7 +2,8 @@
 
 namespace weft::detail {
 namespace {
-thread_local thread_context tls_context;
+// initial-exec: a direct %fs-relative access instead of a __tls_get_addr call per use.
+[[gnu::tls_model("initial-exec")]] thread_local thread_context tls_context;
 }  // namespace
 
 [[gnu::noinline, gnu::noipa]] thread_context& this_thread_context() noexcept {

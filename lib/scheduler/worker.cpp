@@ -77,7 +77,10 @@ void worker::loop(const std::function<bool()>* done) {
         if (!t) t = search();
         if (t) {
             run_task(t);
-            if (tick_ % global_queue_interval == 0) maintenance();
+            if (maintenance_due_) {
+                maintenance_due_ = false;
+                maintenance();
+            }
             continue;
         }
         if (io_.poll() > 0) continue;
@@ -116,7 +119,13 @@ task_header* worker::next_seeded() {
 }
 
 task_header* worker::next_task() {
-    ++tick_;
+    // Every 61st task: the global queue first (so it cannot starve) and a maintenance pass
+    // (I/O poll, due timers) after the task. A countdown, not a modulo, on this hot path.
+    bool interval_tick = --countdown_ == 0;
+    if (interval_tick) {
+        countdown_ = global_queue_interval;
+        maintenance_due_ = true;
+    }
     if (seeded_) return next_seeded();
     if (lifo_) {
         if (lifo_runs_ < max_lifo_runs) {
@@ -126,11 +135,11 @@ task_header* worker::next_task() {
         push_back(std::exchange(lifo_, nullptr));
     }
     lifo_runs_ = 0;
-    if (tick_ % global_queue_interval == 0) {
+    if (interval_tick) {
         if (task_header* t = sched_.inject.pop()) return t;
     }
     if (pinned_pending_.load(std::memory_order_acquire)) drain_pinned_inbox();
-    if ((tick_ & 1U) && !pinned_ready_.empty()) {
+    if ((countdown_ & 1U) && !pinned_ready_.empty()) {
         task_header* t = pinned_ready_.front();
         pinned_ready_.pop_front();
         return t;
@@ -237,6 +246,7 @@ bool worker::has_local_work() const {
 }
 
 void worker::park() {
+    trim_spare_stacks();
     auto now = std::chrono::steady_clock::now();
     bump(stats.busy_ns,
          static_cast<std::uint64_t>(

@@ -136,7 +136,8 @@ class worker {
     std::atomic<bool> pinned_pending_{false};
     std::atomic<bool> parked_{false};
     bool searching_ = false;
-    std::uint32_t tick_ = 0;
+    std::uint32_t countdown_ = 61;  // see next_task()
+    bool maintenance_due_ = false;
     std::uint64_t rng_;
     std::chrono::steady_clock::time_point busy_since_;
 

@@ -125,17 +125,30 @@ cancel_scope* outermost_fired(task_header* t) noexcept {
 }
 }  // namespace
 
+namespace {
+// Whether `t` must be interrupted now. The common case (not aborted, no deadline scope)
+// costs one load; the unwinding test, which reads the exception globals, comes last.
+bool interruptible(task_header* t) noexcept {
+    bool aborted = t->state_.load(std::memory_order_acquire) & st::cancelled;
+    if (!aborted && t->scopes_ == nullptr) return false;
+    if (!aborted && !outermost_fired(t)) return false;
+    return t->shield_depth_ == 0 && std::uncaught_exceptions() == 0;
+}
+
+void throw_for(task_header* t) {
+    if (t->state_.load(std::memory_order_acquire) & st::cancelled) throw task_cancelled{};
+    throw scope_cancelled{outermost_fired(t)};
+}
+}  // namespace
+
 bool cancellation_requested() noexcept {
     task_header* t = current_task();
-    if (!t || t->shield_depth_ != 0 || std::uncaught_exceptions() != 0) return false;
-    return (t->state_.load(std::memory_order_acquire) & st::cancelled) || outermost_fired(t);
+    return t && interruptible(t);
 }
 
 void throw_if_cancelled() {
     task_header* t = current_task();
-    if (!t || t->shield_depth_ != 0 || std::uncaught_exceptions() != 0) return;
-    if (t->state_.load(std::memory_order_acquire) & st::cancelled) throw task_cancelled{};
-    if (cancel_scope* s = outermost_fired(t)) throw scope_cancelled{s};
+    if (t && interruptible(t)) throw_for(t);
 }
 
 void consume_budget(std::source_location where) {
@@ -157,12 +170,12 @@ void yield_now(std::source_location where) {
         std::this_thread::yield();
         return;
     }
-    throw_if_cancelled();
+    if (interruptible(t)) throw_for(t);
     t->waiting_on_.store("yield", std::memory_order_relaxed);
     t->suspended_at_.store(where, std::memory_order_relaxed);
     worker::suspend(t, switch_reason::yield);
     t->waiting_on_.store(nullptr, std::memory_order_relaxed);
-    throw_if_cancelled();
+    if (interruptible(t)) throw_for(t);
 }
 
 namespace this_task {

@@ -24,8 +24,8 @@ std::atomic<task_id> next_id_block{1};
 constexpr task_id id_block = 1024;
 
 task_id new_task_id() noexcept {
-    thread_local task_id next = 0;
-    thread_local task_id limit = 0;
+    [[gnu::tls_model("initial-exec")]] thread_local task_id next = 0;
+    [[gnu::tls_model("initial-exec")]] thread_local task_id limit = 0;
     if (next == limit) {
         next = next_id_block.fetch_add(id_block, std::memory_order_relaxed);
         limit = next + id_block;

@@ -73,6 +73,14 @@ builder& builder::blocking_warning_threshold(std::chrono::nanoseconds d) {
     cfg_.blocking_warning_threshold = d;
     return *this;
 }
+builder& builder::on_task_spawn(std::function<void(const task_info&)> f) {
+    cfg_.on_task_spawn = std::move(f);
+    return *this;
+}
+builder& builder::on_task_terminate(std::function<void(const task_info&)> f) {
+    cfg_.on_task_terminate = std::move(f);
+    return *this;
+}
 
 runtime builder::build() {
     if (worker_threads_set_ && cfg_.worker_threads == 0) {

@@ -82,6 +82,9 @@ bool scheduler::is_live(const scheduler* s) {
 }
 
 void scheduler::start() {
+    if (cfg_.blocking_warning_threshold.count() > 0) {
+        monitor_ = std::thread([this] { monitor_main(); });
+    }
     if (!cfg_.multi_thread) return;
     threads_.reserve(workers_.size());
     for (auto& w : workers_) {
@@ -128,6 +131,7 @@ void scheduler::submit(task_header* t, spawn_options&& opts) {
         return;
     }
     spawned_.fetch_add(1, std::memory_order_relaxed);
+    if (cfg_.on_task_spawn) cfg_.on_task_spawn(describe(t));
     if (t->blocking_) {
         blocking.spawn(t);
         return;
@@ -174,6 +178,7 @@ void scheduler::finish(task_header* t) {
         w.wake();
     }
     if (t->outcome_ == outcome::exception && !(s & st::join_interest)) report_unhandled(t);
+    if (cfg_.on_task_terminate) cfg_.on_task_terminate(describe(t));
     std::size_t left = owned.remove(t);
     if (left == 0 && owned.is_closed()) {
         {
@@ -253,6 +258,14 @@ void scheduler::shutdown(std::chrono::nanoseconds timeout) {
         });
     }
     blocking.shutdown(deadline);
+    if (monitor_.joinable()) {
+        {
+            std::lock_guard lock(monitor_mu_);
+            monitor_stop_ = true;
+        }
+        monitor_cv_.notify_all();
+        monitor_.join();
+    }
     stopping_.store(true, std::memory_order_release);
     for (auto& w : workers_) w->unpark();
     for (auto& th : threads_) th.join();
@@ -315,28 +328,89 @@ runtime_metrics scheduler::metrics() const {
     return m;
 }
 
+task_info scheduler::describe(task_header* t) const {
+    task_info i;
+    i.id = t->id_;
+    i.name = t->name_;
+    i.spawned_at = t->spawned_at_;
+    std::uint32_t s = t->state_.load(std::memory_order_acquire);
+    if (s & st::complete) {
+        i.state = task_state::finished;
+    } else if (s & st::running) {
+        i.state = task_state::running;
+    } else if (s & st::scheduled) {
+        i.state = task_state::scheduled;
+    } else {
+        i.state = task_state::suspended;
+    }
+    if (i.state == task_state::suspended) {
+        const char* w = t->waiting_on_.load(std::memory_order_relaxed);
+        i.waiting_on = w ? w : "";
+    }
+    i.suspended_at = t->suspended_at_.load(std::memory_order_relaxed);
+    return i;
+}
+
+void scheduler::monitor_main() {
+    // Samples each worker every half threshold: the same task still running and no new
+    // resumption since the last sample means it has held the worker all that time.
+    const auto threshold = cfg_.blocking_warning_threshold;
+    const auto interval = std::max<std::chrono::nanoseconds>(threshold / 2, std::chrono::milliseconds(5));
+    struct sample {
+        task_id id = 0;
+        std::uint64_t polls = 0;
+        std::chrono::nanoseconds held{0};
+        bool reported = false;
+    };
+    std::vector<sample> last(workers_.size());
+    std::unique_lock lock(monitor_mu_);
+    while (!monitor_cv_.wait_for(lock, interval, [this] { return monitor_stop_; })) {
+        for (std::size_t i = 0; i < workers_.size(); ++i) {
+            worker& w = *workers_[i];
+            task_id id = w.running_id.load(std::memory_order_relaxed);
+            std::uint64_t polls = w.stats.polls.load(std::memory_order_relaxed);
+            sample& s = last[i];
+            if (id != 0 && id == s.id && polls == s.polls) {
+                s.held += interval;
+                if (s.held >= threshold && !s.reported) {
+                    s.reported = true;
+                    lock.unlock();
+                    report_blocked(i, id, s.held);
+                    lock.lock();
+                }
+            } else {
+                s = sample{id, polls, std::chrono::nanoseconds(0), false};
+            }
+        }
+    }
+}
+
+void scheduler::report_blocked(std::size_t worker_index, task_id id, std::chrono::nanoseconds held) {
+    std::optional<task_info> info;
+    owned.for_each([&](task_header* t) {
+        if (t->id_ == id) info = describe(t);
+    });
+    if (!info) return;  // it finished meanwhile
+    std::string name = info->name.empty() ? std::string() : fmt::format(" '{}'", info->name);
+    std::string resumed =
+        info->suspended_at.line() == 0
+            ? std::string("since it started")
+            : fmt::format("since it was resumed at {}:{}", info->suspended_at.file_name(),
+                          info->suspended_at.line());
+    fmt::print(stderr,
+               "weft: warning: task {}{} (spawned at {}:{}) has held worker {} for {} ms "
+               "without reaching a suspension point, {}. Blocking calls belong in "
+               "weft::spawn_blocking or weft::offload.\n",
+               id, name, info->spawned_at.file_name(), info->spawned_at.line(), worker_index,
+               std::chrono::duration_cast<std::chrono::milliseconds>(held).count(), resumed);
+    std::fflush(stderr);
+}
+
 std::vector<task_info> scheduler::dump() const {
     std::vector<task_info> out;
     const_cast<owned_tasks&>(owned).for_each([&](task_header* t) {
-        task_info i;
-        i.id = t->id_;
-        i.name = t->name_;
-        i.spawned_at = t->spawned_at_;
-        std::uint32_t s = t->state_.load(std::memory_order_acquire);
-        if (s & st::complete) {
-            i.state = task_state::finished;
-        } else if (s & st::running) {
-            i.state = task_state::running;
-        } else if (s & st::scheduled) {
-            i.state = task_state::scheduled;
-        } else {
-            i.state = task_state::suspended;
-        }
-        if (i.state == task_state::suspended) {
-            const char* w = t->waiting_on_.load(std::memory_order_relaxed);
-            i.waiting_on = w ? w : "";
-            i.suspended_at = t->suspended_at_.load(std::memory_order_relaxed);
-        }
+        task_info i = describe(t);
+        if (i.state != task_state::suspended) i.suspended_at = {};
         out.push_back(std::move(i));
     });
     std::sort(out.begin(), out.end(), [](const task_info& a, const task_info& b) { return a.id < b.id; });

@@ -88,10 +88,17 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
    private:
     friend class worker;
     void drop_queued_handlers();
+    void monitor_main();
+    void report_blocked(std::size_t worker, task_id id, std::chrono::nanoseconds held);
+    task_info describe(task_header* t) const;
 
     runtime_config cfg_;
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<std::thread> threads_;
+    std::thread monitor_;  // blocked-worker detection
+    std::mutex monitor_mu_;
+    std::condition_variable monitor_cv_;
+    bool monitor_stop_ = false;
     std::atomic<bool> stopping_{false};
     std::atomic<std::uint64_t> spawned_{0};
     std::mutex driver_mu_;  // current_thread: one block_on drives at a time

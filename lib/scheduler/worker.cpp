@@ -363,6 +363,7 @@ void worker::start_fiber(task_header* t) {
 void worker::resume(task_header* t) {
     current_ = t;
     t->worker_ = this;
+    running_id.store(t->id_, std::memory_order_relaxed);
     budget_ = coop_budget;
     eh_state mine = swap_eh_state(eh_globals_, {t->eh_caught_, t->eh_uncaught_});
     reason_ = switch_reason::none;
@@ -382,6 +383,7 @@ void worker::resume(task_header* t) {
     t->eh_caught_ = theirs.caught;
     t->eh_uncaught_ = theirs.uncaught;
     current_ = nullptr;
+    running_id.store(0, std::memory_order_relaxed);
 }
 
 [[gnu::noinline]] worker* worker::suspend(task_header* t, switch_reason why) {

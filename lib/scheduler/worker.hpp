@@ -77,6 +77,8 @@ class worker {
             overflows{0}, busy_ns{0};
     };
     counters stats;
+    /// The task being resumed right now (0 between tasks), for the blocked-worker monitor.
+    std::atomic<task_id> running_id{0};
     [[nodiscard]] std::size_t queue_depth() const { return local_.len(); }
     local_queue& queue() { return local_; }
 

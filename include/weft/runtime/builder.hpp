@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include <weft/metrics.hpp>
+
 namespace weft {
 
 class runtime;
@@ -35,6 +37,8 @@ struct runtime_config {
     std::optional<std::uint64_t> seed;
     unhandled_exception_policy unhandled = unhandled_exception_policy::log;
     std::chrono::nanoseconds blocking_warning_threshold = std::chrono::milliseconds(100);
+    std::function<void(const task_info&)> on_task_spawn;
+    std::function<void(const task_info&)> on_task_terminate;
 };
 }  // namespace detail
 
@@ -57,8 +61,15 @@ class builder {
     builder& start_paused(bool paused);              ///< virtual clock (see weft::time)
     builder& seed(std::uint64_t s);                  ///< current_thread: seeded run order
     builder& unhandled_exception(unhandled_exception_policy p);
-    /// A task that holds a worker longer than this is reported once (0 disables).
+    /// A task that holds a worker longer than this without suspending is reported once on
+    /// stderr, naming the task and where it was last resumed (default 100 ms; 0 disables).
     builder& blocking_warning_threshold(std::chrono::nanoseconds d);
+    /// Called on the spawning thread for every task spawned (tracing integrations). Keep it
+    /// cheap and non-blocking; it must not spawn.
+    builder& on_task_spawn(std::function<void(const task_info&)> f);
+    /// Called on the thread that finished the task, once it ended (value, exception or
+    /// cancelled), with state task_state::finished.
+    builder& on_task_terminate(std::function<void(const task_info&)> f);
 
     /// Creates the runtime. std::invalid_argument naming the bad option.
     [[nodiscard]] runtime build();

@@ -1,0 +1,110 @@
+// Task hooks and the blocked-worker warning.
+#include "support/harness.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+using namespace std::chrono_literals;
+
+namespace {
+// Captures what the process writes to stderr while alive.
+class stderr_capture {
+   public:
+    stderr_capture() {
+        std::fflush(stderr);
+        file_ = std::tmpfile();
+        saved_ = ::dup(2);
+        ::dup2(::fileno(file_), 2);
+    }
+    std::string finish() {
+        std::fflush(stderr);
+        ::dup2(saved_, 2);
+        ::close(saved_);
+        std::rewind(file_);
+        std::string out;
+        char buf[4096];
+        while (std::size_t n = std::fread(buf, 1, sizeof buf, file_)) out.append(buf, n);
+        std::fclose(file_);
+        return out;
+    }
+
+   private:
+    std::FILE* file_ = nullptr;
+    int saved_ = -1;
+};
+
+std::size_t count(const std::string& s, const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+    return n;
+}
+}  // namespace
+
+TEST_CASE("on_task_spawn and on_task_terminate see every task", "[runtime][hooks]") {
+    std::atomic<int> spawned{0}, terminated{0}, named{0};
+    {
+        auto rt = weft::builder::multi_thread()
+                      .worker_threads(2)
+                      .on_task_spawn([&](const weft::task_info& i) {
+                          spawned++;
+                          if (i.name == "traced") named++;
+                      })
+                      .on_task_terminate([&](const weft::task_info& i) {
+                          if (i.state == weft::task_state::finished) terminated++;
+                      })
+                      .build();
+        rt.block_on([] {
+            std::vector<weft::join_handle<void>> hs;
+            for (int i = 0; i < 50; ++i) hs.push_back(weft::spawn([] { weft::yield_now(); }));
+            hs.push_back(weft::task_builder().name("traced").spawn([] {}));
+            for (auto& h : hs) h.join();
+        });
+    }
+    CHECK(spawned.load() == 52);  // 51 + block_on's own task
+    CHECK(terminated.load() == 52);
+    CHECK(named.load() == 1);
+}
+
+TEST_CASE("a task that blocks its worker is reported once, by name", "[runtime][blocking]") {
+    stderr_capture cap;
+    {
+        auto rt = weft::builder::multi_thread()
+                      .worker_threads(2)
+                      .blocking_warning_threshold(40ms)
+                      .build();
+        rt.block_on([] {
+            weft::task_builder()
+                .name("hog")
+                .spawn([] {
+                    weft::yield_now();
+                    std::this_thread::sleep_for(400ms);  // blocks the worker on purpose
+                })
+                .join();
+        });
+    }
+    std::string err = cap.finish();
+    INFO(err);
+    CHECK(count(err, "has held worker") == 1);
+    CHECK_THAT(err, Catch::Contains("'hog'"));
+    CHECK_THAT(err, Catch::Contains("diagnostics_test.cpp"));
+    CHECK_THAT(err, Catch::Contains("resumed at"));
+}
+
+TEST_CASE("a well-behaved runtime produces no blocking warning", "[runtime][blocking]") {
+    stderr_capture cap;
+    {
+        auto rt = weft::builder::multi_thread().worker_threads(2).blocking_warning_threshold(50ms).build();
+        rt.block_on([] {
+            for (int i = 0; i < 20; ++i) weft::sleep_for(5ms);
+        });
+    }
+    std::string err = cap.finish();
+    CHECK(count(err, "has held worker") == 0);
+}

@@ -79,7 +79,7 @@ void ensure_overflow_handler() {
     (void)alt;
 }
 
-void report_stack_overflow(const task_header* t, bool from_canary) noexcept {
+void report_stack_overflow(const task_header* t, bool at_switch) noexcept {
     char buf[1024];
     const char* name = t->name_.empty() ? "(unnamed)" : t->name_.c_str();
     std::size_t usable = t->stack_len_ - (t->stack_kind_ == 1 ? static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) : 0);
@@ -89,7 +89,8 @@ void report_stack_overflow(const task_header* t, bool from_canary) noexcept {
         "Give it more with weft::task_builder().stack_size(...) or builder::stack_size(...).\n",
         static_cast<unsigned long long>(t->id_), name, t->spawned_at_.file_name(),
         static_cast<unsigned>(t->spawned_at_.line()), t->spawned_at_.function_name(), usable,
-        from_canary ? " (detected by the stack canary: memory below the stack may be corrupted)"
+        at_switch ? " (detected at a switch: it has no guard page, so memory below the "
+                      "stack may be corrupted)"
                     : "");
     if (n > 0) {
         ssize_t r = ::write(STDERR_FILENO, buf, static_cast<std::size_t>(std::min<int>(n, sizeof buf - 1)));

@@ -24,7 +24,6 @@
 namespace weft::detail {
 namespace {
 
-constexpr std::uint64_t canary_value = 0x77656674'cafe'f00dULL;  // "weft"
 constexpr std::size_t slab_stacks = 64;
 
 std::size_t page_size() noexcept {
@@ -80,7 +79,6 @@ fiber_stack allocate_slab_stack(std::size_t size) {
     }
     fiber_stack s{list.back(), size, stack_kind::slab};
     list.pop_back();
-    *static_cast<std::uint64_t*>(s.base) = canary_value;
     return s;
 }
 
@@ -117,8 +115,8 @@ fiber_stack allocate_stack(std::size_t size) {
         std::fprintf(stderr,
                      "weft: warning: %zu live fibers have guarded stacks, close to the "
                      "vm.max_map_count limit; further stacks come from shared slabs without "
-                     "guard pages, so stack overflow detection is now best effort (a canary "
-                     "checked at each switch). Raise vm.max_map_count to keep guard pages.\n",
+                     "guard pages, so stack overflow detection is now best effort (the stack "
+                     "pointer is checked at each switch). Raise vm.max_map_count to keep guard pages.\n",
                      guarded_live.load(std::memory_order_relaxed));
     }
     s = allocate_slab_stack(size);
@@ -137,8 +135,14 @@ void deallocate_stack(const fiber_stack& s) noexcept {
     }
 }
 
-bool stack_canary_intact(const fiber_stack& s) noexcept {
-    return s.kind != stack_kind::slab || *static_cast<std::uint64_t*>(s.base) == canary_value;
+bool saved_context_in_bounds(const fiber_stack& s, const void* saved_sp) noexcept {
+    // A slab stack has no guard page: a fiber that switches out with its stack pointer in
+    // the lowest few hundred bytes (or below) has overflowed, or is about to. Checking the
+    // saved pointer, not a canary word, keeps the bottom page untouched (not resident).
+    constexpr std::uintptr_t red_zone = 512;
+    auto sp = reinterpret_cast<std::uintptr_t>(saved_sp);
+    auto bottom = reinterpret_cast<std::uintptr_t>(s.bottom());
+    return s.kind != stack_kind::slab || sp >= bottom + red_zone;
 }
 
 namespace {

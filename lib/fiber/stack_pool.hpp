@@ -5,8 +5,8 @@
 // Two kinds of stack:
 //   guarded  its own mapping with a PROT_NONE guard page below it: an overflow faults, and the
 //            SIGSEGV handler names the task. Costs two entries of vm.max_map_count.
-//   slab     carved from a large shared mapping, no guard page; a canary word at its lowest
-//            address is checked at every switch-out. Used once guarded stacks would push the
+//   slab     carved from a large shared mapping, no guard page; the saved stack pointer is
+//            checked at every switch-out. Used once guarded stacks would push the
 //            process near vm.max_map_count (65530 by default, ~32k guarded stacks), with one
 //            warning that overflow detection became best effort.
 #pragma once
@@ -42,8 +42,10 @@ fiber_stack allocate_stack(std::size_t mapped_size);
 /// Returns a stack to the process (unmaps a guarded one, recycles a slab one).
 void deallocate_stack(const fiber_stack& s) noexcept;
 
-/// True when the slab stack's canary is intact (always true for guarded stacks).
-bool stack_canary_intact(const fiber_stack& s) noexcept;
+/// False when a fiber on slab stack `s` switched out with its stack pointer at (or past) the
+/// bottom: an overflow the missing guard page could not catch (always true for guarded
+/// stacks, which fault instead).
+bool saved_context_in_bounds(const fiber_stack& s, const void* saved_sp) noexcept;
 
 /// Releases the process-wide spare stacks once they have been unused for a few seconds
 /// (called by idle workers).

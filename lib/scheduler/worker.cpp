@@ -135,6 +135,11 @@ task_header* worker::next_task() {
         push_back(std::exchange(lifo_, nullptr));
     }
     lifo_runs_ = 0;
+    if (!timer_ready_.empty()) {
+        task_header* t = timer_ready_.front();
+        timer_ready_.pop_front();
+        return t;
+    }
     if (interval_tick) {
         if (task_header* t = sched_.inject.pop()) return t;
     }
@@ -202,6 +207,10 @@ void worker::push_back(task_header* t) {
 }
 
 void worker::schedule_local(task_header* t, bool lifo) {
+    if (firing_timers_ && !seeded_ && !t->pinned_ && timer_ready_.size() < max_timer_ready) {
+        timer_ready_.push_back(t);
+        return;
+    }
     if (lifo && !seeded_) {
         task_header* prev = std::exchange(lifo_, t);
         if (!prev) return;
@@ -242,6 +251,7 @@ void worker::unpark() {
 
 bool worker::has_local_work() const {
     return lifo_ || !local_.is_empty() || !pinned_ready_.empty() || !seeded_ready_.empty() ||
+           !timer_ready_.empty() ||
            pinned_pending_.load(std::memory_order_seq_cst);
 }
 
@@ -428,7 +438,9 @@ void worker::fiber_main(void* fctx, void* data) {
 
 void worker::after_switch(task_header* t) {
     fiber_stack s{t->stack_base_, t->stack_len_, static_cast<stack_kind>(t->stack_kind_)};
-    if (!stack_canary_intact(s)) report_stack_overflow(t, true);
+    if (reason_ != switch_reason::done && !saved_context_in_bounds(s, t->fiber_ctx_)) {
+        report_stack_overflow(t, true);
+    }
     switch (reason_) {
         case switch_reason::done:
             finish_fiber(t);

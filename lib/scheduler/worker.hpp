@@ -49,6 +49,8 @@ class worker {
 
     /// Makes `t` runnable from this worker's thread (`t` not pinned elsewhere).
     void schedule_local(task_header* t, bool lifo);
+    /// Brackets fire_due_timers() on this worker's thread (see timer_ready_).
+    void set_firing_timers(bool on) noexcept { firing_timers_ = on; }
     /// Makes pinned task `t` (owned by this worker) runnable, from any thread.
     void schedule_pinned(task_header* t);
     /// Wakes this worker if it is parked in its shard.
@@ -90,6 +92,8 @@ class worker {
         while (task_header* t = local_.pop()) f(t);
         for (task_header* t : seeded_ready_) f(t);
         seeded_ready_.clear();
+        for (task_header* t : timer_ready_) f(t);
+        timer_ready_.clear();
         drain_pinned_inbox();
         for (task_header* t : pinned_ready_) f(t);
         pinned_ready_.clear();
@@ -126,6 +130,12 @@ class worker {
     task_header* lifo_ = nullptr;
     unsigned lifo_runs_ = 0;
     std::deque<task_header*> pinned_ready_;
+    // Tasks woken by timers this worker fired: run before the local ring, so a sleeper whose
+    // deadline passed does not wait behind a burst of newly spawned tasks. Bounded; the rest
+    // take the normal path.
+    std::deque<task_header*> timer_ready_;
+    bool firing_timers_ = false;
+    static constexpr std::size_t max_timer_ready = 1024;
     // Seeded runtimes (builder::seed, current_thread): every ready task waits here and the
     // next one is drawn at random from a generator seeded by the user, so a seed replays an
     // interleaving.

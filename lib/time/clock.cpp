@@ -1,6 +1,7 @@
 // The runtime clock and timer firing across workers. See detail/timer.hpp and
 // time/clock.hpp for the contract.
 #include "../scheduler/scheduler.hpp"
+#include "../scheduler/thread_context.hpp"
 
 #include <algorithm>
 #include <vector>
@@ -68,8 +69,13 @@ std::size_t scheduler::fire_due_timers() {
         if (w->timers().next_ns() <= now_ns) w->timers().take_due(t, due);
     }
     std::size_t n = due.size() - start;
+    thread_context& ctx = this_thread_context();
+    worker* self = (ctx.w && &ctx.w->sched() == this) ? ctx.w : nullptr;
+    if (self) self->set_firing_timers(true);
     for (std::size_t i = start; i < due.size(); ++i) due[i].wake();
+    if (self) self->set_firing_timers(false);
     due.resize(start);
+    if (self && n > 0) notify_parked();  // let an idle worker share the woken tasks
     return n;
 }
 

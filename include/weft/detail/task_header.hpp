@@ -53,6 +53,11 @@ inline constexpr std::uint32_t join_waker = 1U << 7;
 
 enum class outcome : std::uint8_t { pending, value, exception, cancelled };
 
+/// Task objects come from per-thread free lists by size class (lib/task/task_allocator.cpp):
+/// spawning a million tasks should not be a million trips through malloc's slow paths.
+void* allocate_task(std::size_t bytes);
+void deallocate_task(void* p, std::size_t bytes) noexcept;
+
 class task_header;
 
 /// How a task is to be spawned: what task_builder and spawn_local set.
@@ -91,6 +96,9 @@ class task_header {
     virtual void run() noexcept = 0;
     /// Destroys the callable without invoking it (aborted before it started).
     virtual void drop_callable() noexcept = 0;
+
+    static void* operator new(std::size_t bytes) { return allocate_task(bytes); }
+    static void operator delete(void* p, std::size_t bytes) noexcept { deallocate_task(p, bytes); }
 
     void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
     void release() noexcept {

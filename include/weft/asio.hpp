@@ -2,4 +2,5 @@
 #pragma once
 
 #include <weft/asio/executor.hpp>
+#include <weft/asio/use_fiber.hpp>
 #include <weft/error.hpp>

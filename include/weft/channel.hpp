@@ -1,4 +1,8 @@
-// Umbrella for the channel area (see ../shared API.md). Filled in by the area's headers.
+// Umbrella for the channel area (see ../shared API.md): mpsc, oneshot, broadcast, watch.
 #pragma once
 
 #include <weft/error.hpp>
+#include <weft/channel/broadcast.hpp>
+#include <weft/channel/mpsc.hpp>
+#include <weft/channel/oneshot.hpp>
+#include <weft/channel/watch.hpp>

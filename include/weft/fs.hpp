@@ -1,4 +1,5 @@
-// Umbrella for the fs area (see ../shared API.md). Filled in by the area's headers.
+// Files (Tokio's tokio::fs): fs::read, fs::write on the blocking pool.
 #pragma once
 
 #include <weft/error.hpp>
+#include <weft/fs/file.hpp>

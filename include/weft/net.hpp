@@ -1,4 +1,9 @@
-// Umbrella for the net area (see ../shared API.md). Filled in by the area's headers.
+// Networking (Tokio's tokio::net): tcp_listener, tcp_stream (and its split halves),
+// udp_socket. Every call suspends only the calling task; see ../shared API.md.
 #pragma once
 
 #include <weft/error.hpp>
+#include <weft/net/tcp_halves.hpp>
+#include <weft/net/tcp_listener.hpp>
+#include <weft/net/tcp_stream.hpp>
+#include <weft/net/udp_socket.hpp>

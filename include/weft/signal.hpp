@@ -1,4 +1,5 @@
-// Umbrella for the signal area (see ../shared API.md). Filled in by the area's headers.
+// Signals (Tokio's tokio::signal): signal::wait, signal::ctrl_c.
 #pragma once
 
 #include <weft/error.hpp>
+#include <weft/signal/wait.hpp>

@@ -1,4 +1,11 @@
-// Umbrella for the sync area (see ../shared API.md). Filled in by the area's headers.
+// Umbrella for the sync area: fair, suspending synchronisation primitives (see API.md).
 #pragma once
 
 #include <weft/error.hpp>
+#include <weft/sync/barrier.hpp>
+#include <weft/sync/cancellation_token.hpp>
+#include <weft/sync/condition_variable.hpp>
+#include <weft/sync/mutex.hpp>
+#include <weft/sync/notify.hpp>
+#include <weft/sync/semaphore.hpp>
+#include <weft/sync/shared_mutex.hpp>

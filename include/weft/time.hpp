@@ -2,4 +2,6 @@
 #pragma once
 
 #include <weft/time/clock.hpp>
+#include <weft/time/interval.hpp>
 #include <weft/time/sleep.hpp>
+#include <weft/time/timeout.hpp>

@@ -23,7 +23,9 @@ class inject_queue {
         std::lock_guard lock(mu_);
         if (tail_) tail_->queue_next_ = first; else head_ = first;
         tail_ = last;
-        len_.store(len_.load(std::memory_order_relaxed) + n, std::memory_order_release);
+        // Ordering: seq_cst so this store is not reordered after the producer's read of the
+        // idle state (see worker::park).
+        len_.store(len_.load(std::memory_order_relaxed) + n, std::memory_order_seq_cst);
     }
 
     task_header* pop() {

@@ -275,7 +275,11 @@ void worker::park() {
     }
     for (;;) {
         parked_.store(true, std::memory_order_seq_cst);
-        if (has_local_work() || sched_.is_stopping()) {
+        // Ordering: we are registered as a sleeper (seq_cst) before this check, and a producer
+        // publishes its task before reading the sleeper state; so either it sees us parked
+        // and wakes us, or we see its task here. A worker that was not searching (a single
+        // worker never is) has no other chance to notice the global queue.
+        if (has_local_work() || !sched_.inject.is_empty() || sched_.is_stopping()) {
             parked_.store(false, std::memory_order_relaxed);
             searching_ = !sched_.idle_state.unpark_by_id(index_);
             break;

@@ -1,0 +1,112 @@
+// weft_bench: the peers' twelve workloads (../shared/peers/README.md) on a weft runtime with
+// 2 workers and otherwise the runtime's defaults, plus the scaling rows of BENCH.md.
+//
+// Usage: weft_bench [workload[,workload...]]
+//   no argument: the twelve peer workloads, in the peers' order (idle_memory first, so the
+//   allocator caches of earlier rows cannot hide its RSS growth);
+//   a list: those rows, still in the fixed order (peer rows first, then scaling rows).
+// Scaling rows (run only when named): spawn_many_10k / _100k / _1m, tcp_echo_10 / _100 /
+// _1000 (connections; 100,000 round trips in all), idle_memory_10k / _100k.
+// A known row whose source is not compiled in yet prints a "skipped" line, as the
+// Boost.Fiber peer does for tcp_echo; an unknown name is an error (exit 2).
+#include "support/bench.hpp"
+
+#include <weft/runtime.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <iterator>
+#include <set>
+#include <string>
+#include <string_view>
+
+namespace {
+
+constexpr std::string_view peer_rows[] = {
+    "idle_memory",   "spawn_many", "spawn_remote", "yield_many", "ping_pong", "ping_pong_100",
+    "chained_spawn", "mpsc",       "mutex",        "skynet",     "timers",    "tcp_echo",
+};
+
+constexpr std::string_view scaling_rows[] = {
+    "spawn_many_10k", "spawn_many_100k", "spawn_many_1m",   "tcp_echo_10",
+    "tcp_echo_100",   "tcp_echo_1000",   "idle_memory_10k", "idle_memory_100k",
+};
+
+bool is_known(std::string_view name) {
+    return std::ranges::find(peer_rows, name) != std::end(peer_rows) ||
+           std::ranges::find(scaling_rows, name) != std::end(scaling_rows);
+}
+
+void usage(std::FILE* to) {
+    std::fputs("usage: weft_bench [workload[,workload...]]\nworkloads:", to);
+    for (auto n : peer_rows) std::fprintf(to, " %.*s", static_cast<int>(n.size()), n.data());
+    std::fputs("\nscaling rows:", to);
+    for (auto n : scaling_rows) std::fprintf(to, " %.*s", static_cast<int>(n.size()), n.data());
+    std::fputs("\n", to);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace weft_bench;
+    std::set<std::string, std::less<>> wanted;
+    if (argc > 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (argc == 2) {
+        std::string_view arg = argv[1];
+        if (arg == "-h" || arg == "--help") {
+            usage(stdout);
+            return 0;
+        }
+        while (!arg.empty()) {
+            auto comma = arg.find(',');
+            auto tok = arg.substr(0, comma);
+            if (!tok.empty()) {
+                if (!is_known(tok)) {
+                    std::fprintf(stderr, "weft_bench: unknown workload '%.*s'\n",
+                                 static_cast<int>(tok.size()), tok.data());
+                    usage(stderr);
+                    return 2;
+                }
+                wanted.emplace(tok);
+            }
+            arg = comma == std::string_view::npos ? std::string_view{} : arg.substr(comma + 1);
+        }
+    } else {
+        for (auto n : peer_rows) wanted.emplace(n);
+    }
+
+    // Timing starts inside each workload, after this: runtime construction is not counted.
+    weft::runtime rt = weft::builder::multi_thread().worker_threads(2).build();
+
+    auto run = [&](std::string_view name) {
+        if (!wanted.contains(name)) return;
+        workload_fn fn = find_workload(name);
+        if (fn == nullptr) {
+            emit_skipped(name, "not built yet: its weft primitives are not in the tree");
+            return;
+        }
+        try {
+            fn(rt);
+        } catch (const std::exception& e) {
+            std::fflush(stdout);
+            std::fprintf(stderr, "weft_bench: %.*s failed: %s\n", static_cast<int>(name.size()),
+                         name.data(), e.what());
+            std::_Exit(2);
+        } catch (...) {
+            std::fflush(stdout);
+            std::fprintf(stderr, "weft_bench: %.*s failed with a non-std exception\n",
+                         static_cast<int>(name.size()), name.data());
+            std::_Exit(2);
+        }
+    };
+    for (auto n : peer_rows) run(n);
+    for (auto n : scaling_rows) run(n);
+    return 0;
+}

@@ -1,0 +1,271 @@
+// weft::broadcast: multi-producer, multi-consumer channel where every receiver sees every
+// value (Tokio's tokio::sync::broadcast). Bounded by an exact capacity: a receiver that falls
+// more than `capacity` values behind loses the oldest ones and is told so (broadcast::lagged).
+//
+//   auto [tx, rx1] = weft::broadcast::channel<std::string>(16);
+//   auto rx2 = tx.subscribe();
+//   tx.send("hi");                       // both rx1 and rx2 will receive "hi"
+//
+// The state, its lock and the lag rule are described in detail/broadcast_state.hpp.
+#pragma once
+
+#include <weft/channel/detail/broadcast_state.hpp>
+
+#include <boost/asio/async_result.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <source_location>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace weft::broadcast {
+
+template <class T>
+class receiver;
+
+/// The sending half. Copyable; the channel closes for the receivers (once they drained it)
+/// when the last copy is destroyed. Safe to use from any thread or task.
+template <class T>
+class sender {
+   public:
+    sender(const sender& o) noexcept : st_(o.st_) {
+        // Ordering: relaxed, as for shared_ptr: the copier holds a count already.
+        if (st_) st_->tx_count.fetch_add(1, std::memory_order_relaxed);
+    }
+    sender(sender&&) noexcept = default;
+    sender& operator=(const sender& o) noexcept {
+        sender tmp(o);
+        st_.swap(tmp.st_);
+        return *this;
+    }
+    sender& operator=(sender&& o) noexcept {
+        sender tmp(std::move(o));
+        st_.swap(tmp.st_);
+        return *this;
+    }
+    ~sender() { reset(); }
+
+    /// Sends `value` to every current receiver and returns how many will see it (0: there is
+    /// none, and the value is dropped). Never waits: when the buffer is full the oldest value
+    /// is overwritten and the receivers that had not read it will get broadcast::lagged.
+    std::size_t send(T value) const {
+        auto& st = state();
+        std::optional<T> old;  // the overwritten value dies after unlocking
+        std::unique_lock lk(st.mu);
+        if (st.rx_count == 0) return 0;
+        auto& s = st.slots[st.tail % st.cap];
+        old.swap(s.val);
+        s.pos = st.tail;
+        s.rem = st.rx_count;
+        s.val.emplace(std::move(value));
+        ++st.tail;
+        std::size_t n = st.rx_count;
+        if (!st.waiters.empty()) st.wake_all_locked(lk, weft::detail::wait_status::granted);
+        return n;
+    }
+
+    /// A new receiver that will see every value sent from now on.
+    receiver<T> subscribe() const;
+
+    /// The number of live receivers.
+    [[nodiscard]] std::size_t receiver_count() const {
+        auto& st = state();
+        std::lock_guard lk(st.mu);
+        return st.rx_count;
+    }
+
+   private:
+    template <class U>
+    friend std::pair<sender<U>, receiver<U>> channel(std::size_t);
+    explicit sender(weft::detail::chan::broadcast_ptr<T> st) noexcept : st_(std::move(st)) {}
+    weft::detail::chan::broadcast_state<T>& state() const {
+        if (!st_) throw std::logic_error("weft::broadcast::sender: used after being moved from");
+        return *st_;
+    }
+    void reset() noexcept {
+        if (!st_) return;
+        // Ordering: acq_rel so the last sender's close follows every other sender's sends.
+        if (st_->tx_count.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            std::unique_lock lk(st_->mu);
+            st_->closed = true;
+            st_->wake_all_locked(lk, weft::detail::wait_status::closed);
+        }
+        st_.reset();
+    }
+
+    weft::detail::chan::broadcast_ptr<T> st_;
+};
+
+/// A receiving half: sees every value sent after it subscribed, in order. Movable, single
+/// owner. Destroying it releases the values it had not read.
+template <class T>
+class receiver {
+   public:
+    receiver(receiver&&) noexcept = default;
+    receiver& operator=(receiver&& o) noexcept {
+        if (this != &o) {
+            reset();
+            st_ = std::move(o.st_);
+            cur_ = std::move(o.cur_);
+        }
+        return *this;
+    }
+    receiver(const receiver&) = delete;
+    receiver& operator=(const receiver&) = delete;
+    ~receiver() { reset(); }
+
+    /// Receives the next value, waiting while there is none. Throws broadcast::lagged (with
+    /// skipped()) if values were overwritten before this receiver read them; the next recv
+    /// returns the oldest value still kept. Throws channel_closed once every sender is gone
+    /// and this receiver has read everything.
+    /// **Cancellation**: cancel-safe: an abort while waiting throws task_cancelled and the
+    /// value stays for the next recv.
+    T recv(std::source_location where = std::source_location::current()) {
+        namespace chan = weft::detail::chan;
+        auto& st = state();
+        weft::detail::consume_budget(where);
+        for (bool first = true;;) {
+            chan::bc_node<T> node;
+            {
+                std::unique_lock lk(st.mu);
+                std::optional<T> v;
+                std::uint64_t skipped = 0;
+                switch (st.try_recv_locked(*cur_, v, skipped)) {
+                    case chan::bc_read::value:
+                        lk.unlock();
+                        return std::move(*v);
+                    case chan::bc_read::lagged:
+                        lk.unlock();
+                        throw lagged(skipped);
+                    case chan::bc_read::closed:
+                        throw channel_closed("weft::broadcast: every sender is gone");
+                    case chan::bc_read::empty:
+                        break;
+                }
+                if (cur_->pending != nullptr) {
+                    throw std::logic_error(
+                        "weft::broadcast::receiver: used concurrently (a receive is pending)");
+                }
+                node.set_waker(weft::detail::current_waker("weft::broadcast::receiver::recv"));
+                st.waiters.push_back(node);
+            }
+            // Notified (or closed): read again. A notification is never passed on: every
+            // waiting receiver gets one.
+            chan::wait_keep_grant(
+                node, "broadcast::recv", where,
+                [&] {
+                    std::lock_guard lk(st.mu);
+                    if (!node.is_queued()) return false;
+                    node.remove();
+                    return true;
+                },
+                first);
+            first = false;
+        }
+    }
+
+    /// The next value if there is one; std::nullopt if nothing new was sent. Throws
+    /// broadcast::lagged and channel_closed as recv does. Never suspends.
+    std::optional<T> try_recv() {
+        namespace chan = weft::detail::chan;
+        auto& st = state();
+        std::unique_lock lk(st.mu);
+        std::optional<T> v;
+        std::uint64_t skipped = 0;
+        switch (st.try_recv_locked(*cur_, v, skipped)) {
+            case chan::bc_read::value:
+                lk.unlock();
+                return v;
+            case chan::bc_read::lagged:
+                lk.unlock();
+                throw lagged(skipped);
+            case chan::bc_read::closed:
+                throw channel_closed("weft::broadcast: every sender is gone");
+            case chan::bc_read::empty:
+                break;
+        }
+        return std::nullopt;
+    }
+
+    /// Asio form of recv: void(error_code, T) (T not default-constructible:
+    /// std::optional<T>); error::lagged (the receiver has moved on to the oldest kept value;
+    /// call again) or error::channel_closed. Cancellation through the handler's slot completes
+    /// with operation_aborted and consumes nothing. Destroying the receiver aborts a pending
+    /// one.
+    template <boost::asio::completion_token_for<void(
+                  boost::system::error_code, weft::detail::chan::async_value_t<T>)>
+                  Token>
+    auto async_recv(Token&& token) {
+        namespace chan = weft::detail::chan;
+        return boost::asio::async_initiate<Token,
+                                           void(boost::system::error_code, chan::async_value_t<T>)>(
+            chan::bc_initiate_recv<T>{chan::broadcast_ptr<T>(&state()), cur_.get()}, token);
+    }
+
+   private:
+    friend class sender<T>;
+    template <class U>
+    friend std::pair<sender<U>, receiver<U>> channel(std::size_t);
+    receiver(weft::detail::chan::broadcast_ptr<T> st, std::uint64_t next)
+        : st_(std::move(st)), cur_(std::make_unique<weft::detail::chan::bc_cursor>()) {
+        cur_->next = next;
+    }
+    weft::detail::chan::broadcast_state<T>& state() const {
+        if (!st_) throw std::logic_error("weft::broadcast::receiver: used after being moved from");
+        return *st_;
+    }
+    void reset() noexcept {
+        if (!st_) return;
+        std::vector<T> dropped;  // destroyed after unlocking
+        {
+            weft::detail::wake_batch<1> wb;
+            std::unique_lock lk(st_->mu);
+            if (auto* n = std::exchange(cur_->pending, nullptr)) {
+                n->remove();
+                wb.grant(*n, weft::detail::wait_status::aborted);
+            }
+            st_->drop_rx_locked(*cur_, dropped);
+        }
+        st_.reset();
+        cur_.reset();
+    }
+
+    weft::detail::chan::broadcast_ptr<T> st_;
+    std::unique_ptr<weft::detail::chan::bc_cursor> cur_;
+};
+
+template <class T>
+receiver<T> sender<T>::subscribe() const {
+    auto& st = state();
+    std::uint64_t next;
+    {
+        std::lock_guard lk(st.mu);
+        ++st.rx_count;
+        next = st.tail;
+    }
+    try {
+        return receiver<T>(st_, next);
+    } catch (...) {  // allocating the cursor failed
+        std::lock_guard lk(st.mu);
+        --st.rx_count;
+        throw;
+    }
+}
+
+/// Creates a broadcast channel that keeps the last `capacity` values (>= 1; 0 throws
+/// std::invalid_argument), exactly. The returned receiver sees every value sent.
+template <class T>
+std::pair<sender<T>, receiver<T>> channel(std::size_t capacity) {
+    namespace chan = weft::detail::chan;
+    if (capacity == 0) {
+        throw std::invalid_argument("weft::broadcast::channel: capacity must be at least 1");
+    }
+    chan::broadcast_ptr<T> st(new chan::broadcast_state<T>(capacity));
+    st->rx_count = 1;
+    return {sender<T>(st), receiver<T>(st, 0)};
+}
+
+}  // namespace weft::broadcast

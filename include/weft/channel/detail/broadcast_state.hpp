@@ -1,0 +1,227 @@
+// The shared state of a broadcast channel.
+//
+// State, guarded by `mu` (one short spin lock):
+//   slots     `cap` slots, exactly the capacity asked for. The value sent at position p lives
+//             in slots[p % cap] with pos == p until position p + cap overwrites it; `rem`
+//             counts the receivers (subscribed at send time) that have not read it yet, and
+//             the value is dropped when it reaches 0 (the last reader moves it out).
+//   tail      the position of the next send.
+//   rx_count  live receivers; tx_count (atomic) live senders; closed once tx_count hits 0.
+//   waiters   receivers waiting at tail: fiber nodes are only notified (they read after
+//             waking, so an abort consumes nothing); an Asio node reads its value under the
+//             lock when granted (grant_all's `before`), because its receiver may be gone by
+//             the time the completion runs.
+// Each receiver owns a heap cursor (next position, pending Asio node) so that moving the
+// receiver never invalidates a pending operation.
+//
+// Lag: a receiver whose next position was overwritten (slots[next % cap].pos != next) skips
+// to the oldest kept position, tail - cap, and reports how many it skipped.
+#pragma once
+
+#include <weft/channel/detail/waiter.hpp>
+#include <weft/detail/wait_list.hpp>
+#include <weft/error.hpp>
+
+#include <boost/asio/error.hpp>
+#include <boost/smart_ptr/intrusive_ptr.hpp>
+#include <boost/smart_ptr/intrusive_ref_counter.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace weft::broadcast {
+
+/// Thrown by a broadcast receiver that fell behind: `skipped()` values were overwritten before
+/// it read them. The receiver has moved on to the oldest value still kept.
+class lagged : public boost::system::system_error {
+   public:
+    explicit lagged(std::uint64_t skipped)
+        : boost::system::system_error(
+              error::make_error_code(error::lagged),
+              "weft::broadcast: receiver lagged by " + std::to_string(skipped)),
+          skipped_(skipped) {}
+    /// How many values this receiver missed.
+    [[nodiscard]] std::uint64_t skipped() const noexcept { return skipped_; }
+
+   private:
+    std::uint64_t skipped_;
+};
+
+}  // namespace weft::broadcast
+
+namespace weft::detail::chan {
+
+enum class bc_read { value, empty, lagged, closed };
+
+/// A receiver's position; heap-allocated so a pending Asio node can point at it.
+struct bc_cursor {
+    std::uint64_t next = 0;
+    wait_node* pending = nullptr;  // the queued Asio node of this receiver (under mu)
+};
+
+template <class T>
+struct bc_node : wait_node {
+    bc_cursor* rx = nullptr;
+    // Asio nodes: the read done at grant time.
+    bc_read kind = bc_read::empty;
+    std::optional<T> value;
+    std::uint64_t skipped = 0;
+};
+
+template <class T>
+struct bc_slot {
+    std::uint64_t pos = std::numeric_limits<std::uint64_t>::max();
+    std::size_t rem = 0;
+    std::optional<T> val;
+};
+
+template <class T>
+struct broadcast_state
+    : boost::intrusive_ref_counter<broadcast_state<T>, boost::thread_safe_counter> {
+    static_assert(std::is_copy_constructible_v<T>, "weft::broadcast: T must be copyable");
+
+    explicit broadcast_state(std::size_t c) : cap(c), slots(c) {}
+
+    spin_lock mu;
+    const std::size_t cap;
+    std::vector<bc_slot<T>> slots;
+    std::uint64_t tail = 0;
+    std::size_t rx_count = 0;
+    std::atomic<std::size_t> tx_count{1};
+    bool closed = false;
+    wait_list<bc_node<T>> waiters;
+
+    /// Under mu: reads the next value for cursor `c`. On lag, moves `c` to the oldest kept
+    /// value and sets `skipped`.
+    bc_read try_recv_locked(bc_cursor& c, std::optional<T>& out, std::uint64_t& skipped) {
+        if (c.next == tail) return closed ? bc_read::closed : bc_read::empty;
+        bc_slot<T>& s = slots[c.next % cap];
+        if (s.pos != c.next) {
+            std::uint64_t oldest = tail - cap;  // s was overwritten, so tail - c.next > cap
+            skipped = oldest - c.next;
+            c.next = oldest;
+            return bc_read::lagged;
+        }
+        if (s.rem == 1) {  // the last reader takes the value itself
+            out.emplace(std::move(*s.val));
+            s.val.reset();
+            s.rem = 0;
+        } else {
+            out.emplace(*s.val);  // may throw: nothing changed yet
+            --s.rem;
+        }
+        ++c.next;
+        return bc_read::value;
+    }
+
+    /// Under mu, from grant_all: an Asio node reads its result while its receiver is alive.
+    void fill_locked(bc_node<T>& n) {
+        if (!n.is_async()) return;
+        try {
+            n.kind = try_recv_locked(*n.rx, n.value, n.skipped);
+        } catch (...) {
+            n.kind = bc_read::closed;  // T's copy threw: report the channel unusable
+        }
+        n.rx->pending = nullptr;
+    }
+
+    /// `lk` holds mu: wakes every waiter (batches; releases the lock).
+    void wake_all_locked(std::unique_lock<spin_lock>& lk, std::uint32_t status) {
+        grant_all(waiters, lk, status, [this](bc_node<T>& n) { fill_locked(n); });
+    }
+
+    /// A receiver goes: its unread values lose a reader; those left with none are moved to
+    /// `dropped` (destroyed by the caller after unlocking).
+    void drop_rx_locked(bc_cursor& c, std::vector<T>& dropped) {
+        --rx_count;
+        std::uint64_t from = tail > cap ? tail - cap : 0;
+        if (c.next > from) from = c.next;
+        for (std::uint64_t p = from; p < tail; ++p) {
+            bc_slot<T>& s = slots[p % cap];
+            if (s.pos != p || s.rem == 0) continue;
+            if (--s.rem == 0 && s.val) {
+                try {
+                    dropped.push_back(std::move(*s.val));
+                } catch (...) {  // out of memory: destroy it here instead
+                }
+                s.val.reset();
+            }
+        }
+    }
+};
+
+template <class T>
+using broadcast_ptr = boost::intrusive_ptr<broadcast_state<T>>;
+
+template <class T>
+struct bc_async_node : bc_node<T> {
+    bc_async_node(broadcast_ptr<T> s, bc_cursor* c) noexcept : st(std::move(s)) { this->rx = c; }
+    bool cancel_wait() noexcept {
+        std::lock_guard lk(st->mu);
+        if (!this->is_queued()) return false;
+        this->remove();
+        this->rx->pending = nullptr;
+        return true;
+    }
+    std::tuple<boost::system::error_code, async_value_t<T>> completion_args(
+        std::uint32_t status) noexcept {
+        using boost::system::error_code;
+        if (status == wait_status::aborted) {
+            return {make_error_code(boost::asio::error::operation_aborted), async_value_t<T>{}};
+        }
+        switch (this->kind) {
+            case bc_read::value:
+                return {error_code(), async_value_t<T>(std::move(*this->value))};
+            case bc_read::lagged:
+                return {make_error_code(error::lagged), async_value_t<T>{}};
+            default:
+                return {make_error_code(error::channel_closed), async_value_t<T>{}};
+        }
+    }
+    broadcast_ptr<T> st;
+};
+
+template <class T>
+struct bc_initiate_recv {
+    broadcast_ptr<T> st;
+    bc_cursor* cur;
+    template <class Handler>
+    void operator()(Handler&& h) const {
+        using op_t = async_wait_op_for<bc_async_node<T>, Handler>;
+        op_t* op = op_t::create(std::forward<Handler>(h), st, cur);
+        op->arm_cancellation();
+        {
+            std::unique_lock lk(st->mu);
+            try {
+                op->kind = st->try_recv_locked(*cur, op->value, op->skipped);
+            } catch (...) {
+                lk.unlock();
+                op->complete(wait_status::aborted);
+                throw;
+            }
+            if (op->kind == bc_read::empty) {
+                if (cur->pending != nullptr) {
+                    lk.unlock();
+                    op->complete(wait_status::aborted);
+                    throw std::logic_error(
+                        "weft::broadcast::receiver: used concurrently (a receive is pending)");
+                }
+                cur->pending = op;
+                st->waiters.push_back(*op);
+                return;
+            }
+        }
+        op->complete(wait_status::granted);
+    }
+};
+
+}  // namespace weft::detail::chan

@@ -1,0 +1,57 @@
+// How a task (or plain thread) waits in a channel, on top of detail/wait_list.hpp.
+//
+// The channels use wait_list's nodes, lists, wake batches and Asio operation as they are. One
+// thing differs from wait_for_grant(): when a grant and an abort race, the channels keep the
+// grant instead of passing it on. wait_for_grant() always throws once the task is cancelled,
+// so a waiter that was already granted must undo the grant; for a channel that is wrong or
+// impossible: a send whose value is already in the buffer cannot be taken back (and throwing
+// would tell the caller it was not sent), and a value handed to an aborted receiver could only
+// go back to the front by overfilling a bounded buffer that other senders filled meanwhile.
+// Keeping the grant satisfies the cancel-safety rule just as well (nothing is lost or
+// duplicated; the call returns what it got), and the abort fires at the next cancellation
+// point (abort is sticky).
+#pragma once
+
+#include <weft/detail/assert.hpp>
+#include <weft/detail/park.hpp>
+#include <weft/detail/wait_list.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <source_location>
+#include <type_traits>
+
+namespace weft::detail::chan {
+
+/// The argument type of an Asio completion carrying a T: T itself when default-constructible
+/// (a default value accompanies an error), else std::optional<T> (API.md Conventions).
+template <class T>
+using async_value_t = std::conditional_t<std::is_default_constructible_v<T>, T, std::optional<T>>;
+
+/// Parks until `w` (queued, waker set, lock released) gets a final status, and returns it. On
+/// cancellation calls `withdraw()`, which takes the owner's lock and unlinks `w` if it is still
+/// queued (returns true: nothing was consumed, so this throws task_cancelled or
+/// scope_cancelled) or returns false (granted meanwhile: the grant is kept and returned).
+template <class Withdraw>
+std::uint32_t wait_keep_grant(wait_node& w, const char* what, std::source_location where,
+                              Withdraw&& withdraw, bool just_checked = true) {
+    // When the caller passed a cancellation point (consume_budget) just before queueing, the
+    // first park needs no check: an abort after that point wakes the task (a wake while it
+    // runs is recorded and makes park return), and the check below sees it. Callers that wait
+    // again in a loop pass just_checked = false.
+    for (bool parked = !just_checked;; parked = true) {
+        // Ordering: status() is an acquire load pairing with the granter's release.
+        std::uint32_t s = w.status();
+        if (s != wait_status::waiting) return s;
+        if (parked && cancellation_requested()) {
+            if (withdraw()) {
+                throw_if_cancelled();
+                WEFT_INVARIANT(false, "a requested cancellation throws");
+            }
+            continue;  // granted under the lock: the status is final now
+        }
+        park(what, where);
+    }
+}
+
+}  // namespace weft::detail::chan

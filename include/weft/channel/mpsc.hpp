@@ -1,0 +1,446 @@
+// weft::mpsc: multi-producer, single-consumer FIFO channels (Tokio's tokio::sync::mpsc), bounded
+// (send waits while the buffer is full: backpressure) and unbounded (send never waits).
+//
+//   auto [tx, rx] = weft::mpsc::channel<int>(16);
+//   weft::spawn([tx = tx] { for (int i = 0; i < 100; ++i) tx.send(i); });
+//   while (std::optional<int> v = rx.recv()) use(*v);   // ends when every sender is gone
+//
+// The state, its lock and the cancel-safety argument are described in detail/mpsc_state.hpp.
+#pragma once
+
+#include <weft/channel/detail/mpsc_state.hpp>
+
+#include <boost/asio/async_result.hpp>
+
+#include <cstddef>
+#include <optional>
+#include <source_location>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace weft::mpsc {
+
+template <class T>
+class receiver;
+template <class T>
+class unbounded_receiver;
+
+namespace detail_ {
+template <class T>
+class sender_base;
+template <class T>
+class receiver_base;
+}  // namespace detail_
+
+}  // namespace weft::mpsc
+
+namespace weft::mpsc::detail_ {
+
+namespace chan = weft::detail::chan;
+namespace wait_status = weft::detail::wait_status;
+using weft::detail::wake_batch;
+
+/// What bounded and unbounded senders share. Copyable: every copy is a sender; the channel
+/// closes for the receiver when the last one is destroyed. Safe to use from any thread or task.
+template <class T>
+class sender_base {
+   public:
+    /// Sends `value` if that needs no waiting: `ok`; `full` (bounded channel at capacity) or
+    /// `closed` (receiver gone or closed) leave `value` untouched. Never suspends.
+    send_status try_send(T&& value) const {
+        chan::mpsc_state<T>& st = state();
+        wake_batch<1> wb;
+        chan::lock_t lk(st.mu);
+        send_status s = st.try_send_locked(value, wb);
+        lk.unlock();
+        return s;
+    }
+
+    /// True once the receiver is gone or has called close(): every later send fails.
+    [[nodiscard]] bool is_closed() const {
+        // Ordering: acquire pairs with the release in close_locked().
+        return state().rx_closed.load(std::memory_order_acquire);
+    }
+
+    /// Waits until the receiver is gone or has closed the channel.
+    /// **Cancellation**: cancel-safe; an abort while waiting throws task_cancelled and
+    /// consumes nothing.
+    void closed(std::source_location where = std::source_location::current()) const {
+        chan::mpsc_state<T>& st = state();
+        weft::detail::consume_budget(where);
+        weft::detail::wait_node node;
+        {
+            chan::lock_t lk(st.mu);
+            if (st.rx_closed.load(std::memory_order_relaxed)) return;
+            node.set_waker(weft::detail::current_waker("weft::mpsc::sender::closed"));
+            st.closed_waiters.push_back(node);
+        }
+        chan::wait_keep_grant(node, "mpsc::closed", where, [&] {
+            chan::lock_t lk(st.mu);
+            if (!node.is_queued()) return false;
+            node.remove();
+            return true;
+        });
+    }
+
+    /// Asio form of closed(): completes with void(error_code) once the receiver is gone.
+    /// Cancellation through the handler's slot completes with operation_aborted.
+    template <boost::asio::completion_token_for<void(boost::system::error_code)> Token>
+    auto async_closed(Token&& token) const {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+            initiate_closed{chan::mpsc_ptr<T>(&state())}, token);
+    }
+
+    /// True when both senders feed the same channel.
+    [[nodiscard]] bool same_channel(const sender_base& o) const noexcept {
+        return tx_.get() == o.tx_.get();
+    }
+
+   protected:
+    explicit sender_base(chan::sender_ref<T> tx) noexcept : tx_(std::move(tx)) {}
+
+    chan::mpsc_state<T>& state() const {
+        if (!tx_) throw std::logic_error("weft::mpsc::sender: used after being moved from");
+        return *tx_.get();
+    }
+
+    chan::sender_ref<T> tx_;
+
+   private:
+    struct closed_op_node : weft::detail::wait_node {
+        explicit closed_op_node(chan::mpsc_ptr<T> s) noexcept : st(std::move(s)) {}
+        bool cancel_wait() noexcept {
+            chan::lock_t lk(st->mu);
+            if (!is_queued()) return false;
+            remove();
+            return true;
+        }
+        std::tuple<boost::system::error_code> completion_args(std::uint32_t status) noexcept {
+            if (status == wait_status::aborted) {
+                return std::make_tuple(make_error_code(boost::asio::error::operation_aborted));
+            }
+            return std::tuple<boost::system::error_code>();
+        }
+        chan::mpsc_ptr<T> st;
+    };
+    struct initiate_closed {
+        chan::mpsc_ptr<T> st;
+        template <class Handler>
+        void operator()(Handler&& h) const {
+            using op_t = weft::detail::async_wait_op_for<closed_op_node, Handler>;
+            op_t* op = op_t::create(std::forward<Handler>(h), st);
+            op->arm_cancellation();
+            {
+                chan::lock_t lk(st->mu);
+                if (!st->rx_closed.load(std::memory_order_relaxed)) {
+                    st->closed_waiters.push_back(*op);
+                    return;
+                }
+            }
+            op->complete(wait_status::granted);
+        }
+    };
+};
+
+/// What bounded and unbounded receivers share. Movable, single owner: never used from two
+/// tasks at once. Destroying it closes the channel and drops the values still buffered.
+template <class T>
+class receiver_base {
+   public:
+    receiver_base(receiver_base&&) noexcept = default;
+    receiver_base& operator=(receiver_base&& o) noexcept {
+        if (this != &o) {
+            reset();
+            st_ = std::move(o.st_);
+        }
+        return *this;
+    }
+    receiver_base(const receiver_base&) = delete;
+    receiver_base& operator=(const receiver_base&) = delete;
+    ~receiver_base() { reset(); }
+
+    /// Receives the next value, waiting while the channel is empty. Returns std::nullopt once
+    /// every sender is gone (or close() was called) and the buffer is drained.
+    /// **Cancellation**: cancel-safe. An abort while waiting throws task_cancelled and no
+    /// value is lost: a value that reached this receiver before the abort is returned (the
+    /// abort then fires at the next cancellation point); otherwise it stays in the channel.
+    std::optional<T> recv(std::source_location where = std::source_location::current()) {
+        chan::mpsc_state<T>& st = state();
+        weft::detail::consume_budget(where);
+        chan::rx_node<T> node;
+        {
+            wake_batch<1> wb;
+            chan::lock_t lk(st.mu);
+            if (!st.buf.empty()) {
+                std::optional<T> v(std::in_place, st.buf.pop_front());
+                st.refill_locked(wb);
+                lk.unlock();
+                return v;
+            }
+            if (st.ended_locked()) return std::nullopt;
+            park_locked(st, node);
+        }
+        if (wait(st, node, "mpsc::recv", where) != wait_status::granted) return std::nullopt;
+        return std::move(node.value);
+    }
+
+    /// Receives the next value if one is buffered; std::nullopt otherwise (also once closed).
+    /// Never suspends.
+    std::optional<T> try_recv() {
+        chan::mpsc_state<T>& st = state();
+        wake_batch<1> wb;
+        chan::lock_t lk(st.mu);
+        if (st.buf.empty()) return std::nullopt;
+        std::optional<T> v(std::in_place, st.buf.pop_front());
+        st.refill_locked(wb);
+        lk.unlock();
+        return v;
+    }
+
+    /// Waits for at least one value, then appends up to `limit` values to `out` and returns
+    /// how many. Returns 0 when `limit` is 0, or once the channel is closed and drained.
+    /// **Cancellation**: cancel-safe, as recv.
+    std::size_t recv_many(std::vector<T>& out, std::size_t limit,
+                          std::source_location where = std::source_location::current()) {
+        if (limit == 0) return 0;
+        chan::mpsc_state<T>& st = state();
+        weft::detail::consume_budget(where);
+        chan::rx_node<T> node;
+        for (;;) {
+            if (std::size_t n = drain(st, out, limit)) return n;
+            chan::lock_t lk(st.mu);
+            if (!st.buf.empty()) continue;  // filled meanwhile
+            if (st.ended_locked()) return 0;
+            park_locked(st, node);
+            break;
+        }
+        if (wait(st, node, "mpsc::recv_many", where) != wait_status::granted) return 0;
+        out.push_back(std::move(*node.value));
+        return 1 + drain(st, out, limit - 1);
+    }
+
+    /// Closes the channel: later sends fail (parked senders get their value back in
+    /// send_error), the values already buffered can still be received.
+    void close() { state().close_rx(); }
+
+    /// Asio form of recv: completes with void(error_code, T) (T not default-constructible:
+    /// std::optional<T>): the value, or error::channel_closed once closed and drained.
+    /// Cancellation through the handler's slot completes with operation_aborted and consumes
+    /// nothing. Destroying the receiver completes a pending one with operation_aborted.
+    /// The handler runs on its associated executor, else on a weft worker (inside a runtime)
+    /// or asio::system_executor. As for any Asio operation, emit its cancellation signal on
+    /// the executor the handler runs on (bind the handler to your executor when it has none,
+    /// e.g. in a parallel_group: `rx.async_recv(asio::bind_executor(ex, asio::deferred))`).
+    template <boost::asio::completion_token_for<void(boost::system::error_code,
+                                                     chan::async_value_t<T>)>
+                  Token>
+    auto async_recv(Token&& token) {
+        return boost::asio::async_initiate<Token,
+                                           void(boost::system::error_code, chan::async_value_t<T>)>(
+            chan::initiate_recv<T>{chan::mpsc_ptr<T>(&state())}, token);
+    }
+
+    /// Asio form of recv_many: completes with void(error_code, std::vector<T>) holding 1 to
+    /// `limit` values (none if `limit` is 0), or error::channel_closed once closed and drained.
+    /// Cancellation as async_recv.
+    template <boost::asio::completion_token_for<void(boost::system::error_code, std::vector<T>)>
+                  Token>
+    auto async_recv_many(std::size_t limit, Token&& token) {
+        return boost::asio::async_initiate<Token,
+                                           void(boost::system::error_code, std::vector<T>)>(
+            chan::initiate_recv_many<T>{chan::mpsc_ptr<T>(&state())}, token, limit);
+    }
+
+   protected:
+    explicit receiver_base(chan::mpsc_ptr<T> st) noexcept : st_(std::move(st)) {}
+
+   private:
+    chan::mpsc_state<T>& state() const {
+        if (!st_) throw std::logic_error("weft::mpsc::receiver: used after being moved from");
+        return *st_;
+    }
+    void reset() noexcept {
+        if (st_) {
+            st_->drop_rx();
+            st_.reset();
+        }
+    }
+    static void park_locked(chan::mpsc_state<T>& st, chan::rx_node<T>& node) {
+        if (st.rx_waiter != nullptr) {
+            throw std::logic_error("weft::mpsc::receiver: used concurrently (a receive is pending)");
+        }
+        node.set_waker(weft::detail::current_waker("weft::mpsc::receiver::recv"));
+        st.rx_waiter = &node;
+    }
+    static std::uint32_t wait(chan::mpsc_state<T>& st, chan::rx_node<T>& node, const char* what,
+                              std::source_location where) {
+        return chan::wait_keep_grant(node, what, where, [&] {
+            chan::lock_t lk(st.mu);
+            if (st.rx_waiter != &node) return false;
+            st.rx_waiter = nullptr;
+            return true;
+        });
+    }
+    /// Moves up to `limit` buffered values to `out`, refilling from parked senders; the lock
+    /// is taken per batch of 32 (the wakes of the refilled senders happen between batches).
+    static std::size_t drain(chan::mpsc_state<T>& st, std::vector<T>& out, std::size_t limit) {
+        std::size_t n = 0;
+        while (n < limit) {
+            wake_batch<32> wb;
+            chan::lock_t lk(st.mu);
+            std::size_t k = st.buf.size();
+            if (k > limit - n) k = limit - n;
+            if (k > 32) k = 32;
+            if (k == 0) break;
+            out.reserve(out.size() + k);  // before popping: nothing is lost if it throws
+            for (std::size_t i = 0; i < k; ++i) {
+                out.push_back(st.buf.pop_front());
+                st.refill_locked(wb);
+            }
+            n += k;
+        }
+        return n;
+    }
+
+    chan::mpsc_ptr<T> st_;
+};
+
+}  // namespace weft::mpsc::detail_
+
+namespace weft::mpsc {
+
+/// The sending half of a bounded channel. Copyable; safe from any thread or task.
+template <class T>
+class sender : public detail_::sender_base<T> {
+   public:
+    /// Sends `value`, waiting while the buffer is full (backpressure; waiting senders are
+    /// served in FIFO order). Throws send_error<T> holding `value` if the receiver is gone or
+    /// closed the channel.
+    /// **Cancellation**: not cancel-safe. An abort while waiting for room throws
+    /// task_cancelled and the value is destroyed (it was not sent). A send that completed
+    /// before the abort was seen returns normally.
+    void send(T value, std::source_location where = std::source_location::current()) const {
+        namespace chan = weft::detail::chan;
+        namespace wait_status = weft::detail::wait_status;
+        chan::mpsc_state<T>& st = this->state();
+        weft::detail::consume_budget(where);
+        chan::tx_node<T> node;
+        {
+            weft::detail::wake_batch<1> wb;
+            chan::lock_t lk(st.mu);
+            send_status s = st.try_send_locked(value, wb);
+            if (s != send_status::full) {
+                lk.unlock();
+                if (s == send_status::closed) throw send_error<T>(std::move(value));
+                return;
+            }
+            node.value = &value;
+            node.set_waker(weft::detail::current_waker("weft::mpsc::sender::send"));
+            st.tx_waiters.push_back(node);
+        }
+        std::uint32_t s = chan::wait_keep_grant(node, "mpsc::send", where, [&] {
+            chan::lock_t lk(st.mu);
+            if (!node.is_queued()) return false;
+            node.remove();
+            return true;
+        });
+        if (s == wait_status::closed) throw send_error<T>(std::move(value));
+    }
+
+    /// Asio form of send: completes with void(error_code, std::optional<T>) once the value is
+    /// in the channel (ec clear, nullopt), or with error::channel_closed and the value back.
+    /// Cancellation through the handler's slot completes with operation_aborted, the value
+    /// back, and nothing sent. A pending async_send keeps the channel open like a sender.
+    template <boost::asio::completion_token_for<void(boost::system::error_code, std::optional<T>)>
+                  Token>
+    auto async_send(T value, Token&& token) const {
+        this->state();
+        return boost::asio::async_initiate<Token,
+                                           void(boost::system::error_code, std::optional<T>)>(
+            weft::detail::chan::initiate_send<T>{this->tx_}, token, std::move(value));
+    }
+
+   private:
+    template <class U>
+    friend std::pair<sender<U>, receiver<U>> channel(std::size_t);
+    explicit sender(weft::detail::chan::sender_ref<T> tx) noexcept
+        : detail_::sender_base<T>(std::move(tx)) {}
+};
+
+/// The sending half of an unbounded channel. Copyable; safe from any thread or task.
+template <class T>
+class unbounded_sender : public detail_::sender_base<T> {
+   public:
+    /// Sends `value` without ever waiting. Throws send_error<T> holding `value` if the
+    /// receiver is gone or closed the channel. Not a cancellation point.
+    void send(T value) const {
+        namespace chan = weft::detail::chan;
+        chan::mpsc_state<T>& st = this->state();
+        weft::detail::wake_batch<1> wb;
+        chan::lock_t lk(st.mu);
+        send_status s = st.try_send_locked(value, wb);
+        lk.unlock();
+        if (s == send_status::closed) throw send_error<T>(std::move(value));
+    }
+
+    /// Asio form of send; completes at once (posted), with error::channel_closed and the
+    /// value back if the receiver is gone.
+    template <boost::asio::completion_token_for<void(boost::system::error_code, std::optional<T>)>
+                  Token>
+    auto async_send(T value, Token&& token) const {
+        this->state();
+        return boost::asio::async_initiate<Token,
+                                           void(boost::system::error_code, std::optional<T>)>(
+            weft::detail::chan::initiate_send<T>{this->tx_}, token, std::move(value));
+    }
+
+   private:
+    template <class U>
+    friend std::pair<unbounded_sender<U>, unbounded_receiver<U>> unbounded_channel();
+    explicit unbounded_sender(weft::detail::chan::sender_ref<T> tx) noexcept
+        : detail_::sender_base<T>(std::move(tx)) {}
+};
+
+/// The receiving half of a bounded channel (see detail_::receiver_base for the members).
+template <class T>
+class receiver : public detail_::receiver_base<T> {
+   private:
+    template <class U>
+    friend std::pair<sender<U>, receiver<U>> channel(std::size_t);
+    explicit receiver(weft::detail::chan::mpsc_ptr<T> st) noexcept
+        : detail_::receiver_base<T>(std::move(st)) {}
+};
+
+/// The receiving half of an unbounded channel (see detail_::receiver_base for the members).
+template <class T>
+class unbounded_receiver : public detail_::receiver_base<T> {
+   private:
+    template <class U>
+    friend std::pair<unbounded_sender<U>, unbounded_receiver<U>> unbounded_channel();
+    explicit unbounded_receiver(weft::detail::chan::mpsc_ptr<T> st) noexcept
+        : detail_::receiver_base<T>(std::move(st)) {}
+};
+
+/// Creates a bounded channel holding at most `capacity` values (>= 1; 0 throws
+/// std::invalid_argument). The buffer is allocated up front (up to 4096 slots, then grown by
+/// doubling), so sending never allocates.
+template <class T>
+std::pair<sender<T>, receiver<T>> channel(std::size_t capacity) {
+    namespace chan = weft::detail::chan;
+    if (capacity == 0) {
+        throw std::invalid_argument("weft::mpsc::channel: capacity must be at least 1");
+    }
+    chan::mpsc_ptr<T> st(new chan::mpsc_state<T>(capacity));
+    return {sender<T>(chan::sender_ref<T>(st)), receiver<T>(st)};
+}
+
+/// Creates an unbounded channel: send never waits (memory is the only limit).
+template <class T>
+std::pair<unbounded_sender<T>, unbounded_receiver<T>> unbounded_channel() {
+    namespace chan = weft::detail::chan;
+    chan::mpsc_ptr<T> st(new chan::mpsc_state<T>(chan::mpsc_state<T>::unbounded));
+    return {unbounded_sender<T>(chan::sender_ref<T>(st)), unbounded_receiver<T>(st)};
+}
+
+}  // namespace weft::mpsc

@@ -1,0 +1,305 @@
+// weft::oneshot: a channel for exactly one value (Tokio's tokio::sync::oneshot).
+//
+//   auto [tx, rx] = weft::oneshot::channel<int>();
+//   weft::spawn([tx = std::move(tx)]() mutable { tx.send(compute()); });
+//   int v = rx.recv();          // channel_closed if the sender was destroyed without sending
+//
+// State (one short spin lock): the value slot, whether the sender is done (sent or destroyed),
+// whether the receiver is gone (also atomic, for is_closed()), and the receiver's parked node,
+// into which a send hands the value directly. Cancel-safety: the node gets the value only under
+// the lock and an aborted receiver withdraws its node under the same lock, so the value is
+// either still in the slot or returned by the recv that got it (waiter.hpp).
+#pragma once
+
+#include <weft/channel/detail/waiter.hpp>
+#include <weft/detail/wait_list.hpp>
+#include <weft/error.hpp>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/smart_ptr/intrusive_ptr.hpp>
+#include <boost/smart_ptr/intrusive_ref_counter.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <source_location>
+#include <stdexcept>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace weft::detail::chan {
+
+template <class T>
+struct oneshot_node : wait_node {
+    std::optional<T> value;  // filled by the grant (status granted)
+};
+
+template <class T>
+struct oneshot_state
+    : boost::intrusive_ref_counter<oneshot_state<T>, boost::thread_safe_counter> {
+    static_assert(std::is_move_constructible_v<T>, "weft::oneshot: T must be move-constructible");
+    ~oneshot_state() { WEFT_ASSERT(rx_waiter == nullptr, "a oneshot dies with a waiter"); }
+
+    spin_lock mu;
+    std::optional<T> value;
+    bool tx_done = false;  // sent, or the sender is gone
+    std::atomic<bool> rx_gone{false};
+    oneshot_node<T>* rx_waiter = nullptr;
+
+    /// Under mu: takes the value; nullopt when none (yet). `closed` tells whether one can
+    /// still come.
+    std::optional<T> take_locked(bool& closed) {
+        closed = false;
+        if (value) {
+            std::optional<T> v(std::move(value));
+            value.reset();
+            return v;
+        }
+        closed = tx_done;
+        return std::nullopt;
+    }
+};
+
+template <class T>
+using oneshot_ptr = boost::intrusive_ptr<oneshot_state<T>>;
+
+template <class T>
+struct oneshot_async_node : oneshot_node<T> {
+    explicit oneshot_async_node(oneshot_ptr<T> s) noexcept : st(std::move(s)) {}
+    bool cancel_wait() noexcept {
+        std::lock_guard lk(st->mu);
+        if (st->rx_waiter != this) return false;
+        st->rx_waiter = nullptr;
+        return true;
+    }
+    std::tuple<boost::system::error_code, async_value_t<T>> completion_args(
+        std::uint32_t status) noexcept {
+        if (status == wait_status::granted) {
+            return {boost::system::error_code(), async_value_t<T>(std::move(*this->value))};
+        }
+        boost::system::error_code ec = status == wait_status::closed
+                                           ? make_error_code(error::channel_closed)
+                                           : make_error_code(boost::asio::error::operation_aborted);
+        return {ec, async_value_t<T>{}};
+    }
+    oneshot_ptr<T> st;
+};
+
+template <class T>
+struct oneshot_initiate_recv {
+    oneshot_ptr<T> st;
+    template <class Handler>
+    void operator()(Handler&& h) const {
+        using op_t = async_wait_op_for<oneshot_async_node<T>, Handler>;
+        op_t* op = op_t::create(std::forward<Handler>(h), st);
+        op->arm_cancellation();
+        std::uint32_t status;
+        {
+            std::unique_lock lk(st->mu);
+            bool closed;
+            op->value = st->take_locked(closed);
+            if (op->value) {
+                status = wait_status::granted;
+            } else if (closed) {
+                status = wait_status::closed;
+            } else if (st->rx_waiter != nullptr) {
+                lk.unlock();
+                op->complete(wait_status::aborted);
+                throw std::logic_error(
+                    "weft::oneshot::receiver: used concurrently (a receive is pending)");
+            } else {
+                st->rx_waiter = op;
+                return;
+            }
+        }
+        op->complete(status);
+    }
+};
+
+}  // namespace weft::detail::chan
+
+namespace weft::oneshot {
+
+template <class T>
+class receiver;
+
+/// The sending half: movable, used once. Destroying it unsent closes the channel.
+template <class T>
+class sender {
+   public:
+    sender(sender&&) noexcept = default;
+    sender& operator=(sender&& o) noexcept {
+        if (this != &o) {
+            reset();
+            st_ = std::move(o.st_);
+        }
+        return *this;
+    }
+    sender(const sender&) = delete;
+    sender& operator=(const sender&) = delete;
+    ~sender() { reset(); }
+
+    /// Sends the value and uses up the sender. Returns false (the value is destroyed) when the
+    /// receiver is gone. Never suspends. std::logic_error if the sender was used already.
+    bool send(T value) {
+        namespace chan = weft::detail::chan;
+        if (!st_) throw std::logic_error("weft::oneshot::sender: already used or moved from");
+        chan::oneshot_ptr<T> st = std::move(st_);
+        weft::detail::wake_batch<1> wb;
+        std::unique_lock lk(st->mu);
+        st->tx_done = true;
+        if (st->rx_gone.load(std::memory_order_relaxed)) {
+            lk.unlock();
+            return false;  // `value` dies here, outside the lock
+        }
+        if (chan::oneshot_node<T>* r = st->rx_waiter) {
+            r->value.emplace(std::move(value));
+            st->rx_waiter = nullptr;
+            wb.grant(*r, weft::detail::wait_status::granted);
+        } else {
+            st->value.emplace(std::move(value));
+        }
+        return true;
+    }
+
+    /// True once the receiver is gone: a send would fail.
+    [[nodiscard]] bool is_closed() const noexcept {
+        // Ordering: acquire pairs with the receiver's release when it goes.
+        return !st_ || st_->rx_gone.load(std::memory_order_acquire);
+    }
+
+   private:
+    template <class U>
+    friend std::pair<sender<U>, receiver<U>> channel();
+    explicit sender(weft::detail::chan::oneshot_ptr<T> st) noexcept : st_(std::move(st)) {}
+    void reset() noexcept {
+        if (!st_) return;
+        weft::detail::wake_batch<1> wb;
+        std::unique_lock lk(st_->mu);
+        st_->tx_done = true;
+        if (auto* r = std::exchange(st_->rx_waiter, nullptr)) {
+            wb.grant(*r, weft::detail::wait_status::closed);
+        }
+        lk.unlock();
+        wb.flush();
+        st_.reset();
+    }
+
+    weft::detail::chan::oneshot_ptr<T> st_;
+};
+
+/// The receiving half: movable, single owner.
+template <class T>
+class receiver {
+   public:
+    receiver(receiver&&) noexcept = default;
+    receiver& operator=(receiver&& o) noexcept {
+        if (this != &o) {
+            reset();
+            st_ = std::move(o.st_);
+        }
+        return *this;
+    }
+    receiver(const receiver&) = delete;
+    receiver& operator=(const receiver&) = delete;
+    ~receiver() { reset(); }
+
+    /// Waits for the value and returns it. Throws channel_closed if the sender was destroyed
+    /// without sending (or the value was already received).
+    /// **Cancellation**: cancel-safe. An abort while waiting throws task_cancelled and the
+    /// value stays in the channel for a later recv; a value that reached this receiver before
+    /// the abort is returned (the abort fires at the next cancellation point).
+    T recv(std::source_location where = std::source_location::current()) {
+        namespace chan = weft::detail::chan;
+        namespace ws = weft::detail::wait_status;
+        chan::oneshot_state<T>& st = state();
+        weft::detail::consume_budget(where);
+        chan::oneshot_node<T> node;
+        {
+            std::unique_lock lk(st.mu);
+            bool closed;
+            std::optional<T> v = st.take_locked(closed);
+            if (v) return std::move(*v);
+            if (closed) throw channel_closed("weft::oneshot: the sender was dropped unsent");
+            if (st.rx_waiter != nullptr) {
+                throw std::logic_error(
+                    "weft::oneshot::receiver: used concurrently (a receive is pending)");
+            }
+            node.set_waker(weft::detail::current_waker("weft::oneshot::receiver::recv"));
+            st.rx_waiter = &node;
+        }
+        std::uint32_t s = chan::wait_keep_grant(node, "oneshot::recv", where, [&] {
+            std::lock_guard lk(st.mu);
+            if (st.rx_waiter != &node) return false;
+            st.rx_waiter = nullptr;
+            return true;
+        });
+        if (s != ws::granted) throw channel_closed("weft::oneshot: the sender was dropped unsent");
+        return std::move(*node.value);
+    }
+
+    /// The value if it was sent; std::nullopt while it may still come. Throws channel_closed
+    /// if the sender was destroyed unsent (or the value was already received). Never suspends.
+    std::optional<T> try_recv() {
+        chan_state& st = state();
+        std::unique_lock lk(st.mu);
+        bool closed;
+        std::optional<T> v = st.take_locked(closed);
+        if (!v && closed) throw channel_closed("weft::oneshot: the sender was dropped unsent");
+        return v;
+    }
+
+    /// Asio form of recv: void(error_code, T) (T not default-constructible:
+    /// std::optional<T>); error::channel_closed if the sender was destroyed unsent.
+    /// Cancellation through the handler's slot completes with operation_aborted and leaves the
+    /// value in the channel. Destroying the receiver aborts a pending one.
+    template <boost::asio::completion_token_for<void(
+                  boost::system::error_code, weft::detail::chan::async_value_t<T>)>
+                  Token>
+    auto async_recv(Token&& token) {
+        namespace chan = weft::detail::chan;
+        return boost::asio::async_initiate<Token,
+                                           void(boost::system::error_code, chan::async_value_t<T>)>(
+            chan::oneshot_initiate_recv<T>{chan::oneshot_ptr<T>(&state())}, token);
+    }
+
+   private:
+    using chan_state = weft::detail::chan::oneshot_state<T>;
+    template <class U>
+    friend std::pair<sender<U>, receiver<U>> channel();
+    explicit receiver(weft::detail::chan::oneshot_ptr<T> st) noexcept : st_(std::move(st)) {}
+    chan_state& state() const {
+        if (!st_) throw std::logic_error("weft::oneshot::receiver: used after being moved from");
+        return *st_;
+    }
+    void reset() noexcept {
+        if (!st_) return;
+        std::optional<T> dropped;
+        {
+            weft::detail::wake_batch<1> wb;
+            std::unique_lock lk(st_->mu);
+            // Ordering: release pairs with sender::is_closed()'s acquire.
+            st_->rx_gone.store(true, std::memory_order_release);
+            dropped = std::move(st_->value);
+            st_->value.reset();
+            if (auto* r = std::exchange(st_->rx_waiter, nullptr)) {
+                wb.grant(*r, weft::detail::wait_status::aborted);
+            }
+        }
+        st_.reset();
+    }
+
+    weft::detail::chan::oneshot_ptr<T> st_;
+};
+
+/// Creates a oneshot channel.
+template <class T>
+std::pair<sender<T>, receiver<T>> channel() {
+    weft::detail::chan::oneshot_ptr<T> st(new weft::detail::chan::oneshot_state<T>());
+    return {sender<T>(st), receiver<T>(st)};
+}
+
+}  // namespace weft::oneshot

@@ -1,0 +1,291 @@
+// weft::watch: a single value that one sender updates and many receivers observe, each
+// learning when it changed (Tokio's tokio::sync::watch). Receivers see the latest value only,
+// never a backlog.
+//
+//   auto [tx, rx] = weft::watch::channel<config>(load());
+//   weft::spawn([rx]() mutable { for (;;) { rx.changed(); apply(*rx.borrow_and_update()); } });
+//   tx.send(reload());
+//
+// The state, its locks and the no-lost-wake argument are in detail/watch_state.hpp.
+#pragma once
+
+#include <weft/channel/detail/watch_state.hpp>
+
+#include <boost/asio/async_result.hpp>
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <shared_mutex>
+#include <source_location>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+namespace weft::watch {
+
+template <class T>
+class sender;
+template <class T>
+class receiver;
+
+/// A read guard on the channel's value (Tokio's watch::Ref). While it lives, the sender
+/// cannot store a new value: keep it short, and never hold it across a suspension point (a
+/// task may resume on another thread; doing so is undefined).
+template <class T>
+class ref {
+   public:
+    const T& operator*() const noexcept { return *v_; }
+    const T* operator->() const noexcept { return v_; }
+    const T& get() const noexcept { return *v_; }
+
+   private:
+    friend class sender<T>;
+    friend class receiver<T>;
+    ref(std::shared_mutex& mu, const T& v) : lk_(mu), v_(&v) {}
+    std::shared_lock<std::shared_mutex> lk_;
+    const T* v_;
+};
+
+/// The sending half: movable, single. Destroying it closes the channel: receivers get
+/// channel_closed from changed() once they have seen the last value.
+template <class T>
+class sender {
+   public:
+    sender(sender&&) noexcept = default;
+    sender& operator=(sender&& o) noexcept {
+        if (this != &o) {
+            reset();
+            st_ = std::move(o.st_);
+        }
+        return *this;
+    }
+    sender(const sender&) = delete;
+    sender& operator=(const sender&) = delete;
+    ~sender() { reset(); }
+
+    /// Stores `value` (even when there is no receiver) and wakes every receiver waiting in
+    /// changed(). Never suspends (it takes the value's write lock, which borrows hold).
+    void send(T value) const { (void)send_replace(std::move(value)); }
+
+    /// As send, and returns the previous value.
+    T send_replace(T value) const {
+        auto& st = state();
+        {
+            std::unique_lock lk(st.value_mu);
+            std::swap(st.value, value);
+            st.version.fetch_add(1, std::memory_order_release);
+        }
+        st.notify(weft::detail::wait_status::granted);
+        return value;
+    }
+
+    /// Modifies the value in place with `f(T&)` under the write lock, then notifies as send
+    /// does. If `f` throws, nobody is notified and the exception propagates.
+    template <class F>
+        requires std::is_invocable_v<F&, T&>
+    void send_modify(F&& f) const {
+        send_if_modified([&](T& v) {
+            std::invoke(f, v);
+            return true;
+        });
+    }
+
+    /// Modifies the value with `f(T&)`; notifies (and counts a new version) only if `f`
+    /// returns true. Returns what `f` returned.
+    template <class F>
+        requires std::is_invocable_r_v<bool, F&, T&>
+    bool send_if_modified(F&& f) const {
+        auto& st = state();
+        {
+            std::unique_lock lk(st.value_mu);
+            if (!std::invoke(f, st.value)) return false;
+            st.version.fetch_add(1, std::memory_order_release);
+        }
+        st.notify(weft::detail::wait_status::granted);
+        return true;
+    }
+
+    /// A new receiver; the value current now counts as seen by it.
+    receiver<T> subscribe() const;
+
+    /// Reads the current value (a read guard; see ref).
+    ref<T> borrow() const { return ref<T>(state().value_mu, state().value); }
+
+    /// The number of live receivers.
+    [[nodiscard]] std::size_t receiver_count() const {
+        auto& st = state();
+        std::lock_guard lk(st.mu);
+        return st.rx_count;
+    }
+
+    /// True when there is no receiver (values are still stored).
+    [[nodiscard]] bool is_closed() const { return receiver_count() == 0; }
+
+   private:
+    template <class U>
+    friend std::pair<sender<U>, receiver<U>> channel(U);
+    explicit sender(weft::detail::chan::watch_ptr<T> st) noexcept : st_(std::move(st)) {}
+    weft::detail::chan::watch_state<T>& state() const {
+        if (!st_) throw std::logic_error("weft::watch::sender: used after being moved from");
+        return *st_;
+    }
+    void reset() noexcept {
+        if (!st_) return;
+        // Ordering: release; receivers read `closed` (acquire) before `version`.
+        st_->closed.store(true, std::memory_order_release);
+        st_->notify(weft::detail::wait_status::closed);
+        st_.reset();
+    }
+
+    weft::detail::chan::watch_ptr<T> st_;
+};
+
+/// A receiving half. Copyable (a copy starts with the same seen version) and movable; each
+/// copy is single-owner.
+template <class T>
+class receiver {
+   public:
+    receiver(const receiver& o) {
+        if (!o.st_) return;  // a copy of a moved-from receiver is moved-from too
+        cur_ = std::make_unique<weft::detail::chan::watch_cursor>();
+        cur_->seen.store(o.cur_->seen.load(std::memory_order_relaxed), std::memory_order_relaxed);
+        std::lock_guard lk(o.st_->mu);
+        ++o.st_->rx_count;
+        st_ = o.st_;
+    }
+    receiver(receiver&&) noexcept = default;
+    receiver& operator=(const receiver& o) {
+        receiver tmp(o);
+        swap(tmp);
+        return *this;
+    }
+    receiver& operator=(receiver&& o) noexcept {
+        receiver tmp(std::move(o));
+        swap(tmp);
+        return *this;
+    }
+    ~receiver() { reset(); }
+    void swap(receiver& o) noexcept {
+        st_.swap(o.st_);
+        cur_.swap(o.cur_);
+    }
+
+    /// Waits until a value this receiver has not seen is there, and marks it seen. Returns
+    /// at once if one is there already. Throws channel_closed if the sender is gone and no
+    /// unseen value remains.
+    /// **Cancellation**: cancel-safe: an abort while waiting throws task_cancelled and marks
+    /// nothing seen.
+    void changed(std::source_location where = std::source_location::current()) {
+        namespace chan = weft::detail::chan;
+        using probe = typename chan::watch_state<T>::probe;
+        auto& st = state();
+        weft::detail::consume_budget(where);
+        for (bool first = true;;) {
+            probe p = st.check(*cur_, true);
+            if (p == probe::changed) return;
+            if (p == probe::closed) throw channel_closed("weft::watch: the sender is gone");
+            chan::watch_node node;
+            {
+                std::lock_guard lk(st.mu);
+                if (st.check(*cur_, false) != probe::unchanged) continue;  // raced with a send
+                if (cur_->pending != nullptr) {
+                    throw std::logic_error(
+                        "weft::watch::receiver: used concurrently (a wait is pending)");
+                }
+                node.set_waker(weft::detail::current_waker("weft::watch::receiver::changed"));
+                st.waiters.push_back(node);
+            }
+            chan::wait_keep_grant(
+                node, "watch::changed", where,
+                [&] {
+                    std::lock_guard lk(st.mu);
+                    if (!node.is_queued()) return false;
+                    node.remove();
+                    return true;
+                },
+                first);
+            first = false;
+        }
+    }
+
+    /// True if a value this receiver has not seen is there. Throws channel_closed if the
+    /// sender is gone and no unseen value remains. Marks nothing.
+    [[nodiscard]] bool has_changed() const {
+        using probe = typename weft::detail::chan::watch_state<T>::probe;
+        probe p = state().check(*cur_, false);
+        if (p == probe::closed) throw channel_closed("weft::watch: the sender is gone");
+        return p == probe::changed;
+    }
+
+    /// Reads the current value without marking it seen (a read guard; see ref).
+    ref<T> borrow() const { return ref<T>(state().value_mu, state().value); }
+
+    /// Reads the current value and marks it seen (a read guard; see ref).
+    ref<T> borrow_and_update() {
+        auto& st = state();
+        ref<T> r(st.value_mu, st.value);
+        // The version cannot move while the read lock is held.
+        cur_->seen.store(st.version.load(std::memory_order_acquire), std::memory_order_relaxed);
+        return r;
+    }
+
+    /// Asio form of changed(): void(error_code); error::channel_closed once the sender is
+    /// gone and nothing unseen remains. Cancellation through the handler's slot completes
+    /// with operation_aborted and marks nothing. Destroying the receiver aborts a pending one.
+    template <boost::asio::completion_token_for<void(boost::system::error_code)> Token>
+    auto async_changed(Token&& token) {
+        namespace chan = weft::detail::chan;
+        return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+            chan::watch_initiate_changed<T>{chan::watch_ptr<T>(&state()), cur_.get()}, token);
+    }
+
+   private:
+    friend class sender<T>;
+    template <class U>
+    friend std::pair<sender<U>, receiver<U>> channel(U);
+    receiver(weft::detail::chan::watch_ptr<T> st, std::uint64_t seen)
+        : st_(std::move(st)), cur_(std::make_unique<weft::detail::chan::watch_cursor>()) {
+        cur_->seen.store(seen, std::memory_order_relaxed);
+    }
+    weft::detail::chan::watch_state<T>& state() const {
+        if (!st_) throw std::logic_error("weft::watch::receiver: used after being moved from");
+        return *st_;
+    }
+    void reset() noexcept {
+        if (!st_) return;
+        {
+            weft::detail::wake_batch<1> wb;
+            std::unique_lock lk(st_->mu);
+            --st_->rx_count;
+            if (auto* n = std::exchange(cur_->pending, nullptr)) {
+                n->remove();
+                wb.grant(*n, weft::detail::wait_status::aborted);
+            }
+        }
+        st_.reset();
+        cur_.reset();
+    }
+
+    weft::detail::chan::watch_ptr<T> st_;
+    std::unique_ptr<weft::detail::chan::watch_cursor> cur_;
+};
+
+template <class T>
+receiver<T> sender<T>::subscribe() const {
+    auto& st = state();
+    receiver<T> r(st_, st.version.load(std::memory_order_acquire));
+    std::lock_guard lk(st.mu);
+    ++st.rx_count;
+    return r;
+}
+
+/// Creates a watch channel holding `initial`, which the returned receiver counts as seen.
+template <class T>
+std::pair<sender<T>, receiver<T>> channel(T initial) {
+    namespace chan = weft::detail::chan;
+    chan::watch_ptr<T> st(new chan::watch_state<T>(std::move(initial)));
+    return {sender<T>(st), receiver<T>(st, 0)};
+}
+
+}  // namespace weft::watch

@@ -1,0 +1,28 @@
+// fs::read / fs::write: whole-file I/O that does not block a worker (Tokio's tokio::fs).
+#pragma once
+
+#include <filesystem>
+#include <source_location>
+#include <string>
+#include <string_view>
+
+namespace weft::fs {
+
+/// Reads the whole file at `path`. In a task the read runs on the runtime's blocking pool
+/// while only the task waits (Linux has no readiness for regular files, and Asio's io_uring
+/// backend is a build-wide switch weft does not impose); on any other thread that may block
+/// it runs inline. Errors: std::filesystem::filesystem_error naming the path (and the
+/// errno, e.g. no_such_file_or_directory). From an Asio handler on a worker:
+/// std::logic_error.
+/// **Cancellation**: a cancellation point; an abort while the read runs waits for it to
+/// finish (it cannot be interrupted), discards the data and throws task_cancelled.
+std::string read(const std::filesystem::path& path, std::source_location where = std::source_location::current());
+
+/// Creates or truncates the file at `path` and writes `data` to it. Runs as read() does;
+/// errors as read().
+/// **Cancellation**: a cancellation point before the write starts; an abort while it runs
+/// waits for it to finish (the file is then written) and throws task_cancelled.
+void write(const std::filesystem::path& path, std::string_view data,
+           std::source_location where = std::source_location::current());
+
+}  // namespace weft::fs

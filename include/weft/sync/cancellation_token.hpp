@@ -1,0 +1,108 @@
+// weft::cancellation_token: a shareable "please stop" flag that tasks can wait on, with child
+// tokens cancelled together with their parent (tokio_util's CancellationToken).
+#pragma once
+
+#include <weft/detail/park.hpp>
+#include <weft/detail/wait_list.hpp>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/error.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <source_location>
+#include <tuple>
+
+namespace weft {
+
+/// A cancellation flag shared by its copies. cancel() sets it for good and wakes every task
+/// waiting in cancelled(); it also cancels every child token (child_token()), recursively,
+/// but never the parent. Copies refer to the same token; a default-constructed token is a
+/// new root. Cheap to copy (a shared pointer); safe from any thread or task.
+///
+/// ```cpp
+/// weft::cancellation_token stop;
+/// auto worker = weft::spawn([t = stop.child_token()] { while (!t.is_cancelled()) step(); });
+/// stop.cancel();
+/// ```
+class cancellation_token {
+   public:
+    /// A new root token, not cancelled.
+    cancellation_token();
+    cancellation_token(const cancellation_token&) noexcept = default;
+    cancellation_token& operator=(const cancellation_token&) noexcept = default;
+    // Moving copies, so a moved-from token still refers to its token (never empty).
+    cancellation_token(cancellation_token&& o) noexcept : state_(o.state_) {}
+    cancellation_token& operator=(cancellation_token&& o) noexcept {
+        state_ = o.state_;
+        return *this;
+    }
+    ~cancellation_token() = default;
+
+    /// Cancels this token and all its descendants; wakes their waiters. Idempotent.
+    void cancel() const noexcept;
+    [[nodiscard]] bool is_cancelled() const noexcept;
+
+    /// Waits until the token is cancelled (returns at once if it is). A cooperative
+    /// scheduling point. std::logic_error if it would have to wait on a worker thread outside
+    /// a task (use async_cancelled there).
+    /// **Cancellation**: cancel-safe (waiting consumes nothing); an aborted task throws
+    /// task_cancelled.
+    void cancelled(std::source_location where = std::source_location::current()) const;
+
+    /// A new token cancelled when this one is (at once if it already is); cancelling the
+    /// child does not cancel this one. The child keeps its ancestors alive.
+    [[nodiscard]] cancellation_token child_token() const;
+
+    /// Asio form of cancelled(): `void(error_code)`.
+    /// **Cancellation**: terminal, partial and total cancellation through the handler's slot
+    /// complete it with asio::error::operation_aborted.
+    template <class CompletionToken>
+    auto async_cancelled(CompletionToken&& token) const {
+        return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
+            [](auto handler, std::shared_ptr<token_state> n) {
+                using op = detail::async_wait_op_for<async_node, decltype(handler)>;
+                op* o = op::create(std::move(handler), std::move(n));
+                if (is_cancelled(*o->owner)) {
+                    o->complete(detail::wait_status::granted);
+                    return;
+                }
+                o->arm_cancellation();
+                if (enqueue(*o->owner, *o) != detail::wait_status::waiting) {
+                    o->complete(detail::wait_status::granted);
+                }
+            },
+            token, state_);
+    }
+
+    /// True if both refer to the same token.
+    friend bool operator==(const cancellation_token& a, const cancellation_token& b) noexcept {
+        return a.state_ == b.state_;
+    }
+
+   private:
+    struct token_state;
+    explicit cancellation_token(std::shared_ptr<token_state> n) noexcept : state_(std::move(n)) {}
+
+    struct waiter_node : detail::wait_node {
+        explicit waiter_node(std::shared_ptr<token_state> n) noexcept : owner(std::move(n)) {}
+        bool cancel_wait() noexcept { return cancel_waiter(*owner, *this); }
+        std::shared_ptr<token_state> owner;  // keeps the token alive while an Asio wait is pending
+    };
+    struct async_node : waiter_node {
+        using waiter_node::waiter_node;
+        std::tuple<boost::system::error_code> completion_args(std::uint32_t s) noexcept {
+            if (s == detail::wait_status::aborted) return {boost::asio::error::operation_aborted};
+            return {boost::system::error_code()};
+        }
+    };
+
+    static bool is_cancelled(const token_state& n) noexcept;
+    // Under the token's lock: granted if already cancelled, else queues `w` (waiting).
+    static std::uint32_t enqueue(token_state& n, waiter_node& w) noexcept;
+    static bool cancel_waiter(token_state& n, waiter_node& w) noexcept;
+
+    std::shared_ptr<token_state> state_;
+};
+
+}  // namespace weft

@@ -1,0 +1,91 @@
+// weft::mutex: a fair mutex for tasks and threads (Tokio's sync::Mutex, without the data).
+#pragma once
+
+#include <weft/detail/park.hpp>
+#include <weft/detail/wait_list.hpp>
+#include <weft/error.hpp>
+#include <weft/sync/batch_semaphore.hpp>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/error.hpp>
+
+#include <cstdint>
+#include <mutex>
+#include <source_location>
+#include <tuple>
+
+namespace weft {
+
+/// A mutual-exclusion lock whose lock() suspends only the calling task (on a plain thread it
+/// blocks the thread). Lockable: works with std::lock_guard, std::unique_lock and
+/// std::scoped_lock. May be unlocked on another thread than the one that locked it (tasks
+/// migrate between workers).
+///
+/// Fair: waiters are served in FIFO order and unlock() hands the lock to the first of them,
+/// so a try_lock() right after such an unlock fails (no barging). Uncontended lock and
+/// unlock are one atomic compare-and-swap each.
+///
+/// ```cpp
+/// weft::mutex m;
+/// weft::spawn([&] { std::lock_guard g(m); ++shared_count; });
+/// ```
+class mutex {
+   public:
+    mutex() noexcept : sem_(1) {}
+    mutex(const mutex&) = delete;
+    mutex& operator=(const mutex&) = delete;
+
+    /// Locks, suspending the task while another holder has it. A cooperative scheduling
+    /// point: a task that keeps locking an uncontended mutex still yields now and then.
+    /// Throws std::logic_error if it would have to wait on a worker thread outside a task
+    /// (use async_lock there).
+    /// **Cancellation**: cancel-safe. If the task is aborted while waiting, task_cancelled is
+    /// thrown and the lock is not held; if the lock was handed to it meanwhile, it is passed
+    /// on to the next waiter. An aborted task's later lock() throws at once.
+    void lock(std::source_location where = std::source_location::current()) {
+        detail::consume_budget(where);
+        if (!sem_.try_acquire_one()) lock_contended(where);
+    }
+
+    /// Locks if the mutex is free and nobody waits for it. Never suspends.
+    [[nodiscard]] bool try_lock() noexcept { return sem_.try_acquire_one(); }
+
+    /// Unlocks; with waiters queued, the first of them now holds the lock.
+    void unlock() noexcept { sem_.release_one(); }
+
+    /// Asio form of lock(): completes with `void(error_code, std::unique_lock<weft::mutex>)`,
+    /// the unique_lock owning the lock. The handler runs on its associated executor (else on
+    /// a weft worker) and never inside this call.
+    /// **Cancellation**: terminal, partial and total cancellation through the handler's slot
+    /// complete it with asio::error::operation_aborted and an empty unique_lock; the lock was
+    /// never taken. A handler destroyed uninvoked releases the lock it was granted.
+    template <class CompletionToken>
+    auto async_lock(CompletionToken&& token) {
+        return boost::asio::async_initiate<CompletionToken,
+                                           void(boost::system::error_code, std::unique_lock<mutex>)>(
+            [](auto handler, mutex* self) {
+                using op = detail::async_wait_op_for<lock_waiter, decltype(handler)>;
+                self->sem_.start_async(*op::create(std::move(handler), self));
+            },
+            token, this);
+    }
+
+   private:
+    void lock_contended(std::source_location where);
+
+    struct lock_waiter : detail::permit_waiter {
+        explicit lock_waiter(mutex* m) noexcept : permit_waiter(&m->sem_, 1), owner(m) {}
+        std::tuple<boost::system::error_code, std::unique_lock<mutex>> completion_args(
+            std::uint32_t s) noexcept {
+            if (s == detail::wait_status::granted) {
+                return {boost::system::error_code(), std::unique_lock<mutex>(*owner, std::adopt_lock)};
+            }
+            return {boost::asio::error::operation_aborted, std::unique_lock<mutex>()};
+        }
+        mutex* owner;
+    };
+
+    detail::batch_semaphore sem_;
+};
+
+}  // namespace weft

@@ -1,0 +1,124 @@
+// weft::shared_mutex: a fair reader-writer lock for tasks and threads (Tokio's sync::RwLock,
+// without the data).
+#pragma once
+
+#include <weft/detail/park.hpp>
+#include <weft/detail/wait_list.hpp>
+#include <weft/error.hpp>
+#include <weft/sync/batch_semaphore.hpp>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/error.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <shared_mutex>
+#include <source_location>
+#include <tuple>
+
+namespace weft {
+
+/// A reader-writer lock whose waits suspend only the calling task (on a plain thread they
+/// block the thread). SharedLockable: works with std::unique_lock, std::shared_lock and
+/// std::scoped_lock.
+///
+/// Fair (Tokio's RwLock): one FIFO queue for readers and writers. A writer waits for the
+/// readers before it to leave; readers arriving after a waiting writer queue behind it, so
+/// writers are never starved; readers next to each other in the queue share the lock.
+/// Built on the same semaphore as weft::semaphore: a reader takes 1 of max_readers permits,
+/// a writer takes them all.
+class shared_mutex {
+   public:
+    /// Readers that can hold the lock at once; the next one waits.
+    static constexpr std::size_t max_readers = (std::size_t{1} << 29) - 1;
+
+    shared_mutex() noexcept : sem_(max_readers) {}
+    shared_mutex(const shared_mutex&) = delete;
+    shared_mutex& operator=(const shared_mutex&) = delete;
+
+    /// Locks exclusively, suspending while readers or a writer hold it or wait before us.
+    /// A cooperative scheduling point. std::logic_error if it would have to wait on a worker
+    /// thread outside a task.
+    /// **Cancellation**: cancel-safe. An aborted waiter throws task_cancelled holding
+    /// nothing; readers that left meanwhile are not lost (their share goes to the next
+    /// waiters), and a lock granted to it meanwhile is passed on.
+    void lock(std::source_location where = std::source_location::current()) {
+        detail::consume_budget(where);
+        if (!sem_.try_acquire(max_readers)) {
+            sem_.acquire_slow(max_readers, "shared_mutex::lock", where);
+        }
+    }
+    /// Locks exclusively if nobody holds the lock or waits for it. Never suspends.
+    [[nodiscard]] bool try_lock() noexcept { return sem_.try_acquire(max_readers); }
+    void unlock() noexcept { sem_.release(max_readers); }
+
+    /// Locks shared, suspending while a writer holds it or anyone waits before us.
+    /// A cooperative scheduling point.
+    /// **Cancellation**: cancel-safe, as lock().
+    void lock_shared(std::source_location where = std::source_location::current()) {
+        detail::consume_budget(where);
+        if (!sem_.try_acquire(1)) sem_.acquire_slow(1, "shared_mutex::lock_shared", where);
+    }
+    /// Locks shared if no writer holds the lock and nobody waits. Never suspends.
+    [[nodiscard]] bool try_lock_shared() noexcept { return sem_.try_acquire(1); }
+    void unlock_shared() noexcept { sem_.release(1); }
+
+    /// Asio form of lock(): `void(error_code, std::unique_lock<weft::shared_mutex>)`.
+    /// **Cancellation**: terminal, partial and total cancellation through the handler's slot
+    /// complete it with asio::error::operation_aborted and an empty lock; nothing is taken.
+    template <class CompletionToken>
+    auto async_lock(CompletionToken&& token) {
+        return boost::asio::async_initiate<
+            CompletionToken, void(boost::system::error_code, std::unique_lock<shared_mutex>)>(
+            [](auto handler, shared_mutex* self) {
+                using op = detail::async_wait_op_for<write_waiter, decltype(handler)>;
+                self->sem_.start_async(*op::create(std::move(handler), self));
+            },
+            token, this);
+    }
+
+    /// Asio form of lock_shared(): `void(error_code, std::shared_lock<weft::shared_mutex>)`.
+    /// **Cancellation**: as async_lock.
+    template <class CompletionToken>
+    auto async_lock_shared(CompletionToken&& token) {
+        return boost::asio::async_initiate<
+            CompletionToken, void(boost::system::error_code, std::shared_lock<shared_mutex>)>(
+            [](auto handler, shared_mutex* self) {
+                using op = detail::async_wait_op_for<read_waiter, decltype(handler)>;
+                self->sem_.start_async(*op::create(std::move(handler), self));
+            },
+            token, this);
+    }
+
+   private:
+    struct write_waiter : detail::permit_waiter {
+        explicit write_waiter(shared_mutex* m) noexcept
+            : permit_waiter(&m->sem_, max_readers), owner(m) {}
+        std::tuple<boost::system::error_code, std::unique_lock<shared_mutex>> completion_args(
+            std::uint32_t s) noexcept {
+            if (s == detail::wait_status::granted) {
+                return {boost::system::error_code(),
+                        std::unique_lock<shared_mutex>(*owner, std::adopt_lock)};
+            }
+            return {boost::asio::error::operation_aborted, std::unique_lock<shared_mutex>()};
+        }
+        shared_mutex* owner;
+    };
+    struct read_waiter : detail::permit_waiter {
+        explicit read_waiter(shared_mutex* m) noexcept : permit_waiter(&m->sem_, 1), owner(m) {}
+        std::tuple<boost::system::error_code, std::shared_lock<shared_mutex>> completion_args(
+            std::uint32_t s) noexcept {
+            if (s == detail::wait_status::granted) {
+                return {boost::system::error_code(),
+                        std::shared_lock<shared_mutex>(*owner, std::adopt_lock)};
+            }
+            return {boost::asio::error::operation_aborted, std::shared_lock<shared_mutex>()};
+        }
+        shared_mutex* owner;
+    };
+
+    detail::batch_semaphore sem_;
+};
+
+}  // namespace weft

@@ -1,0 +1,52 @@
+// Address parsing and name resolution for weft::net, and the choices every net call shares:
+// which io_context a new socket goes on, and the completion token its waits use.
+#pragma once
+
+#include <weft/asio/use_fiber.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <source_location>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace weft::net::detail {
+
+/// "host:port" or "[v6]:port", split. `literal` is set when host is a numeric address.
+struct parsed_address {
+    std::string host;
+    std::optional<boost::asio::ip::address> literal;
+    std::uint16_t port = 0;
+};
+
+/// Parses `addr`; std::invalid_argument naming it when it is malformed.
+parsed_address parse_address(std::string_view addr);
+
+/// The addresses `addr` stands for, in resolver order: the literal itself, or the name
+/// resolved on the runtime's blocking pool (inline when already on a thread that may block).
+/// system_error naming the host when resolution fails.
+std::vector<boost::asio::ip::address> resolve(const parsed_address& addr, std::source_location where);
+
+/// The executor a new socket is built on: the calling worker's shard, else (blocking pool)
+/// the runtime's shard 0. weft::no_runtime outside a runtime; `what` names the call.
+boost::asio::any_io_executor new_socket_executor(const char* what);
+
+/// The io_context of the calling runtime's shard 0 (for per-runtime singletons such as the
+/// signal set). weft::no_runtime outside a runtime.
+boost::asio::io_context& runtime_home_context(const char* what);
+
+/// use_fiber as weft's own calls use it: also on threads that may block, named for dump().
+inline use_fiber_t wait_token(const char* what, std::source_location where) noexcept {
+    return use_fiber.allowing_threads().at(what, where);
+}
+
+/// Throws boost::system::system_error(ec, what).
+[[noreturn]] void throw_error(const boost::system::error_code& ec, const char* what);
+
+}  // namespace weft::net::detail

@@ -1,0 +1,237 @@
+// tcp_stream and its split halves.
+//
+// Every transfer first tries the socket directly (it is in non-blocking mode), and only when
+// the kernel says "would block" starts the Asio operation with use_fiber and suspends. A
+// stream whose data is already there therefore costs one system call and no switch; the
+// fast path calls consume_budget first, so a task that always finds data still yields.
+//
+// Halves: read_some/read_exact/read_line touch the socket's read side and rbuf_; write_all
+// and shutdown_write the write side only. Asio's per-socket state (impl.state_) is written
+// only when the socket is set up (non_blocking below), so a reader task and a writer task
+// may start operations on the same socket concurrently: the reactor serialises them per
+// descriptor under its own lock.
+#include "address.hpp"
+
+#include <weft/detail/park.hpp>
+#include <weft/net/tcp_stream.hpp>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/write.hpp>
+
+#include <algorithm>
+#include <cstring>
+
+namespace weft::net {
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+constexpr std::size_t read_chunk = 4096;
+
+bool would_block(const error_code& ec) noexcept {
+    return ec == asio::error::would_block || ec == asio::error::try_again;
+}
+}  // namespace
+
+tcp_stream::tcp_stream(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {
+    if (socket_.is_open()) socket_.non_blocking(true);
+}
+
+tcp_stream::~tcp_stream() = default;
+
+tcp_stream tcp_stream::connect(std::string_view addr, std::source_location where) {
+    detail::parsed_address parsed = detail::parse_address(addr);
+    asio::any_io_executor ex = detail::new_socket_executor("tcp_stream::connect");
+    std::vector<asio::ip::address> candidates = detail::resolve(parsed, where);
+    error_code last;
+    for (const asio::ip::address& a : candidates) {
+        asio::ip::tcp::socket s(ex);
+        error_code ec;
+        s.async_connect({a, parsed.port}, detail::wait_token("tcp_stream::connect", where)[ec]);
+        if (!ec) return tcp_stream(std::move(s));
+        last = ec;
+    }
+    throw boost::system::system_error(last, "weft::net::tcp_stream::connect(\"" + std::string(addr) + "\")");
+}
+
+tcp_stream tcp_stream::connect(const asio::ip::tcp::endpoint& ep, std::source_location where) {
+    asio::ip::tcp::socket s(detail::new_socket_executor("tcp_stream::connect"));
+    error_code ec;
+    s.async_connect(ep, detail::wait_token("tcp_stream::connect", where)[ec]);
+    if (ec) detail::throw_error(ec, "weft::net::tcp_stream::connect");
+    return tcp_stream(std::move(s));
+}
+
+std::size_t tcp_stream::read_buffered(asio::mutable_buffer buf) noexcept {
+    std::size_t n = std::min(buf.size(), rbuf_.size() - rpos_);
+    std::memcpy(buf.data(), rbuf_.data() + rpos_, n);
+    rpos_ += n;
+    if (rpos_ == rbuf_.size()) {
+        rbuf_.clear();
+        rpos_ = 0;
+    }
+    return n;
+}
+
+std::size_t tcp_stream::read_some(asio::mutable_buffer buf, std::source_location where) {
+    weft::detail::consume_budget(where);
+    if (rpos_ < rbuf_.size()) return read_buffered(buf);
+    error_code ec;
+    std::size_t n = socket_.read_some(buf, ec);
+    if (would_block(ec)) n = socket_.async_read_some(buf, detail::wait_token("tcp_stream::read_some", where)[ec]);
+    if (ec == asio::error::eof) return 0;
+    if (ec) detail::throw_error(ec, "weft::net::tcp_stream::read_some");
+    return n;
+}
+
+void tcp_stream::read_exact(asio::mutable_buffer buf, std::source_location where) {
+    while (buf.size() > 0) {
+        std::size_t n = read_some(buf, where);
+        if (n == 0) detail::throw_error(asio::error::eof, "weft::net::tcp_stream::read_exact");
+        buf += n;
+    }
+}
+
+std::size_t tcp_stream::fill_buffer(std::source_location where) {
+    // Compact, then read one chunk past the end of the buffered bytes.
+    if (rpos_ > 0) {
+        rbuf_.erase(0, rpos_);
+        rpos_ = 0;
+    }
+    std::size_t old = rbuf_.size();
+    rbuf_.resize(old + read_chunk);
+    asio::mutable_buffer dst(rbuf_.data() + old, read_chunk);
+    error_code ec;
+    std::size_t n = socket_.read_some(dst, ec);
+    if (would_block(ec)) {
+        try {
+            n = socket_.async_read_some(dst, detail::wait_token("tcp_stream::read_line", where)[ec]);
+        } catch (...) {
+            rbuf_.resize(old);  // cancelled: the partial line stays buffered, nothing lost
+            throw;
+        }
+    }
+    rbuf_.resize(old + (ec ? 0 : n));
+    if (ec == asio::error::eof) return 0;
+    if (ec) detail::throw_error(ec, "weft::net::tcp_stream::read_line");
+    return n;
+}
+
+std::size_t tcp_stream::read_line(std::string& line, std::source_location where) {
+    weft::detail::consume_budget(where);
+    std::size_t scanned = rpos_;
+    for (;;) {
+        std::size_t nl = rbuf_.find('\n', scanned);
+        if (nl != std::string::npos) {
+            std::size_t count = nl + 1 - rpos_;
+            line.append(rbuf_, rpos_, count);
+            rpos_ = nl + 1;
+            if (rpos_ == rbuf_.size()) {
+                rbuf_.clear();
+                rpos_ = 0;
+            }
+            return count;
+        }
+        std::size_t searched = rbuf_.size() - rpos_;  // fill_buffer compacts to rpos_ == 0
+        if (fill_buffer(where) == 0) {
+            std::size_t count = rbuf_.size() - rpos_;
+            line.append(rbuf_, rpos_, count);
+            rbuf_.clear();
+            rpos_ = 0;
+            return count;
+        }
+        scanned = searched;
+    }
+}
+
+void tcp_stream::write_all(asio::const_buffer buf, std::source_location where) {
+    weft::detail::consume_budget(where);
+    while (buf.size() > 0) {
+        error_code ec;
+        std::size_t n = socket_.write_some(buf, ec);
+        if (!ec) {
+            buf += n;
+            continue;
+        }
+        if (would_block(ec)) {
+            asio::async_write(socket_, buf, detail::wait_token("tcp_stream::write_all", where)[ec]);
+            if (ec) detail::throw_error(ec, "weft::net::tcp_stream::write_all");
+            return;
+        }
+        detail::throw_error(ec, "weft::net::tcp_stream::write_all");
+    }
+}
+
+void tcp_stream::shutdown_write() {
+    error_code ec;
+    socket_.shutdown(asio::socket_base::shutdown_send, ec);
+    if (ec) detail::throw_error(ec, "weft::net::tcp_stream::shutdown_write");
+}
+
+void tcp_stream::set_nodelay(bool on) {
+    error_code ec;
+    socket_.set_option(asio::ip::tcp::no_delay(on), ec);
+    if (ec) detail::throw_error(ec, "weft::net::tcp_stream::set_nodelay");
+}
+
+asio::ip::tcp::endpoint tcp_stream::peer_addr() const {
+    error_code ec;
+    auto ep = socket_.remote_endpoint(ec);
+    if (ec) detail::throw_error(ec, "weft::net::tcp_stream::peer_addr");
+    return ep;
+}
+
+asio::ip::tcp::endpoint tcp_stream::local_addr() const {
+    error_code ec;
+    auto ep = socket_.local_endpoint(ec);
+    if (ec) detail::throw_error(ec, "weft::net::tcp_stream::local_addr");
+    return ep;
+}
+
+std::pair<tcp_read_half, tcp_write_half> tcp_stream::split() && {
+    auto shared = std::make_shared<tcp_stream>(std::move(*this));
+    return {tcp_read_half(shared), tcp_write_half(shared)};
+}
+
+// ---- halves ------------------------------------------------------------------------------
+
+tcp_read_half::tcp_read_half(std::shared_ptr<tcp_stream> s) noexcept : s_(std::move(s)) {}
+tcp_read_half::~tcp_read_half() = default;
+
+std::size_t tcp_read_half::read_some(asio::mutable_buffer buf, std::source_location where) {
+    return s_->read_some(buf, where);
+}
+void tcp_read_half::read_exact(asio::mutable_buffer buf, std::source_location where) {
+    s_->read_exact(buf, where);
+}
+std::size_t tcp_read_half::read_line(std::string& line, std::source_location where) {
+    return s_->read_line(line, where);
+}
+asio::ip::tcp::endpoint tcp_read_half::peer_addr() const { return s_->peer_addr(); }
+asio::ip::tcp::endpoint tcp_read_half::local_addr() const { return s_->local_addr(); }
+
+tcp_write_half::tcp_write_half(std::shared_ptr<tcp_stream> s) noexcept : s_(std::move(s)) {}
+
+tcp_write_half& tcp_write_half::operator=(tcp_write_half&& o) noexcept {
+    if (this != &o) {
+        release();
+        s_ = std::move(o.s_);
+    }
+    return *this;
+}
+
+tcp_write_half::~tcp_write_half() { release(); }
+
+void tcp_write_half::release() noexcept {
+    if (!s_) return;
+    error_code ignored;
+    s_->socket().shutdown(asio::socket_base::shutdown_send, ignored);
+    s_.reset();
+}
+
+void tcp_write_half::write_all(asio::const_buffer buf, std::source_location where) { s_->write_all(buf, where); }
+void tcp_write_half::shutdown_write() { s_->shutdown_write(); }
+asio::ip::tcp::endpoint tcp_write_half::peer_addr() const { return s_->peer_addr(); }
+asio::ip::tcp::endpoint tcp_write_half::local_addr() const { return s_->local_addr(); }
+
+}  // namespace weft::net

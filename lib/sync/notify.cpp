@@ -1,0 +1,105 @@
+// notify: the locked paths (see include/weft/sync/notify.hpp for the state word).
+#include <weft/sync/notify.hpp>
+
+#include <mutex>
+
+namespace weft {
+
+void notify::wait_from(std::uint64_t calls, std::source_location where) {
+    detail::consume_budget(where);
+    if ((state_.load(std::memory_order_acquire) >> calls_shift) != calls || try_take_permit()) {
+        return;
+    }
+    waiter_node w(this);
+    w.set_waker(detail::current_waker("notify::notified"));
+    if (enqueue(w, calls) != detail::wait_status::waiting) return;
+    detail::wait_for_grant(w, "notify::notified", where, [&]() noexcept {
+        // A notify_one that reached us while we were being cancelled is forwarded: to the
+        // next waiter, or stored as the permit. A notify_waiters needs nothing.
+        if (!cancel(w) && w.status() == detail::wait_status::granted) notify_one();
+    });
+}
+
+std::uint32_t notify::enqueue(waiter_node& w, std::uint64_t calls) noexcept {
+    std::lock_guard lk(mu_);
+    // The calls counter only changes under mu_, so this check and the queueing below are
+    // atomic with respect to notify_waiters.
+    std::uint64_t s = state_.load(std::memory_order_acquire);
+    if ((s >> calls_shift) != calls) return woken_all;
+    for (;;) {
+        switch (s & state_mask) {
+            case empty:
+                if (state_.compare_exchange_weak(s, (s & ~state_mask) | waiting,
+                                                 std::memory_order_acq_rel,
+                                                 std::memory_order_acquire)) {
+                    waiters_.push_back(w);
+                    return detail::wait_status::waiting;
+                }
+                break;
+            case waiting:
+                waiters_.push_back(w);
+                return detail::wait_status::waiting;
+            default:  // a stored permit: take it
+                if (state_.compare_exchange_weak(s, s & ~state_mask, std::memory_order_acquire,
+                                                 std::memory_order_acquire)) {
+                    return detail::wait_status::granted;
+                }
+                break;
+        }
+    }
+}
+
+bool notify::cancel(waiter_node& w) noexcept {
+    std::lock_guard lk(mu_);
+    if (!w.is_queued()) return false;
+    w.remove();  // from waiters_, or from a notify_waiters batch in progress
+    if (waiters_.empty()) {
+        std::uint64_t s = state_.load(std::memory_order_relaxed);
+        // While `waiting`, only holders of mu_ change the word.
+        if ((s & state_mask) == waiting) state_.store(s & ~state_mask, std::memory_order_relaxed);
+    }
+    return true;
+}
+
+void notify::notify_one() noexcept {
+    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    while ((s & state_mask) != waiting) {
+        // Nobody waits: store the permit (a second one merges with the first).
+        // Ordering: release pairs with the acquire of whoever consumes it.
+        if (state_.compare_exchange_weak(s, (s & ~state_mask) | notified_state,
+                                         std::memory_order_release, std::memory_order_relaxed)) {
+            return;
+        }
+    }
+    detail::wake_batch<1> wakes;  // declared first: flushed after the lock is released
+    std::lock_guard lk(mu_);
+    s = state_.load(std::memory_order_relaxed);
+    while ((s & state_mask) != waiting) {
+        if (state_.compare_exchange_weak(s, (s & ~state_mask) | notified_state,
+                                         std::memory_order_release, std::memory_order_relaxed)) {
+            return;
+        }
+    }
+    waiter_node& w = waiters_.pop_front();
+    if (waiters_.empty()) state_.store(s & ~state_mask, std::memory_order_relaxed);
+    wakes.grant(w, detail::wait_status::granted);
+}
+
+void notify::notify_waiters() noexcept {
+    std::unique_lock lk(mu_);
+    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    for (;;) {
+        // Bump the calls counter; the list is emptied below, so `waiting` becomes `empty`; a
+        // stored permit stays stored.
+        std::uint64_t next = s + (std::uint64_t{1} << calls_shift);
+        if ((s & state_mask) == waiting) next &= ~state_mask;
+        if (state_.compare_exchange_weak(s, next, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed)) {
+            break;
+        }
+    }
+    if (waiters_.empty()) return;
+    detail::grant_all(waiters_, lk, woken_all);
+}
+
+}  // namespace weft

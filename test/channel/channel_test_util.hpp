@@ -1,0 +1,43 @@
+// Helpers shared by the channel tests: bounded waits inside tasks, and running a test-owned
+// io_context for the Asio forms.
+#pragma once
+
+#include "support/harness.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <functional>
+
+namespace weft::test {
+
+/// Polls `pred` from a task (1 ms sleeps) until it holds or `limit` passes; returns pred().
+template <class Pred>
+bool eventually(Pred&& pred, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        weft::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+}
+
+/// Lets other tasks run for a while (a parked task has certainly parked afterwards).
+inline void settle(std::chrono::milliseconds d = std::chrono::milliseconds(20)) {
+    weft::sleep_for(d);
+}
+
+/// Runs `ioc` on the calling thread until `done()` or 5 s pass; true if done() held.
+inline bool run_until(boost::asio::io_context& ioc, const std::function<bool()>& done,
+                      std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    ioc.restart();
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        ioc.run_for(std::chrono::milliseconds(2));
+        ioc.restart();
+    }
+    return true;
+}
+
+}  // namespace weft::test

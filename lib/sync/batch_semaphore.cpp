@@ -125,8 +125,7 @@ void batch_semaphore::assign_locked(std::size_t n, std::unique_lock<spin_lock>& 
             std::size_t s = state_.load(std::memory_order_relaxed);
             while (!state_.compare_exchange_weak(
                 s, ((s & ~clear) | (handed ? handed_bit : 0)) + (n << shift),
-                std::memory_order_release, std::memory_order_relaxed)) {
-            }
+                std::memory_order_release, std::memory_order_relaxed)) {}
             if (wake_standby) {
                 grant_all(standby_, lk, wait_status::granted);  // `wakes` is empty: no grant
                 return;
@@ -152,8 +151,7 @@ void batch_semaphore::close() noexcept {
     std::unique_lock lk(mu_);
     std::size_t s = state_.load(std::memory_order_relaxed);
     while (!state_.compare_exchange_weak(s, (s | closed_bit) & ~(waiters_bit | standby_bit),
-                                         std::memory_order_acq_rel, std::memory_order_relaxed)) {
-    }
+                                         std::memory_order_acq_rel, std::memory_order_relaxed)) {}
     // Standby waiters hold nothing; they see `closed` and retry (only a mutex uses standby,
     // and a mutex is never closed).
     standby_.splice_to(waiters_);

@@ -22,7 +22,8 @@ struct cancellation_token::token_state {
     using child_hook = bi::list_member_hook<bi::link_mode<bi::auto_unlink>>;
 
     token_state() = default;
-    explicit token_state(std::shared_ptr<token_state> p) : parent(std::move(p)) {}
+    explicit token_state(std::shared_ptr<token_state> p)
+        : parent(std::move(p)) {}
     token_state(const token_state&) = delete;
     token_state& operator=(const token_state&) = delete;
     ~token_state() {
@@ -54,7 +55,8 @@ struct cancellation_token::token_state {
         children;
 };
 
-cancellation_token::cancellation_token() : state_(std::make_shared<token_state>()) {}
+cancellation_token::cancellation_token()
+    : state_(std::make_shared<token_state>()) {}
 
 void cancellation_token::cancel() const noexcept { state_->cancel(); }
 

@@ -21,8 +21,7 @@
 using namespace sync_test;
 using boost::system::error_code;
 
-TEST_CASE("barrier: exactly one leader per generation over many generations",
-          "[sync][barrier]") {
+TEST_CASE("barrier: exactly one leader per generation over many generations", "[sync][barrier]") {
     auto rt = weft::test::make_runtime();
     const int n = 8;
     const int generations = static_cast<int>(weft::test::scaled(500));
@@ -116,16 +115,14 @@ TEST_CASE("barrier: an aborted task does not arrive", "[sync][barrier][abort]") 
         auto a = weft::spawn([&] {
             try {
                 weft::sleep_for(1h);
-            } catch (const weft::task_cancelled&) {
-            }
+            } catch (const weft::task_cancelled&) {}
             b.wait();  // aborted: throws before arriving
         });
         let_others_park();
         a.abort();
         try {
             a.join();
-        } catch (const weft::join_error&) {
-        }
+        } catch (const weft::join_error&) {}
         auto c = weft::spawn([&] { return b.wait(); });
         let_others_park();
         bool this_leads = b.wait();
@@ -175,10 +172,10 @@ TEST_CASE("barrier: async_wait cancelled through its slot", "[sync][barrier][asi
     weft::barrier b(2);
     asio::cancellation_signal sig;
     int outcome = 0;
-    b.async_wait(asio::bind_cancellation_slot(
-        sig.slot(), asio::bind_executor(ioc, [&](error_code ec, bool) {
-            outcome = ec == asio::error::operation_aborted ? 1 : 2;
-        })));
+    b.async_wait(
+        asio::bind_cancellation_slot(sig.slot(), asio::bind_executor(ioc, [&](error_code ec, bool) {
+                                         outcome = ec == asio::error::operation_aborted ? 1 : 2;
+                                     })));
     ioc.poll();
     sig.emit(asio::cancellation_type::terminal);
     REQUIRE(run_until(ioc, [&] { return outcome != 0; }));

@@ -113,8 +113,7 @@ TEST_CASE("cancellation_token: children created and dropped while the parent can
         std::atomic<bool> go{false};
         std::atomic<int> bad{0};
         std::thread maker([&] {
-            while (!go) {
-            }
+            while (!go) {}
             for (int i = 0; i < 50; ++i) {
                 bool before = root.is_cancelled();
                 auto c = root.child_token();
@@ -202,10 +201,10 @@ TEST_CASE("cancellation_token: async_cancelled cancelled through its slot",
     int outcome = 0;
     {
         weft::cancellation_token t;
-        t.async_cancelled(asio::bind_cancellation_slot(
-            sig.slot(), asio::bind_executor(ioc, [&](error_code ec) {
-                outcome = ec == asio::error::operation_aborted ? 1 : 2;
-            })));
+        t.async_cancelled(
+            asio::bind_cancellation_slot(sig.slot(), asio::bind_executor(ioc, [&](error_code ec) {
+                                             outcome = ec == asio::error::operation_aborted ? 1 : 2;
+                                         })));
     }  // the pending operation keeps the token's state alive
     ioc.poll();
     sig.emit(asio::cancellation_type::total);

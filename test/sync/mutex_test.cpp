@@ -238,7 +238,8 @@ TEST_CASE("mutex: abort while waiting aside for a hand-off chain", "[sync][mutex
     CHECK(std::get<2>(r));
 }
 
-TEST_CASE("mutex: an aborted task's lock() throws at once, even when free", "[sync][mutex][abort]") {
+TEST_CASE("mutex: an aborted task's lock() throws at once, even when free",
+          "[sync][mutex][abort]") {
     auto rt = weft::test::make_runtime();
     auto r = rt.block_on([] {
         weft::mutex m;
@@ -247,8 +248,7 @@ TEST_CASE("mutex: an aborted task's lock() throws at once, even when free", "[sy
             started = true;
             try {
                 weft::sleep_for(1h);
-            } catch (const weft::task_cancelled&) {
-            }
+            } catch (const weft::task_cancelled&) {}
             try {
                 m.lock();
                 return 1;
@@ -298,7 +298,7 @@ TEST_CASE("mutex: abort storm while the lock circulates loses and duplicates not
     const std::size_t tasks = 200;
     const std::size_t iters = weft::test::scaled(300);
     weft::mutex m;
-    std::uint64_t count = 0;  // under m
+    std::uint64_t count = 0;                    // under m
     std::vector<std::uint64_t> mine(tasks, 0);  // each task's own successful increments
     std::atomic<int> inside{0};
     std::atomic<int> overlaps{0};
@@ -330,8 +330,7 @@ TEST_CASE("mutex: abort storm while the lock circulates loses and duplicates not
         for (auto& h : hs) {
             try {
                 h.join();
-            } catch (const weft::join_error&) {
-            }
+            } catch (const weft::join_error&) {}
         }
         bool f = m.try_lock();
         if (f) m.unlock();
@@ -604,7 +603,7 @@ TEST_CASE("mutex: a granted handler destroyed uninvoked releases the lock", "[sy
         m.async_lock(asio::bind_executor(
             ioc, [&](error_code, std::unique_lock<weft::mutex>) { called = true; }));
         CHECK_FALSE(m.try_lock());  // granted to the pending completion
-    }  // ioc destroyed with the completion still queued
+    }                               // ioc destroyed with the completion still queued
     CHECK_FALSE(called);
     CHECK(m.try_lock());
     m.unlock();
@@ -622,9 +621,8 @@ TEST_CASE("mutex: async waiters and task waiters share one FIFO", "[sync][mutex]
             order.push_back(1);
         });
         let_others_park();
-        m.async_lock(asio::bind_executor(ioc, [&](error_code, std::unique_lock<weft::mutex>) {
-            order.push_back(2);
-        }));
+        m.async_lock(asio::bind_executor(
+            ioc, [&](error_code, std::unique_lock<weft::mutex>) { order.push_back(2); }));
         auto t3 = weft::spawn([&] {
             std::lock_guard g(m);
             order.push_back(3);

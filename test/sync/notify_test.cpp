@@ -174,8 +174,7 @@ TEST_CASE("notify: abort while parked consumes nothing", "[sync][notify][abort]"
         probe.abort();
         try {
             probe.join();
-        } catch (const weft::join_error&) {
-        }
+        } catch (const weft::join_error&) {}
         return std::make_pair(cancelled, stored);
     });
     CHECK(r.first);
@@ -248,8 +247,7 @@ TEST_CASE("notify: a notify_one given to the only waiter being aborted is stored
         n.notify_one();
         try {
             a.join();
-        } catch (const weft::join_error&) {
-        }
+        } catch (const weft::join_error&) {}
         bool got = false;
         auto b = weft::spawn([&] {
             n.notified();
@@ -260,8 +258,7 @@ TEST_CASE("notify: a notify_one given to the only waiter being aborted is stored
             b.abort();
             try {
                 b.join();
-            } catch (const weft::join_error&) {
-            }
+            } catch (const weft::join_error&) {}
         } else {
             b.join();
         }
@@ -339,7 +336,8 @@ TEST_CASE("notify: async_notified from a callback, an awaitable, use_future, def
         asio::detached);
     ioc.poll();
     n.notify_one();
-    run_until(ioc, [&] { return false; }, std::chrono::milliseconds(20));
+    run_until(
+        ioc, [&] { return false; }, std::chrono::milliseconds(20));
     n.notify_waiters();
     REQUIRE(run_until(ioc, [&] { return done == 1; }));
 
@@ -363,10 +361,10 @@ TEST_CASE("notify: async_notified cancelled through its slot consumes nothing",
         weft::notify n;
         asio::cancellation_signal sig;
         int outcome = 0;
-        n.async_notified(asio::bind_cancellation_slot(
-            sig.slot(), asio::bind_executor(ioc, [&](error_code ec) {
-                outcome = ec == asio::error::operation_aborted ? 1 : 2;
-            })));
+        n.async_notified(
+            asio::bind_cancellation_slot(sig.slot(), asio::bind_executor(ioc, [&](error_code ec) {
+                                             outcome = ec == asio::error::operation_aborted ? 1 : 2;
+                                         })));
         ioc.poll();
         sig.emit(type);
         REQUIRE(run_until(ioc, [&] { return outcome != 0; }));

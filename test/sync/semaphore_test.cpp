@@ -35,8 +35,7 @@ TEST_CASE("semaphore: at most `permits` holders at once", "[sync][semaphore]") {
                     auto p = sem.acquire();
                     int now = inside.fetch_add(1) + 1;
                     int prev = peak.load();
-                    while (now > prev && !peak.compare_exchange_weak(prev, now)) {
-                    }
+                    while (now > prev && !peak.compare_exchange_weak(prev, now)) {}
                     weft::yield_now();
                     inside.fetch_sub(1);
                 }
@@ -178,8 +177,7 @@ TEST_CASE("semaphore: close gives back permits set aside for a waiter", "[sync][
         auto h = weft::spawn([&] {
             try {
                 (void)sem.acquire(5);  // takes the 2 and waits for 3 more
-            } catch (const weft::semaphore_closed&) {
-            }
+            } catch (const weft::semaphore_closed&) {}
         });
         let_others_park();
         std::size_t during = sem.available_permits();
@@ -334,8 +332,7 @@ TEST_CASE("semaphore: abort storm against parked acquirers leaks no permit",
         for (auto& h : hs) {
             try {
                 h.join();
-            } catch (const weft::join_error&) {
-            }
+            } catch (const weft::join_error&) {}
         }
         return sem.available_permits();
     });
@@ -377,8 +374,8 @@ TEST_CASE("semaphore: async_acquire from a callback, an awaitable, use_future an
     asio::io_context ioc;
     int got = 0;
     sem.async_acquire(2, asio::bind_executor(ioc, [&](error_code ec, weft::semaphore_permit p) {
-        got = (!ec && p.num_permits() == 2) ? 1 : 2;
-    }));
+                          got = (!ec && p.num_permits() == 2) ? 1 : 2;
+                      }));
     ioc.poll();
     CHECK(got == 0);
     CHECK(sem.available_permits() == 0);  // the 1 is set aside for the waiter
@@ -423,14 +420,13 @@ TEST_CASE("semaphore: async_acquire cancelled through its slot consumes nothing"
         weft::semaphore sem(1);
         asio::cancellation_signal sig;
         int outcome = 0;
-        sem.async_acquire(3, asio::bind_cancellation_slot(
-                                 sig.slot(), asio::bind_executor(ioc, [&](error_code ec,
-                                                                          weft::semaphore_permit p) {
-                                     outcome = (ec == asio::error::operation_aborted &&
-                                                p.num_permits() == 0)
-                                                   ? 1
-                                                   : 2;
-                                 })));
+        sem.async_acquire(
+            3,
+            asio::bind_cancellation_slot(
+                sig.slot(), asio::bind_executor(ioc, [&](error_code ec, weft::semaphore_permit p) {
+                    outcome =
+                        (ec == asio::error::operation_aborted && p.num_permits() == 0) ? 1 : 2;
+                })));
         ioc.poll();
         CHECK(sem.available_permits() == 0);  // set aside
         sig.emit(type);
@@ -447,14 +443,14 @@ TEST_CASE("semaphore: async_acquire on a closed semaphore", "[sync][semaphore][a
     error_code e2;
     int n = 0;
     sem.async_acquire(1, asio::bind_executor(ioc, [&](error_code ec, weft::semaphore_permit) {
-        e1 = ec;
-        ++n;
-    }));
+                          e1 = ec;
+                          ++n;
+                      }));
     sem.close();
     sem.async_acquire(1, asio::bind_executor(ioc, [&](error_code ec, weft::semaphore_permit) {
-        e2 = ec;
-        ++n;
-    }));
+                          e2 = ec;
+                          ++n;
+                      }));
     REQUIRE(run_until(ioc, [&] { return n == 2; }));
     CHECK(e1 == weft::error::semaphore_closed);
     CHECK(e2 == weft::error::semaphore_closed);

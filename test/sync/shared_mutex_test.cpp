@@ -205,9 +205,10 @@ TEST_CASE("shared_mutex: async_lock and async_lock_shared", "[sync][shared_mutex
     weft::shared_mutex m;
     m.lock_shared();
     int writer = 0;
-    m.async_lock(asio::bind_executor(ioc, [&](error_code ec, std::unique_lock<weft::shared_mutex> lk) {
-        writer = (!ec && lk.owns_lock()) ? 1 : 2;
-    }));
+    m.async_lock(
+        asio::bind_executor(ioc, [&](error_code ec, std::unique_lock<weft::shared_mutex> lk) {
+            writer = (!ec && lk.owns_lock()) ? 1 : 2;
+        }));
     int reader = 0;
     m.async_lock_shared(
         asio::bind_executor(ioc, [&](error_code ec, std::shared_lock<weft::shared_mutex> lk) {
@@ -225,9 +226,7 @@ TEST_CASE("shared_mutex: async_lock and async_lock_shared", "[sync][shared_mutex
     asio::co_spawn(
         ioc,
         [&]() -> asio::awaitable<void> {
-            {
-                auto r = co_await m.async_lock_shared(asio::use_awaitable);
-            }
+            { auto r = co_await m.async_lock_shared(asio::use_awaitable); }
             auto w = co_await m.async_lock(asio::use_awaitable);
             ++done;
         },
@@ -235,8 +234,7 @@ TEST_CASE("shared_mutex: async_lock and async_lock_shared", "[sync][shared_mutex
     REQUIRE(run_until(ioc, [&] { return done == 1; }));
 
     {
-        std::future<std::shared_lock<weft::shared_mutex>> f =
-            m.async_lock_shared(asio::use_future);
+        std::future<std::shared_lock<weft::shared_mutex>> f = m.async_lock_shared(asio::use_future);
         REQUIRE(f.wait_for(5s) == std::future_status::ready);
         auto lk = f.get();
         CHECK(lk.owns_lock());
@@ -255,8 +253,8 @@ TEST_CASE("shared_mutex: async_lock and async_lock_shared", "[sync][shared_mutex
     REQUIRE(run_until(ioc, [&] { return called; }));
     bool shared_called = false;
     auto op2 = m.async_lock_shared(asio::deferred);
-    std::move(op2)(asio::bind_executor(
-        ioc, [&](error_code ec, std::shared_lock<weft::shared_mutex> lk) {
+    std::move(op2)(
+        asio::bind_executor(ioc, [&](error_code ec, std::shared_lock<weft::shared_mutex> lk) {
             shared_called = !ec && lk;
         }));
     REQUIRE(run_until(ioc, [&] { return shared_called; }));

@@ -321,8 +321,7 @@ std::uint32_t wait_for_grant(wait_node& w, const char* what, std::source_locatio
 template <class Node, class Handler>
 class async_wait_op final : public Node {
     using args_type = decltype(std::declval<Node&>().completion_args(std::uint32_t{}));
-    using executor_type =
-        boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor>;
+    using executor_type = boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor>;
     using allocator_type =
         boost::asio::associated_allocator_t<Handler, boost::asio::recycling_allocator<void>>;
     using slot_type = boost::asio::associated_cancellation_slot_t<Handler>;
@@ -395,9 +394,13 @@ class async_wait_op final : public Node {
         args_type args;
         typename async_wait_op::allocator_type alloc;
         completion(async_wait_op* o, args_type&& a) noexcept
-            : op(o), args(std::move(a)), alloc(o->alloc_) {}
+            : op(o),
+              args(std::move(a)),
+              alloc(o->alloc_) {}
         completion(completion&& o) noexcept
-            : op(std::exchange(o.op, nullptr)), args(std::move(o.args)), alloc(o.alloc) {}
+            : op(std::exchange(o.op, nullptr)),
+              args(std::move(o.args)),
+              alloc(o.alloc) {}
         completion& operator=(completion&&) = delete;
         ~completion() {
             if (op) op->destroy();

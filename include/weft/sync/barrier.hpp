@@ -21,7 +21,8 @@ namespace weft {
 /// A barrier of 0 behaves like a barrier of 1.
 class barrier {
    public:
-    explicit barrier(std::size_t n) noexcept : n_(n == 0 ? 1 : n) {}
+    explicit barrier(std::size_t n) noexcept
+        : n_(n == 0 ? 1 : n) {}
     barrier(const barrier&) = delete;
     barrier& operator=(const barrier&) = delete;
 
@@ -57,7 +58,8 @@ class barrier {
     static constexpr std::uint32_t leader = detail::wait_status::user;
 
     struct waiter_node : detail::wait_node {
-        explicit waiter_node(barrier* b) noexcept : owner(b) {}
+        explicit waiter_node(barrier* b) noexcept
+            : owner(b) {}
         bool cancel_wait() noexcept { return owner->cancel(*this); }
         std::tuple<boost::system::error_code, bool> completion_args(std::uint32_t s) noexcept {
             if (s == detail::wait_status::aborted) {

@@ -46,7 +46,10 @@ class batch_semaphore;
 
 /// A waiter for `needed` permits; `remaining` of them are still missing (under the lock).
 struct permit_waiter : wait_node {
-    permit_waiter(batch_semaphore* s, std::size_t n) noexcept : sem(s), needed(n), remaining(n) {}
+    permit_waiter(batch_semaphore* s, std::size_t n) noexcept
+        : sem(s),
+          needed(n),
+          remaining(n) {}
     /// Asio cancellation: see wait_list.hpp.
     bool cancel_wait() noexcept;
 
@@ -60,7 +63,8 @@ class batch_semaphore {
     /// Permits are counted in the upper bits of one word; this many at most.
     static constexpr std::size_t max_permits = SIZE_MAX >> 5;
 
-    explicit batch_semaphore(std::size_t permits) noexcept : state_(permits << shift) {}
+    explicit batch_semaphore(std::size_t permits) noexcept
+        : state_(permits << shift) {}
     batch_semaphore(const batch_semaphore&) = delete;
     batch_semaphore& operator=(const batch_semaphore&) = delete;
 
@@ -95,10 +99,9 @@ class batch_semaphore {
         for (unsigned i = 0; i < spin_limit; ++i) {
             std::size_t s = state_.load(std::memory_order_relaxed);
             if (s & (waiters_bit | closed_bit | handed_bit)) return false;
-            if ((s >> shift) != 0 &&
-                state_.compare_exchange_weak(s, s - (std::size_t{1} << shift),
-                                             std::memory_order_acquire,
-                                             std::memory_order_relaxed)) {
+            if ((s >> shift) != 0 && state_.compare_exchange_weak(s, s - (std::size_t{1} << shift),
+                                                                  std::memory_order_acquire,
+                                                                  std::memory_order_relaxed)) {
                 return true;
             }
         }

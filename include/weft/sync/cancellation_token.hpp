@@ -32,7 +32,8 @@ class cancellation_token {
     cancellation_token(const cancellation_token&) noexcept = default;
     cancellation_token& operator=(const cancellation_token&) noexcept = default;
     // Moving copies, so a moved-from token still refers to its token (never empty).
-    cancellation_token(cancellation_token&& o) noexcept : state_(o.state_) {}
+    cancellation_token(cancellation_token&& o) noexcept
+        : state_(o.state_) {}
     cancellation_token& operator=(cancellation_token&& o) noexcept {
         state_ = o.state_;
         return *this;
@@ -82,10 +83,12 @@ class cancellation_token {
 
    private:
     struct token_state;
-    explicit cancellation_token(std::shared_ptr<token_state> n) noexcept : state_(std::move(n)) {}
+    explicit cancellation_token(std::shared_ptr<token_state> n) noexcept
+        : state_(std::move(n)) {}
 
     struct waiter_node : detail::wait_node {
-        explicit waiter_node(std::shared_ptr<token_state> n) noexcept : owner(std::move(n)) {}
+        explicit waiter_node(std::shared_ptr<token_state> n) noexcept
+            : owner(std::move(n)) {}
         bool cancel_wait() noexcept { return cancel_waiter(*owner, *this); }
         std::shared_ptr<token_state> owner;  // keeps the token alive while an Asio wait is pending
     };

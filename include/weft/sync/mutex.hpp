@@ -23,7 +23,11 @@ namespace weft {
 ///
 /// Fair: waiters are served in FIFO order and unlock() hands the lock to the first of them,
 /// so a try_lock() right after such an unlock fails (no barging). Uncontended lock and
-/// unlock are one atomic compare-and-swap each.
+/// unlock are one atomic compare-and-swap each. Before it queues, a contended lock() spins
+/// briefly while the holder is running, and while the lock is being handed down an existing
+/// queue it waits aside until that queue has drained (then retries once and queues): this
+/// keeps a queue from sustaining itself (a convoy, one task switch per lock) without ever
+/// taking the lock past a queued waiter. See docs/notes/sync.md.
 ///
 /// ```cpp
 /// weft::mutex m;
@@ -31,7 +35,8 @@ namespace weft {
 /// ```
 class mutex {
    public:
-    mutex() noexcept : sem_(1) {}
+    mutex() noexcept
+        : sem_(1) {}
     mutex(const mutex&) = delete;
     mutex& operator=(const mutex&) = delete;
 
@@ -61,8 +66,8 @@ class mutex {
     /// never taken. A handler destroyed uninvoked releases the lock it was granted.
     template <class CompletionToken>
     auto async_lock(CompletionToken&& token) {
-        return boost::asio::async_initiate<CompletionToken,
-                                           void(boost::system::error_code, std::unique_lock<mutex>)>(
+        return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code,
+                                                                 std::unique_lock<mutex>)>(
             [](auto handler, mutex* self) {
                 using op = detail::async_wait_op_for<lock_waiter, decltype(handler)>;
                 self->sem_.start_async(*op::create(std::move(handler), self));
@@ -74,11 +79,14 @@ class mutex {
     void lock_contended(std::source_location where);
 
     struct lock_waiter : detail::permit_waiter {
-        explicit lock_waiter(mutex* m) noexcept : permit_waiter(&m->sem_, 1), owner(m) {}
+        explicit lock_waiter(mutex* m) noexcept
+            : permit_waiter(&m->sem_, 1),
+              owner(m) {}
         std::tuple<boost::system::error_code, std::unique_lock<mutex>> completion_args(
             std::uint32_t s) noexcept {
             if (s == detail::wait_status::granted) {
-                return {boost::system::error_code(), std::unique_lock<mutex>(*owner, std::adopt_lock)};
+                return {boost::system::error_code(),
+                        std::unique_lock<mutex>(*owner, std::adopt_lock)};
             }
             return {boost::asio::error::operation_aborted, std::unique_lock<mutex>()};
         }

@@ -45,7 +45,8 @@ class notify {
     class waiter {
        public:
         waiter(waiter&& o) noexcept
-            : owner_(std::exchange(o.owner_, nullptr)), calls_(o.calls_) {}
+            : owner_(std::exchange(o.owner_, nullptr)),
+              calls_(o.calls_) {}
         waiter& operator=(waiter&& o) noexcept {
             owner_ = std::exchange(o.owner_, nullptr);
             calls_ = o.calls_;
@@ -75,7 +76,9 @@ class notify {
 
        private:
         friend class notify;
-        waiter(notify* n, std::uint64_t calls) noexcept : owner_(n), calls_(calls) {}
+        waiter(notify* n, std::uint64_t calls) noexcept
+            : owner_(n),
+              calls_(calls) {}
         notify* take() {
             if (!owner_) throw std::logic_error("weft::notify::waiter: used twice or moved from");
             return std::exchange(owner_, nullptr);
@@ -128,7 +131,8 @@ class notify {
     static constexpr std::uint32_t woken_all = detail::wait_status::user;
 
     struct waiter_node : detail::wait_node {
-        explicit waiter_node(notify* n) noexcept : owner(n) {}
+        explicit waiter_node(notify* n) noexcept
+            : owner(n) {}
         bool cancel_wait() noexcept { return owner->cancel(*this); }
         std::tuple<boost::system::error_code> completion_args(std::uint32_t s) noexcept {
             if (s == detail::wait_status::aborted) return {boost::asio::error::operation_aborted};

@@ -28,7 +28,8 @@ class semaphore_permit {
    public:
     semaphore_permit() noexcept = default;
     semaphore_permit(semaphore_permit&& o) noexcept
-        : sem_(std::exchange(o.sem_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+        : sem_(std::exchange(o.sem_, nullptr)),
+          n_(std::exchange(o.n_, 0)) {}
     semaphore_permit& operator=(semaphore_permit&& o) noexcept {
         if (this != &o) {
             release();
@@ -62,7 +63,9 @@ class semaphore_permit {
 
    private:
     friend class semaphore;
-    semaphore_permit(detail::batch_semaphore* s, std::size_t n) noexcept : sem_(s), n_(n) {}
+    semaphore_permit(detail::batch_semaphore* s, std::size_t n) noexcept
+        : sem_(s),
+          n_(n) {}
     void release() noexcept {
         if (sem_ && n_ != 0) sem_->release(n_);
         sem_ = nullptr;
@@ -87,14 +90,15 @@ class semaphore {
     static constexpr std::size_t max_permits = detail::batch_semaphore::max_permits;
 
     /// Throws std::invalid_argument if permits > max_permits.
-    explicit semaphore(std::size_t permits) : sem_(check(permits)) {}
+    explicit semaphore(std::size_t permits)
+        : sem_(check(permits)) {}
     semaphore(const semaphore&) = delete;
     semaphore& operator=(const semaphore&) = delete;
 
     /// Waits until `n` permits are available and takes them. n == 0 returns an empty permit.
-    /// Throws std::invalid_argument if n > max_permits; semaphore_closed if the semaphore is or gets closed before they were taken.
-    /// A cooperative scheduling point. Throws std::logic_error if it would have to wait on a
-    /// worker thread outside a task (use async_acquire there).
+    /// Throws std::invalid_argument if n > max_permits; semaphore_closed if the semaphore is or
+    /// gets closed before they were taken. A cooperative scheduling point. Throws std::logic_error
+    /// if it would have to wait on a worker thread outside a task (use async_acquire there).
     /// **Cancellation**: cancel-safe. If the task is aborted while waiting, task_cancelled is
     /// thrown and no permit is taken: permits set aside for it go to the next waiters, and
     /// permits granted to it meanwhile are released.
@@ -168,7 +172,8 @@ class semaphore {
     }
 
     struct acquire_waiter : detail::permit_waiter {
-        acquire_waiter(semaphore* s, std::size_t n) noexcept : permit_waiter(&s->sem_, n) {}
+        acquire_waiter(semaphore* s, std::size_t n) noexcept
+            : permit_waiter(&s->sem_, n) {}
         std::tuple<boost::system::error_code, semaphore_permit> completion_args(
             std::uint32_t s) noexcept {
             switch (s) {

@@ -33,7 +33,8 @@ class shared_mutex {
     /// Readers that can hold the lock at once; the next one waits.
     static constexpr std::size_t max_readers = (std::size_t{1} << 29) - 1;
 
-    shared_mutex() noexcept : sem_(max_readers) {}
+    shared_mutex() noexcept
+        : sem_(max_readers) {}
     shared_mutex(const shared_mutex&) = delete;
     shared_mutex& operator=(const shared_mutex&) = delete;
 
@@ -69,8 +70,8 @@ class shared_mutex {
     /// complete it with asio::error::operation_aborted and an empty lock; nothing is taken.
     template <class CompletionToken>
     auto async_lock(CompletionToken&& token) {
-        return boost::asio::async_initiate<
-            CompletionToken, void(boost::system::error_code, std::unique_lock<shared_mutex>)>(
+        return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code,
+                                                                 std::unique_lock<shared_mutex>)>(
             [](auto handler, shared_mutex* self) {
                 using op = detail::async_wait_op_for<write_waiter, decltype(handler)>;
                 self->sem_.start_async(*op::create(std::move(handler), self));
@@ -82,8 +83,8 @@ class shared_mutex {
     /// **Cancellation**: as async_lock.
     template <class CompletionToken>
     auto async_lock_shared(CompletionToken&& token) {
-        return boost::asio::async_initiate<
-            CompletionToken, void(boost::system::error_code, std::shared_lock<shared_mutex>)>(
+        return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code,
+                                                                 std::shared_lock<shared_mutex>)>(
             [](auto handler, shared_mutex* self) {
                 using op = detail::async_wait_op_for<read_waiter, decltype(handler)>;
                 self->sem_.start_async(*op::create(std::move(handler), self));
@@ -94,7 +95,8 @@ class shared_mutex {
    private:
     struct write_waiter : detail::permit_waiter {
         explicit write_waiter(shared_mutex* m) noexcept
-            : permit_waiter(&m->sem_, max_readers), owner(m) {}
+            : permit_waiter(&m->sem_, max_readers),
+              owner(m) {}
         std::tuple<boost::system::error_code, std::unique_lock<shared_mutex>> completion_args(
             std::uint32_t s) noexcept {
             if (s == detail::wait_status::granted) {
@@ -106,7 +108,9 @@ class shared_mutex {
         shared_mutex* owner;
     };
     struct read_waiter : detail::permit_waiter {
-        explicit read_waiter(shared_mutex* m) noexcept : permit_waiter(&m->sem_, 1), owner(m) {}
+        explicit read_waiter(shared_mutex* m) noexcept
+            : permit_waiter(&m->sem_, 1),
+              owner(m) {}
         std::tuple<boost::system::error_code, std::shared_lock<shared_mutex>> completion_args(
             std::uint32_t s) noexcept {
             if (s == detail::wait_status::granted) {

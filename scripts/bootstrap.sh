@@ -6,6 +6,13 @@
 # are used by the consumer tests).
 WEFT_PACKAGES=(meson ninja-build g++ pkg-config libboost1.81-dev libboost-context1.81-dev
                libfmt-dev catch2 cmake python3)
+# Used by tests of the plain build: redis-cli drives samples/mini_kv; doxygen checks that every
+# public symbol is documented (scripts/docs).
+WEFT_TEST_PACKAGES=(redis-tools doxygen)
+# Only for `scripts/test --browser` (headless Chromium against weft::console).
+WEFT_BROWSER_PACKAGES=(chromium)
+# Only for `scripts/bench --kv` (mini_kv against a real Redis server).
+WEFT_KV_BENCH_PACKAGES=(redis-server redis-tools)
 
 # Options of the plain build (build/), shared by scripts/demo and scripts/test so they reuse one
 # build directory: everything on, no sanitizer.
@@ -20,16 +27,19 @@ weft_usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exi
 weft_log() { printf '\n== %s\n' "$*"; }
 weft_die() { printf '\nerror: %s\n' "$*" >&2; exit 1; }
 
-# Installs the missing packages: with apt-get as root (one `apt-get update` first, and only when
-# something is missing); otherwise prints the command to run and fails.
+# weft_ensure_packages [PACKAGE...]: installs the missing ones among PACKAGE... (default:
+# WEFT_PACKAGES) with apt-get as root (one `apt-get update` first, and only when something is
+# missing); otherwise prints the command to run and fails.
 weft_ensure_packages() {
+    local wanted=("$@")
+    ((${#wanted[@]})) || wanted=("${WEFT_PACKAGES[@]}")
     if ! command -v dpkg-query >/dev/null 2>&1; then
         echo "note: not a Debian system; make sure these (or their equivalents) are installed:"
-        echo "      ${WEFT_PACKAGES[*]}"
+        echo "      ${wanted[*]}"
         return 0
     fi
     local missing=() pkg
-    for pkg in "${WEFT_PACKAGES[@]}"; do
+    for pkg in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
             missing+=("$pkg")
     done

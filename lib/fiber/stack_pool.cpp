@@ -222,6 +222,7 @@ fiber_stack stack_cache::take(std::size_t size) {
             }
         }
     }
+    ++fresh_;
     return allocate_stack(size);
 }
 

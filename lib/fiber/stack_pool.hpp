@@ -63,12 +63,15 @@ class stack_cache {
 
     fiber_stack take(std::size_t mapped_size);
     void give(const fiber_stack& s) noexcept;
+    /// How many of the stacks taken so far were newly mapped (not reused).
+    [[nodiscard]] std::uint64_t fresh_count() const noexcept { return fresh_; }
 
    private:
     static void give_spare(const fiber_stack& s) noexcept;
     std::size_t default_;
     std::size_t max_;
     std::vector<fiber_stack> free_;
+    std::uint64_t fresh_ = 0;
 };
 
 }  // namespace weft::detail

@@ -31,6 +31,32 @@ constexpr std::size_t read_chunk = 4096;
 bool would_block(const error_code& ec) noexcept {
     return ec == asio::error::would_block || ec == asio::error::try_again;
 }
+
+// Reads what the socket holds, or suspends until it holds something. A request/response
+// peer leaves the socket empty at almost every read: trying recv ourselves and then starting
+// async_read_some, which retries the same recv before it waits (Asio's "speculative" read),
+// cost a wasted system call per message. So after a read that had to wait, the next reads go
+// straight to async_read_some, whose own attempt still takes data that is already there;
+// every 8th read probes directly again, so a stream that turned busy returns to the cheap
+// path. (async_wait would not help: without the speculative read Asio re-arms the descriptor
+// with epoll_ctl instead, measured: one epoll_ctl per message in place of the recv.)
+std::size_t receive_some(asio::ip::tcp::socket& socket, std::uint32_t& wait_streak,
+                         asio::mutable_buffer buf, error_code& ec, const char* what,
+                         std::source_location where) {
+    if (wait_streak % 8 == 0) {
+        std::size_t n = socket.read_some(buf, ec);
+        if (!would_block(ec)) {
+            wait_streak = 0;
+            return n;
+        }
+    }
+    ++wait_streak;
+    std::size_t n = socket.async_read_some(buf, detail::wait_token(what, where)[ec]);
+    // After end of stream Asio stops reading speculatively and waits for an edge that never
+    // comes: a later read must try the socket directly (it reports eof again at once).
+    if (ec) wait_streak = 0;
+    return n;
+}
 }  // namespace
 
 tcp_stream::tcp_stream(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {
@@ -77,8 +103,7 @@ std::size_t tcp_stream::read_some(asio::mutable_buffer buf, std::source_location
     weft::detail::consume_budget(where);
     if (rpos_ < rbuf_.size()) return read_buffered(buf);
     error_code ec;
-    std::size_t n = socket_.read_some(buf, ec);
-    if (would_block(ec)) n = socket_.async_read_some(buf, detail::wait_token("tcp_stream::read_some", where)[ec]);
+    std::size_t n = receive_some(socket_, wait_streak_, buf, ec, "tcp_stream::read_some", where);
     if (ec == asio::error::eof) return 0;
     if (ec) detail::throw_error(ec, "weft::net::tcp_stream::read_some");
     return n;
@@ -102,14 +127,12 @@ std::size_t tcp_stream::fill_buffer(std::source_location where) {
     rbuf_.resize(old + read_chunk);
     asio::mutable_buffer dst(rbuf_.data() + old, read_chunk);
     error_code ec;
-    std::size_t n = socket_.read_some(dst, ec);
-    if (would_block(ec)) {
-        try {
-            n = socket_.async_read_some(dst, detail::wait_token("tcp_stream::read_line", where)[ec]);
-        } catch (...) {
-            rbuf_.resize(old);  // cancelled: the partial line stays buffered, nothing lost
-            throw;
-        }
+    std::size_t n = 0;
+    try {
+        n = receive_some(socket_, wait_streak_, dst, ec, "tcp_stream::read_line", where);
+    } catch (...) {
+        rbuf_.resize(old);  // cancelled: the partial line stays buffered, nothing lost
+        throw;
     }
     rbuf_.resize(old + (ec ? 0 : n));
     if (ec == asio::error::eof) return 0;

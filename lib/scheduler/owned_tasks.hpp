@@ -1,9 +1,15 @@
 // owned_tasks: every live task of a runtime, so shutdown can cancel them all and dump() can
-// list them. Sharded by task id so spawns on different workers rarely share a lock. Once
-// closed (shutdown began), insert refuses new tasks.
+// list them. Once closed (shutdown began), insert refuses new tasks.
+// Sharded by block of task ids: a thread hands out ids from its own block of
+// `task_id_block`, so the tasks one worker spawns share a shard, and that shard's cache line
+// stays with the worker that usually also finishes them. Each shard counts its own tasks
+// under its lock: a runtime-wide atomic counter touched by every spawn and completion
+// bounced between the workers and cost more than the rest of the bookkeeping together.
 #pragma once
 
 #include "spin_lock.hpp"
+
+#include "../task/task_ops.hpp"
 
 #include <weft/detail/task_header.hpp>
 
@@ -25,18 +31,17 @@ class owned_tasks {
         t->owned_next_ = s.head;
         if (s.head) s.head->owned_prev_ = t;
         s.head = t;
-        alive_.fetch_add(1, std::memory_order_relaxed);
+        ++s.count;
         return true;
     }
 
-    /// Returns the number of tasks still alive after the removal.
-    std::size_t remove(task_header* t) {
+    void remove(task_header* t) {
         shard& s = shard_for(t);
         std::lock_guard lock(s.mu);
         if (t->owned_prev_) t->owned_prev_->owned_next_ = t->owned_next_; else s.head = t->owned_next_;
         if (t->owned_next_) t->owned_next_->owned_prev_ = t->owned_prev_;
         t->owned_prev_ = t->owned_next_ = nullptr;
-        return alive_.fetch_sub(1, std::memory_order_acq_rel) - 1;
+        --s.count;
     }
 
     /// Refuses later inserts, then calls f(task) for every live task under its shard's lock.
@@ -57,18 +62,28 @@ class owned_tasks {
         }
     }
 
-    [[nodiscard]] std::size_t alive() const { return alive_.load(std::memory_order_acquire); }
+    /// Live tasks now. Takes every shard's lock in turn: two threads that each remove a task
+    /// and then sum see at least one another's removal, so the last task to finish after
+    /// close() always observes zero.
+    [[nodiscard]] std::size_t alive() const {
+        std::size_t n = 0;
+        for (auto& s : shards_) {
+            std::lock_guard lock(s.mu);
+            n += s.count;
+        }
+        return n;
+    }
     [[nodiscard]] bool is_closed() const { return closed_.load(std::memory_order_relaxed); }
 
    private:
     struct alignas(64) shard {
-        spin_lock mu;
+        mutable spin_lock mu;
         task_header* head = nullptr;
+        std::size_t count = 0;
     };
-    shard& shard_for(task_header* t) { return shards_[t->id_ % shards_.size()]; }
+    shard& shard_for(task_header* t) { return shards_[(t->id_ / task_id_block) % shards_.size()]; }
 
     std::array<shard, 16> shards_;
-    std::atomic<std::size_t> alive_{0};
     std::atomic<bool> closed_{false};
 };
 

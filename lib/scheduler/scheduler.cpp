@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <set>
+#include <string_view>
 #include <thread>
 
 namespace weft::detail {
@@ -130,7 +131,11 @@ void scheduler::submit(task_header* t, spawn_options&& opts) {
         t->release();
         return;
     }
-    spawned_.fetch_add(1, std::memory_order_relaxed);
+    if (here) {
+        worker::bump(here->stats.spawned);
+    } else {
+        spawned_.fetch_add(1, std::memory_order_relaxed);
+    }
     if (cfg_.on_task_spawn) cfg_.on_task_spawn(describe(t));
     if (t->blocking_) {
         blocking.spawn(t);
@@ -149,14 +154,14 @@ void scheduler::submit(task_header* t, spawn_options&& opts) {
     notify_parked();
 }
 
-void scheduler::schedule(task_header* t) {
+void scheduler::schedule(task_header* t, bool lifo) {
     if (t->pinned_) {
         t->worker_->schedule_pinned(t);
         return;
     }
     thread_context& ctx = this_thread_context();
     if (ctx.w && &ctx.w->sched() == this) {
-        ctx.w->schedule_local(t, true);
+        ctx.w->schedule_local(t, lifo);
         return;
     }
     inject.push(t);
@@ -175,12 +180,19 @@ void scheduler::finish(task_header* t) {
     }
     if (s & st::join_waker) {
         waker w = std::move(t->join_waker_);
-        w.wake();
+        if (task_header* joiner = w.task()) {
+            // Behind the ready tasks, not in the LIFO slot: a joiner usually waits for several
+            // children in turn (join_all, skynet); run now it would only park again on the
+            // next one. Queued, it finds the siblings that were ready finished too.
+            wake_task(joiner, false);
+        } else {
+            w.wake();
+        }
     }
     if (t->outcome_ == outcome::exception && !(s & st::join_interest)) report_unhandled(t);
     if (cfg_.on_task_terminate) cfg_.on_task_terminate(describe(t));
-    std::size_t left = owned.remove(t);
-    if (left == 0 && owned.is_closed()) {
+    owned.remove(t);
+    if (owned.is_closed() && owned.alive() == 0) {
         {
             std::lock_guard lock(shutdown_mu_);
         }
@@ -314,6 +326,7 @@ runtime_metrics scheduler::metrics() const {
     m.blocking_threads = blocking.threads();
     m.idle_blocking_threads = blocking.idle_threads();
     m.spawned_tasks = spawned_.load(std::memory_order_relaxed);
+    for (const auto& w : workers_) m.spawned_tasks += w->stats.spawned.load(std::memory_order_relaxed);
     for (auto& w : workers_) {
         worker_metrics wm;
         wm.polls = w->stats.polls.load(std::memory_order_relaxed);
@@ -337,7 +350,9 @@ task_info scheduler::describe(task_header* t) const {
     if (s & st::complete) {
         i.state = task_state::finished;
     } else if (s & st::running) {
-        i.state = task_state::running;
+        // A yielded task stays marked running while it waits in a run queue.
+        const char* w = t->waiting_on_.load(std::memory_order_relaxed);
+        i.state = (w && std::string_view(w) == "yield") ? task_state::scheduled : task_state::running;
     } else if (s & st::scheduled) {
         i.state = task_state::scheduled;
     } else {

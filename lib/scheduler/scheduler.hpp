@@ -38,7 +38,7 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
 
     void submit(task_header* t, spawn_options&& opts);
     /// Makes an idle task runnable (the wake path; `t` already marked scheduled).
-    void schedule(task_header* t);
+    void schedule(task_header* t, bool lifo = true);
     /// Completes `t` (outcome written): wakes the joiner, reports an unhandled exception,
     /// forgets the task. Called once, by whoever ran it.
     void finish(task_header* t);

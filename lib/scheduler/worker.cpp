@@ -207,7 +207,7 @@ void worker::push_back(task_header* t) {
 }
 
 void worker::schedule_local(task_header* t, bool lifo) {
-    if (firing_timers_ && !seeded_ && !t->pinned_ && timer_ready_.size() < max_timer_ready) {
+    if (firing_timers_ && !seeded_ && !t->pinned_) {
         timer_ready_.push_back(t);
         return;
     }
@@ -328,6 +328,15 @@ void worker::run_task(task_header* t) {
         return;
     }
     std::uint32_t s = t->state_.load(std::memory_order_acquire);
+    if (s & st::running) {
+        // Back from yield_now: a yielded task keeps `running` while it waits in a queue, so
+        // wakes only mark it notified and neither side needs a CAS. A wake that came meanwhile
+        // is served by this resumption: the task re-reads whatever the waker published.
+        if (s & st::notified) t->state_.fetch_and(~st::notified, std::memory_order_acq_rel);
+        resume(t);
+        after_switch(t);
+        return;
+    }
     for (;;) {
         WEFT_ASSERT(s & st::scheduled, "a task taken from a run queue is marked scheduled");
         std::uint32_t next = (s & ~st::scheduled) | st::running | st::started;
@@ -361,7 +370,14 @@ void worker::run_task(task_header* t) {
 
 void worker::start_fiber(task_header* t) {
     std::size_t size = t->stack_size_ ? mapped_stack_size(t->stack_size_) : default_stack_;
+    std::uint64_t fresh_before = stacks_.fresh_count();
     fiber_stack s = stacks_.take(size);
+    if (stacks_.fresh_count() != fresh_before) {
+        // A new mapping costs microseconds (syscalls, page faults): 61 of them in a row would
+        // hold due timers and I/O back for a millisecond or more, so look at both after this
+        // task instead of at the next interval tick. Against that cost the check is free.
+        maintenance_due_ = true;
+    }
 #if WEFT_ASAN
     __asan_unpoison_memory_region(s.bottom(), s.usable());
 #endif
@@ -450,16 +466,12 @@ void worker::after_switch(task_header* t) {
             finish_fiber(t);
             sched_.finish(t);
             return;
-        case switch_reason::yield: {
-            std::uint32_t v = t->state_.load(std::memory_order_acquire);
-            while (!t->state_.compare_exchange_weak(
-                v, (v & ~(st::running | st::notified)) | st::scheduled, std::memory_order_acq_rel,
-                std::memory_order_acquire)) {
-            }
+        case switch_reason::yield:
+            // The state stays `running` (see run_task): the queue entry is the only one, and
+            // the release store that publishes it also publishes the saved context.
             push_back(t);  // behind the ready ones; may be stolen from here on
             sched_.notify_parked();
             return;
-        }
         case switch_reason::park:
         case switch_reason::none: {
             std::uint32_t v = t->state_.load(std::memory_order_acquire);

@@ -39,7 +39,7 @@ waker waker::clone() const noexcept {
     return waker(reinterpret_cast<task_header*>(bits_));
 }
 
-void wake_task(task_header* t) noexcept {
+void wake_task(task_header* t, bool lifo) noexcept {
     std::uint32_t s = t->state_.load(std::memory_order_acquire);
     for (;;) {
         if (s & (st::complete | st::scheduled)) return;
@@ -49,7 +49,7 @@ void wake_task(task_header* t) noexcept {
             break;
         }
     }
-    if (!(s & st::running)) t->sched_->schedule(t);
+    if (!(s & st::running)) t->sched_->schedule(t, lifo);
 }
 
 void waker::wake_by_ref() const noexcept {
@@ -153,8 +153,10 @@ void throw_if_cancelled() {
 
 void consume_budget(std::source_location where) {
     worker* w = this_thread_context().w;
-    if (!w || !w->current()) return;
-    throw_if_cancelled();
+    if (!w) return;
+    task_header* t = w->current();
+    if (!t) return;
+    if (interruptible(t)) throw_for(t);  // throw_if_cancelled without a second TLS lookup
     if (w->consume_budget()) yield_now(where);
 }
 

@@ -21,14 +21,13 @@ namespace {
 
 // Ids are handed out in blocks per thread so spawning threads do not share a cache line.
 std::atomic<task_id> next_id_block{1};
-constexpr task_id id_block = 1024;
 
 task_id new_task_id() noexcept {
     [[gnu::tls_model("initial-exec")]] thread_local task_id next = 0;
     [[gnu::tls_model("initial-exec")]] thread_local task_id limit = 0;
     if (next == limit) {
-        next = next_id_block.fetch_add(id_block, std::memory_order_relaxed);
-        limit = next + id_block;
+        next = next_id_block.fetch_add(task_id_block, std::memory_order_relaxed);
+        limit = next + task_id_block;
     }
     return next++;
 }

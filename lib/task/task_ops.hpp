@@ -5,8 +5,13 @@
 
 namespace weft::detail {
 
+/// Task ids are handed out to each thread in blocks of this many (lib/task/task.cpp), so
+/// spawning threads never share a counter; owned_tasks shards by block.
+inline constexpr task_id task_id_block = 1024;
+
 /// Makes `t` runnable unless it is running (then it is marked notified and requeued after
-/// its switch-out), already scheduled, or complete.
-void wake_task(task_header* t) noexcept;
+/// its switch-out), already scheduled, or complete. `lifo`: on a worker, run it next (the
+/// LIFO slot, for message passing); otherwise it queues behind the ready tasks.
+void wake_task(task_header* t, bool lifo = true) noexcept;
 
 }  // namespace weft::detail

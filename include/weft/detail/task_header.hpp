@@ -3,7 +3,9 @@
 //
 // State word (state_), one atomic so a wake, an abort and the worker's switch-out agree:
 //   scheduled      in a run queue (or being pushed into one); exactly one queue entry exists
-//   running        a worker owns the task: its fiber runs or is switching out
+//   running        a worker owns the task: its fiber runs or is switching out, or it yielded
+//                  and waits in a run queue (the queue entry owns it; wakes only mark it
+//                  notified, so neither the yield nor the resumption needs a CAS)
 //   notified       woken while running: the worker requeues it after the switch-out
 //   complete       the outcome is written (release); nothing runs it again
 //   cancelled      abort was requested (sticky)

@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <source_location>
 #include <string>
 #include <string_view>
@@ -35,7 +36,9 @@ class tcp_stream {
    public:
     /// Adopts a connected socket (any io_context; weft's shards or a foreign one).
     explicit tcp_stream(boost::asio::ip::tcp::socket socket);
+    /// Takes over `o`'s socket.
     tcp_stream(tcp_stream&&) noexcept = default;
+    /// Closes this stream's socket, then takes over `o`'s.
     tcp_stream& operator=(tcp_stream&&) noexcept = default;
     ~tcp_stream();
 
@@ -86,7 +89,9 @@ class tcp_stream {
     void shutdown_write();
     /// Sets TCP_NODELAY (disables Nagle's algorithm when true).
     void set_nodelay(bool on);
+    /// The remote address.
     [[nodiscard]] boost::asio::ip::tcp::endpoint peer_addr() const;
+    /// The local address.
     [[nodiscard]] boost::asio::ip::tcp::endpoint local_addr() const;
     /// The underlying Asio socket, e.g. for options or asio::async_* with weft::use_fiber.
     /// Bytes buffered by read_line are not visible through it.
@@ -103,6 +108,7 @@ class tcp_stream {
     boost::asio::ip::tcp::socket socket_;
     std::string rbuf_;       // bytes read ahead by read_line: [rpos_, rbuf_.size())
     std::size_t rpos_ = 0;
+    std::uint32_t wait_streak_ = 0;  // reads in a row that had to wait (see tcp_stream.cpp)
 };
 
 }  // namespace weft::net

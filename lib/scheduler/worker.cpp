@@ -1,12 +1,13 @@
 // The worker loop and the fiber switch. Every switch between a worker and a task goes through
 // resume() (worker -> task) or suspend()/fiber_main's exit (task -> worker); those are the
-// only places that call jump_fcontext, so the sanitizer annotations live here:
+// only places that call switch_context (lib/fiber/context.hpp), so the sanitizer annotations live here:
 //   ASan  __sanitizer_start_switch_fiber right before the jump, __sanitizer_finish_switch_fiber
 //         right after arriving (a finished fiber passes a null fake-stack slot);
 //   TSan  __tsan_switch_to_fiber in the very frame that jumps.
 // The C++ exception globals are swapped on the worker side (the worker never migrates).
 #include "worker.hpp"
 
+#include "../fiber/context.hpp"
 #include "../fiber/exception_state.hpp"
 #include "../fiber/overflow_report.hpp"
 #include "scheduler.hpp"
@@ -15,7 +16,6 @@
 #include <weft/detail/assert.hpp>
 
 #include <boost/asio/post.hpp>
-#include <boost/context/detail/fcontext.hpp>
 
 #include <algorithm>
 
@@ -28,14 +28,12 @@
 #define WEFT_TSAN 1
 #endif
 
-namespace bctx = boost::context::detail;
-
 namespace weft::detail {
 namespace {
 constexpr std::uint32_t global_queue_interval = 61;
 constexpr unsigned max_lifo_runs = 3;
 
-void fiber_entry(bctx::transfer_t tr) noexcept { worker::fiber_main(tr.fctx, tr.data); }
+void fiber_entry(context_transfer tr) noexcept { worker::fiber_main(tr.from, tr.data); }
 }  // namespace
 
 worker::worker(scheduler& s, std::size_t index)
@@ -384,7 +382,7 @@ void worker::start_fiber(task_header* t) {
     t->stack_base_ = s.base;
     t->stack_len_ = s.len;
     t->stack_kind_ = static_cast<std::uint8_t>(s.kind);
-    t->fiber_ctx_ = bctx::make_fcontext(s.top(), s.usable(), &fiber_entry);
+    t->fiber_ctx_ = make_context(s.top(), s.usable(), &fiber_entry);
 #if WEFT_TSAN
     t->tsan_fiber_ = __tsan_create_fiber(0);
 #endif
@@ -404,11 +402,11 @@ void worker::resume(task_header* t) {
 #if WEFT_TSAN
     __tsan_switch_to_fiber(t->tsan_fiber_, 0);
 #endif
-    bctx::transfer_t tr = bctx::jump_fcontext(static_cast<bctx::fcontext_t>(t->fiber_ctx_), this);
+    context_transfer tr = switch_context(t->fiber_ctx_, this);
 #if WEFT_ASAN
     __sanitizer_finish_switch_fiber(asan_fake_, nullptr, nullptr);
 #endif
-    t->fiber_ctx_ = tr.fctx;
+    t->fiber_ctx_ = tr.from;
     eh_state theirs = swap_eh_state(eh_globals_, mine);
     t->eh_caught_ = theirs.caught;
     t->eh_uncaught_ = theirs.uncaught;
@@ -426,9 +424,9 @@ void worker::resume(task_header* t) {
 #if WEFT_TSAN
     __tsan_switch_to_fiber(w->tsan_fiber_, 0);
 #endif
-    bctx::transfer_t tr = bctx::jump_fcontext(static_cast<bctx::fcontext_t>(w->sched_ctx_), nullptr);
+    context_transfer tr = switch_context(w->sched_ctx_, nullptr);
     auto* nw = static_cast<worker*>(tr.data);
-    nw->sched_ctx_ = tr.fctx;
+    nw->sched_ctx_ = tr.from;
 #if WEFT_ASAN
     __sanitizer_finish_switch_fiber(t->asan_fake_stack_, &nw->asan_stack_bottom_,
                                     &nw->asan_stack_size_);
@@ -452,7 +450,7 @@ void worker::fiber_main(void* fctx, void* data) {
 #if WEFT_TSAN
     __tsan_switch_to_fiber(w->tsan_fiber_, 0);
 #endif
-    bctx::jump_fcontext(static_cast<bctx::fcontext_t>(w->sched_ctx_), nullptr);
+    switch_context(w->sched_ctx_, nullptr);
     WEFT_INVARIANT(false, "a finished fiber is never resumed");
 }
 

@@ -65,6 +65,7 @@ TEST_CASE("shutdown_timeout bounds the wait for a task that will not unwind",
 
 TEST_CASE("destructors may suspend while a task unwinds at shutdown", "[runtime][shutdown]") {
     std::atomic<int> finished{0};
+    std::atomic<int> started{0};
     {
         auto rt = weft::test::make_runtime();
         rt.block_on([&] {
@@ -77,10 +78,14 @@ TEST_CASE("destructors may suspend while a task unwinds at shutdown", "[runtime]
                             f.fetch_add(1);
                         }
                     } c{finished};
+                    started.fetch_add(1);
                     weft::sleep_for(1h);
                 });
             }
-            weft::sleep_for(10ms);
+            // A task aborted before it first ran never constructs its guard: wait until every
+            // one is parked in its sleep (a fixed pause was too short under TSan on a busy
+            // machine).
+            while (started.load() < 100) weft::sleep_for(1ms);
         });
     }
     CHECK(finished.load() == 100);

@@ -21,6 +21,7 @@ enum errors {
 /// The category of weft::error::errors ("weft").
 const boost::system::error_category& category() noexcept;
 
+/// The error_code of `e` in weft's error category (what Asio-form handlers receive).
 inline boost::system::error_code make_error_code(errors e) noexcept {
     return {static_cast<int>(e), category()};
 }
@@ -37,6 +38,7 @@ class no_runtime : public std::logic_error {
 class channel_closed : public boost::system::system_error {
    public:
     channel_closed() : boost::system::system_error(error::make_error_code(error::channel_closed)) {}
+    /// With a message naming the operation.
     explicit channel_closed(const std::string& what)
         : boost::system::system_error(error::make_error_code(error::channel_closed), what) {}
 };

@@ -25,25 +25,44 @@ struct worker_metrics {
     std::chrono::nanoseconds busy{0};    ///< time spent not parked
 };
 
+/// Counters of a whole runtime (runtime::metrics()), cheap enough to leave on. Each field is
+/// read without stopping the workers, so fields may be mutually a little out of date.
 struct runtime_metrics {
+    /// Worker threads (1 for a current_thread runtime).
     std::size_t workers = 0;
+    /// Tasks spawned and not yet finished, including suspended ones.
     std::size_t alive_tasks = 0;
+    /// Tasks waiting in the global (inject) queue now.
     std::size_t global_queue_depth = 0;
+    /// Threads of the blocking pool now (running or idle).
     std::size_t blocking_threads = 0;
+    /// Blocking-pool threads waiting for a job now.
     std::size_t idle_blocking_threads = 0;
+    /// Tasks spawned since the runtime started (blocking jobs included).
     std::uint64_t spawned_tasks = 0;
+    /// One entry per worker, in worker order.
     std::vector<worker_metrics> per_worker;
 };
 
+/// Where a live task is in its life (task_info::state): `scheduled` (queued to run, or not
+/// yet started), `running` (on a worker now), `suspended` (parked in a waiting call; see
+/// task_info::waiting_on), `finished` (ended; about to be freed).
 enum class task_state { scheduled, running, suspended, finished };
 
 /// One live task, as runtime::dump() reports it.
 struct task_info {
+    /// The task's id (this_task::id() inside it).
     task_id id = 0;
+    /// The name given with task_builder::name; empty if none.
     std::string name;
+    /// Where the task was spawned.
     std::source_location spawned_at;
+    /// Its state when the dump was taken.
     task_state state = task_state::scheduled;
     std::string_view waiting_on;  ///< static storage: "sleep", "mpsc::recv", "join", "io", ...
+    /// Where it is suspended: exact for weft calls that take a trailing std::source_location
+    /// (every suspending call but the variadic join/select), otherwise the nearest weft entry
+    /// point (e.g. through std::lock_guard).
     std::source_location suspended_at;
 };
 

@@ -93,8 +93,10 @@ void join_wait(task_header* t, std::source_location where) {
         throw std::logic_error(
             fmt::format("weft::join_handle::join: {} cannot join itself", task_label(t)));
     }
-    if (t->is_complete()) return;
+    // A cancelled joiner throws even when the task already finished: the result stays in the
+    // handle for a later join (a select branch that lost must not consume it).
     throw_if_cancelled();
+    if (t->is_complete()) return;
     t->join_waker_ = current_waker("join_handle::join");
     std::uint32_t s = t->state_.load(std::memory_order_acquire);
     for (;;) {
@@ -111,20 +113,22 @@ void join_wait(task_header* t, std::source_location where) {
     }
     for (;;) {
         park("join", where);
-        if (t->is_complete()) return;
         if (cancellation_requested()) {
+            // Cancelled before it resumes (API.md): the result, if the task finished meanwhile,
+            // stays for a later join. finish() owns join_waker_ once `complete` is set.
             s = t->state_.load(std::memory_order_acquire);
             for (;;) {
-                if (s & st::complete) return;  // finished meanwhile: the join succeeded
+                if (s & st::complete) break;
                 if (t->state_.compare_exchange_weak(s, s & ~st::join_waker,
                                                     std::memory_order_acq_rel,
                                                     std::memory_order_acquire)) {
+                    t->join_waker_.reset();
                     break;
                 }
             }
-            t->join_waker_.reset();
             throw_if_cancelled();
         }
+        if (t->is_complete()) return;
     }
 }
 

@@ -35,7 +35,12 @@ TEST_CASE("the blocking pool grows on demand and reaps idle threads", "[task][bl
                 int p = peak.load();
                 while (now > p && !peak.compare_exchange_weak(p, now)) {
                 }
-                std::this_thread::sleep_for(30ms);
+                // Stay until all eight are inside at once (only a pool that grew to eight
+                // threads gets there), bounded: a fixed pause was too short for thread
+                // creation under TSan on a busy machine.
+                auto give_up = std::chrono::steady_clock::now() + 10s;
+                while (peak.load() < 8 && std::chrono::steady_clock::now() < give_up)
+                    std::this_thread::sleep_for(1ms);
                 --inside;
             }));
         }

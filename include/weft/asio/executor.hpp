@@ -66,21 +66,36 @@ void work_finished(scheduler* sched) noexcept;
 /// tracked. query(execution::context) is the io_context shard it was obtained on (shard 0 off
 /// the workers). Not serialising: wrap it in asio::make_strand for that. Must not outlive
 /// its runtime (like an io_context's executor).
+///
+/// ```cpp
+/// asio::post(rt.get_executor(), [] {
+///     // a handler on a worker: a runtime context, not a task; it must not wait,
+///     weft::spawn([] { weft::sleep_for(1ms); });  // so it spawns a task for that
+/// });
+/// auto strand = asio::make_strand(rt.get_executor());
+/// asio::co_spawn(rt.get_executor(), coroutine(), asio::detached);
+/// ```
 class executor {
    public:
+    /// Internal: built by runtime::get_executor() and handle::get_executor(); `flags` are
+    /// detail::executor_flags. Counts as outstanding work while it has outstanding_work.tracked.
     executor(detail::scheduler* s, boost::asio::io_context* shard, std::uint8_t flags = 0) noexcept
         : sched_(s), io_(shard), flags_(flags) {
         if (flags_ & detail::exec_tracked) detail::work_started(sched_);
     }
+    /// Copies the properties; a tracked copy counts as outstanding work of its own.
     executor(const executor& o) noexcept : executor(o.sched_, o.io_, o.flags_) {}
+    /// Moves, taking over the outstanding-work count of `o` (which becomes untracked).
     executor(executor&& o) noexcept : sched_(o.sched_), io_(o.io_), flags_(o.flags_) {
         o.flags_ &= static_cast<std::uint8_t>(~detail::exec_tracked);
     }
+    /// Copy assignment (as the copy constructor).
     executor& operator=(const executor& o) noexcept {
         executor tmp(o);
         swap(tmp);
         return *this;
     }
+    /// Move assignment (as the move constructor).
     executor& operator=(executor&& o) noexcept {
         executor tmp(std::move(o));
         swap(tmp);
@@ -91,6 +106,12 @@ class executor {
     }
 
     template <class F>
+    /// Runs `f()` on the runtime: inline if this executor is blocking.possibly and the caller is
+    /// one of the runtime's workers outside a task, otherwise queued as a handler task (stolen and
+    /// balanced like a task; relationship.continuation queues it in the current worker's LIFO
+    /// slot). `f` runs on a worker's own stack, not in a fiber: it is a runtime context but not
+    /// a task, so suspending weft calls inside it throw std::logic_error; spawn a task instead.
+    /// An exception escaping `f` goes to the runtime's unhandled-exception policy.
     void execute(F&& f) const {
         using fn = std::decay_t<F>;
         if (!(flags_ & detail::exec_blocking_never) && detail::on_worker_of(sched_)) {
@@ -101,44 +122,59 @@ class executor {
         detail::submit_handler(sched_, new detail::handler_task<fn>(std::forward<F>(f)), flags_);
     }
 
+    /// Equal when both refer to the same runtime and shard with the same properties.
     bool operator==(const executor& o) const noexcept {
         return sched_ == o.sched_ && io_ == o.io_ && flags_ == o.flags_;
     }
+    /// Negation of operator==.
     bool operator!=(const executor& o) const noexcept { return !(*this == o); }
 
+    /// execution::context: the io_context shard this executor was obtained on (shard 0 off the
+    /// workers); I/O objects built from this executor are bound to it.
     [[nodiscard]] boost::asio::io_context& query(boost::asio::execution::context_t) const noexcept {
         return *io_;
     }
+    /// execution::blocking: possibly (the default) or never.
     [[nodiscard]] boost::asio::execution::blocking_t query(boost::asio::execution::blocking_t) const noexcept {
         if (flags_ & detail::exec_blocking_never) return boost::asio::execution::blocking.never;
         return boost::asio::execution::blocking.possibly;
     }
+    /// execution::relationship: fork (the default) or continuation.
     [[nodiscard]] boost::asio::execution::relationship_t query(
         boost::asio::execution::relationship_t) const noexcept {
         if (flags_ & detail::exec_continuation) return boost::asio::execution::relationship.continuation;
         return boost::asio::execution::relationship.fork;
     }
+    /// execution::outstanding_work: untracked (the default) or tracked.
     [[nodiscard]] boost::asio::execution::outstanding_work_t query(
         boost::asio::execution::outstanding_work_t) const noexcept {
         if (flags_ & detail::exec_tracked) return boost::asio::execution::outstanding_work.tracked;
         return boost::asio::execution::outstanding_work.untracked;
     }
 
+    /// A copy that always queues (what asio::post and asio::defer require).
     [[nodiscard]] executor require(boost::asio::execution::blocking_t::never_t) const noexcept {
         return with(detail::exec_blocking_never, 0);
     }
+    /// A copy that may run the function inline when called on a worker outside a task.
     [[nodiscard]] executor require(boost::asio::execution::blocking_t::possibly_t) const noexcept {
         return with(0, detail::exec_blocking_never);
     }
+    /// A copy whose functions are queued like newly spawned tasks.
     [[nodiscard]] executor require(boost::asio::execution::relationship_t::fork_t) const noexcept {
         return with(0, detail::exec_continuation);
     }
+    /// A copy whose functions run next on the current worker (its LIFO slot), as a continuation
+    /// of the running handler.
     [[nodiscard]] executor require(boost::asio::execution::relationship_t::continuation_t) const noexcept {
         return with(detail::exec_continuation, 0);
     }
+    /// A copy that counts as outstanding work while it exists (like io_context's
+    /// executor_work_guard); the runtime still shuts down when destroyed.
     [[nodiscard]] executor require(boost::asio::execution::outstanding_work_t::tracked_t) const noexcept {
         return with(detail::exec_tracked, 0);
     }
+    /// A copy that does not count as outstanding work.
     [[nodiscard]] executor require(boost::asio::execution::outstanding_work_t::untracked_t) const noexcept {
         return with(0, detail::exec_tracked);
     }

@@ -67,6 +67,8 @@ class use_fiber_t {
 
     /// Internal (weft's own suspending calls): names the wait for dump() and records where
     /// it was made. `what` must have static storage.
+    /// **Cancellation**: not a suspending call itself: it only returns a token; the operation
+    /// the token is passed to behaves as use_fiber_t describes.
     [[nodiscard]] constexpr use_fiber_t at(const char* what, std::source_location where) const noexcept {
         use_fiber_t t(*this);
         t.what_ = what;
@@ -101,13 +103,21 @@ inline constexpr use_fiber_t use_fiber{};
 namespace boost::asio {
 
 template <class R, class... Args>
+/// Asio's customisation point for weft::use_fiber: starts the operation with a handler that
+/// wakes the calling task, suspends the task until the handler has run, and returns the
+/// result as use_fiber_t describes. Not called directly: Asio's async_initiate uses it.
 class async_result<weft::use_fiber_t, R(Args...)> {
    public:
+    /// The pending operation's state; it lives on the suspended task's stack.
     using op_type = weft::detail::fiber_op<std::decay_t<Args>...>;
+    /// The handler passed to the initiation: it stores the results and wakes the task.
     using handler_type = weft::detail::fiber_handler<std::decay_t<Args>...>;
+    /// What the asynchronous operation returns (see the table in use_fiber_t).
     using return_type = typename weft::detail::fiber_result<std::decay_t<Args>...>::type;
 
     template <class Initiation, class RawToken, class... InitArgs>
+    /// Starts `init` with a handler_type, suspends the calling task until it has completed, and
+    /// returns its result (or throws; see use_fiber_t, including **Cancellation**).
     static return_type initiate(Initiation&& init, RawToken&& token, InitArgs&&... args) {
         const weft::use_fiber_t& tok = token;
         op_type op;

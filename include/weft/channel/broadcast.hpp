@@ -31,16 +31,20 @@ class receiver;
 template <class T>
 class sender {
    public:
+    /// Another sender on the same channel; the channel closes when the last one is destroyed.
     sender(const sender& o) noexcept : st_(o.st_) {
         // Ordering: relaxed, as for shared_ptr: the copier holds a count already.
         if (st_) st_->tx_count.fetch_add(1, std::memory_order_relaxed);
     }
+    /// Takes over `o`'s reference; `o` becomes empty.
     sender(sender&&) noexcept = default;
+    /// Refers to `o`'s channel instead (dropping this reference may close the old channel).
     sender& operator=(const sender& o) noexcept {
         sender tmp(o);
         st_.swap(tmp.st_);
         return *this;
     }
+    /// Takes over `o`'s reference (dropping this one may close the old channel).
     sender& operator=(sender&& o) noexcept {
         sender tmp(std::move(o));
         st_.swap(tmp.st_);
@@ -104,7 +108,9 @@ class sender {
 template <class T>
 class receiver {
    public:
+    /// Takes over `o`'s position in the channel; `o` becomes empty.
     receiver(receiver&&) noexcept = default;
+    /// Unsubscribes this receiver, then takes over `o`'s position.
     receiver& operator=(receiver&& o) noexcept {
         if (this != &o) {
             reset();
@@ -257,6 +263,13 @@ receiver<T> sender<T>::subscribe() const {
 
 /// Creates a broadcast channel that keeps the last `capacity` values (>= 1; 0 throws
 /// std::invalid_argument), exactly. The returned receiver sees every value sent.
+///
+/// ```cpp
+/// auto [tx, rx1] = weft::broadcast::channel<std::string>(4);
+/// auto rx2 = tx.subscribe();        // sees values sent from now on
+/// tx.send("config changed");
+/// std::string a = rx1.recv(), b = rx2.recv();  // both get it; broadcast::lagged if too slow
+/// ```
 template <class T>
 std::pair<sender<T>, receiver<T>> channel(std::size_t capacity) {
     namespace chan = weft::detail::chan;
@@ -269,3 +282,7 @@ std::pair<sender<T>, receiver<T>> channel(std::size_t capacity) {
 }
 
 }  // namespace weft::broadcast
+
+/// \fn weft::broadcast::lagged::lagged(std::uint64_t skipped)
+/// Built by recv when the receiver fell behind by `skipped` values. (The class is declared in
+/// channel/detail/broadcast_state.hpp, shared with the channel's state.)

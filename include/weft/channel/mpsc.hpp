@@ -162,9 +162,9 @@ class receiver_base {
 
     /// Receives the next value, waiting while the channel is empty. Returns std::nullopt once
     /// every sender is gone (or close() was called) and the buffer is drained.
-    /// **Cancellation**: cancel-safe. An abort while waiting throws task_cancelled and no
-    /// value is lost: a value that reached this receiver before the abort is returned (the
-    /// abort then fires at the next cancellation point); otherwise it stays in the channel.
+    /// **Cancellation**: cancel-safe. An abort (or a timeout, or losing a select) while waiting
+    /// throws and consumes nothing: a value that reached this receiver as it was being
+    /// cancelled goes back to the front of the channel.
     std::optional<T> recv(std::source_location where = std::source_location::current()) {
         chan::mpsc_state<T>& st = state();
         weft::detail::consume_budget(where);
@@ -182,6 +182,7 @@ class receiver_base {
             park_locked(st, node);
         }
         if (wait(st, node, "mpsc::recv", where) != wait_status::granted) return std::nullopt;
+        give_back_if_cancelled(st, node);
         return std::move(node.value);
     }
 
@@ -216,6 +217,7 @@ class receiver_base {
             break;
         }
         if (wait(st, node, "mpsc::recv_many", where) != wait_status::granted) return 0;
+        give_back_if_cancelled(st, node);
         out.push_back(std::move(*node.value));
         return 1 + drain(st, out, limit - 1);
     }
@@ -272,6 +274,22 @@ class receiver_base {
         }
         node.set_waker(weft::detail::current_waker("weft::mpsc::receiver::recv"));
         st.rx_waiter = &node;
+    }
+    /// A value was handed to this receiver, but its task is being cancelled (an abort, a
+    /// timeout, or a select that this branch lost): the value goes back to the front of the
+    /// channel and the call throws, so a cancelled recv consumes nothing (API.md
+    /// Conventions). If putting it back fails (allocation, T's move), the value is returned.
+    static void give_back_if_cancelled(chan::mpsc_state<T>& st, chan::rx_node<T>& node) {
+        if (!weft::detail::cancellation_requested()) return;
+        {
+            chan::lock_t lk(st.mu);
+            try {
+                st.buf.push_front(std::move(*node.value));
+            } catch (...) {
+                return;
+            }
+        }
+        weft::detail::throw_if_cancelled();
     }
     static std::uint32_t wait(chan::mpsc_state<T>& st, chan::rx_node<T>& node, const char* what,
                               std::source_location where) {
@@ -425,6 +443,12 @@ class unbounded_receiver : public detail_::receiver_base<T> {
 /// Creates a bounded channel holding at most `capacity` values (>= 1; 0 throws
 /// std::invalid_argument). The buffer is allocated up front (up to 4096 slots, then grown by
 /// doubling), so sending never allocates.
+///
+/// ```cpp
+/// auto [tx, rx] = weft::mpsc::channel<std::string>(16);
+/// weft::spawn([tx] { tx.send("job"); });          // waits while the channel is full
+/// while (std::optional<std::string> job = rx.recv()) handle(*job);  // nullopt: all senders gone
+/// ```
 template <class T>
 std::pair<sender<T>, receiver<T>> channel(std::size_t capacity) {
     namespace chan = weft::detail::chan;
@@ -444,3 +468,7 @@ std::pair<unbounded_sender<T>, unbounded_receiver<T>> unbounded_channel() {
 }
 
 }  // namespace weft::mpsc
+
+/// \fn weft::mpsc::send_error::send_error(T value)
+/// Built by send when the channel is closed; `value` is the value that was not sent. (The
+/// class is declared in channel/detail/mpsc_state.hpp, shared with the channel's state.)

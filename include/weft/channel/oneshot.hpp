@@ -130,7 +130,10 @@ class receiver;
 template <class T>
 class sender {
    public:
+    /// Takes over `o`'s end of the channel; `o` becomes empty.
     sender(sender&&) noexcept = default;
+    /// Drops this sender's end (as the destructor: unsent, the receiver sees channel_closed),
+    /// then takes over `o`'s.
     sender& operator=(sender&& o) noexcept {
         if (this != &o) {
             reset();
@@ -195,7 +198,9 @@ class sender {
 template <class T>
 class receiver {
    public:
+    /// Takes over `o`'s end of the channel; `o` becomes empty.
     receiver(receiver&&) noexcept = default;
+    /// Drops this receiver's end (as the destructor), then takes over `o`'s.
     receiver& operator=(receiver&& o) noexcept {
         if (this != &o) {
             reset();
@@ -209,9 +214,9 @@ class receiver {
 
     /// Waits for the value and returns it. Throws channel_closed if the sender was destroyed
     /// without sending (or the value was already received).
-    /// **Cancellation**: cancel-safe. An abort while waiting throws task_cancelled and the
-    /// value stays in the channel for a later recv; a value that reached this receiver before
-    /// the abort is returned (the abort fires at the next cancellation point).
+    /// **Cancellation**: cancel-safe. An abort (or a timeout, or losing a select) while
+    /// waiting throws and the value stays in the channel for a later recv, also when it
+    /// reached this receiver as it was being cancelled.
     T recv(std::source_location where = std::source_location::current()) {
         namespace chan = weft::detail::chan;
         namespace ws = weft::detail::wait_status;
@@ -238,6 +243,15 @@ class receiver {
             return true;
         });
         if (s != ws::granted) throw channel_closed("weft::oneshot: the sender was dropped unsent");
+        if (weft::detail::cancellation_requested()) {
+            // Handed over as this task was being cancelled (an abort, a timeout, a lost
+            // select): the value goes back for a later recv, and this one throws.
+            {
+                std::lock_guard lk(st.mu);
+                st.value = std::move(node.value);
+            }
+            weft::detail::throw_if_cancelled();
+        }
         return std::move(*node.value);
     }
 
@@ -296,6 +310,12 @@ class receiver {
 };
 
 /// Creates a oneshot channel.
+///
+/// ```cpp
+/// auto [reply_tx, reply_rx] = weft::oneshot::channel<int>();
+/// weft::spawn([tx = std::move(reply_tx)]() mutable { tx.send(42); });
+/// int reply = reply_rx.recv();  // channel_closed if the sender is dropped unsent
+/// ```
 template <class T>
 std::pair<sender<T>, receiver<T>> channel() {
     weft::detail::chan::oneshot_ptr<T> st(new weft::detail::chan::oneshot_state<T>());

@@ -35,8 +35,11 @@ class receiver;
 template <class T>
 class ref {
    public:
+    /// The borrowed value.
     const T& operator*() const noexcept { return *v_; }
+    /// Member access to the borrowed value.
     const T* operator->() const noexcept { return v_; }
+    /// The borrowed value.
     const T& get() const noexcept { return *v_; }
 
    private:
@@ -52,7 +55,9 @@ class ref {
 template <class T>
 class sender {
    public:
+    /// Takes over `o`'s end of the channel; `o` becomes empty.
     sender(sender&&) noexcept = default;
+    /// Drops this sender (closing the channel for receivers), then takes over `o`'s.
     sender& operator=(sender&& o) noexcept {
         if (this != &o) {
             reset();
@@ -146,6 +151,7 @@ class sender {
 template <class T>
 class receiver {
    public:
+    /// Another receiver of the same channel, which has seen what `o` has seen.
     receiver(const receiver& o) {
         if (!o.st_) return;  // a copy of a moved-from receiver is moved-from too
         cur_ = std::make_unique<weft::detail::chan::watch_cursor>();
@@ -154,18 +160,22 @@ class receiver {
         ++o.st_->rx_count;
         st_ = o.st_;
     }
+    /// Takes over `o`'s subscription; `o` becomes empty.
     receiver(receiver&&) noexcept = default;
+    /// Copy assignment (as the copy constructor).
     receiver& operator=(const receiver& o) {
         receiver tmp(o);
         swap(tmp);
         return *this;
     }
+    /// Move assignment (as the move constructor).
     receiver& operator=(receiver&& o) noexcept {
         receiver tmp(std::move(o));
         swap(tmp);
         return *this;
     }
     ~receiver() { reset(); }
+    /// Exchanges two receivers.
     void swap(receiver& o) noexcept {
         st_.swap(o.st_);
         cur_.swap(o.cur_);
@@ -281,6 +291,17 @@ receiver<T> sender<T>::subscribe() const {
 }
 
 /// Creates a watch channel holding `initial`, which the returned receiver counts as seen.
+///
+/// ```cpp
+/// auto [tx, rx] = weft::watch::channel<int>(1);
+/// weft::spawn([rx = std::move(rx)]() mutable {
+///     for (;;) {
+///         rx.changed();  // waits for a value not yet seen
+///         apply(*rx.borrow_and_update());  // the latest; values in between may be skipped
+///     }
+/// });
+/// tx.send(2);
+/// ```
 template <class T>
 std::pair<sender<T>, receiver<T>> channel(T initial) {
     namespace chan = weft::detail::chan;

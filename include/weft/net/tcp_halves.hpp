@@ -19,7 +19,9 @@ class tcp_stream;
 /// the write half may be used by another task concurrently. Calls as tcp_stream's.
 class tcp_read_half {
    public:
+    /// Takes over `o`'s share of the stream.
     tcp_read_half(tcp_read_half&&) noexcept = default;
+    /// Move assignment (as the move constructor).
     tcp_read_half& operator=(tcp_read_half&&) noexcept = default;
     ~tcp_read_half();
 
@@ -31,7 +33,9 @@ class tcp_read_half {
                     std::source_location where = std::source_location::current());
     /// See tcp_stream::read_line. **Cancellation**: as there (cancel-safe).
     std::size_t read_line(std::string& line, std::source_location where = std::source_location::current());
+    /// The remote address of the stream.
     [[nodiscard]] boost::asio::ip::tcp::endpoint peer_addr() const;
+    /// The local address of the stream.
     [[nodiscard]] boost::asio::ip::tcp::endpoint local_addr() const;
 
    private:
@@ -44,7 +48,9 @@ class tcp_read_half {
 /// down (the peer reads end of stream), as Tokio's OwnedWriteHalf does.
 class tcp_write_half {
    public:
+    /// Takes over `o`'s share of the stream.
     tcp_write_half(tcp_write_half&&) noexcept = default;
+    /// Move assignment: releases this half's share of its stream first.
     tcp_write_half& operator=(tcp_write_half&& o) noexcept;
     ~tcp_write_half();
 
@@ -53,7 +59,9 @@ class tcp_write_half {
                    std::source_location where = std::source_location::current());
     /// See tcp_stream::shutdown_write.
     void shutdown_write();
+    /// The remote address of the stream.
     [[nodiscard]] boost::asio::ip::tcp::endpoint peer_addr() const;
+    /// The local address of the stream.
     [[nodiscard]] boost::asio::ip::tcp::endpoint local_addr() const;
 
    private:

@@ -23,7 +23,9 @@ class tcp_listener {
    public:
     /// Adopts an open, listening acceptor.
     explicit tcp_listener(boost::asio::ip::tcp::acceptor acceptor);
+    /// Takes over `o`'s socket.
     tcp_listener(tcp_listener&&) noexcept = default;
+    /// Closes this listener's socket, then takes over `o`'s.
     tcp_listener& operator=(tcp_listener&&) noexcept = default;
     ~tcp_listener();
 
@@ -49,6 +51,7 @@ class tcp_listener {
     /// instant of the abort is returned (the next cancellation point throws), never dropped.
     tcp_stream accept(std::source_location where = std::source_location::current());
 
+    /// The bound address (with the actual port when bound to port 0).
     [[nodiscard]] boost::asio::ip::tcp::endpoint local_addr() const;
     /// The underlying Asio acceptor (non-blocking mode is on; keep it on).
     boost::asio::ip::tcp::acceptor& acceptor() noexcept { return acceptor_; }

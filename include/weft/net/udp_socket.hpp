@@ -16,11 +16,21 @@ namespace weft::net {
 /// must not outlive its runtime. One task may send while another receives. Errors are
 /// thrown as boost::system::system_error; addresses that do not parse as
 /// std::invalid_argument naming them.
+///
+/// ```cpp
+/// auto server = weft::net::udp_socket::bind("127.0.0.1:0");
+/// auto client = weft::net::udp_socket::bind("127.0.0.1:0");
+/// client.send_to(asio::buffer("ping", 4), server.local_addr());
+/// char buf[64];
+/// auto [n, from] = server.recv_from(asio::buffer(buf));  // suspends until a datagram arrives
+/// ```
 class udp_socket {
    public:
     /// Adopts an open socket.
     explicit udp_socket(boost::asio::ip::udp::socket socket);
+    /// Takes over `o`'s socket.
     udp_socket(udp_socket&&) noexcept = default;
+    /// Closes this socket, then takes over `o`'s.
     udp_socket& operator=(udp_socket&&) noexcept = default;
     ~udp_socket();
 
@@ -34,6 +44,7 @@ class udp_socket {
     /// **Cancellation**: a cancellation point only while a name is being resolved.
     void connect(std::string_view addr, std::source_location where = std::source_location::current());
 
+    /// The bound address (with the actual port when bound to port 0).
     [[nodiscard]] boost::asio::ip::udp::endpoint local_addr() const;
     /// The connected peer (system_error when not connected).
     [[nodiscard]] boost::asio::ip::udp::endpoint peer_addr() const;

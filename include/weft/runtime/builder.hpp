@@ -44,6 +44,16 @@ struct runtime_config {
 
 /// Configures a runtime. Every setter validates its argument only in build(), which throws
 /// std::invalid_argument naming the bad option.
+///
+/// ```cpp
+/// weft::runtime rt = weft::builder::multi_thread()
+///                        .worker_threads(2)
+///                        .stack_size(128 * 1024)
+///                        .thread_name("app-worker")
+///                        .build();
+/// // tests: virtual time, one thread, a reproducible order of ready tasks
+/// weft::runtime t = weft::builder::current_thread().start_paused(true).seed(7).build();
+/// ```
 class builder {
    public:
     /// N worker threads, each with its own asio::io_context shard, sharing work by stealing.
@@ -56,10 +66,14 @@ class builder {
     builder& thread_keep_alive(std::chrono::nanoseconds d);  ///< idle blocking thread lifetime
     builder& stack_size(std::size_t bytes);          ///< fiber stacks, >= 16 KiB; default 256 KiB
     builder& thread_name(std::string name);          ///< default "weft-worker"
+    /// Called on each worker and blocking-pool thread when it starts, before it runs anything.
     builder& on_thread_start(std::function<void()> f);
+    /// Called on each worker and blocking-pool thread just before it exits.
     builder& on_thread_stop(std::function<void()> f);
     builder& start_paused(bool paused);              ///< virtual clock (see weft::time)
     builder& seed(std::uint64_t s);                  ///< current_thread: seeded run order
+    /// What to do with an exception of a task that no join observes (its join_handle was
+    /// destroyed or detached): see unhandled_exception_policy. Default: log.
     builder& unhandled_exception(unhandled_exception_policy p);
     /// A task that holds a worker longer than this without suspending is reported once on
     /// stderr, naming the task and where it was last resumed (default 100 ms; 0 disables).

@@ -21,6 +21,13 @@ void block_on_rethrow(scheduler* rt, task_header* t);
 
 /// A copyable reference to a runtime. Spawning through a handle whose runtime has shut down
 /// returns a join_handle whose join throws a cancelled join_error.
+///
+/// ```cpp
+/// weft::handle h = rt.handle();
+/// std::thread other([h] {
+///     int v = h.spawn([] { return 5; }).join();  // join blocks this plain thread
+/// });
+/// ```
 class handle {
    public:
     /// The runtime of the calling task or runtime thread; weft::no_runtime elsewhere.
@@ -29,12 +36,17 @@ class handle {
     static std::optional<handle> try_current();
 
     template <detail::task_callable F>
+    /// Spawns `f` as a task on this runtime, from any thread (a task of another runtime, a plain
+    /// thread, an Asio handler). After the runtime shut down: a handle whose join throws a
+    /// cancelled join_error.
     join_handle<detail::result_of_t<F>> spawn(
         F&& f, std::source_location loc = std::source_location::current()) const {
         return detail::spawn_with(sched_.get(), {}, std::forward<F>(f), loc);
     }
 
     template <detail::task_callable F>
+    /// Runs `f` on this runtime's blocking pool, from any thread. An abort after `f` started has
+    /// no effect.
     join_handle<detail::result_of_t<F>> spawn_blocking(
         F&& f, std::source_location loc = std::source_location::current()) const {
         detail::spawn_options o;
@@ -53,13 +65,16 @@ class handle {
     /// An Asio executor running handlers on this runtime's workers (see weft::executor).
     [[nodiscard]] executor get_executor() const noexcept;
 
+    /// True when both refer to the same runtime.
     bool operator==(const handle& o) const noexcept { return sched_ == o.sched_; }
 
     /// Internal: the scheduler behind the handle.
     [[nodiscard]] detail::scheduler* scheduler_ptr() const noexcept { return sched_.get(); }
+    /// Internal: a handle to scheduler `s` (use runtime::handle() or handle::current()).
     explicit handle(std::shared_ptr<detail::scheduler> s) noexcept : sched_(std::move(s)) {}
 
     template <class F>
+    /// Internal: the body of runtime::block_on and handle::block_on.
     static detail::result_of_t<F> block_on_impl(detail::scheduler* rt, F&& f,
                                                 std::source_location loc) {
         using R = detail::result_of_t<F>;

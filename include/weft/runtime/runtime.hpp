@@ -16,11 +16,21 @@ namespace weft {
 /// A weft runtime. Movable, not copyable. Destroying it shuts it down: every task is
 /// cancelled and run until its stack unwound (RAII destructors run), then every thread is
 /// joined. Tasks still not unwound when shutdown_timeout expires are leaked, not freed.
+///
+/// ```cpp
+/// weft::runtime rt;  // builder::multi_thread().build(): one worker per core
+/// int v = rt.block_on([] {
+///     auto h = weft::spawn([] { return 20; });
+///     return h.join() + 1;
+/// });  // 21
+/// ```
 class runtime {
    public:
     /// builder::multi_thread().build()
     runtime();
+    /// Takes over `o`'s workers and tasks; `o` is left empty (destroying it does nothing).
     runtime(runtime&&) noexcept;
+    /// Shuts this runtime down (as the destructor), then takes over `o`'s.
     runtime& operator=(runtime&&) noexcept;
     runtime(const runtime&) = delete;
     runtime& operator=(const runtime&) = delete;
@@ -62,6 +72,7 @@ class runtime {
     /// joins the threads. The destructor does the same with a default of 30 s.
     void shutdown_timeout(std::chrono::nanoseconds d);
 
+    /// A snapshot of the runtime's counters (see runtime_metrics).
     [[nodiscard]] runtime_metrics metrics() const;
     /// Every live task: id, name, state, spawn location, what it waits on and where.
     [[nodiscard]] std::vector<task_info> dump() const;

@@ -22,9 +22,17 @@ namespace weft::signal {
 /// **Cancellation**: a cancellation point, and cancel-safe: an aborted wait consumes no
 /// signal (a delivery that raced with the abort is returned, and the next cancellation point
 /// throws).
+///
+/// ```cpp
+/// auto server = weft::spawn(run_server);
+/// int sig = weft::signal::wait({SIGINT, SIGTERM});  // SIGINT no longer ends the process
+/// server.abort();                                   // shut down gracefully instead
+/// ```
 int wait(std::initializer_list<int> signals, std::source_location where = std::source_location::current());
 
 /// Waits for SIGINT (Ctrl-C); see wait().
+/// **Cancellation**: as wait(): a cancellation point, cancel-safe (no Ctrl-C is consumed by
+/// an aborted call).
 void ctrl_c(std::source_location where = std::source_location::current());
 
 }  // namespace weft::signal

@@ -19,8 +19,15 @@ namespace weft {
 /// once the n-th arrives, all n are released and the next generation starts empty. Exactly
 /// one waiter per generation, the last to arrive, is the leader: its wait() returns true.
 /// A barrier of 0 behaves like a barrier of 1.
+///
+/// ```cpp
+/// weft::barrier start_line(3);
+/// // in each of 3 tasks:
+/// if (start_line.wait()) log("all three arrived");  // exactly one of them is the leader
+/// ```
 class barrier {
    public:
+    /// A barrier for `n` participants (n >= 1): every n-th wait() releases the n waiters.
     explicit barrier(std::size_t n) noexcept
         : n_(n == 0 ? 1 : n) {}
     barrier(const barrier&) = delete;

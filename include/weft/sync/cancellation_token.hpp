@@ -29,11 +29,15 @@ class cancellation_token {
    public:
     /// A new root token, not cancelled.
     cancellation_token();
+    /// Another reference to the same token: cancelling either cancels both.
     cancellation_token(const cancellation_token&) noexcept = default;
+    /// Refers to `o`'s token instead.
     cancellation_token& operator=(const cancellation_token&) noexcept = default;
     // Moving copies, so a moved-from token still refers to its token (never empty).
+    /// Same as a copy: `o` still refers to its token.
     cancellation_token(cancellation_token&& o) noexcept
         : state_(o.state_) {}
+    /// Same as a copy assignment: `o` still refers to its token.
     cancellation_token& operator=(cancellation_token&& o) noexcept {
         state_ = o.state_;
         return *this;
@@ -42,6 +46,7 @@ class cancellation_token {
 
     /// Cancels this token and all its descendants; wakes their waiters. Idempotent.
     void cancel() const noexcept;
+    /// True once cancel() was called on this token or on any ancestor.
     [[nodiscard]] bool is_cancelled() const noexcept;
 
     /// Waits until the token is cancelled (returns at once if it is). A cooperative

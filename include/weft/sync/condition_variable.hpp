@@ -41,6 +41,8 @@ class condition_variable {
               std::source_location where = std::source_location::current());
 
     /// `while (!pred()) wait(lk);`
+    /// **Cancellation**: as the plain wait(): a cancellation point while waiting, `lk` holds the
+    /// mutex again when task_cancelled is thrown, and `pred` is not evaluated after that.
     template <class Predicate>
     void wait(std::unique_lock<mutex>& lk, Predicate pred,
               std::source_location where = std::source_location::current()) {

@@ -44,9 +44,11 @@ class notify {
     /// issued after enroll(), even before wait() was called. Single use; movable.
     class waiter {
        public:
+        /// Takes over `o`'s registration; `o` becomes empty.
         waiter(waiter&& o) noexcept
             : owner_(std::exchange(o.owner_, nullptr)),
               calls_(o.calls_) {}
+        /// Move assignment: drops this waiter's registration, then takes over `o`'s.
         waiter& operator=(waiter&& o) noexcept {
             owner_ = std::exchange(o.owner_, nullptr);
             calls_ = o.calls_;

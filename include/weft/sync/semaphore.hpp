@@ -27,9 +27,11 @@ class semaphore;
 class semaphore_permit {
    public:
     semaphore_permit() noexcept = default;
+    /// Takes over `o`'s permits (moving releases nothing); `o` then holds none.
     semaphore_permit(semaphore_permit&& o) noexcept
         : sem_(std::exchange(o.sem_, nullptr)),
           n_(std::exchange(o.n_, 0)) {}
+    /// Returns this permit's permits to the semaphore, then takes over `o`'s.
     semaphore_permit& operator=(semaphore_permit&& o) noexcept {
         if (this != &o) {
             release();
@@ -138,6 +140,7 @@ class semaphore {
     /// (async_acquire completes with error::semaphore_closed). Permits held elsewhere stay
     /// valid and are still returned.
     void close() noexcept { sem_.close(); }
+    /// True once close() was called.
     [[nodiscard]] bool is_closed() const noexcept { return sem_.is_closed(); }
 
     /// Asio form of acquire(n): completes with `void(error_code, semaphore_permit)`;

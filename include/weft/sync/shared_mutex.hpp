@@ -28,6 +28,12 @@ namespace weft {
 /// writers are never starved; readers next to each other in the queue share the lock.
 /// Built on the same semaphore as weft::semaphore: a reader takes 1 of max_readers permits,
 /// a writer takes them all.
+///
+/// ```cpp
+/// weft::shared_mutex m;
+/// { std::shared_lock read(m); use(config); }   // many readers at once
+/// { std::lock_guard write(m); config = next; }  // one writer, after the readers before it
+/// ```
 class shared_mutex {
    public:
     /// Readers that can hold the lock at once; the next one waits.
@@ -52,6 +58,8 @@ class shared_mutex {
     }
     /// Locks exclusively if nobody holds the lock or waits for it. Never suspends.
     [[nodiscard]] bool try_lock() noexcept { return sem_.try_acquire(max_readers); }
+    /// Releases the exclusive lock, handing it to the waiters at the front of the queue (FIFO: a
+    /// writer, or the readers queued before the next writer).
     void unlock() noexcept { sem_.release(max_readers); }
 
     /// Locks shared, suspending while a writer holds it or anyone waits before us.
@@ -63,6 +71,7 @@ class shared_mutex {
     }
     /// Locks shared if no writer holds the lock and nobody waits. Never suspends.
     [[nodiscard]] bool try_lock_shared() noexcept { return sem_.try_acquire(1); }
+    /// Releases one shared lock.
     void unlock_shared() noexcept { sem_.release(1); }
 
     /// Asio form of lock(): `void(error_code, std::unique_lock<weft::shared_mutex>)`.

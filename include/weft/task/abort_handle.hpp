@@ -15,11 +15,15 @@ void abort_task(task_header* t) noexcept;
 class abort_handle {
    public:
     abort_handle() noexcept = default;
+    /// Internal: a handle to task `t` (use join_handle::get_abort_handle()).
     explicit abort_handle(detail::task_header* t) noexcept : t_(t) {
         if (t_) t_->add_ref();
     }
+    /// Another handle to the same task.
     abort_handle(const abort_handle& o) noexcept : abort_handle(o.t_) {}
+    /// Takes over `o`'s task; `o` becomes empty.
     abort_handle(abort_handle&& o) noexcept : t_(std::exchange(o.t_, nullptr)) {}
+    /// Refers to `o`'s task instead (copy or move).
     abort_handle& operator=(abort_handle o) noexcept {
         std::swap(t_, o.t_);
         return *this;
@@ -36,6 +40,7 @@ class abort_handle {
     [[nodiscard]] bool is_finished() const noexcept { return t_ && t_->is_complete(); }
     /// The task's id (0 for an empty handle).
     [[nodiscard]] task_id id() const noexcept { return t_ ? t_->id() : 0; }
+    /// False for a default-constructed or moved-from handle.
     [[nodiscard]] bool valid() const noexcept { return t_ != nullptr; }
 
    private:

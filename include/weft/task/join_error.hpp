@@ -13,8 +13,11 @@ namespace weft {
 /// with an uncaught exception. `exception()` holds the original, to rethrow or inspect.
 class join_error : public std::runtime_error {
    public:
+    /// How the task ended: `cancelled` (aborted, or cancelled by its runtime's shutdown) or
+    /// `exception` (an uncaught exception, held by exception()).
     enum class kind { cancelled, exception };
 
+    /// Built by weft when a join observes the outcome; `what` names the task.
     join_error(kind k, task_id id, std::exception_ptr e, const std::string& what)
         : std::runtime_error(what), kind_(k), id_(id), exception_(std::move(e)) {}
 

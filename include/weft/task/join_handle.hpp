@@ -45,7 +45,9 @@ template <class T>
 class join_handle {
    public:
     join_handle() noexcept = default;
+    /// Takes over `o`'s task; `o` becomes invalid (valid() == false).
     join_handle(join_handle&& o) noexcept : t_(std::exchange(o.t_, nullptr)) {}
+    /// Detaches the task this handle referred to (as the destructor does), then takes over `o`'s.
     join_handle& operator=(join_handle&& o) noexcept {
         if (this != &o) {
             reset();
@@ -87,7 +89,9 @@ class join_handle {
     void abort() const noexcept {
         if (t_) detail::abort_task(t_);
     }
+    /// A copyable handle that can abort the task but not join it.
     [[nodiscard]] abort_handle get_abort_handle() const { return abort_handle(t_); }
+    /// The task's id (0 for an invalid handle).
     [[nodiscard]] task_id id() const noexcept { return t_ ? t_->id() : 0; }
 
     /// Asio form of join, for callback code, strands and coroutines: completes with

@@ -103,7 +103,9 @@ class join_set : private detail::join_set_base {
 
    public:
     join_set() = default;
+    /// Takes over `o`'s tasks; `o` becomes empty.
     join_set(join_set&&) noexcept = default;
+    /// Move assignment (as the move constructor).
     join_set& operator=(join_set&&) noexcept = default;
     ~join_set() = default;
 

@@ -14,10 +14,15 @@ void validate_stack_size(std::size_t bytes, const char* option);
 }  // namespace detail
 
 /// Configures one spawn. The name appears in dump(), overflow reports and warnings.
+///
+/// ```cpp
+/// auto h = weft::task_builder().name("parser").stack_size(1024 * 1024).spawn([] { parse(); });
+/// ```
 class task_builder {
    public:
     task_builder() = default;
 
+    /// The task's name, shown in runtime::dump(), unhandled-exception reports and warnings.
     task_builder& name(std::string n) {
         opts_.name = std::move(n);
         return *this;
@@ -31,12 +36,14 @@ class task_builder {
     }
 
     template <detail::task_callable F>
+    /// Spawns `f` with these options, as weft::spawn does (needs a runtime context).
     join_handle<detail::result_of_t<F>> spawn(
         F&& f, std::source_location loc = std::source_location::current()) const {
         return detail::spawn_with(nullptr, opts_, std::forward<F>(f), loc);
     }
 
     template <detail::task_callable F>
+    /// Spawns `f` with these options, pinned to the current worker thread, as weft::spawn_local.
     join_handle<detail::result_of_t<F>> spawn_local(
         F&& f, std::source_location loc = std::source_location::current()) const {
         detail::spawn_options o = opts_;

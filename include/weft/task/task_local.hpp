@@ -104,6 +104,7 @@ class task_local {
     /// The value bound in the calling task, or null.
     T* try_get() const noexcept { return static_cast<T*>(detail::find_local(this)); }
 
+    /// True if spawned tasks get a copy of the spawner's value (see the constructor).
     [[nodiscard]] constexpr bool is_inherited() const noexcept { return inherited_; }
 
    private:

@@ -56,9 +56,11 @@ class interval {
 
     /// How missed ticks are handled from now on; see missed_tick_behavior.
     void set_missed_tick_behavior(missed_tick_behavior b) noexcept { behavior_ = b; }
+    /// The current missed-tick behaviour.
     [[nodiscard]] missed_tick_behavior get_missed_tick_behavior() const noexcept {
         return behavior_;
     }
+    /// The period given to the constructor.
     [[nodiscard]] std::chrono::nanoseconds period() const noexcept { return period_; }
 
    private:

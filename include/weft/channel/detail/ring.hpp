@@ -56,6 +56,17 @@ class ring {
         ::new (static_cast<void*>(slots_ + wrap(head_ + len_))) T(std::move(v));
         ++len_;
     }
+    /// Puts `v` back in front of the oldest value: a value handed to a receiver that was
+    /// cancelled before it could return it (API.md's cancel-safety rule). May go one past the
+    /// limit (senders filled the room meanwhile); full() then keeps senders waiting until the
+    /// receiver drained it. If growth or T's move throws, the ring is unchanged.
+    void push_front(T&& v) {
+        if (len_ == cap_) grow(len_ + 1);
+        std::size_t at = head_ == 0 ? cap_ - 1 : head_ - 1;
+        ::new (static_cast<void*>(slots_ + at)) T(std::move(v));
+        head_ = at;
+        ++len_;
+    }
     /// Removes and returns the oldest value; the caller checked !empty(). If T's move
     /// throws, the ring is unchanged.
     T pop_front() {
@@ -73,9 +84,10 @@ class ring {
         return i >= cap_ ? i - cap_ : i;
     }
     // Strong guarantee: if copying (T's move may throw) throws, the ring is unchanged.
-    void grow() {
+    void grow(std::size_t at_least = 0) {
         std::size_t n = cap_ == 0 ? 16 : cap_ * 2;
         if (n > limit_) n = limit_;
+        if (n < at_least) n = at_least;
         T* fresh = alloc().allocate(n);
         std::size_t done = 0;
         try {

@@ -7,9 +7,11 @@
 // impossible: a send whose value is already in the buffer cannot be taken back (and throwing
 // would tell the caller it was not sent), and a value handed to an aborted receiver could only
 // go back to the front by overfilling a bounded buffer that other senders filled meanwhile.
-// Keeping the grant satisfies the cancel-safety rule just as well (nothing is lost or
-// duplicated; the call returns what it got), and the abort fires at the next cancellation
-// point (abort is sticky).
+// So this function returns a grant that raced the cancellation; the caller decides. A send
+// keeps it (the value was sent). mpsc's receive puts the value back at the front of the
+// buffer (which may then hold one more than the capacity) and throws: a branch that lost a
+// select must not consume a value that nobody will see (API.md: a loser is cancelled before
+// it resumes).
 #pragma once
 
 #include <weft/detail/assert.hpp>

@@ -1,0 +1,129 @@
+// A select loser is cancelled before it resumes (API.md): a value, a result or a message handed
+// to a losing branch at the moment the winner ends goes back where it came from. Each test runs
+// the race on many seeded, paused current_thread runtimes: the seed orders the ready tasks, so
+// some seeds hand the value over in the same instant the timer branch wins.
+#include "support/harness.hpp"
+
+#include <weft/channel.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <variant>
+
+using namespace std::chrono_literals;
+
+namespace {
+constexpr std::uint64_t seeds = 60;
+
+weft::runtime seeded(std::uint64_t seed) {
+    return weft::builder::current_thread().start_paused(true).seed(seed).build();
+}
+}  // namespace
+
+TEST_CASE("a select loser's mpsc recv gives the value back", "[concurrency][select][cancel]") {
+    int lost_runs = 0;
+    for (std::uint64_t seed = 0; seed < seeds; ++seed) {
+        auto rt = seeded(seed);
+        int sum = rt.block_on([] {
+            auto [tx, rx] = weft::mpsc::channel<int>(1);
+            auto producer = weft::spawn([tx = std::move(tx)] {
+                for (int i = 1; i <= 5; ++i) {
+                    weft::sleep_for(30ms);  // lands together with the 10 ms timer's 3rd tick
+                    tx.send(i);
+                }
+            });
+            int sum = 0;
+            for (;;) {
+                auto ev = weft::select([&] { return rx.recv(); }, [] { weft::sleep_for(10ms); });
+                if (ev.index() == 1) continue;
+                std::optional<int> v = std::get<0>(ev);
+                if (!v) break;
+                sum += *v;
+            }
+            producer.join();
+            return sum;
+        });
+        if (sum != 15) ++lost_runs;
+    }
+    CHECK(lost_runs == 0);
+}
+
+TEST_CASE("a select loser's oneshot recv leaves the value for a later recv",
+          "[concurrency][select][cancel]") {
+    int lost_runs = 0;
+    for (std::uint64_t seed = 0; seed < seeds; ++seed) {
+        auto rt = seeded(seed);
+        bool got = rt.block_on([] {
+            auto [tx, rx] = weft::oneshot::channel<int>();
+            auto sender = weft::spawn([tx = std::move(tx)]() mutable {
+                weft::sleep_for(10ms);
+                tx.send(42);
+            });
+            for (;;) {
+                auto ev = weft::select([&] { return rx.recv(); }, [] { weft::sleep_for(10ms); });
+                if (ev.index() == 0) {
+                    sender.join();
+                    return std::get<0>(ev) == 42;
+                }
+                // The timer won; if the value was handed over meanwhile it must still be there.
+                if (sender.is_finished()) {
+                    sender.join();
+                    std::optional<int> v = rx.try_recv();
+                    return v && *v == 42;
+                }
+            }
+        });
+        if (!got) ++lost_runs;
+    }
+    CHECK(lost_runs == 0);
+}
+
+TEST_CASE("a select loser's join leaves the result in the handle", "[concurrency][select][cancel]") {
+    int lost_runs = 0;
+    for (std::uint64_t seed = 0; seed < seeds; ++seed) {
+        auto rt = seeded(seed);
+        bool got = rt.block_on([] {
+            auto h = weft::spawn([] {
+                weft::sleep_for(10ms);
+                return 7;
+            });
+            for (;;) {
+                auto ev = weft::select([&] { return h.join(); }, [] { weft::sleep_for(10ms); });
+                if (ev.index() == 0) return std::get<0>(ev) == 7;
+                if (h.is_finished()) return h.join() == 7;  // not consumed by the loser
+            }
+        });
+        if (!got) ++lost_runs;
+    }
+    CHECK(lost_runs == 0);
+}
+
+TEST_CASE("an aborted receiver's value stays in the channel", "[concurrency][cancel]") {
+    // The same hand-over race with abort instead of select, on two workers: a receiver parks,
+    // a sender sends while the receiver is being aborted; the value is either returned by the
+    // receiver or still in the channel, never gone.
+    auto rt = weft::test::make_runtime();
+    int rounds = static_cast<int>(weft::test::scaled(2000));
+    int lost = rt.block_on([rounds] {
+        int lost = 0;
+        for (int i = 0; i < rounds; ++i) {
+            auto [tx, rx] = weft::mpsc::channel<int>(4);
+            auto receiver = weft::spawn([&rx = rx] { return rx.recv(); });
+            weft::yield_now();
+            auto sender = weft::spawn([tx = std::move(tx), i] { tx.send(i); });
+            receiver.abort();
+            sender.join();
+            std::optional<int> got;
+            try {
+                got = receiver.join();
+            } catch (const weft::join_error&) {
+            }
+            if (!got) got = rx.try_recv();
+            if (!got || *got != i) ++lost;
+        }
+        return lost;
+    });
+    CHECK(lost == 0);
+}

@@ -227,13 +227,30 @@ fiber_stack stack_cache::take(std::size_t size) {
 }
 
 void stack_cache::give(const fiber_stack& s) noexcept {
-    if (s.len == default_ && free_.size() < max_) {
-        free_.push_back(s);
-    } else if (s.len == default_) {
-        give_spare(s);
-    } else {
+    if (s.len != default_) {
         deallocate_stack(s);
+        return;
     }
+    if (free_.size() >= max_) {
+        // Full: hand half to the process-wide spares under one lock (as take() refills),
+        // not one locked push per finished task while a burst of tasks ends.
+        auto& sp = spares();
+        std::size_t keep = max_ / 2;
+        {
+            std::lock_guard lock(sp.mu);
+            while (free_.size() > keep && sp.stacks.size() < max_spare) {
+                sp.stacks.push_back(free_.back());
+                free_.pop_back();
+            }
+            sp.last_used = std::chrono::steady_clock::now();
+            sp.count.store(sp.stacks.size(), std::memory_order_relaxed);
+        }
+        while (free_.size() > keep) {
+            deallocate_stack(free_.back());
+            free_.pop_back();
+        }
+    }
+    free_.push_back(s);
 }
 
 }  // namespace weft::detail

@@ -66,7 +66,9 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     /// Earliest pending timer over every worker (steady ns since epoch), or timer_heap::none.
     [[nodiscard]] std::int64_t next_timer_ns() const noexcept;
     /// Fires every timer due at now(); returns how many fired.
-    std::size_t fire_due_timers();
+    /// Fires the due timers of every worker's heap; those of other workers only once they are
+    /// `foreign_grace_ns` overdue (see worker::maintenance). Returns how many fired.
+    std::size_t fire_due_timers(std::int64_t foreign_grace_ns = 0);
     /// Paused clock: when nothing else can make progress, jump to the next deadline and fire
     /// it. Called by a parking worker; true when it fired something.
     bool try_auto_advance();

@@ -95,7 +95,13 @@ void worker::loop(const std::function<bool()>* done) {
 
 void worker::maintenance() {
     io_.poll();
-    sched_.fire_due_timers();
+    // A busy worker fires its own heap, and other workers' heaps only when their owner let
+    // them lag (it is parked, or stuck in one long task). Firing every heap from whichever
+    // worker got there first put all woken sleepers on one worker's timer-ready list while
+    // the other kept starting new ones: with 100k sleepers the one worker could not keep up
+    // and overshoot grew to milliseconds.
+    constexpr std::int64_t foreign_grace_ns = 500'000;
+    sched_.fire_due_timers(foreign_grace_ns);
 }
 
 task_header* worker::next_seeded() {

@@ -58,19 +58,21 @@ std::chrono::steady_clock::time_point scheduler::to_steady(std::int64_t clock_ns
     return from_ns(clock_ns - offset_ns_.load(std::memory_order_relaxed));
 }
 
-std::size_t scheduler::fire_due_timers() {
+std::size_t scheduler::fire_due_timers(std::int64_t foreign_grace_ns) {
     auto t = now();
     std::int64_t now_ns =
         std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
     if (next_timer_ns() > now_ns) return 0;
+    thread_context& ctx = this_thread_context();
+    worker* self = (ctx.w && &ctx.w->sched() == this) ? ctx.w : nullptr;
+    if (is_paused()) foreign_grace_ns = 0;  // virtual time: deadlines are exact, nobody lags
     thread_local std::vector<waker> due;
     std::size_t start = due.size();  // re-entrancy: a wake never fires timers, but be safe
     for (auto& w : workers_) {
-        if (w->timers().next_ns() <= now_ns) w->timers().take_due(t, due);
+        std::int64_t limit = w.get() == self ? now_ns : now_ns - foreign_grace_ns;
+        if (w->timers().next_ns() <= limit) w->timers().take_due(t, due);
     }
     std::size_t n = due.size() - start;
-    thread_context& ctx = this_thread_context();
-    worker* self = (ctx.w && &ctx.w->sched() == this) ? ctx.w : nullptr;
     if (self) self->set_firing_timers(true);
     for (std::size_t i = start; i < due.size(); ++i) due[i].wake();
     if (self) self->set_firing_timers(false);

@@ -5,7 +5,7 @@ namespace weft::detail {
 void timer_heap::insert(timer* t) {
     std::lock_guard lock(mu_);
     t->seq_ = ++seq_;
-    heap_.push_back(t);
+    heap_.push_back(entry{t->deadline_, t->seq_, t});
     t->index_ = heap_.size() - 1;
     sift_up(t->index_);
     publish_next();
@@ -24,8 +24,8 @@ void timer_heap::remove(timer* t) noexcept {
 
 void timer_heap::take_due(time_point now, std::vector<waker>& out) {
     std::lock_guard lock(mu_);
-    while (!heap_.empty() && heap_.front()->deadline_ <= now) {
-        timer* t = heap_.front();
+    while (!heap_.empty() && heap_.front().deadline <= now) {
+        timer* t = heap_.front().t;
         erase_at(0);
         out.push_back(std::move(t->waker_));
         // Ordering: the owner may destroy `t` as soon as it sees fired; nothing touches `t`
@@ -41,36 +41,36 @@ std::size_t timer_heap::size() const {
 }
 
 void timer_heap::sift_up(std::size_t i) noexcept {
-    timer* t = heap_[i];
+    entry e = heap_[i];
     while (i > 0) {
         std::size_t parent = (i - 1) / 2;
-        if (!before(t, heap_[parent])) break;
+        if (!before(e, heap_[parent])) break;
         place(i, heap_[parent]);
         i = parent;
     }
-    place(i, t);
+    place(i, e);
 }
 
 void timer_heap::sift_down(std::size_t i) noexcept {
-    timer* t = heap_[i];
+    entry e = heap_[i];
     const std::size_t n = heap_.size();
     for (;;) {
         std::size_t child = 2 * i + 1;
         if (child >= n) break;
         if (child + 1 < n && before(heap_[child + 1], heap_[child])) ++child;
-        if (!before(heap_[child], t)) break;
+        if (!before(heap_[child], e)) break;
         place(i, heap_[child]);
         i = child;
     }
-    place(i, t);
+    place(i, e);
 }
 
 void timer_heap::erase_at(std::size_t i) noexcept {
-    timer* gone = heap_[i];
-    timer* last = heap_.back();
+    timer* gone = heap_[i].t;
+    entry last = heap_.back();
     heap_.pop_back();
     gone->index_ = timer::not_queued;
-    if (gone == last) return;
+    if (gone == last.t) return;
     place(i, last);
     if (i > 0 && before(last, heap_[(i - 1) / 2])) {
         sift_up(i);
@@ -82,7 +82,7 @@ void timer_heap::erase_at(std::size_t i) noexcept {
 void timer_heap::publish_next() noexcept {
     next_ns_.store(heap_.empty() ? none
                                  : std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                       heap_.front()->deadline_.time_since_epoch())
+                                       heap_.front().deadline.time_since_epoch())
                                        .count(),
                    std::memory_order_release);
 }

@@ -20,6 +20,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
 
 namespace weft::net {
 namespace asio = boost::asio;
@@ -141,12 +144,22 @@ std::size_t tcp_stream::fill_buffer(std::source_location where) {
 }
 
 std::size_t tcp_stream::read_line(std::string& line, std::source_location where) {
+    return read_line(line, std::numeric_limits<std::size_t>::max(), where);
+}
+
+std::size_t tcp_stream::read_line(std::string& line, std::size_t max_length,
+                                  std::source_location where) {
     weft::detail::consume_budget(where);
+    auto too_long = [max_length] {
+        throw std::length_error("weft::net::tcp_stream::read_line: a line is longer than " +
+                                std::to_string(max_length) + " bytes (the max_length given)");
+    };
     std::size_t scanned = rpos_;
     for (;;) {
         std::size_t nl = rbuf_.find('\n', scanned);
         if (nl != std::string::npos) {
             std::size_t count = nl + 1 - rpos_;
+            if (count > max_length) too_long();
             line.append(rbuf_, rpos_, count);
             rpos_ = nl + 1;
             if (rpos_ == rbuf_.size()) {
@@ -156,6 +169,7 @@ std::size_t tcp_stream::read_line(std::string& line, std::source_location where)
             return count;
         }
         std::size_t searched = rbuf_.size() - rpos_;  // fill_buffer compacts to rpos_ == 0
+        if (searched >= max_length) too_long();  // no '\n' in max_length bytes
         if (fill_buffer(where) == 0) {
             std::size_t count = rbuf_.size() - rpos_;
             line.append(rbuf_, rpos_, count);
@@ -230,6 +244,12 @@ void tcp_read_half::read_exact(asio::mutable_buffer buf, std::source_location wh
 std::size_t tcp_read_half::read_line(std::string& line, std::source_location where) {
     return s_->read_line(line, where);
 }
+
+std::size_t tcp_read_half::read_line(std::string& line, std::size_t max_length,
+                                     std::source_location where) {
+    return s_->read_line(line, max_length, where);
+}
+
 asio::ip::tcp::endpoint tcp_read_half::peer_addr() const { return s_->peer_addr(); }
 asio::ip::tcp::endpoint tcp_read_half::local_addr() const { return s_->local_addr(); }
 

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -248,6 +249,46 @@ TEST_CASE("read_line buffers, mixes with read_some and is cancel-safe", "[net][t
     CHECK(r.abort_outcome == "cancelled");
     CHECK(r.after_abort == "partial\n");
     CHECK(r.eof == 0);
+}
+
+TEST_CASE("read_line with max_length refuses a longer line, naming the limit", "[net][tcp]") {
+    auto rt = weft::test::make_runtime();
+    struct result {
+        std::string ok_line, error, half_error;
+        std::size_t buffered_after = 0;
+    };
+    result r = rt.block_on([] {
+        result r;
+        auto listener = weft::net::tcp_listener::bind("127.0.0.1:0");
+        auto c = weft::net::tcp_stream::connect(addr_of(listener.local_addr()));
+        auto s = listener.accept();
+        c.write_all(asio::buffer(std::string("short\n") + std::string(100, 'x')));
+        s.read_line(r.ok_line, 16);  // 6 bytes: fine
+        try {
+            std::string line;
+            s.read_line(line, 16);  // 100 bytes without '\n'
+        } catch (const std::length_error& e) {
+            r.error = e.what();
+        }
+        // The refused bytes are still there for a raw read; nothing was appended or lost.
+        std::string rest(100, '\0');
+        s.read_exact(asio::buffer(rest));
+        r.buffered_after = static_cast<std::size_t>(std::count(rest.begin(), rest.end(), 'x'));
+        // The same through a split read half, with a line that ends past the limit.
+        c.write_all(asio::buffer(std::string(40, 'y') + "\n"));
+        auto [rh, wh] = std::move(s).split();
+        try {
+            std::string line;
+            rh.read_line(line, 16);
+        } catch (const std::length_error& e) {
+            r.half_error = e.what();
+        }
+        return r;
+    });
+    CHECK(r.ok_line == "short\n");
+    CHECK(r.error.find("longer than 16 bytes") != std::string::npos);
+    CHECK(r.buffered_after == 100);
+    CHECK(r.half_error.find("longer than 16 bytes") != std::string::npos);
 }
 
 TEST_CASE("aborting a task blocked in accept or read_some", "[net][tcp][cancel]") {

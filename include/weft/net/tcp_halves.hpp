@@ -33,6 +33,9 @@ class tcp_read_half {
                     std::source_location where = std::source_location::current());
     /// See tcp_stream::read_line. **Cancellation**: as there (cancel-safe).
     std::size_t read_line(std::string& line, std::source_location where = std::source_location::current());
+    /// See tcp_stream::read_line with a length limit. **Cancellation**: as there (cancel-safe).
+    std::size_t read_line(std::string& line, std::size_t max_length,
+                          std::source_location where = std::source_location::current());
     /// The remote address of the stream.
     [[nodiscard]] boost::asio::ip::tcp::endpoint peer_addr() const;
     /// The local address of the stream.

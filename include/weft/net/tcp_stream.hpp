@@ -74,10 +74,19 @@ class tcp_stream {
     /// returns how many were appended; at end of stream, appends what is left (a last line
     /// without '\n') and returns its size, then 0. The stream keeps an internal buffer: bytes
     /// read past the '\n' stay there and are returned by the next read_line, read_some or
-    /// read_exact first, so line and raw reads can be mixed. A line is not limited in length.
+    /// read_exact first, so line and raw reads can be mixed. A line is not limited in length
+    /// here; the overload with `max_length` bounds it.
     /// **Cancellation**: a cancellation point, and cancel-safe: nothing is appended to `line`
     /// until a whole line is there; a partial line stays in the internal buffer.
     std::size_t read_line(std::string& line, std::source_location where = std::source_location::current());
+    /// As read_line(line), but refuses a line longer than `max_length` bytes ('\n' included):
+    /// throws std::length_error naming the limit once that many bytes arrived without a
+    /// '\n' (at most about max_length + 4 KiB is ever buffered), appending nothing; the
+    /// stream is then mid-line (close it, or discard with read_some). For peers that are not
+    /// trusted: without a limit a peer that never sends '\n' is buffered until end of stream.
+    /// **Cancellation**: as read_line (a cancellation point, cancel-safe).
+    std::size_t read_line(std::string& line, std::size_t max_length,
+                          std::source_location where = std::source_location::current());
 
     /// Writes all of `buf`.
     /// **Cancellation**: a cancellation point; not cancel-safe: an abort may leave a prefix

@@ -67,26 +67,7 @@ template <class T>
 using oneshot_ptr = boost::intrusive_ptr<oneshot_state<T>>;
 
 template <class T>
-struct oneshot_async_node : oneshot_node<T> {
-    explicit oneshot_async_node(oneshot_ptr<T> s) noexcept : st(std::move(s)) {}
-    bool cancel_wait() noexcept {
-        std::lock_guard lk(st->mu);
-        if (st->rx_waiter != this) return false;
-        st->rx_waiter = nullptr;
-        return true;
-    }
-    std::tuple<boost::system::error_code, async_value_t<T>> completion_args(
-        std::uint32_t status) noexcept {
-        if (status == wait_status::granted) {
-            return {boost::system::error_code(), async_value_t<T>(std::move(*this->value))};
-        }
-        boost::system::error_code ec = status == wait_status::closed
-                                           ? make_error_code(error::channel_closed)
-                                           : make_error_code(boost::asio::error::operation_aborted);
-        return {ec, async_value_t<T>{}};
-    }
-    oneshot_ptr<T> st;
-};
+using oneshot_async_node = single_receiver_async_node<T, oneshot_node<T>, oneshot_ptr<T>>;
 
 template <class T>
 struct oneshot_initiate_recv {

@@ -294,27 +294,7 @@ struct initiate_send {
 };
 
 template <class T>
-struct async_recv_node : rx_node<T> {
-    explicit async_recv_node(mpsc_ptr<T> s) noexcept : st(std::move(s)) {}
-    bool cancel_wait() noexcept {
-        lock_t lk(st->mu);
-        if (st->rx_waiter != this) return false;
-        st->rx_waiter = nullptr;
-        return true;
-    }
-    std::tuple<boost::system::error_code, async_value_t<T>> completion_args(
-        std::uint32_t status) noexcept {
-        if (status == wait_status::granted) {
-            return {boost::system::error_code(), async_value_t<T>(std::move(*this->value))};
-        }
-        boost::system::error_code ec = status == wait_status::closed
-                                           ? make_error_code(error::channel_closed)
-                                           : make_error_code(boost::asio::error::operation_aborted);
-        return {ec, async_value_t<T>{}};
-    }
-
-    mpsc_ptr<T> st;
-};
+using async_recv_node = single_receiver_async_node<T, rx_node<T>, mpsc_ptr<T>>;
 
 template <class T>
 struct initiate_recv {

@@ -17,11 +17,17 @@
 #include <weft/detail/assert.hpp>
 #include <weft/detail/park.hpp>
 #include <weft/detail/wait_list.hpp>
+#include <weft/error.hpp>
+
+#include <boost/asio/error.hpp>
 
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <source_location>
+#include <tuple>
 #include <type_traits>
+#include <utility>
 
 namespace weft::detail::chan {
 
@@ -29,6 +35,34 @@ namespace weft::detail::chan {
 /// (a default value accompanies an error), else std::optional<T> (API.md Conventions).
 template <class T>
 using async_value_t = std::conditional_t<std::is_default_constructible_v<T>, T, std::optional<T>>;
+
+/// The Asio receive of a channel whose single receiver waits in its state's `rx_waiter`
+/// (mpsc, oneshot): `Node` is the channel's receive node (a wait_node with an
+/// `std::optional<T> value`), `StatePtr` keeps the state alive while the operation is pending.
+/// Withdrawing unlinks it under the state's lock; it completes with the value, or
+/// error::channel_closed, or operation_aborted.
+template <class T, class Node, class StatePtr>
+struct single_receiver_async_node : Node {
+    explicit single_receiver_async_node(StatePtr s) noexcept : st(std::move(s)) {}
+    bool cancel_wait() noexcept {
+        std::lock_guard lk(st->mu);
+        if (st->rx_waiter != this) return false;
+        st->rx_waiter = nullptr;
+        return true;
+    }
+    std::tuple<boost::system::error_code, async_value_t<T>> completion_args(
+        std::uint32_t status) noexcept {
+        if (status == wait_status::granted) {
+            return {boost::system::error_code(), async_value_t<T>(std::move(*this->value))};
+        }
+        boost::system::error_code ec = status == wait_status::closed
+                                           ? make_error_code(error::channel_closed)
+                                           : make_error_code(boost::asio::error::operation_aborted);
+        return {ec, async_value_t<T>{}};
+    }
+
+    StatePtr st;
+};
 
 /// Parks until `w` (queued, waker set, lock released) gets a final status, and returns it. On
 /// cancellation calls `withdraw()`, which takes the owner's lock and unlinks `w` if it is still

@@ -34,7 +34,10 @@ void timer::arm(time_point deadline, waker w) {
 
 void timer::disarm() noexcept {
     if (!heap_) return;
-    heap_->remove(this);
+    // Fired: the firing thread took the timer out of the heap before publishing fired_, so
+    // there is nothing to remove and no need to take the heap's lock (which a burst of firing
+    // holds for a while).
+    if (!fired()) heap_->remove(this);
     heap_ = nullptr;
 }
 

@@ -1,13 +1,30 @@
 #include "timer_heap.hpp"
 
+#include <stdexcept>
+
 namespace weft::detail {
+
+std::uint32_t timer_heap::take_slot(timer* t) {
+    std::uint32_t s = free_;
+    if (s != timer::not_queued) {
+        free_ = records_[s].next_free;
+    } else {
+        if (records_.size() >= timer::not_queued) throw std::length_error("weft: too many timers");
+        s = static_cast<std::uint32_t>(records_.size());
+        records_.emplace_back();
+    }
+    records_[s].t = t;
+    return s;
+}
 
 void timer_heap::insert(timer* t) {
     std::lock_guard lock(mu_);
-    t->seq_ = ++seq_;
-    heap_.push_back(entry{t->deadline_, t->seq_, t});
-    t->index_ = heap_.size() - 1;
-    sift_up(t->index_);
+    heap_.reserve(heap_.size() + 1);  // nothing below can throw once the record is taken
+    std::uint32_t s = take_slot(t);
+    t->slot_ = s;
+    heap_.push_back(entry{t->deadline_, ++seq_, s});
+    records_[s].pos = static_cast<std::uint32_t>(heap_.size() - 1);
+    sift_up(heap_.size() - 1);
     publish_next();
 }
 
@@ -15,8 +32,9 @@ void timer_heap::remove(timer* t) noexcept {
     waker dropped;
     {
         std::lock_guard lock(mu_);
-        if (t->index_ == timer::not_queued) return;
-        erase_at(t->index_);
+        if (t->slot_ == timer::not_queued) return;
+        erase_at(records_[t->slot_].pos);
+        t->slot_ = timer::not_queued;
         dropped = std::move(t->waker_);
         publish_next();
     }
@@ -25,8 +43,8 @@ void timer_heap::remove(timer* t) noexcept {
 void timer_heap::take_due(time_point now, std::vector<waker>& out) {
     std::lock_guard lock(mu_);
     while (!heap_.empty() && heap_.front().deadline <= now) {
-        timer* t = heap_.front().t;
-        erase_at(0);
+        timer* t = erase_at(0);
+        t->slot_ = timer::not_queued;
         out.push_back(std::move(t->waker_));
         // Ordering: the owner may destroy `t` as soon as it sees fired; nothing touches `t`
         // after this store.
@@ -65,18 +83,21 @@ void timer_heap::sift_down(std::size_t i) noexcept {
     place(i, e);
 }
 
-void timer_heap::erase_at(std::size_t i) noexcept {
-    timer* gone = heap_[i].t;
+timer* timer_heap::erase_at(std::size_t i) noexcept {
+    std::uint32_t s = heap_[i].slot;
+    timer* gone = records_[s].t;
+    records_[s].next_free = free_;
+    free_ = s;
     entry last = heap_.back();
     heap_.pop_back();
-    gone->index_ = timer::not_queued;
-    if (gone == last.t) return;
+    if (i == heap_.size()) return gone;
     place(i, last);
     if (i > 0 && before(last, heap_[(i - 1) / 2])) {
         sift_up(i);
     } else {
         sift_down(i);
     }
+    return gone;
 }
 
 void timer_heap::publish_next() noexcept {

@@ -105,3 +105,53 @@ TEST_CASE("the paused clock does not jump while blocking-pool work runs", "[time
     });
     CHECK(saw_done);
 }
+
+TEST_CASE("timers removed from anywhere in the heap leave the rest firing exactly, in order",
+          "[time][paused]") {
+    // Aborting a sleeper removes its timer from the middle of its worker's heap; the others
+    // must still fire at their own deadlines, ties in arming order.
+    auto rt = weft::builder::current_thread().start_paused(true).build();
+    struct woke {
+        int index;
+        int armed;  // arming order, which breaks deadline ties
+        std::chrono::seconds deadline;
+        std::chrono::nanoseconds late;
+    };
+    auto log = rt.block_on([] {
+        auto log = std::make_shared<std::vector<woke>>();
+        auto arming = std::make_shared<int>(0);
+        auto t0 = weft::time::now();
+        std::vector<weft::join_handle<void>> hs;
+        std::uint32_t x = 12345;
+        for (int i = 0; i < 3000; ++i) {
+            x = x * 1103515245U + 12345U;
+            auto d = std::chrono::seconds(1 + (x >> 16) % 400);  // many ties
+            hs.push_back(weft::spawn([log, arming, i, d, t0] {
+                int armed = (*arming)++;  // one thread: sleep_until arms right after this
+                weft::sleep_until(t0 + d);
+                log->push_back({i, armed, d, weft::time::now() - (t0 + d)});
+            }));
+        }
+        for (int spins = 0; *arming < 3000 && spins < 100'000; ++spins) weft::yield_now();
+        for (std::size_t i = 0; i < hs.size(); i += 3) hs[i].abort();
+        for (auto& h : hs) {
+            try {
+                h.join();
+            } catch (const weft::join_error&) {
+            }
+        }
+        return *log;
+    });
+    REQUIRE(log.size() == 2000);
+    for (std::size_t k = 0; k < log.size(); ++k) {
+        INFO("wake " << k << " task " << log[k].index);
+        CHECK(log[k].index % 3 != 0);
+        CHECK(log[k].late == 0ns);
+        if (k > 0) {
+            bool ordered = log[k - 1].deadline < log[k].deadline ||
+                           (log[k - 1].deadline == log[k].deadline &&
+                            log[k - 1].armed < log[k].armed);
+            CHECK(ordered);
+        }
+    }
+}

@@ -38,11 +38,10 @@ class timer {
 
    private:
     friend class timer_heap;
-    static constexpr std::size_t not_queued = ~std::size_t{0};
+    static constexpr std::uint32_t not_queued = ~std::uint32_t{0};
 
     time_point deadline_{};
-    std::uint64_t seq_ = 0;       // ties broken by arming order: deterministic firing order
-    std::size_t index_ = not_queued;  // position in heap_'s array, guarded by its lock
+    std::uint32_t slot_ = not_queued;  // this timer's record in heap_, guarded by its lock
     timer_heap* heap_ = nullptr;  // where it was armed (set and cleared by the owner only)
     waker waker_;                 // guarded by heap_'s lock while queued
     std::atomic<bool> fired_{false};

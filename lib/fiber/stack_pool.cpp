@@ -135,16 +135,6 @@ void deallocate_stack(const fiber_stack& s) noexcept {
     }
 }
 
-bool saved_context_in_bounds(const fiber_stack& s, const void* saved_sp) noexcept {
-    // A slab stack has no guard page: a fiber that switches out with its stack pointer in
-    // the lowest few hundred bytes (or below) has overflowed, or is about to. Checking the
-    // saved pointer, not a canary word, keeps the bottom page untouched (not resident).
-    constexpr std::uintptr_t red_zone = 512;
-    auto sp = reinterpret_cast<std::uintptr_t>(saved_sp);
-    auto bottom = reinterpret_cast<std::uintptr_t>(s.bottom());
-    return s.kind != stack_kind::slab || sp >= bottom + red_zone;
-}
-
 namespace {
 // Spare stacks beyond the workers' own caches, shared by the process: after a burst of
 // parked tasks (100k sleepers, say) their stacks are kept with their pages resident, so the

@@ -45,7 +45,16 @@ void deallocate_stack(const fiber_stack& s) noexcept;
 /// False when a fiber on slab stack `s` switched out with its stack pointer at (or past) the
 /// bottom: an overflow the missing guard page could not catch (always true for guarded
 /// stacks, which fault instead).
-bool saved_context_in_bounds(const fiber_stack& s, const void* saved_sp) noexcept;
+inline bool saved_context_in_bounds(const fiber_stack& s, const void* saved_sp) noexcept {
+    // A slab stack has no guard page: a fiber that switches out with its stack pointer in
+    // the lowest few hundred bytes (or below) has overflowed, or is about to. Checking the
+    // saved pointer, not a canary word, keeps the bottom page untouched (not resident).
+    // Inline: it runs at every switch-out. A slab stack's bottom is its base (no guard).
+    constexpr std::uintptr_t red_zone = 512;
+    return s.kind != stack_kind::slab ||
+           reinterpret_cast<std::uintptr_t>(saved_sp) >=
+               reinterpret_cast<std::uintptr_t>(s.base) + red_zone;
+}
 
 /// Releases the process-wide spare stacks once they have been unused for a few seconds
 /// (called by idle workers).

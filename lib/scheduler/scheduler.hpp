@@ -69,6 +69,10 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     /// Fires the due timers of every worker's heap; those of other workers only once they are
     /// `foreign_grace_ns` overdue (see worker::maintenance). Returns how many fired.
     std::size_t fire_due_timers(std::int64_t foreign_grace_ns = 0);
+    /// A timer was armed on `self`'s heap: wakes a worker parked past its deadline. Without
+    /// this a parked worker slept on while the timer's owner ran one long task, and the
+    /// timer fired only when that task ended.
+    void on_timer_armed(const worker* self, std::int64_t deadline_ns) noexcept;
     /// Paused clock: when nothing else can make progress, jump to the next deadline and fire
     /// it. Called by a parking worker; true when it fired something.
     bool try_auto_advance();

@@ -1,10 +1,17 @@
-// The worker loop and the fiber switch. Every switch between a worker and a task goes through
-// resume() (worker -> task) or suspend()/fiber_main's exit (task -> worker); those are the
-// only places that call switch_context (lib/fiber/context.hpp), so the sanitizer annotations live here:
+// The worker loop and the fiber switch. A switch goes scheduler -> task (resume()), task ->
+// task (a task that suspends hands its worker straight to the next ready task that already has
+// a fiber: one switch instead of two, and no trip through the loop), or task -> scheduler (no
+// such task, or the loop has work of its own: maintenance, a task to start, stopping). Every
+// switch goes through resume() or leave() (and fiber_main's entry), the only callers of
+// switch_context (lib/fiber/context.hpp); the side that arrives finishes the switch (arrive():
+// records where the previous context stopped and requeues or finishes the task that left), so
+// a task is published only once its stack is no longer in use. The sanitizer annotations live
+// here too:
 //   ASan  __sanitizer_start_switch_fiber right before the jump, __sanitizer_finish_switch_fiber
 //         right after arriving (a finished fiber passes a null fake-stack slot);
 //   TSan  __tsan_switch_to_fiber in the very frame that jumps.
-// The C++ exception globals are swapped on the worker side (the worker never migrates).
+// The C++ exception globals are swapped by the side that jumps: the leaving context's state is
+// saved and the arriving one's installed (the worker's own state waits in sched_eh_).
 #include "worker.hpp"
 
 #include "../fiber/context.hpp"
@@ -62,6 +69,9 @@ void worker::run_until(const std::function<bool()>& done) { loop(&done); }
 
 void worker::loop(const std::function<bool()>* done) {
     thread_context_scope scope(&sched_, this);
+    // A loop with a predicate (current_thread's block_on) checks it between tasks; tasks
+    // switching among themselves would postpone that, so they come back here instead.
+    direct_ok_ = done == nullptr;
     ensure_overflow_handler();
     eh_globals_ = thread_eh_globals();
 #if WEFT_TSAN
@@ -71,7 +81,7 @@ void worker::loop(const std::function<bool()>* done) {
     for (;;) {
         if (done && (*done)()) break;
         if (sched_.is_stopping()) break;
-        task_header* t = next_task();
+        task_header* t = handoff_ ? std::exchange(handoff_, nullptr) : next_task();
         if (!t) t = search();
         if (t) {
             run_task(t);
@@ -132,7 +142,11 @@ task_header* worker::next_task() {
     }
     if (seeded_) return next_seeded();
     if (lifo_) {
-        if (lifo_runs_ < max_lifo_runs) {
+        // The cap gives the ring's tasks their turn. With nothing else ready here, sending the
+        // task through the ring would only expose it to a thief: a chain of spawns then bounced
+        // between the workers, each steal waking the other one (chained_spawn: 106 -> 150 ns).
+        if (lifo_runs_ < max_lifo_runs ||
+            (local_.is_empty() && timer_ready_.empty() && pinned_ready_.empty())) {
             ++lifo_runs_;
             return std::exchange(lifo_, nullptr);
         }
@@ -253,8 +267,19 @@ void worker::unpark() {
     boost::asio::post(io_, [] {});
 }
 
+void worker::wake_if_sleeping_past(std::int64_t deadline_ns) noexcept {
+    std::int64_t s = sleep_until_ns_.load(std::memory_order_seq_cst);
+    while (s > deadline_ns) {
+        if (sleep_until_ns_.compare_exchange_weak(s, awake, std::memory_order_acq_rel)) {
+            unpark();
+            return;
+        }
+    }
+}
+
 bool worker::has_local_work() const {
-    return lifo_ || !local_.is_empty() || !pinned_ready_.empty() || !seeded_ready_.empty() ||
+    return handoff_ || lifo_ || !local_.is_empty() || !pinned_ready_.empty() ||
+           !seeded_ready_.empty() ||
            !timer_ready_.empty() ||
            pinned_pending_.load(std::memory_order_seq_cst);
 }
@@ -292,10 +317,24 @@ void worker::park() {
             // Virtual time: when nothing else can run, jump to the next deadline.
             if (sched_.try_auto_advance()) continue;
             io_.run_one();
-        } else if (std::int64_t next = sched_.next_timer_ns(); next != timer_heap::none) {
-            io_.run_one_until(sched_.to_steady(next));
         } else {
-            io_.run_one();
+            // Publish how long we sleep, then look at the heaps again: a timer armed
+            // meanwhile is either seen here or its armer sees our deadline and wakes us
+            // (scheduler::on_timer_armed); seq_cst on both sides.
+            std::int64_t next = sched_.next_timer_ns();
+            for (;;) {
+                sleep_until_ns_.store(next, std::memory_order_seq_cst);
+                std::atomic_thread_fence(std::memory_order_seq_cst);
+                std::int64_t again = sched_.next_timer_ns();
+                if (again >= next) break;
+                next = again;
+            }
+            if (next != timer_heap::none) {
+                io_.run_one_until(sched_.to_steady(next));
+            } else {
+                io_.run_one();
+            }
+            sleep_until_ns_.store(awake, std::memory_order_relaxed);
         }
         parked_.store(false, std::memory_order_relaxed);
         sched_.fire_due_timers();
@@ -338,7 +377,6 @@ void worker::run_task(task_header* t) {
         // is served by this resumption: the task re-reads whatever the waker published.
         if (s & st::notified) t->state_.fetch_and(~st::notified, std::memory_order_acq_rel);
         resume(t);
-        after_switch(t);
         return;
     }
     for (;;) {
@@ -369,10 +407,11 @@ void worker::run_task(task_header* t) {
         }
     }
     resume(t);
-    after_switch(t);
 }
 
-void worker::start_fiber(task_header* t) {
+void worker::start_fiber(task_header* t) { bind_stack(t, take_stack(t)); }
+
+fiber_stack worker::take_stack(task_header* t) {
     std::size_t size = t->stack_size_ ? mapped_stack_size(t->stack_size_) : default_stack_;
     std::uint64_t fresh_before = stacks_.fresh_count();
     fiber_stack s = stacks_.take(size);
@@ -382,6 +421,10 @@ void worker::start_fiber(task_header* t) {
         // task instead of at the next interval tick. Against that cost the check is free.
         maintenance_due_ = true;
     }
+    return s;
+}
+
+void worker::bind_stack(task_header* t, const fiber_stack& s) noexcept {
 #if WEFT_ASAN
     __asan_unpoison_memory_region(s.bottom(), s.usable());
 #endif
@@ -394,13 +437,16 @@ void worker::start_fiber(task_header* t) {
 #endif
 }
 
-void worker::resume(task_header* t) {
+void worker::enter(task_header* t) noexcept {
     current_ = t;
     t->worker_ = this;
     running_id.store(t->id_, std::memory_order_relaxed);
     budget_ = coop_budget;
-    eh_state mine = swap_eh_state(eh_globals_, {t->eh_caught_, t->eh_uncaught_});
-    reason_ = switch_reason::none;
+}
+
+void worker::resume(task_header* t) {
+    enter(t);
+    sched_eh_ = swap_eh_state(eh_globals_, {t->eh_caught_, t->eh_uncaught_});
 #if WEFT_ASAN
     fiber_stack s{t->stack_base_, t->stack_len_, static_cast<stack_kind>(t->stack_kind_)};
     __sanitizer_start_switch_fiber(&asan_fake_, s.bottom(), s.usable());
@@ -409,60 +455,145 @@ void worker::resume(task_header* t) {
     __tsan_switch_to_fiber(t->tsan_fiber_, 0);
 #endif
     context_transfer tr = switch_context(t->fiber_ctx_, this);
+    // Back on the worker's stack, from whichever task last ran here (maybe not `t`): it
+    // installed the worker's exception state before jumping.
 #if WEFT_ASAN
     __sanitizer_finish_switch_fiber(asan_fake_, nullptr, nullptr);
 #endif
-    t->fiber_ctx_ = tr.from;
-    eh_state theirs = swap_eh_state(eh_globals_, mine);
-    t->eh_caught_ = theirs.caught;
-    t->eh_uncaught_ = theirs.uncaught;
     current_ = nullptr;
     running_id.store(0, std::memory_order_relaxed);
+    arrive(tr.from);
 }
 
-[[gnu::noinline]] worker* worker::suspend(task_header* t, switch_reason why) {
+void worker::arrive(void* from) {
+    task_header* p = std::exchange(prev_, nullptr);
+    if (!p) {
+        sched_ctx_ = from;
+        return;
+    }
+    p->fiber_ctx_ = from;
+    after_switch(p);
+}
+
+task_header* worker::next_direct() {
+    if (!direct_ok_ || handoff_ || maintenance_due_) return nullptr;
+    task_header* n = next_task();
+    if (!n) return nullptr;
+    if (n->inline_ || maintenance_due_) {
+        // A handler runs on the worker's stack; maintenance comes first: the loop's business.
+        handoff_ = n;
+        return nullptr;
+    }
+    // As run_task: a yielded task still holds `running`; a woken one is `scheduled`.
+    std::uint32_t s = n->state_.load(std::memory_order_acquire);
+    if (s & st::running) {
+        if (s & st::notified) n->state_.fetch_and(~st::notified, std::memory_order_acq_rel);
+    } else if (s & st::started) {
+        while (!n->state_.compare_exchange_weak(s, (s & ~st::scheduled) | st::running,
+                                                std::memory_order_acq_rel,
+                                                std::memory_order_acquire)) {
+        }
+    } else if (!start_direct(n, s)) {
+        handoff_ = n;
+        return nullptr;
+    }
+    bump(stats.polls);
+    return n;
+}
+
+bool worker::start_direct(task_header* n, std::uint32_t s) {
+    // A first run. The loop keeps the cases that run user code outside the task (an abort
+    // before the start destroys the callable) or report an error (no stack): the stack is
+    // taken before the task is claimed, so either way the task is handed over untouched.
+    if (s & st::cancelled) return false;
+    fiber_stack stack;
+    try {
+        stack = take_stack(n);
+    } catch (...) {
+        return false;  // run_task tries again and reports it
+    }
+    while (!n->state_.compare_exchange_weak(s, (s & ~st::scheduled) | st::running | st::started,
+                                            std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
+        if (s & st::cancelled) {
+            stacks_.give(stack);
+            return false;
+        }
+    }
+    bind_stack(n, stack);
+    return true;
+}
+
+[[gnu::noinline]] worker* worker::leave(task_header* t, switch_reason why) {
+    // Runs on t's stack. Nothing here touches `w` after the jump: t may come back on another
+    // worker.
     worker* w = t->worker_;
     w->reason_ = why;
+    w->prev_ = t;
+    void** fake_slot = why == switch_reason::done ? nullptr : &t->asan_fake_stack_;
+    (void)fake_slot;
+    context_transfer tr;
+    if (task_header* n = w->sched_.is_stopping() ? nullptr : w->next_direct()) {
+        eh_state mine = swap_eh_state(w->eh_globals_, {n->eh_caught_, n->eh_uncaught_});
+        t->eh_caught_ = mine.caught;
+        t->eh_uncaught_ = mine.uncaught;
+        w->enter(n);
 #if WEFT_ASAN
-    __sanitizer_start_switch_fiber(&t->asan_fake_stack_, w->asan_stack_bottom_,
-                                   w->asan_stack_size_);
+        fiber_stack s{n->stack_base_, n->stack_len_, static_cast<stack_kind>(n->stack_kind_)};
+        __sanitizer_start_switch_fiber(fake_slot, s.bottom(), s.usable());
 #endif
 #if WEFT_TSAN
-    __tsan_switch_to_fiber(w->tsan_fiber_, 0);
+        __tsan_switch_to_fiber(n->tsan_fiber_, 0);
 #endif
-    context_transfer tr = switch_context(w->sched_ctx_, nullptr);
-    auto* nw = static_cast<worker*>(tr.data);
-    nw->sched_ctx_ = tr.from;
+        tr = switch_context(n->fiber_ctx_, w);
+    } else {
+        eh_state mine = swap_eh_state(w->eh_globals_, w->sched_eh_);
+        t->eh_caught_ = mine.caught;
+        t->eh_uncaught_ = mine.uncaught;
 #if WEFT_ASAN
-    __sanitizer_finish_switch_fiber(t->asan_fake_stack_, &nw->asan_stack_bottom_,
-                                    &nw->asan_stack_size_);
+        __sanitizer_start_switch_fiber(fake_slot, w->asan_stack_bottom_, w->asan_stack_size_);
 #endif
+#if WEFT_TSAN
+        __tsan_switch_to_fiber(w->tsan_fiber_, 0);
+#endif
+        tr = switch_context(w->sched_ctx_, w);
+    }
+    WEFT_INVARIANT(why != switch_reason::done, "a finished fiber is never resumed");
+    auto* nw = static_cast<worker*>(tr.data);
+    nw->arrived_in_fiber(t->asan_fake_stack_, tr.from);
     return nw;
 }
 
+void worker::arrived_in_fiber(void* fake_stack, void* from) {
+#if WEFT_ASAN
+    const void* bottom = nullptr;
+    std::size_t size = 0;
+    __sanitizer_finish_switch_fiber(fake_stack, &bottom, &size);
+    if (!prev_) {  // from the worker's own stack: remember it for switching back
+        asan_stack_bottom_ = bottom;
+        asan_stack_size_ = size;
+    }
+#else
+    (void)fake_stack;
+#endif
+    arrive(from);
+}
+
+worker* worker::suspend(task_header* t, switch_reason why) { return leave(t, why); }
+
 void worker::fiber_main(void* fctx, void* data) {
     auto* w = static_cast<worker*>(data);
-    w->sched_ctx_ = fctx;
-#if WEFT_ASAN
-    __sanitizer_finish_switch_fiber(nullptr, &w->asan_stack_bottom_, &w->asan_stack_size_);
-#endif
+    w->arrived_in_fiber(nullptr, fctx);
     task_header* t = w->current_;
     t->run();
-    w = t->worker_;  // the worker that resumed us last
-    w->reason_ = switch_reason::done;
-#if WEFT_ASAN
-    __sanitizer_start_switch_fiber(nullptr, w->asan_stack_bottom_, w->asan_stack_size_);
-#endif
-#if WEFT_TSAN
-    __tsan_switch_to_fiber(w->tsan_fiber_, 0);
-#endif
-    switch_context(w->sched_ctx_, nullptr);
-    WEFT_INVARIANT(false, "a finished fiber is never resumed");
+    leave(t, switch_reason::done);
 }
 
 void worker::after_switch(task_header* t) {
-    fiber_stack s{t->stack_base_, t->stack_len_, static_cast<stack_kind>(t->stack_kind_)};
-    if (reason_ != switch_reason::done && !saved_context_in_bounds(s, t->fiber_ctx_)) {
+    if (reason_ != switch_reason::done &&
+        !saved_context_in_bounds(
+            {t->stack_base_, t->stack_len_, static_cast<stack_kind>(t->stack_kind_)},
+            t->fiber_ctx_)) {
         report_stack_overflow(t, true);
     }
     switch (reason_) {

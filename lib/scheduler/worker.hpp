@@ -8,6 +8,7 @@
 // the shard, so a parked worker wakes for new tasks and for I/O alike.
 #pragma once
 
+#include "../fiber/exception_state.hpp"
 #include "../fiber/stack_pool.hpp"
 #include "../time/timer_heap.hpp"
 #include "local_queue.hpp"
@@ -23,6 +24,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -55,6 +57,10 @@ class worker {
     void schedule_pinned(task_header* t);
     /// Wakes this worker if it is parked in its shard.
     void unpark();
+    /// Wakes this worker if it is parked until later than `deadline_ns` (runtime clock), so
+    /// it sleeps until a timer armed meanwhile on another worker's heap (whose owner may be
+    /// busy in one long task). At most one waker per park pays for the unpark.
+    void wake_if_sleeping_past(std::int64_t deadline_ns) noexcept;
 
     /// Called in the fiber: switches back to this worker. Returns the worker that resumed it.
     static worker* suspend(task_header* t, switch_reason why);
@@ -88,6 +94,7 @@ class worker {
     /// queues.
     template <class F>
     void drain_queues(F&& f) {
+        if (handoff_) f(std::exchange(handoff_, nullptr));
         if (lifo_) f(std::exchange(lifo_, nullptr));
         while (task_header* t = local_.pop()) f(t);
         for (task_header* t : seeded_ready_) f(t);
@@ -109,7 +116,15 @@ class worker {
     task_header* steal();
     void run_task(task_header* t);
     void resume(task_header* t);
+    void enter(task_header* t) noexcept;
+    void arrive(void* from);
+    void arrived_in_fiber(void* fake_stack, void* from);
+    task_header* next_direct();
+    static worker* leave(task_header* t, switch_reason why);
     void start_fiber(task_header* t);
+    fiber_stack take_stack(task_header* t);
+    void bind_stack(task_header* t, const fiber_stack& s) noexcept;
+    bool start_direct(task_header* n, std::uint32_t s);
     void after_switch(task_header* t);
     void finish_fiber(task_header* t);
     void park();
@@ -148,6 +163,10 @@ class worker {
     std::deque<task_header*> pinned_inbox_;
     std::atomic<bool> pinned_pending_{false};
     std::atomic<bool> parked_{false};
+    // While parked on the real clock: the deadline it sleeps until (timer_heap::none: no
+    // timer); `awake` otherwise or once a waker claimed the unpark.
+    static constexpr std::int64_t awake = std::numeric_limits<std::int64_t>::min();
+    std::atomic<std::int64_t> sleep_until_ns_{awake};
     bool searching_ = false;
     std::uint32_t countdown_ = 61;  // see next_task()
     bool maintenance_due_ = false;
@@ -158,8 +177,12 @@ class worker {
     task_header* current_ = nullptr;
     void* sched_ctx_ = nullptr;
     switch_reason reason_ = switch_reason::none;
+    task_header* prev_ = nullptr;     // the task that just switched out, until arrive()
+    task_header* handoff_ = nullptr;  // taken by a leaving task for the loop to run next
+    bool direct_ok_ = false;          // tasks may switch straight to the next ready task
     unsigned budget_ = coop_budget;
     void* eh_globals_ = nullptr;
+    eh_state sched_eh_;  // the worker's own exception state while a task runs
     // Sanitizer bookkeeping for the worker thread's own stack.
     void* asan_fake_ = nullptr;
     const void* asan_stack_bottom_ = nullptr;

@@ -81,6 +81,13 @@ std::size_t scheduler::fire_due_timers(std::int64_t foreign_grace_ns) {
     return n;
 }
 
+void scheduler::on_timer_armed(const worker* self, std::int64_t deadline_ns) noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with worker::park's
+    for (auto& w : workers_) {
+        if (w.get() != self) w->wake_if_sleeping_past(deadline_ns);
+    }
+}
+
 bool scheduler::try_auto_advance() {
     if (!is_paused()) return false;
     // Every other worker is parked, nothing is queued, no blocking job runs.

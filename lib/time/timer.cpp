@@ -30,6 +30,11 @@ void timer::arm(time_point deadline, waker w) {
     waker_ = std::move(w);
     heap_ = &wk->timers();
     heap_->insert(this);
+    if (wk->sched().num_workers() > 1) {
+        wk->sched().on_timer_armed(
+            wk, std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch())
+                    .count());
+    }
 }
 
 void timer::disarm() noexcept {

@@ -44,3 +44,26 @@ TEST_CASE("sleep on a plain thread blocks it", "[time][sleep]") {
     weft::sleep_for(5ms);
     CHECK(std::chrono::steady_clock::now() - t0 >= 5ms);
 }
+
+TEST_CASE("a sleeper wakes on time while its worker is stuck in a long task", "[time][sleep]") {
+    // x arms its timer on its worker's heap, then that worker runs b, which never yields. The
+    // other worker, parked with no timer to wait for, must learn of x's deadline and fire it.
+    auto rt = weft::builder::multi_thread().worker_threads(2).build();
+    auto late = rt.block_on([] {
+        auto x = weft::spawn([] {
+            auto b = weft::spawn([] {  // same worker: the LIFO slot, run when x sleeps
+                auto t0 = std::chrono::steady_clock::now();
+                while (std::chrono::steady_clock::now() - t0 < 1500ms) {
+                }
+            });
+            auto t0 = std::chrono::steady_clock::now();
+            weft::sleep_for(5ms);
+            auto slept = std::chrono::steady_clock::now() - t0;
+            b.join();
+            return slept;
+        });
+        return x.join();
+    });
+    CHECK(late >= 5ms);
+    CHECK(late < 750ms);  // was about 1.5 s: the timer fired when b ended
+}

@@ -132,7 +132,7 @@ task_header* worker::next_seeded() {
     return t;
 }
 
-task_header* worker::next_task() {
+[[gnu::always_inline]] inline task_header* worker::next_task() {
     // Every 61st task: the global queue first (so it cannot starve) and a maintenance pass
     // (I/O poll, due timers) after the task. A countdown, not a modulo, on this hot path.
     bool interval_tick = --countdown_ == 0;
@@ -209,7 +209,7 @@ task_header* worker::steal() {
     return nullptr;
 }
 
-void worker::push_back(task_header* t) {
+[[gnu::always_inline]] inline void worker::push_back(task_header* t) {
     if (seeded_) {
         seeded_ready_.push_back(t);
         return;
@@ -465,7 +465,7 @@ void worker::resume(task_header* t) {
     arrive(tr.from);
 }
 
-void worker::arrive(void* from) {
+[[gnu::always_inline]] inline void worker::arrive(void* from) {
     task_header* p = std::exchange(prev_, nullptr);
     if (!p) {
         sched_ctx_ = from;

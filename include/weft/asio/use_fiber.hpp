@@ -3,7 +3,9 @@
 #pragma once
 
 #include <weft/asio/detail/fiber_op.hpp>
+#include <weft/detail/block_allocator.hpp>
 
+#include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -145,6 +147,16 @@ struct associated_executor<weft::detail::fiber_handler<Ts...>, Executor> {
                     const Executor& ex = Executor()) noexcept {
         if (auto* op = h.op()) op->record_executor(ex);
         return ex;
+    }
+};
+
+/// The operation's memory comes from weft's per-thread block lists (see block_allocator).
+template <class... Ts, class Allocator>
+struct associated_allocator<weft::detail::fiber_handler<Ts...>, Allocator> {
+    using type = weft::detail::block_allocator<void>;
+    static type get(const weft::detail::fiber_handler<Ts...>&,
+                    const Allocator& = Allocator()) noexcept {
+        return {};
     }
 };
 

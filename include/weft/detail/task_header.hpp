@@ -16,6 +16,7 @@
 // before `complete` is set with release, and read after it is seen with acquire.
 #pragma once
 
+#include <weft/detail/block_allocator.hpp>
 #include <weft/detail/waker.hpp>
 
 #include <atomic>
@@ -55,10 +56,8 @@ inline constexpr std::uint32_t join_waker = 1U << 7;
 
 enum class outcome : std::uint8_t { pending, value, exception, cancelled };
 
-/// Task objects come from per-thread free lists by size class (lib/task/task_allocator.cpp):
-/// spawning a million tasks should not be a million trips through malloc's slow paths.
-void* allocate_task(std::size_t bytes);
-void deallocate_task(void* p, std::size_t bytes) noexcept;
+// Task objects come from weft/detail/block_allocator.hpp: spawning a million tasks should
+// not be a million trips through malloc's slow paths.
 
 class task_header;
 

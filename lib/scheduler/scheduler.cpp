@@ -194,7 +194,17 @@ void scheduler::finish(task_header* t) {
         }
     }
     if (t->outcome_ == outcome::exception && !(s & st::join_interest)) report_unhandled(t);
-    if (cfg_.on_task_terminate) cfg_.on_task_terminate(describe(t));
+    if (cfg_.on_task_terminate) {
+        // A throwing hook must not unwind into whatever finishes the task: the worker loop, or
+        // the next task, on whose stack a direct switch completes this one's exit.
+        try {
+            cfg_.on_task_terminate(describe(t));
+        } catch (...) {
+            fmt::print(stderr, "weft: the on_task_terminate hook threw for task {}: {}; ignored\n",
+                       t->id_, describe_exception(std::current_exception()));
+            std::fflush(stderr);
+        }
+    }
     owned.remove(t);
     if (owned.is_closed() && owned.alive() == 0) {
         {

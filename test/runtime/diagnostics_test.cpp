@@ -9,6 +9,9 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -70,6 +73,35 @@ TEST_CASE("on_task_spawn and on_task_terminate see every task", "[runtime][hooks
     CHECK(spawned.load() == 52);  // 51 + block_on's own task
     CHECK(terminated.load() == 52);
     CHECK(named.load() == 1);
+}
+
+TEST_CASE("a throwing on_task_terminate hook is reported and ignored", "[runtime][hooks]") {
+    stderr_capture cap;
+    int sum = 0;
+    {
+        auto rt = weft::builder::multi_thread()
+                      .worker_threads(2)
+                      .on_task_terminate([](const weft::task_info&) {
+                          throw std::runtime_error("hook failed");
+                      })
+                      .build();
+        sum = rt.block_on([] {
+            std::vector<weft::join_handle<int>> hs;
+            for (int i = 0; i < 20; ++i) {
+                hs.push_back(weft::spawn([i] {
+                    weft::yield_now();  // others finish meanwhile, some on this task's stack
+                    return i;
+                }));
+            }
+            int s = 0;
+            for (auto& h : hs) s += h.join();
+            return s;
+        });
+    }
+    CHECK(sum == 190);
+    std::string err = cap.finish();
+    CHECK(count(err, "on_task_terminate hook threw") >= 20);
+    CHECK(count(err, "hook failed") >= 20);
 }
 
 TEST_CASE("a task that blocks its worker is reported once, by name", "[runtime][blocking]") {

@@ -82,7 +82,8 @@ class builder {
     /// cheap and non-blocking; it must not spawn.
     builder& on_task_spawn(std::function<void(const task_info&)> f);
     /// Called on the thread that finished the task, once it ended (value, exception or
-    /// cancelled), with state task_state::finished.
+    /// cancelled), with state task_state::finished. An exception thrown by `f` is reported on
+    /// stderr and otherwise ignored.
     builder& on_task_terminate(std::function<void(const task_info&)> f);
 
     /// Creates the runtime. std::invalid_argument naming the bad option.

@@ -2,7 +2,7 @@
 // task (a task that suspends hands its worker straight to the next ready task that already has
 // a fiber: one switch instead of two, and no trip through the loop), or task -> scheduler (no
 // such task, or the loop has work of its own: maintenance, a task to start, stopping). Every
-// switch goes through resume() or leave() (and fiber_main's entry), the only callers of
+// switch goes through resume() or suspend() (and fiber_main's entry), the only callers of
 // switch_context (lib/fiber/context.hpp); the side that arrives finishes the switch (arrive():
 // records where the previous context stopped and requeues or finishes the task that left), so
 // a task is published only once its stack is no longer in use. The sanitizer annotations live
@@ -371,42 +371,52 @@ void worker::run_task(task_header* t) {
         return;
     }
     std::uint32_t s = t->state_.load(std::memory_order_acquire);
-    if (s & st::running) {
-        // Back from yield_now: a yielded task keeps `running` while it waits in a queue, so
-        // wakes only mark it notified and neither side needs a CAS. A wake that came meanwhile
-        // is served by this resumption: the task re-reads whatever the waker published.
-        if (s & st::notified) t->state_.fetch_and(~st::notified, std::memory_order_acq_rel);
+    if (s & (st::running | st::started)) {
+        claim_started(t, s);
         resume(t);
         return;
     }
+    // A first run (`started` is set only here and in start_direct, by the claimer).
     for (;;) {
         WEFT_ASSERT(s & st::scheduled, "a task taken from a run queue is marked scheduled");
-        std::uint32_t next = (s & ~st::scheduled) | st::running | st::started;
-        if ((s & st::cancelled) && !(s & st::started)) next = (s & ~st::scheduled) | st::running;
+        std::uint32_t next = (s & st::cancelled) ? (s & ~st::scheduled) | st::running
+                                                 : (s & ~st::scheduled) | st::running | st::started;
         if (t->state_.compare_exchange_weak(s, next, std::memory_order_acq_rel,
                                             std::memory_order_acquire)) {
             break;
         }
     }
-    if (!(s & st::started)) {
-        if (s & st::cancelled) {
-            // Aborted before it ever ran: F is destroyed, never called.
-            t->drop_callable();
-            t->outcome_ = outcome::cancelled;
-            sched_.finish(t);
-            return;
-        }
-        try {
-            start_fiber(t);
-        } catch (...) {
-            t->drop_callable();
-            t->exception_ = std::current_exception();
-            t->outcome_ = outcome::exception;
-            sched_.finish(t);
-            return;
-        }
+    if (s & st::cancelled) {
+        // Aborted before it ever ran: F is destroyed, never called.
+        t->drop_callable();
+        t->outcome_ = outcome::cancelled;
+        sched_.finish(t);
+        return;
+    }
+    try {
+        start_fiber(t);
+    } catch (...) {
+        t->drop_callable();
+        t->exception_ = std::current_exception();
+        t->outcome_ = outcome::exception;
+        sched_.finish(t);
+        return;
     }
     resume(t);
+}
+
+void worker::claim_started(task_header* t, std::uint32_t s) noexcept {
+    if (s & st::running) {
+        // Back from yield_now: a yielded task keeps `running` while it waits in a queue, so
+        // wakes only mark it notified and neither side needs a CAS. A wake that came meanwhile
+        // is served by this resumption: the task re-reads whatever the waker published.
+        if (s & st::notified) t->state_.fetch_and(~st::notified, std::memory_order_acq_rel);
+        return;
+    }
+    while (!t->state_.compare_exchange_weak(s, (s & ~st::scheduled) | st::running,
+                                            std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
+    }
 }
 
 void worker::start_fiber(task_header* t) { bind_stack(t, take_stack(t)); }
@@ -484,15 +494,9 @@ task_header* worker::next_direct() {
         handoff_ = n;
         return nullptr;
     }
-    // As run_task: a yielded task still holds `running`; a woken one is `scheduled`.
     std::uint32_t s = n->state_.load(std::memory_order_acquire);
-    if (s & st::running) {
-        if (s & st::notified) n->state_.fetch_and(~st::notified, std::memory_order_acq_rel);
-    } else if (s & st::started) {
-        while (!n->state_.compare_exchange_weak(s, (s & ~st::scheduled) | st::running,
-                                                std::memory_order_acq_rel,
-                                                std::memory_order_acquire)) {
-        }
+    if (s & (st::running | st::started)) {
+        claim_started(n, s);
     } else if (!start_direct(n, s)) {
         handoff_ = n;
         return nullptr;
@@ -524,7 +528,7 @@ bool worker::start_direct(task_header* n, std::uint32_t s) {
     return true;
 }
 
-[[gnu::noinline]] worker* worker::leave(task_header* t, switch_reason why) {
+[[gnu::noinline]] worker* worker::suspend(task_header* t, switch_reason why) {
     // Runs on t's stack. Nothing here touches `w` after the jump: t may come back on another
     // worker.
     worker* w = t->worker_;
@@ -579,14 +583,12 @@ void worker::arrived_in_fiber(void* fake_stack, void* from) {
     arrive(from);
 }
 
-worker* worker::suspend(task_header* t, switch_reason why) { return leave(t, why); }
-
 void worker::fiber_main(void* fctx, void* data) {
     auto* w = static_cast<worker*>(data);
     w->arrived_in_fiber(nullptr, fctx);
     task_header* t = w->current_;
     t->run();
-    leave(t, switch_reason::done);
+    suspend(t, switch_reason::done);
 }
 
 void worker::after_switch(task_header* t) {

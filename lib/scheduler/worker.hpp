@@ -62,7 +62,8 @@ class worker {
     /// busy in one long task). At most one waker per park pays for the unpark.
     void wake_if_sleeping_past(std::int64_t deadline_ns) noexcept;
 
-    /// Called in the fiber: switches back to this worker. Returns the worker that resumed it.
+    /// Called in the fiber: switches to the next ready task or back to the worker loop.
+    /// Returns the worker that resumed it.
     static worker* suspend(task_header* t, switch_reason why);
 
     boost::asio::io_context& io() { return io_; }
@@ -120,7 +121,7 @@ class worker {
     void arrive(void* from);
     void arrived_in_fiber(void* fake_stack, void* from);
     task_header* next_direct();
-    static worker* leave(task_header* t, switch_reason why);
+    void claim_started(task_header* t, std::uint32_t s) noexcept;
     void start_fiber(task_header* t);
     fiber_stack take_stack(task_header* t);
     void bind_stack(task_header* t, const fiber_stack& s) noexcept;

@@ -66,17 +66,16 @@ std::size_t scheduler::fire_due_timers(std::int64_t foreign_grace_ns) {
     thread_context& ctx = this_thread_context();
     worker* self = (ctx.w && &ctx.w->sched() == this) ? ctx.w : nullptr;
     if (is_paused()) foreign_grace_ns = 0;  // virtual time: deadlines are exact, nobody lags
-    thread_local std::vector<waker> due;
-    std::size_t start = due.size();  // re-entrancy: a wake never fires timers, but be safe
+    thread_local std::vector<waker> due;  // reused across firings; a wake never fires timers
     for (auto& w : workers_) {
         std::int64_t limit = w.get() == self ? now_ns : now_ns - foreign_grace_ns;
         if (w->timers().next_ns() <= limit) w->timers().take_due(t, due);
     }
-    std::size_t n = due.size() - start;
+    std::size_t n = due.size();
     if (self) self->set_firing_timers(true);
-    for (std::size_t i = start; i < due.size(); ++i) due[i].wake();
+    for (waker& w : due) w.wake();
     if (self) self->set_firing_timers(false);
-    due.resize(start);
+    due.clear();
     if (self && n > 0) notify_parked();  // let an idle worker share the woken tasks
     return n;
 }

@@ -9,8 +9,9 @@
 //
 // What it perturbs, within what the scheduler's contracts allow (nothing here may break a
 // promise that code relies on; each one is a promise that code must not rely on beyond):
-//   - the next pick: the LIFO task sent to the back of the ring, the pinned and timer-ready
-//     lists rotated, the global queue looked at first (worker::shuffle_order);
+//   - the next pick: the LIFO task sent to the back of the ring, the pinned list rotated, the
+//     global queue looked at first (worker::shuffle_order); the timer-ready list keeps its
+//     order (sleepers due together run in firing order, a promise of the timers);
 //   - park(): one time in eight it returns at once as a spurious wake-up (the task yields
 //     instead), which every waiter must handle (detail/park.hpp);
 //   - ready operations (consume_budget): one time in eight they yield, as an exhausted

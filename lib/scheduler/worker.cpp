@@ -128,10 +128,8 @@ bool worker::shuffle_order() {
         pinned_ready_.push_back(pinned_ready_.front());
         pinned_ready_.pop_front();
     }
-    if (((r >> 4) & 3) == 0 && timer_ready_.size() > 1) {
-        timer_ready_.push_back(timer_ready_.front());
-        timer_ready_.pop_front();
-    }
+    // The timer-ready list keeps its order: sleepers due at the same instant run in the order
+    // their timers fired (deadline, then arming order), which the timers promise.
     return ((r >> 6) & 7) == 0;  // the global queue first now and then
 }
 

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <memory>
 #include <thread>
@@ -39,32 +40,37 @@ std::uint64_t total_polls(const weft::runtime& rt) {
     return n;
 }
 
-// Two tasks pinned to the calling worker that wake each other through two notify objects
-// until `stop` is set or their lifetime is over.
+// Two tasks that wake each other through two notify objects until `stop` is set or their
+// lifetime is over. Ordinary tasks: each wake puts the partner in the waker's LIFO slot, so
+// the pair settles on one worker and keeps its slot busy. `at_steady_state` runs once, inside
+// member a, after 1000 rounds: on the pair's worker, so a spawn_local there pins beside it.
 struct chatty_pair {
     std::shared_ptr<std::atomic<bool>> stop = std::make_shared<std::atomic<bool>>(false);
     std::shared_ptr<std::atomic<std::uint64_t>> rounds =
         std::make_shared<std::atomic<std::uint64_t>>(0);
+    std::function<void()> at_steady_state;
     weft::join_handle<void> a, b;
 
-    // Must run in a task: both members are pinned to its worker.
     void start() {
         auto na = std::make_shared<weft::notify>();
         auto nb = std::make_shared<weft::notify>();
         auto until = std::chrono::steady_clock::now() + pair_lifetime;
         auto member = [stop = stop, rounds = rounds, until](std::shared_ptr<weft::notify> mine,
-                                                            std::shared_ptr<weft::notify> other) {
+                                                            std::shared_ptr<weft::notify> other,
+                                                            std::function<void()> hook) {
+            std::uint64_t mine_rounds = 0;
             while (!stop->load(std::memory_order_relaxed) &&
                    std::chrono::steady_clock::now() < until) {
                 other->notify_one();
                 mine->notified();
                 rounds->fetch_add(1, std::memory_order_relaxed);
+                if (++mine_rounds == 1000 && hook) hook();
             }
             stop->store(true);
             other->notify_one();  // the partner may be parked: let it see `stop`
         };
-        a = weft::spawn_local([member, na, nb] { member(na, nb); });
-        b = weft::spawn_local([member, na, nb] { member(nb, na); });
+        a = weft::spawn([member, na, nb, hook = at_steady_state] { member(na, nb, hook); });
+        b = weft::spawn([member, na, nb] { member(nb, na, nullptr); });
     }
     void finish() {
         stop->store(true);
@@ -141,19 +147,22 @@ TEST_CASE("a pinned task woken from a plain thread runs within bounded ticks whi
         auto n = std::make_shared<weft::notify>();
         auto promise = std::make_shared<std::promise<probe_result>>();
         auto f = promise->get_future();
-        weft::join_handle<void> pinned;
-        rt.block_on([&] {
-            pair.start();
-            pinned = weft::spawn_local([n, promise, &rt] {
+        auto pinned = std::make_shared<weft::join_handle<void>>();
+        auto pinned_ready = std::make_shared<std::atomic<bool>>(false);
+        pair.at_steady_state = [n, promise, pinned, pinned_ready, &rt] {
+            *pinned = weft::spawn_local([n, promise, &rt] {
                 n->notified();
                 promise->set_value({std::chrono::steady_clock::now(), total_polls(rt)});
             });
-        });
+            pinned_ready->store(true);
+        };
+        rt.block_on([&] { pair.start(); });
         auto deadline = std::chrono::steady_clock::now() + 2s;
-        while (pair.rounds->load() < 1000 && std::chrono::steady_clock::now() < deadline) {
+        while (!pinned_ready->load() && std::chrono::steady_clock::now() < deadline) {
             std::this_thread::sleep_for(1ms);
         }
-        REQUIRE(pair.rounds->load() >= 1000);
+        REQUIRE(pinned_ready->load());
+        std::this_thread::sleep_for(5ms);  // parked in notified() by now
         std::uint64_t polls0 = total_polls(rt);
         auto t0 = std::chrono::steady_clock::now();
         n->notify_one();  // from this plain thread: the owner's pinned inbox
@@ -163,7 +172,7 @@ TEST_CASE("a pinned task woken from a plain thread runs within bounded ticks whi
         CHECK(r.polls - polls0 <= 64);
         rt.block_on([&] {
             pair.finish();
-            pinned.join();
+            pinned->join();
         });
     }
 }
@@ -188,11 +197,10 @@ TEST_CASE("timers, blocking-pool wakes, I/O completions and the ring make progre
         auto f = result->get_future();
         std::atomic<bool> io_armed{false};
         auto wrote_at = std::make_shared<std::atomic<std::int64_t>>(0);
-        weft::join_handle<void> prober;
-        rt.block_on([&] {
-            pair.start();
-            // Pinned beside the pair, so every wake it gets competes with the pair's slot.
-            prober = weft::spawn_local([&, result, wrote_at] {
+        auto prober = std::make_shared<weft::join_handle<void>>();
+        // Pinned beside the pair, so every wake it gets competes with the pair's slot.
+        pair.at_steady_state = [&, result, wrote_at, prober] {
+            *prober = weft::spawn_local([&, result, wrote_at] {
                 latencies l;
                 auto t0 = std::chrono::steady_clock::now();
                 weft::sleep_for(1ms);
@@ -225,7 +233,8 @@ TEST_CASE("timers, blocking-pool wakes, I/O completions and the ring make progre
                 l.yields = yields->load();
                 result->set_value(l);
             });
-        });
+        };
+        rt.block_on([&] { pair.start(); });
         auto deadline = std::chrono::steady_clock::now() + 2s;
         while (!io_armed.load() && std::chrono::steady_clock::now() < deadline) {
             std::this_thread::sleep_for(1ms);
@@ -244,7 +253,7 @@ TEST_CASE("timers, blocking-pool wakes, I/O completions and the ring make progre
         CHECK(pair.rounds->load() > 1000);
         rt.block_on([&] {
             pair.finish();
-            prober.join();
+            prober->join();
         });
     }
 }

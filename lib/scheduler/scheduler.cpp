@@ -159,17 +159,45 @@ void scheduler::submit(task_header* t, spawn_options&& opts) {
 }
 
 void scheduler::schedule(task_header* t, bool lifo) {
-    if (t->pinned_) {
-        t->worker_->schedule_pinned(t);
-        return;
-    }
     thread_context& ctx = this_thread_context();
     if (ctx.w && &ctx.w->sched() == this) {
-        ctx.w->schedule_local(t, lifo);
+        if (t->pinned_) {
+            t->worker_->schedule_pinned(t);
+        } else {
+            ctx.w->schedule_local(t, lifo);
+        }
         return;
     }
-    inject.push(t);
-    notify_parked();
+    // From another thread (an Asio handler on a foreign io_context, a plain thread, the
+    // blocking pool): this wake may race the runtime's shutdown. It is counted while it
+    // touches the queues and the shards, and shutdown waits for the count to drain before it
+    // lets the workers and their io_contexts go (wait_for_foreign_wakes). The wake's CAS on
+    // the state word happened before the count went up, while the task was not complete, so
+    // the task still counts as alive and shutdown cannot have got past its wait for live
+    // tasks without this wake's entry being the one that runs it.
+    // Ordering: seq_cst increment, then the stopping_ read; shutdown stores stopping_ and
+    // then reads the count (seq_cst both): one of the two sees the other.
+    foreign_wakes_.fetch_add(1, std::memory_order_seq_cst);
+    if (stopping_.load(std::memory_order_seq_cst)) {
+        // The workers are gone or going: the task is one that a timed-out shutdown leaked
+        // (it never runs again). The wake is a no-op.
+        foreign_wakes_.fetch_sub(1, std::memory_order_release);
+        return;
+    }
+    if (t->pinned_) {
+        t->worker_->schedule_pinned(t);
+    } else {
+        inject.push(t);
+        notify_parked();
+    }
+    foreign_wakes_.fetch_sub(1, std::memory_order_release);
+}
+
+void scheduler::wait_for_foreign_wakes() noexcept {
+    // Each wake in flight is a few pointer updates and maybe a post to a shard: short.
+    // Ordering: acquire pairs with the wake's release decrement, so its writes to the
+    // queues and shards happen before they are torn down.
+    while (foreign_wakes_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
 
 void scheduler::notify_parked() {
@@ -177,10 +205,29 @@ void scheduler::notify_parked() {
 }
 
 void scheduler::finish(task_header* t) {
+    complete(t);
+    forget(t);
+}
+
+void scheduler::complete(task_header* t) {
+    // task_local values a child inherited live in locals_: their destructors are the task's.
+    t->locals_.reset();
     std::uint32_t s = t->state_.load(std::memory_order_acquire);
-    while (!t->state_.compare_exchange_weak(
-        s, (s | st::complete) & ~(st::running | st::scheduled | st::notified),
-        std::memory_order_acq_rel, std::memory_order_acquire)) {
+    bool result_dropped = false;
+    for (;;) {
+        if (!(s & st::join_interest) && !result_dropped) {
+            // Nobody will take the result: it dies here, before `complete`, so a destructor
+            // that suspends parks a task that is still running. A handle that lets go after
+            // `complete` is set drops the result itself (detach_task); the CAS below decides
+            // which of the two sees the other, so exactly one of them drops it.
+            t->drop_result();
+            result_dropped = true;
+        }
+        if (t->state_.compare_exchange_weak(
+                s, (s | st::complete) & ~(st::running | st::scheduled | st::notified),
+                std::memory_order_acq_rel, std::memory_order_acquire)) {
+            break;
+        }
     }
     if (s & st::join_waker) {
         waker w = std::move(t->join_waker_);
@@ -195,8 +242,8 @@ void scheduler::finish(task_header* t) {
     }
     if (t->outcome_ == outcome::exception && !(s & st::join_interest)) report_unhandled(t);
     if (cfg_.on_task_terminate) {
-        // A throwing hook must not unwind into whatever finishes the task: the worker loop, or
-        // the next task, on whose stack a direct switch completes this one's exit.
+        // A throwing hook must not unwind into whatever completes the task (the worker loop,
+        // or the task's own fiber exit).
         try {
             cfg_.on_task_terminate(describe(t));
         } catch (...) {
@@ -205,6 +252,9 @@ void scheduler::finish(task_header* t) {
             std::fflush(stderr);
         }
     }
+}
+
+void scheduler::forget(task_header* t) {
     owned.remove(t);
     if (owned.is_closed() && owned.alive() == 0) {
         {
@@ -292,7 +342,8 @@ void scheduler::shutdown(std::chrono::nanoseconds timeout) {
         monitor_cv_.notify_all();
         monitor_.join();
     }
-    stopping_.store(true, std::memory_order_release);
+    stopping_.store(true, std::memory_order_seq_cst);
+    wait_for_foreign_wakes();
     for (auto& w : workers_) w->unpark();
     for (auto& th : threads_) th.join();
     threads_.clear();
@@ -302,7 +353,19 @@ void scheduler::shutdown(std::chrono::nanoseconds timeout) {
                    "weft: shutdown timed out with {} task(s) still running; they are leaked, "
                    "not freed (see runtime::dump() before shutdown to find them)\n",
                    left);
+        // A leaked task's wakers may still fire (a socket handler, a plain thread), and a
+        // wake reads the task's scheduler: the scheduler is kept too, stopped, so that such
+        // a wake finds stopping_ set and does nothing. Kept reachable (not a cycle) so leak
+        // checkers see it as intended.
+        keep_forever(shared_from_this());
     }
+}
+
+void scheduler::keep_forever(std::shared_ptr<scheduler> s) {
+    static auto* kept = new std::vector<std::shared_ptr<scheduler>>;  // never destroyed
+    static std::mutex mu;
+    std::lock_guard lock(mu);
+    kept->push_back(std::move(s));
 }
 
 void scheduler::drop_queued_handlers() {

@@ -39,9 +39,21 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     void submit(task_header* t, spawn_options&& opts);
     /// Makes an idle task runnable (the wake path; `t` already marked scheduled).
     void schedule(task_header* t, bool lifo = true);
-    /// Completes `t` (outcome written): wakes the joiner, reports an unhandled exception,
-    /// forgets the task. Called once, by whoever ran it.
+    /// Completes `t` (outcome written): complete() then forget(). Called once, by whoever ran
+    /// it, for tasks that did not end on their own fiber (aborted before they started, a
+    /// failed start, blocking-pool jobs).
     void finish(task_header* t);
+    /// The first half of finishing, run by the task itself on its own fiber when it ends (or
+    /// by finish()): drops its task_local storage and, when no handle will take it, its
+    /// result, then sets `complete`, wakes the joiner, reports an unhandled exception and
+    /// calls the on_task_terminate hook. Everything that may run user code (destructors,
+    /// the hook) runs here, where this_task::id() is `t`'s and a destructor that suspends
+    /// suspends `t`, not whatever task the worker switches to next.
+    void complete(task_header* t);
+    /// The second half: forgets the completed task (live-task list, shutdown's count) and
+    /// drops the runtime's reference. Runs no user code; after a direct switch it runs on the
+    /// next task's fiber, once `t`'s stack is no longer in use.
+    void forget(task_header* t);
     /// Wakes one parked worker if nobody is searching.
     void notify_parked();
     /// Drives `t` to completion from the calling (non-runtime) thread.
@@ -94,6 +106,10 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
    private:
     friend class worker;
     void drop_queued_handlers();
+    void wait_for_foreign_wakes() noexcept;
+    static void keep_forever(std::shared_ptr<scheduler> s);
+    // Wakes from threads that are not this runtime's workers, in flight (see schedule()).
+    std::atomic<std::uint32_t> foreign_wakes_{0};
     void monitor_main();
     void report_blocked(std::size_t worker, task_id id, std::chrono::nanoseconds held);
     task_info describe(task_header* t) const;

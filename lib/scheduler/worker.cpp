@@ -18,6 +18,7 @@
 #include "../fiber/exception_state.hpp"
 #include "../fiber/overflow_report.hpp"
 #include "scheduler.hpp"
+#include "shuffle.hpp"
 #include "thread_context.hpp"
 
 #include <weft/detail/assert.hpp>
@@ -54,6 +55,10 @@ worker::worker(scheduler& s, std::size_t index)
     if (s.config().seed) {
         seeded_ = true;
         seed_state_ = *s.config().seed;
+    }
+    if (shuffle::enabled()) {
+        shuffle_ = true;
+        shuffle_state_ = shuffle::seed() ^ (0x9e3779b97f4a7c15ULL * (index + 1));
     }
 }
 
@@ -114,6 +119,20 @@ void worker::maintenance() {
     sched_.fire_due_timers(foreign_grace_ns);
 }
 
+bool worker::shuffle_order() {
+    // Shuffle mode (lib/scheduler/shuffle.hpp): perturb which ready task runs next, within
+    // what the fairness rules allow, so the suite meets orders it would rarely see.
+    std::uint64_t r = shuffle::next(shuffle_state_);
+    if (lifo_ && (r & 3) == 0) push_back(std::exchange(lifo_, nullptr));
+    if (((r >> 2) & 3) == 0 && pinned_ready_.size() > 1) {
+        pinned_ready_.push_back(pinned_ready_.front());
+        pinned_ready_.pop_front();
+    }
+    // The timer-ready list keeps its order: sleepers due at the same instant run in the order
+    // their timers fired (deadline, then arming order), which the timers promise.
+    return ((r >> 6) & 7) == 0;  // the global queue first now and then
+}
+
 task_header* worker::next_seeded() {
     while (task_header* t = sched_.inject.pop()) seeded_ready_.push_back(t);
     if (pinned_pending_.load(std::memory_order_acquire)) drain_pinned_inbox();
@@ -133,20 +152,31 @@ task_header* worker::next_seeded() {
 }
 
 [[gnu::always_inline]] inline task_header* worker::next_task() {
-    // Every 61st task: the global queue first (so it cannot starve) and a maintenance pass
-    // (I/O poll, due timers) after the task. A countdown, not a modulo, on this hot path.
+    // Fairness (docs/architecture.md, "Fairness"): every source of runnable work is served
+    // within a bounded number of this worker's ticks, whatever the LIFO slot holds.
+    //   - every 61st tick the global queue comes first, before the LIFO slot, and a
+    //     maintenance pass (I/O poll, due timers) follows the task;
+    //   - the LIFO slot runs at most max_lifo_runs times in a row while anything else is
+    //     runnable here or in the global queue (the pinned inbox included);
+    //   - pinned tasks alternate with the ring.
+    // A countdown, not a modulo, on this hot path.
     bool interval_tick = --countdown_ == 0;
     if (interval_tick) {
         countdown_ = global_queue_interval;
         maintenance_due_ = true;
     }
     if (seeded_) return next_seeded();
+    if (shuffle_) [[unlikely]] interval_tick |= shuffle_order();
+    if (interval_tick) {
+        if (task_header* t = sched_.inject.pop()) return t;
+    }
     if (lifo_) {
-        // The cap gives the ring's tasks their turn. With nothing else ready here, sending the
+        // The cap gives every other source its turn. With nothing else runnable, sending the
         // task through the ring would only expose it to a thief: a chain of spawns then bounced
         // between the workers, each steal waking the other one (chained_spawn: 106 -> 150 ns).
-        if (lifo_runs_ < max_lifo_runs ||
-            (local_.is_empty() && timer_ready_.empty() && pinned_ready_.empty())) {
+        // Before the cap was checked against the pinned inbox and the global queue too, a
+        // ping-ponging pair on one worker starved both forever.
+        if (lifo_runs_ < max_lifo_runs || !has_other_runnable()) {
             ++lifo_runs_;
             return std::exchange(lifo_, nullptr);
         }
@@ -258,7 +288,10 @@ void worker::schedule_pinned(task_header* t) {
 
 void worker::drain_pinned_inbox() {
     std::lock_guard lock(pinned_mu_);
-    pinned_pending_.store(false, std::memory_order_relaxed);
+    // Ordering: release, read with acquire by scheduler::try_auto_advance: whoever sees the
+    // inbox drained also sees this worker's earlier unpark_by_id (it counts as unparked), so a
+    // task that moves from the inbox to pinned_ready_ is never invisible to both reads.
+    pinned_pending_.store(false, std::memory_order_release);
     for (task_header* t : pinned_inbox_) pinned_ready_.push_back(t);
     pinned_inbox_.clear();
 }
@@ -275,6 +308,11 @@ void worker::wake_if_sleeping_past(std::int64_t deadline_ns) noexcept {
             return;
         }
     }
+}
+
+bool worker::has_other_runnable() const {
+    return !local_.is_empty() || !timer_ready_.empty() || !pinned_ready_.empty() ||
+           pinned_pending_.load(std::memory_order_acquire) || !sched_.inject.is_empty();
 }
 
 bool worker::has_local_work() const {
@@ -588,6 +626,10 @@ void worker::fiber_main(void* fctx, void* data) {
     w->arrived_in_fiber(nullptr, fctx);
     task_header* t = w->current_;
     t->run();
+    // Completed on its own fiber: result and task_local destructors and the hooks run as
+    // this task (they may even suspend it), never on the next task's fiber after a direct
+    // switch. Only the stack's return and the runtime's reference are left for after_switch.
+    t->sched_->complete(t);
     suspend(t, switch_reason::done);
 }
 
@@ -601,7 +643,7 @@ void worker::after_switch(task_header* t) {
     switch (reason_) {
         case switch_reason::done:
             finish_fiber(t);
-            sched_.finish(t);
+            sched_.forget(t);  // complete() ran on t's fiber before it left
             return;
         case switch_reason::yield:
             // The state stays `running` (see run_task): the queue entry is the only one, and

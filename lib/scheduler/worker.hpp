@@ -12,6 +12,7 @@
 #include "../fiber/stack_pool.hpp"
 #include "../time/timer_heap.hpp"
 #include "local_queue.hpp"
+#include "shuffle.hpp"
 
 #include <weft/detail/task_header.hpp>
 
@@ -74,6 +75,12 @@ class worker {
     [[nodiscard]] bool in_task() const { return current_ != nullptr; }
     [[nodiscard]] std::size_t default_stack() const { return default_stack_; }
 
+    /// Shuffle mode only: true one time in eight, from this worker's seeded generator (a
+    /// park becomes a spurious wake-up, a ready operation yields). False otherwise.
+    bool shuffle_coin() noexcept {
+        return shuffle_ && (shuffle::next(shuffle_state_) & 7) == 0;
+    }
+
     /// Cooperative budget: ready operations a task may perform per resumption before a
     /// cancellation point makes it yield (Tokio's coop budget).
     static constexpr unsigned coop_budget = 128;
@@ -130,6 +137,13 @@ class worker {
     void finish_fiber(task_header* t);
     void park();
     bool has_local_work() const;
+    /// Anything runnable here besides the LIFO slot, or in the global queue.
+    bool has_other_runnable() const;
+    /// Whether a task is waiting in this worker's pinned inbox (any thread; see
+    /// scheduler::try_auto_advance).
+    [[nodiscard]] bool has_pinned_pending() const noexcept {
+        return pinned_pending_.load(std::memory_order_seq_cst);
+    }
     void drain_pinned_inbox();
     void push_back(task_header* t);
     void maintenance();
@@ -160,6 +174,11 @@ class worker {
     std::uint64_t seed_state_ = 0;
     std::vector<task_header*> seeded_ready_;
     task_header* next_seeded();
+    // Shuffle mode (lib/scheduler/shuffle.hpp): perturbs the next pick; true asks for the
+    // global queue first.
+    bool shuffle_ = false;
+    std::uint64_t shuffle_state_ = 0;
+    bool shuffle_order();
     std::mutex pinned_mu_;
     std::deque<task_header*> pinned_inbox_;
     std::atomic<bool> pinned_pending_{false};

@@ -106,7 +106,9 @@ void park(const char* what, std::source_location where) {
     if (task_header* t = current_task()) {
         t->waiting_on_.store(what, std::memory_order_relaxed);
         t->suspended_at_.store(where, std::memory_order_relaxed);
-        worker::suspend(t, switch_reason::park);
+        // Shuffle mode: now and then a spurious wake-up (the task yields instead of parking),
+        // which the park contract allows and every waiter must survive.
+        worker::suspend(t, t->worker_->shuffle_coin() ? switch_reason::yield : switch_reason::park);
         t->waiting_on_.store(nullptr, std::memory_order_relaxed);
         return;
     }
@@ -157,7 +159,7 @@ void consume_budget(std::source_location where) {
     task_header* t = w->current();
     if (!t) return;
     if (interruptible(t)) throw_for(t);  // throw_if_cancelled without a second TLS lookup
-    if (w->consume_budget()) yield_now(where);
+    if (w->consume_budget() || w->shuffle_coin()) yield_now(where);
 }
 
 }  // namespace weft::detail

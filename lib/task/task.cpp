@@ -180,6 +180,10 @@ void take_outcome(task_header* t) {
 
 void detach_task(task_header* t) noexcept {
     std::uint32_t prev = t->state_.fetch_and(~st::join_interest, std::memory_order_acq_rel);
+    // Finished before the handle let go: the result is the handle's to drop, here, in the
+    // context that drops the handle (scheduler::complete drops it when the handle went
+    // first). Not left to the last release, which may run on some other task's fiber.
+    if (prev & st::complete) t->drop_result();
     if ((prev & st::complete) && t->outcome_ == outcome::exception) {
         if (scheduler::is_live(t->sched_)) {
             t->sched_->report_unhandled(t);

@@ -89,10 +89,22 @@ void scheduler::on_timer_armed(const worker* self, std::int64_t deadline_ns) noe
 
 bool scheduler::try_auto_advance() {
     if (!is_paused()) return false;
-    // Every other worker is parked, nothing is queued, no blocking job runs.
-    if (!inject.is_empty() || blocking.busy() != 0) return false;
+    // Jump only when no task anywhere is runnable: every other worker parked, nothing queued,
+    // no blocking job running. The reads come in an order that leaves no gap:
+    //   1. the blocking pool (under its mutex): a job that finished woke its joiner before it
+    //      stopped counting as busy, so seeing it idle means seeing that wake's queue entry;
+    //   2. the global queue and each worker's pinned inbox and ring: where wakes from other
+    //      threads land (a pinned task's wake goes to its owner's inbox, not the global queue);
+    //   3. the parked count, last: a worker that drained its inbox (release) had unparked
+    //      itself first, so a drained inbox read here (acquire) means it counts as unparked.
+    // A parked worker's LIFO slot, timer-ready list, pinned list and hand-off are empty: only
+    // the worker itself fills them, and it parks only after finding them empty. Before the
+    // inbox was read here, a spawn_local task woken by a blocking job could be runnable while
+    // the clock jumped an hour.
+    if (blocking.busy() != 0) return false;
+    if (!inject.is_empty()) return false;
     for (auto& w : workers_) {
-        if (!w->queue().is_empty()) return false;
+        if (w->has_pinned_pending() || !w->queue().is_empty()) return false;
     }
     if (idle_state.num_unparked() != 0) return false;
     std::int64_t next = next_timer_ns();

@@ -155,3 +155,32 @@ TEST_CASE("timers removed from anywhere in the heap leave the rest firing exactl
         }
     }
 }
+
+TEST_CASE("the paused clock does not jump while a task woken by a blocking job is runnable",
+          "[time][paused]") {
+    // A pinned task joins a blocking job while another task sleeps an hour at a time. When
+    // the job ends its joiner is runnable (in its worker's pinned inbox); the clock may jump
+    // only once no task is runnable, so no join may see the hour go by.
+    auto rt = weft::builder::multi_thread().worker_threads(2).start_paused(true).build();
+    auto jumps = rt.block_on([] {
+        auto stop = std::make_shared<std::atomic<bool>>(false);
+        auto sleeper = weft::spawn([stop] {
+            while (!stop->load()) weft::sleep_for(1h);
+        });
+        auto prober = weft::spawn_local([] {
+            int jumps = 0;
+            for (int round = 0; round < 300; ++round) {
+                auto t0 = weft::time::now();
+                weft::spawn_blocking([] { std::this_thread::sleep_for(std::chrono::microseconds(50)); })
+                    .join();
+                if (weft::time::now() - t0 >= 1h) ++jumps;
+            }
+            return jumps;
+        });
+        int n = prober.join();
+        stop->store(true);
+        sleeper.abort();
+        return n;
+    });
+    CHECK(jumps == 0);
+}

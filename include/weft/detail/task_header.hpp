@@ -97,6 +97,10 @@ class task_header {
     virtual void run() noexcept = 0;
     /// Destroys the callable without invoking it (aborted before it started).
     virtual void drop_callable() noexcept = 0;
+    /// Destroys the result nobody will take (no join interest), in the context that owns
+    /// that duty: the task itself as it completes, or the handle that lets go of a finished
+    /// task. Never from whatever runs next on the worker.
+    virtual void drop_result() noexcept {}
 
     static void* operator new(std::size_t bytes) { return allocate_task(bytes); }
     static void operator delete(void* p, std::size_t bytes) noexcept { deallocate_task(p, bytes); }

@@ -62,6 +62,10 @@ class task_impl final : public task_result<R> {
         drop_callable();
     }
 
+    void drop_result() noexcept override {
+        if constexpr (!std::is_void_v<R>) this->value_.reset();
+    }
+
     void drop_callable() noexcept override {
         if (has_fn_) {
             has_fn_ = false;

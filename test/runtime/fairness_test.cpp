@@ -1,0 +1,259 @@
+// Fairness as a tested promise (docs/architecture.md, "Fairness"): with a chatty pair of tasks
+// keeping a worker's LIFO slot busy (each wakes the other, so every wake lands in the slot),
+// work from every other source still runs within a bounded number of scheduler ticks: the
+// global queue, the pinned inbox, the timer-ready list, I/O completions, blocking-pool wakes
+// and the local ring. On 1 and on 2 workers.
+//
+// The pairs stop by themselves after a few seconds, so a starved probe fails its bound
+// instead of hanging the test; every wait below is bounded.
+#include "support/harness.hpp"
+
+#include <weft/asio.hpp>
+#include <weft/sync.hpp>
+
+#include <boost/asio/local/connect_pair.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/write.hpp>
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// How long a probe may take once runnable: far above what a fair scheduler needs (the
+// measured figures are microseconds), far below the pairs' own lifetime.
+constexpr auto latency_bound = 1s;
+constexpr auto pair_lifetime = 6s;
+
+std::uint64_t total_polls(const weft::runtime& rt) {
+    std::uint64_t n = 0;
+    for (const auto& w : rt.metrics().per_worker) n += w.polls;
+    return n;
+}
+
+// Two tasks that wake each other through two notify objects until `stop` is set or their
+// lifetime is over. Ordinary tasks: each wake puts the partner in the waker's LIFO slot, so
+// the pair settles on one worker and keeps its slot busy. `at_steady_state` runs once, inside
+// member a, after 1000 rounds: on the pair's worker, so a spawn_local there pins beside it.
+struct chatty_pair {
+    std::shared_ptr<std::atomic<bool>> stop = std::make_shared<std::atomic<bool>>(false);
+    std::shared_ptr<std::atomic<std::uint64_t>> rounds =
+        std::make_shared<std::atomic<std::uint64_t>>(0);
+    std::function<void()> at_steady_state;
+    weft::join_handle<void> a, b;
+
+    void start() {
+        auto na = std::make_shared<weft::notify>();
+        auto nb = std::make_shared<weft::notify>();
+        auto until = std::chrono::steady_clock::now() + pair_lifetime;
+        auto member = [stop = stop, rounds = rounds, until](std::shared_ptr<weft::notify> mine,
+                                                            std::shared_ptr<weft::notify> other,
+                                                            std::function<void()> hook) {
+            std::uint64_t mine_rounds = 0;
+            while (!stop->load(std::memory_order_relaxed) &&
+                   std::chrono::steady_clock::now() < until) {
+                other->notify_one();
+                mine->notified();
+                rounds->fetch_add(1, std::memory_order_relaxed);
+                if (++mine_rounds == 1000 && hook) hook();
+            }
+            stop->store(true);
+            other->notify_one();  // the partner may be parked: let it see `stop`
+        };
+        a = weft::spawn([member, na, nb, hook = at_steady_state] { member(na, nb, hook); });
+        b = weft::spawn([member, na, nb] { member(nb, na, nullptr); });
+    }
+    void finish() {
+        stop->store(true);
+        a.join();
+        b.join();
+    }
+};
+
+struct probe_result {
+    std::chrono::steady_clock::time_point ran{};
+    std::uint64_t polls = 0;
+};
+
+// Waits (bounded) for a probe's result.
+probe_result wait_probe(std::future<probe_result>& f) {
+    REQUIRE(f.wait_for(pair_lifetime + 2s) == std::future_status::ready);
+    return f.get();
+}
+
+// Starts a chatty pair on each of `pairs` tasks' workers (a task spawns and pins each pair),
+// waits until they are exchanging, runs `body`, then stops them.
+template <class Body>
+void with_chatty_pairs(weft::runtime& rt, int pairs, Body&& body) {
+    std::vector<chatty_pair> ps(static_cast<std::size_t>(pairs));
+    for (auto& p : ps) {
+        rt.block_on([&p] { p.start(); });
+    }
+    auto deadline = std::chrono::steady_clock::now() + 2s;
+    for (auto& p : ps) {
+        while (p.rounds->load() < 1000 && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(1ms);
+        }
+        REQUIRE(p.rounds->load() >= 1000);
+    }
+    body();
+    for (auto& p : ps) p.stop->store(true);
+    rt.block_on([&ps] {
+        for (auto& p : ps) p.finish();
+    });
+}
+
+}  // namespace
+
+TEST_CASE("a task from the global queue runs within bounded ticks while a pair ping-pongs",
+          "[runtime][fairness]") {
+    for (int workers : {1, 2}) {
+        CAPTURE(workers);
+        auto rt = weft::test::make_runtime(static_cast<std::size_t>(workers));
+        with_chatty_pairs(rt, workers, [&] {
+            for (int round = 0; round < 5; ++round) {
+                auto promise = std::make_shared<std::promise<probe_result>>();
+                auto f = promise->get_future();
+                std::uint64_t polls0 = total_polls(rt);
+                auto t0 = std::chrono::steady_clock::now();
+                rt.spawn([promise, &rt] {
+                    promise->set_value({std::chrono::steady_clock::now(), total_polls(rt)});
+                });
+                probe_result r = wait_probe(f);
+                CHECK(r.ran - t0 < latency_bound);
+                // Every 61st tick of a worker takes the global queue first.
+                CHECK(r.polls - polls0 <= static_cast<std::uint64_t>(workers) * 61 + 8);
+            }
+        });
+    }
+}
+
+TEST_CASE("a pinned task woken from a plain thread runs within bounded ticks while a pair "
+          "ping-pongs on its worker",
+          "[runtime][fairness]") {
+    for (int workers : {1, 2}) {
+        CAPTURE(workers);
+        auto rt = weft::test::make_runtime(static_cast<std::size_t>(workers));
+        chatty_pair pair;
+        auto n = std::make_shared<weft::notify>();
+        auto promise = std::make_shared<std::promise<probe_result>>();
+        auto f = promise->get_future();
+        auto pinned = std::make_shared<weft::join_handle<void>>();
+        auto pinned_ready = std::make_shared<std::atomic<bool>>(false);
+        pair.at_steady_state = [n, promise, pinned, pinned_ready, &rt] {
+            *pinned = weft::spawn_local([n, promise, &rt] {
+                n->notified();
+                promise->set_value({std::chrono::steady_clock::now(), total_polls(rt)});
+            });
+            pinned_ready->store(true);
+        };
+        rt.block_on([&] { pair.start(); });
+        auto deadline = std::chrono::steady_clock::now() + 2s;
+        while (!pinned_ready->load() && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(1ms);
+        }
+        REQUIRE(pinned_ready->load());
+        std::this_thread::sleep_for(5ms);  // parked in notified() by now
+        std::uint64_t polls0 = total_polls(rt);
+        auto t0 = std::chrono::steady_clock::now();
+        n->notify_one();  // from this plain thread: the owner's pinned inbox
+        probe_result r = wait_probe(f);
+        CHECK(r.ran - t0 < latency_bound);
+        // The inbox is looked at on every tick once the LIFO slot has had its 3 runs.
+        CHECK(r.polls - polls0 <= 64);
+        rt.block_on([&] {
+            pair.finish();
+            pinned->join();
+        });
+    }
+}
+
+TEST_CASE("timers, blocking-pool wakes, I/O completions and the ring make progress while a "
+          "pair ping-pongs on the same worker",
+          "[runtime][fairness]") {
+    for (int workers : {1, 2}) {
+        CAPTURE(workers);
+        auto rt = weft::test::make_runtime(static_cast<std::size_t>(workers));
+        chatty_pair pair;
+        namespace local = boost::asio::local;
+        local::stream_protocol::socket theirs(rt.get_executor());
+        local::stream_protocol::socket ours(rt.get_executor());
+        local::connect_pair(theirs, ours);
+
+        struct latencies {
+            std::chrono::nanoseconds timer{}, blocking{}, io{};
+            std::uint64_t yields = 0;
+        };
+        auto result = std::make_shared<std::promise<latencies>>();
+        auto f = result->get_future();
+        std::atomic<bool> io_armed{false};
+        auto wrote_at = std::make_shared<std::atomic<std::int64_t>>(0);
+        auto prober = std::make_shared<weft::join_handle<void>>();
+        // Pinned beside the pair, so every wake it gets competes with the pair's slot.
+        pair.at_steady_state = [&, result, wrote_at, prober] {
+            *prober = weft::spawn_local([&, result, wrote_at] {
+                latencies l;
+                auto t0 = std::chrono::steady_clock::now();
+                weft::sleep_for(1ms);
+                l.timer = std::chrono::steady_clock::now() - t0 - 1ms;
+
+                t0 = std::chrono::steady_clock::now();
+                weft::spawn_blocking([] {}).join();
+                l.blocking = std::chrono::steady_clock::now() - t0;
+
+                // A third party yielding through the ring (spawned here, so it starts on this
+                // worker; on two workers it may be stolen, which is progress too).
+                auto stop_yielder = std::make_shared<std::atomic<bool>>(false);
+                auto yields = std::make_shared<std::atomic<std::uint64_t>>(0);
+                auto yielder = weft::spawn([stop_yielder, yields] {
+                    while (!stop_yielder->load()) {
+                        weft::yield_now();
+                        yields->fetch_add(1);
+                    }
+                });
+
+                char byte = 0;
+                io_armed.store(true);
+                ours.async_read_some(boost::asio::buffer(&byte, 1), weft::use_fiber);
+                auto now_ns = std::chrono::steady_clock::now().time_since_epoch().count();
+                l.io = std::chrono::nanoseconds(now_ns - wrote_at->load());
+
+                weft::sleep_for(50ms);
+                stop_yielder->store(true);
+                yielder.join();
+                l.yields = yields->load();
+                result->set_value(l);
+            });
+        };
+        rt.block_on([&] { pair.start(); });
+        auto deadline = std::chrono::steady_clock::now() + 2s;
+        while (!io_armed.load() && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(1ms);
+        }
+        REQUIRE(io_armed.load());
+        std::this_thread::sleep_for(5ms);  // the read is parked in the reactor by now
+        wrote_at->store(std::chrono::steady_clock::now().time_since_epoch().count());
+        char one = 1;
+        boost::asio::write(theirs, boost::asio::buffer(&one, 1));
+        REQUIRE(f.wait_for(pair_lifetime + 2s) == std::future_status::ready);
+        latencies l = f.get();
+        CHECK(l.timer < latency_bound);
+        CHECK(l.blocking < latency_bound);
+        CHECK(l.io < latency_bound);
+        CHECK(l.yields > 10);  // 50 ms of ring turns beside the pair
+        CHECK(pair.rounds->load() > 1000);
+        rt.block_on([&] {
+            pair.finish();
+            prober->join();
+        });
+    }
+}

@@ -131,16 +131,24 @@ void scheduler::submit(task_header* t, spawn_options&& opts) {
         t->release();
         return;
     }
+    const bool blocking_job = t->blocking_;
+    if (cfg_.on_task_spawn || blocking_job) [[unlikely]] {
+        // Both may throw (the hook; the pool when it cannot start a thread), and the task is
+        // already owned and referenced: undo both, or shutdown would wait for it forever.
+        try {
+            if (cfg_.on_task_spawn) cfg_.on_task_spawn(describe(t));
+            if (blocking_job) blocking.spawn(t);
+        } catch (...) {
+            unsubmit(t);
+            throw;
+        }
+    }
     if (here) {
         worker::bump(here->stats.spawned);
     } else {
         spawned_.fetch_add(1, std::memory_order_relaxed);
     }
-    if (cfg_.on_task_spawn) cfg_.on_task_spawn(describe(t));
-    if (t->blocking_) {
-        blocking.spawn(t);
-        return;
-    }
+    if (blocking_job) return;  // the pool has it (and may have finished it already)
     if (t->pinned_) {
         t->worker_ = here;
         here->schedule_pinned(t);
@@ -156,6 +164,22 @@ void scheduler::submit(task_header* t, spawn_options&& opts) {
     }
     inject.push(t);
     notify_parked();
+}
+
+void scheduler::unsubmit(task_header* t) noexcept {
+    // safety: the task was never queued (its `scheduled` bit, set since construction, made
+    // every wake and abort meanwhile a no-op), so nothing else refers to it but the caller's
+    // reference and ours; the caller releases its own when the spawn fails.
+    owned.remove(t);
+    if (owned.is_closed() && owned.alive() == 0) {
+        // A shutdown that began meanwhile may be waiting for this very task (as in finish()).
+        {
+            std::lock_guard lock(shutdown_mu_);
+        }
+        all_done_cv_.notify_all();
+        if (!cfg_.multi_thread) workers_[0]->unpark();
+    }
+    t->release();
 }
 
 void scheduler::schedule(task_header* t, bool lifo) {

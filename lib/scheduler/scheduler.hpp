@@ -94,6 +94,8 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
    private:
     friend class worker;
     void drop_queued_handlers();
+    /// Undoes submit's insertion and reference when the spawn fails after them.
+    void unsubmit(task_header* t) noexcept;
     void monitor_main();
     void report_blocked(std::size_t worker, task_id id, std::chrono::nanoseconds held);
     task_info describe(task_header* t) const;

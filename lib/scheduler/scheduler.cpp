@@ -5,6 +5,7 @@
 
 #include <weft/error.hpp>
 #include <weft/asio/executor.hpp>
+#include <weft/detail/fault_injection.hpp>
 #include <weft/task/join_handle.hpp>
 
 #include <boost/asio/post.hpp>
@@ -17,6 +18,7 @@
 #include <algorithm>
 #include <set>
 #include <string_view>
+#include <system_error>
 #include <thread>
 
 namespace weft::detail {
@@ -90,13 +92,24 @@ void scheduler::start() {
     threads_.reserve(workers_.size());
     for (auto& w : workers_) {
         worker* wp = w.get();
-        threads_.emplace_back([this, wp] {
-            std::string name = cfg_.thread_name.substr(0, 15);  // the kernel's limit
-            ::pthread_setname_np(::pthread_self(), name.c_str());
-            if (cfg_.on_thread_start) cfg_.on_thread_start();
-            wp->run();
-            if (cfg_.on_thread_stop) cfg_.on_thread_stop();
-        });
+        try {
+            if (fault::hit(fault::point::thread_create)) fault::fail(fault::point::thread_create);
+            threads_.emplace_back([this, wp] {
+                std::string name = cfg_.thread_name.substr(0, 15);  // the kernel's limit
+                ::pthread_setname_np(::pthread_self(), name.c_str());
+                if (cfg_.on_thread_start) cfg_.on_thread_start();
+                wp->run();
+                if (cfg_.on_thread_stop) cfg_.on_thread_stop();
+            });
+        } catch (const std::system_error& e) {
+            // The workers already started run on this scheduler, which build() is about to
+            // destroy: stop and join them first.
+            shutdown(std::chrono::nanoseconds(0));
+            throw std::system_error(e.code(),
+                                    fmt::format("weft::builder::build: could not start worker "
+                                                "thread {} of {}",
+                                                wp->index() + 1, workers_.size()));
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 // Stack mapping, the guard-page budget and the slab fallback. See stack_pool.hpp.
 #include "stack_pool.hpp"
 
+#include <weft/detail/fault_injection.hpp>
+
 #include <fmt/core.h>
 
 #include <sys/mman.h>
@@ -68,8 +70,10 @@ fiber_stack allocate_slab_stack(std::size_t size) {
     std::lock_guard lock(r.mu);
     auto& list = r.free[size];
     if (list.empty()) {
-        void* p = ::mmap(nullptr, size * slab_stacks, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        void* p = fault::hit(fault::point::stack_map)
+                      ? MAP_FAILED
+                      : ::mmap(nullptr, size * slab_stacks, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED) {
             throw std::runtime_error(fmt::format(
                 "weft: cannot map {} bytes for fiber stacks (out of memory or address space)",
@@ -99,8 +103,10 @@ std::size_t mapped_stack_size(std::size_t requested) noexcept {
 fiber_stack allocate_stack(std::size_t size) {
     fiber_stack s;
     if (guarded_live.load(std::memory_order_relaxed) < guarded_budget()) {
-        void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        void* p = fault::hit(fault::point::stack_map)
+                      ? MAP_FAILED
+                      : ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
         if (p != MAP_FAILED) {
             if (::mprotect(p, page_size(), PROT_NONE) == 0) {
                 guarded_live.fetch_add(1, std::memory_order_relaxed);

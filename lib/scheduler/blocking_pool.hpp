@@ -23,7 +23,10 @@ class blocking_pool {
     blocking_pool(const blocking_pool&) = delete;
     blocking_pool& operator=(const blocking_pool&) = delete;
 
-    /// Queues `t` (a blocking task) and starts a thread if none is idle.
+    /// Queues `t` (a blocking task) and hands it to an idle thread, or starts one below the
+    /// cap. Either the pool owns `t` afterwards (it runs, or shutdown cancels it) or this
+    /// throws std::system_error ("weft: could not start a blocking-pool thread") and `t` is
+    /// not queued: no thread could be started and none exists to run it later.
     void spawn(task_header* t);
     /// Stops accepting work and waits until every thread exited or `deadline` passed.
     void shutdown(std::chrono::steady_clock::time_point deadline);
@@ -35,6 +38,10 @@ class blocking_pool {
 
    private:
     void thread_main(std::shared_ptr<scheduler> keep);
+    /// Starts one thread; undoes the `++threads_` its caller made (under mu_) when it fails.
+    void start_thread(std::unique_lock<std::mutex>& lock, task_header* t);
+    /// Hands one queued job to an idle thread (mu_ held, idle_ > 0).
+    void notify_idle_locked();
 
     scheduler& sched_;
     const std::size_t max_threads_;
@@ -45,6 +52,7 @@ class blocking_pool {
     std::deque<task_header*> queue_;
     std::size_t threads_ = 0;
     std::size_t idle_ = 0;
+    std::size_t notified_ = 0;
     std::size_t running_ = 0;
     bool shutdown_ = false;
 };

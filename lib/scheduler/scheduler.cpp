@@ -5,6 +5,7 @@
 
 #include <weft/error.hpp>
 #include <weft/asio/executor.hpp>
+#include <weft/detail/fault_injection.hpp>
 #include <weft/task/join_handle.hpp>
 
 #include <boost/asio/post.hpp>
@@ -17,6 +18,7 @@
 #include <algorithm>
 #include <set>
 #include <string_view>
+#include <system_error>
 #include <thread>
 
 namespace weft::detail {
@@ -90,13 +92,24 @@ void scheduler::start() {
     threads_.reserve(workers_.size());
     for (auto& w : workers_) {
         worker* wp = w.get();
-        threads_.emplace_back([this, wp] {
-            std::string name = cfg_.thread_name.substr(0, 15);  // the kernel's limit
-            ::pthread_setname_np(::pthread_self(), name.c_str());
-            if (cfg_.on_thread_start) cfg_.on_thread_start();
-            wp->run();
-            if (cfg_.on_thread_stop) cfg_.on_thread_stop();
-        });
+        try {
+            if (fault::hit(fault::point::thread_create)) fault::fail(fault::point::thread_create);
+            threads_.emplace_back([this, wp] {
+                std::string name = cfg_.thread_name.substr(0, 15);  // the kernel's limit
+                ::pthread_setname_np(::pthread_self(), name.c_str());
+                if (cfg_.on_thread_start) cfg_.on_thread_start();
+                wp->run();
+                if (cfg_.on_thread_stop) cfg_.on_thread_stop();
+            });
+        } catch (const std::system_error& e) {
+            // The workers already started run on this scheduler, which build() is about to
+            // destroy: stop and join them first.
+            shutdown(std::chrono::nanoseconds(0));
+            throw std::system_error(e.code(),
+                                    fmt::format("weft::builder::build: could not start worker "
+                                                "thread {} of {}",
+                                                wp->index() + 1, workers_.size()));
+        }
     }
 }
 
@@ -122,7 +135,7 @@ void scheduler::submit(task_header* t, spawn_options&& opts) {
             "weft::spawn_local: must be called on a worker thread of the runtime (from a task "
             "or a handler running on a worker)");
     }
-    t->add_ref();  // the runtime's reference, dropped by finish()
+    t->add_ref();  // the runtime's reference, dropped by forget()
     if (!owned.insert(t)) {
         // The runtime is shutting down: the task never runs; join reports it cancelled.
         t->drop_callable();
@@ -131,16 +144,24 @@ void scheduler::submit(task_header* t, spawn_options&& opts) {
         t->release();
         return;
     }
+    const bool blocking_job = t->blocking_;
+    if (cfg_.on_task_spawn || blocking_job) [[unlikely]] {
+        // Both may throw (the hook; the pool when it cannot start a thread), and the task is
+        // already owned and referenced: undo both, or shutdown would wait for it forever.
+        try {
+            if (cfg_.on_task_spawn) cfg_.on_task_spawn(describe(t));
+            if (blocking_job) blocking.spawn(t);
+        } catch (...) {
+            unsubmit(t);
+            throw;
+        }
+    }
     if (here) {
         worker::bump(here->stats.spawned);
     } else {
         spawned_.fetch_add(1, std::memory_order_relaxed);
     }
-    if (cfg_.on_task_spawn) cfg_.on_task_spawn(describe(t));
-    if (t->blocking_) {
-        blocking.spawn(t);
-        return;
-    }
+    if (blocking_job) return;  // the pool has it (and may have finished it already)
     if (t->pinned_) {
         t->worker_ = here;
         here->schedule_pinned(t);
@@ -156,6 +177,14 @@ void scheduler::submit(task_header* t, spawn_options&& opts) {
     }
     inject.push(t);
     notify_parked();
+}
+
+void scheduler::unsubmit(task_header* t) noexcept {
+    // safety: the task was never queued (its `scheduled` bit, set since construction, made
+    // every wake and abort meanwhile a no-op), so nothing else refers to it but the caller's
+    // reference and ours; the caller releases its own when the spawn fails. forget() also
+    // wakes a shutdown that began meanwhile and waits for this very task.
+    forget(t);
 }
 
 void scheduler::schedule(task_header* t, bool lifo) {

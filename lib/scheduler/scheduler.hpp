@@ -110,6 +110,8 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     static void keep_forever(std::shared_ptr<scheduler> s);
     // Wakes from threads that are not this runtime's workers, in flight (see schedule()).
     std::atomic<std::uint32_t> foreign_wakes_{0};
+    /// Undoes submit's insertion and reference when the spawn fails after them.
+    void unsubmit(task_header* t) noexcept;
     void monitor_main();
     void report_blocked(std::size_t worker, task_id id, std::chrono::nanoseconds held);
     task_info describe(task_header* t) const;

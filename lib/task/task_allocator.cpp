@@ -11,6 +11,7 @@
 //
 // Under the sanitizers every block goes straight to malloc, so use-after-free and leak reports
 // stay exact.
+#include <weft/detail/fault_injection.hpp>
 #include <weft/detail/task_header.hpp>
 
 #include <array>
@@ -23,7 +24,10 @@ namespace weft::detail {
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 
-void* allocate_task(std::size_t bytes) { return ::operator new(bytes); }
+void* allocate_task(std::size_t bytes) {
+    if (fault::hit(fault::point::task_alloc)) fault::fail(fault::point::task_alloc);
+    return ::operator new(bytes);
+}
 void deallocate_task(void* p, std::size_t bytes) noexcept { ::operator delete(p, bytes); }
 
 #else
@@ -128,6 +132,7 @@ void release_cached_blocks() noexcept {
 }  // namespace
 
 void* allocate_task(std::size_t bytes) {
+    if (fault::hit(fault::point::task_alloc)) fault::fail(fault::point::task_alloc);
     std::size_t c = class_of(bytes);
     if (c >= classes) return ::operator new(bytes);
     block_list& l = lists.active[c];

@@ -1,5 +1,7 @@
 #include "timer_heap.hpp"
 
+#include <weft/detail/fault_injection.hpp>
+
 #include <stdexcept>
 
 namespace weft::detail {
@@ -19,6 +21,14 @@ std::uint32_t timer_heap::take_slot(timer* t) {
 
 void timer_heap::insert(timer* t) {
     std::lock_guard lock(mu_);
+    if (fault::any_armed.load(std::memory_order_relaxed)) [[unlikely]] {
+        // Only the growth below can throw bad_alloc: inject it only when a vector grows.
+        bool grows = heap_.size() == heap_.capacity() ||
+                     (free_ == timer::not_queued && records_.size() == records_.capacity());
+        if (grows && fault::hit_armed(fault::point::timer_heap_grow)) {
+            fault::fail(fault::point::timer_heap_grow);
+        }
+    }
     heap_.reserve(heap_.size() + 1);  // nothing below can throw once the record is taken
     std::uint32_t s = take_slot(t);
     t->slot_ = s;

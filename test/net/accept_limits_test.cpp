@@ -1,15 +1,13 @@
 // An accept loop under descriptor exhaustion (EMFILE): it backs off instead of spinning or
 // failing, and serves the waiting connections once descriptors free up.
+#include "support/fd_exhaustion.hpp"
 #include "support/harness.hpp"
 
 #include <weft/net.hpp>
 
 #include <catch2/catch.hpp>
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
@@ -26,57 +24,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-int highest_open_fd() {
-    int highest = 2;
-    if (DIR* d = ::opendir("/proc/self/fd")) {
-        while (dirent* e = ::readdir(d)) {
-            int fd = std::atoi(e->d_name);
-            if (fd > highest) highest = fd;
-        }
-        ::closedir(d);
-    }
-    return highest;
-}
-
 std::chrono::microseconds cpu_time() {
     rusage u{};
     ::getrusage(RUSAGE_SELF, &u);
     auto us = [](const timeval& t) { return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec); };
     return std::chrono::duration_cast<std::chrono::microseconds>(us(u.ru_utime) + us(u.ru_stime));
 }
-
-/// Lowers RLIMIT_NOFILE to just above the descriptors in use and fills the rest, so the next
-/// descriptor any thread asks for fails with EMFILE; undoes both on release/destruction.
-class fd_exhaustion {
-   public:
-    fd_exhaustion() {
-        ::getrlimit(RLIMIT_NOFILE, &saved_);
-        base_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-        rlimit low = saved_;
-        low.rlim_cur = static_cast<rlim_t>(highest_open_fd() + 8);
-        ::setrlimit(RLIMIT_NOFILE, &low);
-        for (;;) {
-            int fd = ::fcntl(base_, F_DUPFD_CLOEXEC, 0);
-            if (fd < 0) break;
-            fillers_.push_back(fd);
-        }
-    }
-    void release() {
-        for (int fd : fillers_) ::close(fd);
-        fillers_.clear();
-        if (base_ >= 0) ::close(base_);
-        base_ = -1;
-        ::setrlimit(RLIMIT_NOFILE, &saved_);
-    }
-    ~fd_exhaustion() { release(); }
-    fd_exhaustion(const fd_exhaustion&) = delete;
-    fd_exhaustion& operator=(const fd_exhaustion&) = delete;
-
-   private:
-    rlimit saved_{};
-    int base_ = -1;
-    std::vector<int> fillers_;
-};
 
 }  // namespace
 
@@ -121,7 +74,7 @@ TEST_CASE("accept backs off under EMFILE and keeps serving after fds free up", "
     std::chrono::microseconds cpu_while_exhausted{};
     int served_while_exhausted = -1;
     {
-        fd_exhaustion exhausted;
+        weft::test::fd_exhaustion exhausted;
         for (auto& c : clients) c.connect(ep);
         auto cpu0 = cpu_time();
         std::this_thread::sleep_for(300ms);
@@ -140,4 +93,26 @@ TEST_CASE("accept backs off under EMFILE and keeps serving after fds free up", "
     CHECK(served == conns);
     // Backing off, not spinning: the 300 ms of exhaustion cost little CPU.
     CHECK(cpu_while_exhausted < 150ms);
+
+    // The runtime is as usable as before the exhaustion: tasks, timers, the blocking pool
+    // and a new connection to the same listener.
+    int usable = rt.block_on([&listener, ep] {
+        auto echo = weft::spawn([&listener] {
+            auto s = listener.accept();
+            char b = 0;
+            s.read_exact(asio::buffer(&b, 1));
+            s.write_all(asio::buffer(&b, 1));
+        });
+        int n = weft::spawn([] { return 1; }).join();
+        weft::sleep_for(1ms);
+        n += weft::spawn_blocking([] { return 1; }).join();
+        auto c = weft::net::tcp_stream::connect(ep);
+        char b = 'z';
+        c.write_all(asio::buffer(&b, 1));
+        b = 0;
+        weft::timeout(5s, [&] { c.read_exact(asio::buffer(&b, 1)); });
+        echo.join();
+        return n + (b == 'z' ? 1 : 0);
+    });
+    CHECK(usable == 3);
 }

@@ -2,6 +2,7 @@
 // half-close, stall (reads bounded by weft::timeout) or send garbage to a line server, and an
 // accept loop that runs out of descriptors (EMFILE) while connections keep arriving.
 #include "stress/stress_support.hpp"
+#include "support/fd_exhaustion.hpp"
 
 #include <weft/net.hpp>
 #include <weft/task.hpp>
@@ -15,10 +16,6 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -326,54 +323,6 @@ TEST_CASE("net faults: garbage sent to a line server gets a bounded-length error
 
 namespace {
 
-int highest_open_fd() {
-    int highest = 2;
-    if (DIR* d = ::opendir("/proc/self/fd")) {
-        while (dirent* e = ::readdir(d)) {
-            int fd = std::atoi(e->d_name);
-            if (fd > highest) highest = fd;
-        }
-        ::closedir(d);
-    }
-    return highest;
-}
-
-/// Lowers the soft RLIMIT_NOFILE so that only `headroom` more descriptors can be opened (plus
-/// any holes below the highest one in use); restores it on destruction, so the rest of the
-/// process (and the other test cases) never run with the low limit.
-class fd_limit_guard {
-   public:
-    explicit fd_limit_guard(int headroom) {
-        ::getrlimit(RLIMIT_NOFILE, &saved_);
-        base_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-        rlimit low = saved_;
-        low.rlim_cur = static_cast<rlim_t>(highest_open_fd() + 1 + headroom);
-        ::setrlimit(RLIMIT_NOFILE, &low);
-        // Fill every hole below the limit, then free exactly `headroom` descriptors.
-        for (;;) {
-            int fd = ::fcntl(base_, F_DUPFD_CLOEXEC, 0);
-            if (fd < 0) break;
-            fillers_.push_back(fd);
-        }
-        for (int i = 0; i < headroom && !fillers_.empty(); ++i) {
-            ::close(fillers_.back());
-            fillers_.pop_back();
-        }
-    }
-    ~fd_limit_guard() {
-        for (int fd : fillers_) ::close(fd);
-        if (base_ >= 0) ::close(base_);
-        ::setrlimit(RLIMIT_NOFILE, &saved_);
-    }
-    fd_limit_guard(const fd_limit_guard&) = delete;
-    fd_limit_guard& operator=(const fd_limit_guard&) = delete;
-
-   private:
-    rlimit saved_{};
-    int base_ = -1;
-    std::vector<int> fillers_;
-};
-
 struct echo_counters {
     std::atomic<std::size_t> served{0}, open_now{0}, peak_open{0};
 };
@@ -456,7 +405,7 @@ TEST_CASE("net faults: an accept loop under EMFILE backs off and serves every co
     std::size_t served_limited = 0;
     std::optional<weft::join_handle<void>> server;
     {
-        fd_limit_guard low(headroom);  // at most `headroom` server connections at once
+        weft::test::fd_exhaustion low(headroom);  // at most `headroom` server connections at once
         server = rt.spawn(echo_server{&listener, conns, &c});
         for (std::size_t i = 0; i < conns; ++i) {
             boost::system::error_code ec;
@@ -485,6 +434,13 @@ TEST_CASE("net faults: an accept loop under EMFILE backs off and serves every co
     CHECK(replies_ok == conns);
     CHECK(c.peak_open.load() <= static_cast<std::size_t>(headroom));
     CHECK(weft::stress::wait_no_tasks(rt));
+    // The runtime is as usable as before the exhaustion: tasks, timers, the blocking pool.
+    int usable = rt.block_on([] {
+        int n = weft::spawn([] { return 1; }).join();
+        weft::sleep_for(1ms);
+        return n + weft::spawn_blocking([] { return 1; }).join();
+    });
+    CHECK(usable == 2);
     weft::stress::report("net faults: {} connections accepted through EMFILE with room for 4 "
                          "more descriptors (peak {} server connections open at once), all served",
                          conns, c.peak_open.load());

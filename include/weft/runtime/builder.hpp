@@ -79,7 +79,8 @@ class builder {
     /// stderr, naming the task and where it was last resumed (default 100 ms; 0 disables).
     builder& blocking_warning_threshold(std::chrono::nanoseconds d);
     /// Called on the spawning thread for every task spawned (tracing integrations). Keep it
-    /// cheap and non-blocking; it must not spawn.
+    /// cheap and non-blocking; it must not spawn. An exception thrown by `f` fails that spawn:
+    /// the spawn call throws it and the task never runs.
     builder& on_task_spawn(std::function<void(const task_info&)> f);
     /// Called on the thread that finished the task, once it ended (value, exception or
     /// cancelled), with state task_state::finished. An exception thrown by `f` is reported on

@@ -5,13 +5,43 @@
 // search, so a burst of work does not wake every thread. A producer wakes one sleeper only
 // when nobody is searching: the searcher will find the work, and when it does it wakes the
 // next sleeper (a chain, not a broadcast).
-// Ordering: producers publish work, then read state_ (seq_cst); a parking worker publishes
-// itself in sleepers_/state_ (seq_cst) and then re-checks every queue. One of the two always
-// sees the other, so no work is left with every worker parked.
+//
+// Invariants: searching <= unparked <= workers (a searcher is an unparked worker); sleepers_
+// (under mu_) holds exactly workers - unparked distinct indices; a worker is in sleepers_
+// from transition_to_parked until worker_to_notify picks it or unpark_by_id removes it.
+//
+// Ordering: no lost sleeper. Two sides must not miss each other (Dekker's store-buffer shape):
+//   producer:  publish work (a release store: ring tail, inject len, ...)
+//              F1: seq_cst fence                      (worker_to_notify)
+//              read state_ (seq_cst load)             -> notify only if nobody searches
+//   parker:    RMW on state_ (seq_cst fetch_sub)      (transition_to_parked)
+//              F2: seq_cst fence                      (transition_to_parked)
+//              re-check every queue (acquire loads)   (worker::park)
+// If the producer's read misses the parker's RMW, that read precedes the RMW in the single
+// total order S of seq_cst operations, so F1 < read < RMW < F2 in S; then F2 cannot precede
+// F1, and the parker's re-check, which F2 happens before, must see the work that F1 happens
+// after ([atomics.order]: a read ordered after F2 cannot read a value overwritten by a write
+// before F1). So either the producer sees the parker (and wakes someone) or the parker sees
+// the work.
+// Why F1 is a fence and not the seq_cst load alone: the publishing store is only a release
+// store, and a later seq_cst load may be ordered before it (on x86 the store waits in the
+// store buffer while the load reads; C++ gives no order between a release store and a later
+// seq_cst load either). Without F1, a producer could read "someone is searching" while the
+// last searcher, not yet seeing the work, parked: the work then waited for the producer to
+// finish whatever it ran next (issue #12, item 5). Every producer path (ring push, overflow,
+// inject push, yield, timer-ready wakes) reaches the idle state only through
+// worker_to_notify, so the fence is in one place. F2 is what makes the parker's plain acquire
+// re-checks count (an RMW followed by acquire loads is not ordered by S on its own); on x86
+// the lock-prefixed RMW already is a full barrier, so F2 costs little, and it is off the hot
+// path. (Pinned wakes are targeted and do not use this state: schedule_pinned's seq_cst store
+// and load pair with park()'s seq_cst parked_ store and pinned_pending_ load.)
 #pragma once
 
+#include "atomics.hpp"
+
+#include <weft/detail/assert.hpp>
+
 #include <algorithm>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -20,18 +50,26 @@
 
 namespace weft::detail {
 
-class idle {
+template <class Sync = std_sync>
+class basic_idle {
    public:
-    explicit idle(std::size_t workers) : workers_(workers), state_(workers << unparked_shift) {
+    explicit basic_idle(std::size_t workers) : workers_(workers), state_(workers << unparked_shift) {
         sleepers_.reserve(workers);
     }
 
     /// The worker to wake for new work, if one should be woken (and marks it searching).
+    /// Call after publishing the work.
     std::optional<std::size_t> worker_to_notify() {
+        // Ordering: F1 of the header; pairs with F2 in transition_to_parked.
+        Sync::fence_seq_cst();
         if (!should_notify()) return std::nullopt;
         std::lock_guard lock(mu_);
         if (!should_notify() || sleepers_.empty()) return std::nullopt;
-        state_.fetch_add((std::size_t{1} << unparked_shift) | 1, std::memory_order_seq_cst);
+        std::size_t prev =
+            state_.fetch_add((std::size_t{1} << unparked_shift) | 1, std::memory_order_seq_cst);
+        WEFT_ASSERT(unparked(prev) < workers_ && searching(prev) < workers_,
+                    "a woken sleeper fits in the counts");
+        (void)prev;
         std::size_t w = sleepers_.back();
         sleepers_.pop_back();
         return w;
@@ -47,15 +85,29 @@ class idle {
     /// Returns true when the caller was the last searcher (it should wake another worker if
     /// it found work, so the search goes on).
     bool transition_from_searching() {
-        return searching(state_.fetch_sub(1, std::memory_order_seq_cst)) == 1;
+        std::size_t prev = state_.fetch_sub(1, std::memory_order_seq_cst);
+        WEFT_ASSERT(searching(prev) != 0, "only a searcher stops searching");
+        return searching(prev) == 1;
     }
 
-    /// Returns true when the caller was the last searcher.
+    /// Registers `worker` as a sleeper. Returns true when the caller was the last searcher.
+    /// The caller re-checks every queue afterwards (see the header: F2 orders those checks).
     bool transition_to_parked(std::size_t worker, bool is_searching) {
-        std::lock_guard lock(mu_);
-        std::size_t dec = (std::size_t{1} << unparked_shift) | (is_searching ? 1 : 0);
-        std::size_t prev = state_.fetch_sub(dec, std::memory_order_seq_cst);
-        sleepers_.push_back(worker);
+        std::size_t prev = 0;
+        {
+            std::lock_guard lock(mu_);
+            std::size_t dec = (std::size_t{1} << unparked_shift) | (is_searching ? 1 : 0);
+            prev = state_.fetch_sub(dec, std::memory_order_seq_cst);
+            WEFT_ASSERT(unparked(prev) != 0 && (!is_searching || searching(prev) != 0),
+                        "a parking worker was counted unparked (and searching)");
+            WEFT_ASSERT(sleepers_.size() < workers_ &&
+                            std::find(sleepers_.begin(), sleepers_.end(), worker) ==
+                                sleepers_.end(),
+                        "a worker parks once");
+            sleepers_.push_back(worker);
+        }
+        // Ordering: F2 of the header; pairs with F1 in worker_to_notify.
+        Sync::fence_seq_cst();
         return is_searching && searching(prev) == 1;
     }
 
@@ -80,6 +132,11 @@ class idle {
     [[nodiscard]] std::size_t num_searching() const {
         return searching(state_.load(std::memory_order_seq_cst));
     }
+    /// Tests: the sleepers, under the lock.
+    [[nodiscard]] std::size_t num_sleepers() {
+        std::lock_guard lock(mu_);
+        return sleepers_.size();
+    }
 
    private:
     static constexpr unsigned unparked_shift = 16;
@@ -91,9 +148,11 @@ class idle {
     }
 
     const std::size_t workers_;
-    std::atomic<std::size_t> state_;
-    std::mutex mu_;
+    typename Sync::template atomic<std::size_t> state_;
+    typename Sync::mutex mu_;
     std::vector<std::size_t> sleepers_;
 };
+
+using idle = basic_idle<>;
 
 }  // namespace weft::detail

@@ -230,6 +230,10 @@ void scheduler::wait_for_foreign_wakes() noexcept {
 }
 
 void scheduler::notify_parked() {
+    // Every producer path calls this after publishing its work (ring push or overflow, inject
+    // push, yield, timer wakes). Ordering: worker_to_notify issues the seq_cst fence between
+    // that publication and its read of the idle state; it pairs with the fence a parking
+    // worker issues after registering as a sleeper (idle.hpp explains why both are needed).
     if (auto i = idle_state.worker_to_notify()) workers_[*i]->unpark();
 }
 

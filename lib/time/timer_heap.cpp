@@ -38,6 +38,13 @@ void timer_heap::insert(timer* t) {
     publish_next();
 }
 
+void timer_heap::insert(timer* t, time_point deadline, waker w) {
+    t->fired_.store(false, std::memory_order_relaxed);
+    t->deadline_ = deadline;
+    t->waker_ = std::move(w);
+    insert(t);
+}
+
 void timer_heap::remove(timer* t) noexcept {
     waker dropped;
     {

@@ -28,6 +28,11 @@ class timer_heap {
     static constexpr std::int64_t none = std::numeric_limits<std::int64_t>::max();
 
     void insert(timer* t);
+    /// Sets `t`'s deadline and waker, clears its fired flag, then inserts it: what timer::arm
+    /// does once it has picked the heap. Lets the structure tests drive a heap without a
+    /// runtime (the timer's own heap pointer stays null, so its destructor does not disarm:
+    /// the caller removes or fires it first).
+    void insert(timer* t, time_point deadline, waker w);
     /// Removes `t` if still queued; drops its waker.
     void remove(timer* t) noexcept;
     /// Pops every timer due at `now`, marks it fired and appends its waker to `out` (woken

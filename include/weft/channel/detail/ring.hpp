@@ -2,7 +2,12 @@
 // doubling up to a limit (the channel's capacity; unbounded channels have none). A bounded
 // channel's steady state therefore never allocates: the ring reaches its final size once and
 // keeps it. Not synchronised: the channel's lock guards it.
+// Invariants: len_ <= cap_; head_ < cap_ whenever cap_ != 0; slots [head_, head_ + len_)
+// (mod cap_) hold live values and no others; cap_ <= max(limit_, the largest len_ reached
+// through push_front).
 #pragma once
+
+#include <weft/detail/assert.hpp>
 
 #include <cstddef>
 #include <memory>
@@ -53,6 +58,7 @@ class ring {
     /// that or T's move throws, the ring is unchanged.
     void push_back(T&& v) {
         if (len_ == cap_) grow();
+        WEFT_ASSERT(len_ < cap_, "ring::push_back past the limit (the caller checks full())");
         ::new (static_cast<void*>(slots_ + wrap(head_ + len_))) T(std::move(v));
         ++len_;
     }
@@ -62,6 +68,7 @@ class ring {
     /// receiver drained it. If growth or T's move throws, the ring is unchanged.
     void push_front(T&& v) {
         if (len_ == cap_) grow(len_ + 1);
+        WEFT_ASSERT(len_ < cap_, "ring::push_front has room after growing");
         std::size_t at = head_ == 0 ? cap_ - 1 : head_ - 1;
         ::new (static_cast<void*>(slots_ + at)) T(std::move(v));
         head_ = at;
@@ -70,6 +77,7 @@ class ring {
     /// Removes and returns the oldest value; the caller checked !empty(). If T's move
     /// throws, the ring is unchanged.
     T pop_front() {
+        WEFT_ASSERT(len_ != 0, "ring::pop_front on an empty ring (the caller checks empty())");
         T* p = slots_ + head_;
         T v(std::move(*p));
         p->~T();

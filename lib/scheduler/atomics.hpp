@@ -1,0 +1,31 @@
+// atomics: the one place the scheduler's lock-free structures get their atomics, mutex and
+// fences from. local_queue, inject_queue and idle take a `Sync` policy as a template argument
+// (default std_sync, below); the production aliases (local_queue, inject_queue, idle) use it,
+// and the interleaving explorer (test/support/interleave.hpp) instantiates the same templates
+// with atomics whose every operation is a scheduling point it controls.
+//
+// Why a template argument rather than a macro that swaps the type: the explorer's test binary
+// also links libweft, which holds the production instantiation. A macro would give the same
+// class two definitions in one program (an ODR violation the dynamic linker resolves by
+// picking either copy); a template argument gives the instrumented one a different name.
+//
+// A Sync policy provides:
+//   template <class T> using atomic   std::atomic's interface (load, store, fetch_add,
+//                                     fetch_sub, compare_exchange_weak/strong, exchange)
+//   using mutex                       lockable by std::lock_guard
+//   static void fence_seq_cst()       std::atomic_thread_fence(std::memory_order_seq_cst)
+#pragma once
+
+#include <atomic>
+#include <mutex>
+
+namespace weft::detail {
+
+struct std_sync {
+    template <class T>
+    using atomic = std::atomic<T>;
+    using mutex = std::mutex;
+    static void fence_seq_cst() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
+};
+
+}  // namespace weft::detail

@@ -58,8 +58,9 @@ std::chrono::steady_clock::time_point deadline_after(const std::chrono::duration
 ///
 /// ```cpp
 /// auto deadline = weft::time::now() + 2s;   // one budget for several steps
-/// weft::timeout_at(deadline, [&] { conn.write_all(request); });
-/// auto reply = weft::timeout_at(deadline, [&] { return conn.read_line(); });
+/// weft::timeout_at(deadline, [&] { conn.write_all(boost::asio::buffer(request)); });
+/// std::string reply;
+/// weft::timeout_at(deadline, [&] { conn.read_line(reply); });
 /// ```
 ///
 /// `deadline` is a time point of the runtime clock: take it from weft::time::now() (virtual

@@ -14,4 +14,5 @@
 #include <weft/task/spawn.hpp>
 #include <weft/task/task_builder.hpp>
 #include <weft/task/task_local.hpp>
+#include <weft/task/task_tracker.hpp>
 #include <weft/task/this_task.hpp>

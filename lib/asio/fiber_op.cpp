@@ -113,8 +113,24 @@ void fiber_op_base::check_outcome(bool failed) const {
 
 boost::system::error_code* token_error_slot(const use_fiber_t& token) noexcept { return token.ec_; }
 
-void throw_system_error(const boost::system::error_code& ec) {
-    throw boost::system::system_error(ec);
+boost::system::system_error readable_system_error(const boost::system::error_code& ec,
+                                                  std::string_view what) {
+    // Asio records where it produced an error (BOOST_ASIO_SOURCE_LOCATION); the code keeps
+    // its value and category without it.
+    const boost::system::error_code code =
+        ec.has_location() ? boost::system::error_code(ec.value(), ec.category()) : ec;
+    std::string text = code.message();
+    if (!what.empty()) text = std::string(what) + ": " + text;
+    boost::system::system_error e(code);
+    // safety: every system_error constructor appends error_code::what() ("[system:104 at
+    // .../reactive_socket_recv_op.hpp:129:5 in function ...]") to the message, which lives in
+    // the std::runtime_error base. That base is copy-assignable, and replacing it changes
+    // what() only: code() is a separate member. The object stays a plain system_error, so a
+    // handler that catches (or copies) it by that type sees the same text.
+    static_cast<std::runtime_error&>(e) = std::runtime_error(text);
+    return e;
 }
+
+void throw_system_error(const boost::system::error_code& ec) { throw readable_system_error(ec); }
 
 }  // namespace weft::detail

@@ -12,7 +12,8 @@
 // The core is shared the same way (std::shared_ptr).
 //
 // Cancel-safety of join_next: a node leaves `ended` only when join_next returns it; an abort
-// while waiting throws with the lists untouched.
+// while waiting throws with the lists untouched. try_join_next takes only a node whose task
+// is already complete, so it never waits (not even through await_completion).
 #include <weft/detail/park.hpp>
 #include <weft/task/detail/completion.hpp>
 #include <weft/task/join_handle.hpp>
@@ -163,6 +164,32 @@ task_header* join_set_base::next(std::source_location where) {
     task_header* t = std::exchange(n->task, nullptr);
     release(n);
     await_completion(t);
+    return t;
+}
+
+task_header* join_set_base::try_next() noexcept {
+    if (size_ == 0) return nullptr;
+    join_set_node* n = nullptr;
+    {
+        std::lock_guard lock(core_->mu);
+        // A node reaches `ended` a few instructions before its task is marked complete
+        // (see the file comment); such a task has not finished yet as far as the caller can
+        // tell, so skip it rather than wait, and take the first one that has.
+        for (join_set_node& e : core_->ended) {
+            // Ordering: is_complete() acquires the state word the runtime released with the
+            // outcome, so take_outcome reads a written outcome and value.
+            if (e.task->is_complete()) {
+                n = &e;
+                break;
+            }
+        }
+        if (!n) return nullptr;
+        core_->ended.erase(core_->ended.iterator_to(*n));
+        n->at = join_set_node::place::outside;
+    }
+    --size_;
+    task_header* t = std::exchange(n->task, nullptr);
+    release(n);
     return t;
 }
 

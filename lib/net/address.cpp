@@ -114,7 +114,10 @@ std::vector<asio::ip::address> resolve(const parsed_address& addr, std::source_l
             throw;
         }
     }
-    if (r.ec) throw boost::system::system_error(r.ec, fmt::format("weft::net: resolving \"{}\"", addr.host));
+    if (r.ec) {
+        throw weft::detail::readable_system_error(
+            r.ec, fmt::format("weft::net: resolving \"{}\"", addr.host));
+    }
     return std::move(r.addresses);
 }
 
@@ -136,7 +139,7 @@ asio::io_context& runtime_home_context(const char* what) {
 }
 
 void throw_error(const boost::system::error_code& ec, const char* what) {
-    throw boost::system::system_error(ec, what);
+    throw weft::detail::readable_system_error(ec, what);
 }
 
 }  // namespace weft::net::detail

@@ -46,7 +46,8 @@ inline use_fiber_t wait_token(const char* what, std::source_location where) noex
     return use_fiber.allowing_threads().at(what, where);
 }
 
-/// Throws boost::system::system_error(ec, what).
+/// Throws boost::system::system_error(ec) whose what() is "<what>: <message>"
+/// (weft::detail::readable_system_error).
 [[noreturn]] void throw_error(const boost::system::error_code& ec, const char* what);
 
 }  // namespace weft::net::detail

@@ -114,7 +114,7 @@ class signal_service : public asio::execution_context::service {
                 boost::system::error_code ec;
                 set_->add(s, ec);
                 if (ec) {
-                    throw boost::system::system_error(
+                    throw weft::detail::readable_system_error(
                         ec, fmt::format("weft::signal::wait: cannot handle signal {}", s));
                 }
                 added_ |= bit(s);

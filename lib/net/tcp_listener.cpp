@@ -73,8 +73,8 @@ tcp_listener tcp_listener::bind(std::string_view addr, std::source_location wher
             last = e;
         }
     }
-    throw boost::system::system_error(last.code(),
-                                      "weft::net::tcp_listener::bind(\"" + std::string(addr) + "\")");
+    throw weft::detail::readable_system_error(
+        last.code(), "weft::net::tcp_listener::bind(\"" + std::string(addr) + "\")");
 }
 
 tcp_stream tcp_listener::accept(std::source_location where) {

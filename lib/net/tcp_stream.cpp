@@ -80,7 +80,8 @@ tcp_stream tcp_stream::connect(std::string_view addr, std::source_location where
         if (!ec) return tcp_stream(std::move(s));
         last = ec;
     }
-    throw boost::system::system_error(last, "weft::net::tcp_stream::connect(\"" + std::string(addr) + "\")");
+    throw weft::detail::readable_system_error(
+        last, "weft::net::tcp_stream::connect(\"" + std::string(addr) + "\")");
 }
 
 tcp_stream tcp_stream::connect(const asio::ip::tcp::endpoint& ep, std::source_location where) {

@@ -35,7 +35,8 @@ udp_socket udp_socket::bind(std::string_view addr, std::source_location where) {
         if (!ec) return udp_socket(std::move(s));
         last = ec;
     }
-    throw boost::system::system_error(last, "weft::net::udp_socket::bind(\"" + std::string(addr) + "\")");
+    throw weft::detail::readable_system_error(
+        last, "weft::net::udp_socket::bind(\"" + std::string(addr) + "\")");
 }
 
 void udp_socket::connect(std::string_view addr, std::source_location where) {
@@ -57,7 +58,8 @@ void udp_socket::connect(std::string_view addr, std::source_location where) {
         }
         last = ec;
     }
-    throw boost::system::system_error(last, "weft::net::udp_socket::connect(\"" + std::string(addr) + "\")");
+    throw weft::detail::readable_system_error(
+        last, "weft::net::udp_socket::connect(\"" + std::string(addr) + "\")");
 }
 
 asio::ip::udp::endpoint udp_socket::local_addr() const {

@@ -1,13 +1,16 @@
 // Guide sample (docs/guide/porting-from-tokio.md): Tokio idioms in weft: the main runtime, a
-// select! loop, a TCP echo server, a paused-clock test. Snippet regions as in tasks.cpp; exits
+// select! loop, a TCP echo server, a paused-clock test, a graceful shutdown with a
+// task_tracker, StreamMap done with forwarding tasks, a watch sender shared by tasks. Snippet regions as in tasks.cpp; exits
 // non-zero if something did not behave as the guide says.
 #include <weft/weft.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -101,6 +104,64 @@ bool one_hour_test() {  // #[tokio::test(start_paused = true)]
 }
 // [end]
 
+void graceful_shutdown() {
+    // [snippet:graceful-shutdown]
+    weft::cancellation_token stop;
+    weft::task_tracker tracker;  // tokio_util::task::TaskTracker
+    for (int i = 0; i < 4; ++i) {
+        tracker.spawn([stop] {  // a worker that runs until asked to stop
+            while (!stop.is_cancelled()) weft::sleep_for(1ms);
+        });
+    }
+    stop.cancel();    // ask every worker to finish
+    tracker.close();  // no more tasks will be added
+    bool all_done = tracker.wait_for(5s);  // false: some task did not end in time
+    // [end]
+    expect(all_done && tracker.is_empty(), "graceful-shutdown");
+}
+
+void stream_map() {
+    // [snippet:stream-map]
+    // StreamMap<K, ReceiverStream<T>>: one forwarding task per source, tagged with its key,
+    // into a single channel; ends when every source and forwarder is gone.
+    auto [a_tx, a_rx] = weft::mpsc::channel<int>(8);
+    auto [b_tx, b_rx] = weft::mpsc::channel<int>(8);
+    auto [all_tx, all_rx] = weft::mpsc::channel<std::pair<std::string, int>>(8);
+    weft::join_set<void> forwarders;
+    auto forward = [&forwarders](std::string key, weft::mpsc::receiver<int> rx,
+                                 weft::mpsc::sender<std::pair<std::string, int>> out) {
+        forwarders.spawn([key = std::move(key), rx = std::move(rx), out = std::move(out)]() mutable {
+            while (auto v = rx.recv()) out.send({key, *v});
+        });
+    };
+    forward("a", std::move(a_rx), all_tx);
+    forward("b", std::move(b_rx), std::move(all_tx));
+    a_tx.send(1);
+    b_tx.send(2);
+    { auto drop_a = std::move(a_tx), drop_b = std::move(b_tx); }  // both sources end
+    int sum = 0;
+    while (auto kv = all_rx.recv()) sum += kv->second;  // ("a", 1) and ("b", 2), any order
+    // [end]
+    expect(sum == 3, "stream-map");
+}
+
+void shared_watch() {
+    // [snippet:shared-watch]
+    // A watch::Sender used by several tasks: weft's watch::sender is single and move-only,
+    // but its send() is const and thread-safe, so share it through a std::shared_ptr. The
+    // channel closes when the last copy of the pointer is gone.
+    auto [tx, rx] = weft::watch::channel<int>(0);
+    auto shared_tx = std::make_shared<weft::watch::sender<int>>(std::move(tx));
+    auto a = weft::spawn([shared_tx] { shared_tx->send_modify([](int& v) { v += 1; }); });
+    auto b = weft::spawn([shared_tx] { shared_tx->send_modify([](int& v) { v += 10; }); });
+    a.join();
+    b.join();
+    shared_tx.reset();  // the tasks' copies are gone too: the channel is closed
+    int seen = *rx.borrow();  // 11
+    // [end]
+    expect(seen == 11, "shared-watch");
+}
+
 int main() {
     expect(app_main() == 0, "tokio-main");
     expect(one_hour_test(), "paused clock");
@@ -108,6 +169,9 @@ int main() {
     rt.block_on([] {
         select_loop();
         echo_server();
+        graceful_shutdown();
+        stream_map();
+        shared_watch();
     });
     // The select loop again on a paused, seeded runtime: the producer's and the idle timer's
     // deadlines coincide (30 ms), so a value and the timer arrive together, in an order each

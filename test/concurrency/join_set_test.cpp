@@ -6,6 +6,7 @@
 #include <atomic>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -335,4 +336,115 @@ TEST_CASE("join_set used from a plain thread of the runtime", "[concurrency][joi
                     return s;
                 }).join();
     CHECK(sum == 10);
+}
+
+TEST_CASE("join_set: try_join_next takes ended tasks without waiting", "[concurrency][join_set]") {
+    auto rt = weft::test::make_runtime();
+    auto r = rt.block_on([] {
+        weft::join_set<int> set;
+        bool empty_none = !set.try_join_next().has_value();
+        std::atomic<bool> release{false};
+        auto slow = set.spawn([&] {
+            while (!release) weft::sleep_for(200us);
+            return 2;
+        });
+        auto fast = set.spawn([] { return 1; });
+        bool fast_ended = eventually([&] { return fast.is_finished(); });
+        auto first = set.try_join_next();   // the fast task, at once
+        auto second = set.try_join_next();  // the slow one still runs: nothing
+        auto size_mid = set.size();
+        release = true;
+        bool slow_ended = eventually([&] { return slow.is_finished(); });
+        auto third = set.try_join_next();
+        return std::make_tuple(empty_none, fast_ended, first.value_or(-1), second.has_value(),
+                               size_mid, slow_ended, third.value_or(-1), set.empty());
+    });
+    CHECK(std::get<0>(r));
+    CHECK(std::get<1>(r));
+    CHECK(std::get<2>(r) == 1);
+    CHECK_FALSE(std::get<3>(r));
+    CHECK(std::get<4>(r) == 1);
+    CHECK(std::get<5>(r));
+    CHECK(std::get<6>(r) == 2);
+    CHECK(std::get<7>(r));
+}
+
+TEST_CASE("join_set: try_join_next reports failures and aborts; join_set<void>",
+          "[concurrency][join_set]") {
+    auto rt = weft::test::make_runtime();
+    auto r = rt.block_on([] {
+        weft::join_set<int> ints;
+        auto bad = ints.spawn([]() -> int { throw std::runtime_error("bad task"); });
+        eventually([&] { return bad.is_finished(); });
+        bool is_exception = false;
+        try {
+            ints.try_join_next();
+        } catch (const weft::join_error& e) {
+            is_exception = e.is_exception();
+        }
+        weft::join_set<void> voids;
+        bool none_yet = !voids.try_join_next();
+        auto sleeper = voids.spawn([] { weft::sleep_for(1h); });
+        bool running_none = !voids.try_join_next();
+        sleeper.abort();
+        eventually([&] { return sleeper.is_finished(); });
+        bool is_cancelled = false;
+        try {
+            voids.try_join_next();
+        } catch (const weft::join_error& e) {
+            is_cancelled = e.is_cancelled();
+        }
+        auto ok = voids.spawn([] {});
+        eventually([&] { return ok.is_finished(); });
+        bool ok_taken = voids.try_join_next();
+        return std::make_tuple(is_exception, ints.empty(), none_yet, running_none, is_cancelled,
+                               ok_taken, voids.empty());
+    });
+    CHECK(std::get<0>(r));
+    CHECK(std::get<1>(r));
+    CHECK(std::get<2>(r));
+    CHECK(std::get<3>(r));
+    CHECK(std::get<4>(r));
+    CHECK(std::get<5>(r));
+    CHECK(std::get<6>(r));
+}
+
+TEST_CASE("join_set: try_join_next is not a cancellation point", "[concurrency][join_set]") {
+    auto rt = weft::test::make_runtime();
+    // The owner aborts itself once its member has ended; join_next would throw
+    // task_cancelled there, try_join_next must hand over the value.
+    auto r = rt.block_on([] {
+        std::atomic<bool> have_handle{false};
+        weft::abort_handle self;
+        auto owner = weft::spawn([&] {
+            weft::join_set<int> set;
+            auto member = set.spawn([] { return 7; });
+            if (!eventually([&] { return member.is_finished() && have_handle.load(); })) {
+                return -2;
+            }
+            self.abort();
+            if (!weft::this_task::is_cancelled()) return -3;
+            return set.try_join_next().value_or(-1);
+        });
+        self = owner.get_abort_handle();
+        have_handle = true;
+        return owner.join();
+    });
+    CHECK(r == 7);
+}
+
+TEST_CASE("join_set: try_join_next from a plain thread", "[concurrency][join_set]") {
+    auto rt = weft::test::make_runtime();
+    weft::join_set<int> set;
+    int got = 0;
+    {
+        auto a = rt.block_on([&] { return set.spawn([] { return 5; }); });
+        auto t0 = std::chrono::steady_clock::now();
+        while (!a.is_finished() && std::chrono::steady_clock::now() - t0 < 10s) {
+            std::this_thread::sleep_for(1ms);
+        }
+        got = set.try_join_next().value_or(-1);
+    }
+    CHECK(got == 5);
+    CHECK(set.empty());
 }

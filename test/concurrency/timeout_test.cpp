@@ -440,3 +440,86 @@ TEST_CASE("timeouts in many tasks at once", "[concurrency][timeout][stress]") {
     CHECK(elapsed.load() == n / 2);
     CHECK(finished.load() == n - n / 2);
 }
+
+TEST_CASE("timeout_at on the paused clock: the deadline is an instant, not a duration",
+          "[concurrency][timeout][paused]") {
+    auto rt = weft::builder::current_thread().start_paused(true).build();
+    auto r = rt.block_on([] {
+        const auto start = weft::time::now();
+        const auto deadline = start + 10s;
+        // Steps share one deadline: 4 s + 4 s fit, the third step's 4 s do not.
+        int steps = 0;
+        bool elapsed = false;
+        try {
+            for (int i = 0; i < 3; ++i) {
+                weft::timeout_at(deadline, [] { weft::sleep_for(4s); });
+                ++steps;
+            }
+        } catch (const weft::elapsed&) {
+            elapsed = true;
+        }
+        auto fired_at = weft::time::now() - start;
+        int value = weft::timeout_at(weft::time::now() + 1s, [] {
+            weft::sleep_for(999ms);
+            return 7;
+        });
+        return std::make_tuple(steps, elapsed, fired_at, value);
+    });
+    CHECK(std::get<0>(r) == 2);
+    CHECK(std::get<1>(r));
+    CHECK(std::get<2>(r) == 10s);  // exactly at the deadline: the paused clock jumps there
+    CHECK(std::get<3>(r) == 7);
+}
+
+TEST_CASE("timeout_at with a past deadline and time_point::max()",
+          "[concurrency][timeout][paused]") {
+    auto rt = weft::builder::current_thread().start_paused(true).build();
+    auto r = rt.block_on([] {
+        auto past = weft::time::now() - 1s;
+        // No cancellation point inside: f's value counts, as with timeout.
+        int quick = weft::timeout_at(past, [] { return 1; });
+        bool elapsed = false;
+        try {
+            weft::timeout_at(past, [] { weft::sleep_for(1ms); });
+        } catch (const weft::elapsed&) {
+            elapsed = true;
+        }
+        auto start = weft::time::now();
+        weft::timeout_at(std::chrono::steady_clock::time_point::max(),
+                         [] { weft::sleep_for(24h); });
+        return std::make_tuple(quick, elapsed, weft::time::now() - start);
+    });
+    CHECK(std::get<0>(r) == 1);
+    CHECK(std::get<1>(r));
+    CHECK(std::get<2>(r) == 24h);
+}
+
+TEST_CASE("timeout_at nested in timeout: each elapsed reported by its owner",
+          "[concurrency][timeout][paused]") {
+    auto rt = weft::builder::current_thread().start_paused(true).build();
+    auto r = rt.block_on([] {
+        auto start = weft::time::now();
+        bool inner = false, outer = false;
+        try {
+            weft::timeout(5s, [&] {
+                try {
+                    weft::timeout_at(start + 2s, [] { weft::sleep_for(1h); });
+                } catch (const weft::elapsed&) {
+                    inner = true;
+                }
+                weft::sleep_for(1h);
+            });
+        } catch (const weft::elapsed&) {
+            outer = true;
+        }
+        return std::make_tuple(inner, outer, weft::time::now() - start);
+    });
+    CHECK(std::get<0>(r));
+    CHECK(std::get<1>(r));
+    CHECK(std::get<2>(r) == 5s);
+}
+
+TEST_CASE("timeout_at outside a task throws no_runtime", "[concurrency][timeout]") {
+    CHECK_THROWS_AS(weft::timeout_at(std::chrono::steady_clock::now() + 1s, [] { return 1; }),
+                    weft::no_runtime);
+}

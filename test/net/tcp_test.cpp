@@ -2,6 +2,7 @@
 // cancellation of accept and read, address parsing and resolution.
 #include "support/harness.hpp"
 
+#include <weft/asio.hpp>
 #include <weft/net.hpp>
 #include <weft/time.hpp>
 
@@ -15,6 +16,8 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 namespace asio = boost::asio;
@@ -195,6 +198,59 @@ TEST_CASE("a peer reset is an error on that connection only", "[net][tcp]") {
     CHECK(r.read_error == asio::error::connection_reset);
     CHECK((r.write_error == asio::error::connection_reset || r.write_error == asio::error::broken_pipe));
     CHECK(r.other == "still here");
+}
+
+TEST_CASE("a reset reads as the operation and the reason: no source location",
+          "[net][tcp]") {
+    auto rt = weft::test::make_runtime();
+    struct result {
+        std::string line_what, fiber_what;
+        error_code line_code, fiber_code;
+    };
+    result r = rt.block_on([] {
+        result r;
+        auto listener = weft::net::tcp_listener::bind("127.0.0.1:0");
+        std::string addr = addr_of(listener.local_addr());
+        // Each reader is parked in its read when the peer resets, so the error comes from
+        // Asio's reactor (whose error_code carries the location of Asio's own header).
+        auto reset_while_parked = [&](auto read) {
+            auto victim = weft::net::tcp_stream::connect(addr);
+            auto s = listener.accept();
+            std::string what;
+            error_code code;
+            auto reader = weft::spawn([&] {
+                try {
+                    read(s);
+                } catch (const boost::system::system_error& e) {
+                    what = e.what();
+                    code = e.code();
+                }
+            });
+            weft::sleep_for(10ms);
+            victim.socket().set_option(asio::socket_base::linger(true, 0));
+            victim.socket().close();  // RST
+            weft::timeout(10s, [&] { reader.join(); });
+            return std::make_pair(what, code);
+        };
+        std::tie(r.line_what, r.line_code) = reset_while_parked([](weft::net::tcp_stream& s) {
+            std::string line;
+            s.read_line(line);
+        });
+        std::tie(r.fiber_what, r.fiber_code) = reset_while_parked([](weft::net::tcp_stream& s) {
+            char buf[16];
+            s.socket().async_read_some(asio::buffer(buf), weft::use_fiber);
+        });
+        return r;
+    });
+    INFO(r.line_what);
+    CHECK(r.line_code == asio::error::connection_reset);
+    CHECK(r.line_what == "weft::net::tcp_stream::read_line: " + r.line_code.message());
+    CHECK(r.line_what.find("Connection reset") != std::string::npos);
+    CHECK(r.line_what.find(".hpp") == std::string::npos);
+    INFO(r.fiber_what);
+    CHECK(r.fiber_code == asio::error::connection_reset);
+    CHECK(r.fiber_what == r.fiber_code.message());
+    CHECK(r.fiber_what.find(".hpp") == std::string::npos);
 }
 
 TEST_CASE("read_line buffers, mixes with read_some and is cancel-safe", "[net][tcp]") {

@@ -14,9 +14,12 @@
 
 #include <atomic>
 #include <future>
+#include <memory>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 using namespace sync_test;
@@ -465,4 +468,133 @@ TEST_CASE("semaphore: a granted handler destroyed uninvoked returns its permits"
         CHECK(sem.available_permits() == 1);
     }
     CHECK(sem.available_permits() == 3);
+}
+
+TEST_CASE("semaphore: an owned permit keeps its semaphore alive", "[sync][semaphore][owned]") {
+    auto rt = weft::test::make_runtime();
+    auto sem = std::make_shared<weft::semaphore>(2);
+    std::weak_ptr<weft::semaphore> watch = sem;
+    std::atomic<bool> release{false};
+    // The permit moves into a task that outlives every other owner of the semaphore.
+    auto h = rt.block_on([&] {
+        auto permit = weft::acquire_owned(sem);
+        return weft::spawn([&release, permit = std::move(permit)] {
+            while (!release) weft::sleep_for(200us);
+            return permit.get_semaphore()->available_permits();
+        });
+    });
+    sem.reset();
+    bool alive_while_held = !watch.expired();
+    release = true;
+    std::size_t available_inside = 0;
+    rt.block_on([&] { available_inside = h.join(); });
+    CHECK(alive_while_held);
+    CHECK(available_inside == 1);
+    CHECK(wait_until([&] { return watch.expired(); }));  // the task's permit was the last owner
+}
+
+TEST_CASE("semaphore: acquire_owned waits, returns permits on destruction and move",
+          "[sync][semaphore][owned]") {
+    auto rt = weft::test::make_runtime();
+    auto r = rt.block_on([] {
+        auto sem = std::make_shared<weft::semaphore>(3);
+        auto a = weft::acquire_owned(sem, 2);
+        auto b = weft::try_acquire_owned(sem);
+        bool none_left = !weft::try_acquire_owned(sem).has_value();
+        std::atomic<bool> got{false};
+        auto waiter = weft::spawn([&] {
+            auto p = weft::acquire_owned(sem, 2);  // parks until a is gone
+            got = true;
+            return p.num_permits();
+        });
+        weft::sleep_for(5ms);
+        bool parked = !got.load();
+        {
+            weft::owned_semaphore_permit moved(std::move(a));  // moving releases nothing
+            weft::sleep_for(2ms);
+            parked = parked && !got.load();
+        }  // the two permits return here
+        auto n = weft::timeout(10s, [&] { return waiter.join(); });
+        // Merging, forgetting and a moved-into permit of another semaphore.
+        auto other = std::make_shared<weft::semaphore>(1);
+        std::weak_ptr<weft::semaphore> other_watch = other;
+        auto c = weft::acquire_owned(other);
+        other.reset();
+        c = std::move(*b);  // returns `other`'s permit, then drops its last owner
+        bool other_gone = other_watch.expired();
+        auto d = weft::acquire_owned(sem);
+        c.merge(std::move(d));
+        auto merged = c.num_permits();
+        bool mixed_rejected = false;
+        try {
+            auto e = weft::acquire_owned(std::make_shared<weft::semaphore>(1));
+            c.merge(std::move(e));
+        } catch (const std::invalid_argument&) {
+            mixed_rejected = true;
+        }
+        c.forget();
+        return std::make_tuple(b.has_value(), none_left, parked, n, other_gone, merged,
+                               mixed_rejected, sem->available_permits(), c.num_permits());
+    });
+    CHECK(std::get<0>(r));
+    CHECK(std::get<1>(r));
+    CHECK(std::get<2>(r));
+    CHECK(std::get<3>(r) == 2);
+    CHECK(std::get<4>(r));
+    CHECK(std::get<5>(r) == 2);
+    CHECK(std::get<6>(r));
+    CHECK(std::get<7>(r) == 1);  // 3 - the 2 forgotten
+    CHECK(std::get<8>(r) == 0);
+}
+
+TEST_CASE("semaphore: acquire_owned errors, close and cancellation", "[sync][semaphore][owned]") {
+    auto rt = weft::test::make_runtime();
+    auto r = rt.block_on([] {
+        bool null_rejected = false;
+        try {
+            weft::acquire_owned(nullptr);
+        } catch (const std::invalid_argument&) {
+            null_rejected = true;
+        }
+        bool null_try_rejected = false;
+        try {
+            weft::try_acquire_owned(nullptr);
+        } catch (const std::invalid_argument&) {
+            null_try_rejected = true;
+        }
+        auto sem = std::make_shared<weft::semaphore>(1);
+        auto held = weft::acquire_owned(sem);
+        bool timed_out = false;
+        try {
+            weft::timeout(5ms, [&] { return weft::acquire_owned(sem); });
+        } catch (const weft::elapsed&) {
+            timed_out = true;
+        }
+        long use_after_timeout = sem.use_count();  // the cancelled wait kept no reference
+        held = {};
+        bool back = sem->available_permits() == 1;
+        sem->close();
+        bool closed = false;
+        try {
+            weft::acquire_owned(sem);
+        } catch (const weft::semaphore_closed&) {
+            closed = true;
+        }
+        bool try_closed = false;
+        try {
+            weft::try_acquire_owned(sem);
+        } catch (const weft::semaphore_closed&) {
+            try_closed = true;
+        }
+        return std::make_tuple(null_rejected, null_try_rejected, timed_out, use_after_timeout,
+                               back, closed, try_closed, sem.use_count());
+    });
+    CHECK(std::get<0>(r));
+    CHECK(std::get<1>(r));
+    CHECK(std::get<2>(r));
+    CHECK(std::get<3>(r) == 2);  // sem and held
+    CHECK(std::get<4>(r));
+    CHECK(std::get<5>(r));
+    CHECK(std::get<6>(r));
+    CHECK(std::get<7>(r) == 1);
 }

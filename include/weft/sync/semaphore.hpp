@@ -1,4 +1,5 @@
-// weft::semaphore and semaphore_permit: a fair counting semaphore (Tokio's sync::Semaphore).
+// weft::semaphore and semaphore_permit: a fair counting semaphore (Tokio's sync::Semaphore);
+// owned_semaphore_permit and acquire_owned: permits that keep a shared semaphore alive.
 #pragma once
 
 #include <weft/detail/park.hpp>
@@ -11,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <source_location>
 #include <stdexcept>
@@ -192,5 +194,107 @@ class semaphore {
 
     detail::batch_semaphore sem_;
 };
+
+/// Permits taken from a semaphore shared through a std::shared_ptr, holding a reference to it
+/// (Tokio's OwnedSemaphorePermit): the semaphore lives at least as long as the permit, so the
+/// permit may be moved into a task or a callback that outlives every other owner. Gives the
+/// permits back when destroyed. Movable (moving does not release), not copyable. A
+/// default-constructed permit holds nothing. Made by weft::acquire_owned and
+/// weft::try_acquire_owned.
+///
+/// ```cpp
+/// auto limit = std::make_shared<weft::semaphore>(10);
+/// for (auto& job : jobs) {
+///     auto permit = weft::acquire_owned(limit);          // waits for a free slot
+///     weft::spawn([permit = std::move(permit), job] { run(job); });  // freed when it ends
+/// }
+/// ```
+class owned_semaphore_permit {
+   public:
+    owned_semaphore_permit() noexcept = default;
+    /// Takes over `o`'s permits and semaphore reference; `o` then holds none.
+    owned_semaphore_permit(owned_semaphore_permit&& o) noexcept = default;
+    /// Returns this permit's permits to its semaphore, then takes over `o`'s.
+    owned_semaphore_permit& operator=(owned_semaphore_permit&& o) noexcept {
+        if (this != &o) {
+            // safety: the permits go back while this->sem_ still keeps their semaphore
+            // alive; only then may the reference be dropped (it may be the last one).
+            permit_ = std::move(o.permit_);
+            sem_ = std::move(o.sem_);
+        }
+        return *this;
+    }
+    owned_semaphore_permit(const owned_semaphore_permit&) = delete;
+    owned_semaphore_permit& operator=(const owned_semaphore_permit&) = delete;
+    /// Returns the permits, then drops the reference to the semaphore.
+    ~owned_semaphore_permit() = default;
+
+    /// How many permits this holds.
+    [[nodiscard]] std::size_t num_permits() const noexcept { return permit_.num_permits(); }
+    /// The semaphore the permits came from (null for an empty permit).
+    [[nodiscard]] const std::shared_ptr<semaphore>& get_semaphore() const noexcept {
+        return sem_;
+    }
+    /// Keeps the permits out of the semaphore for good: destroying this no longer returns
+    /// them. The reference to the semaphore is dropped too.
+    void forget() noexcept {
+        permit_.forget();
+        sem_.reset();
+    }
+    /// Takes over `other`'s permits; both must come from the same semaphore
+    /// (std::invalid_argument otherwise, and nothing changes).
+    void merge(owned_semaphore_permit&& other) {
+        if (other.num_permits() == 0) return;
+        if (sem_ && other.sem_ != sem_) {
+            throw std::invalid_argument(
+                "weft::owned_semaphore_permit::merge: permits from different semaphores");
+        }
+        permit_.merge(std::move(other.permit_));
+        if (!sem_) sem_ = std::move(other.sem_);
+        other.sem_.reset();
+    }
+
+   private:
+    friend owned_semaphore_permit acquire_owned(std::shared_ptr<semaphore>, std::size_t,
+                                                std::source_location);
+    friend std::optional<owned_semaphore_permit> try_acquire_owned(std::shared_ptr<semaphore>,
+                                                                   std::size_t);
+    owned_semaphore_permit(std::shared_ptr<semaphore> sem, semaphore_permit permit) noexcept
+        : sem_(std::move(sem)),
+          permit_(std::move(permit)) {}
+
+    // Declared first so it is destroyed last: permit_ returns its permits into the semaphore
+    // that sem_ keeps alive.
+    std::shared_ptr<semaphore> sem_;
+    semaphore_permit permit_;
+};
+
+/// Waits until `n` permits of `*sem` are available and takes them, as semaphore::acquire,
+/// returning a permit that holds `sem` (Tokio's Semaphore::acquire_owned on an Arc). Throws
+/// std::invalid_argument for a null `sem` or n > semaphore::max_permits; semaphore_closed if
+/// the semaphore is or gets closed before the permits were taken; std::logic_error if it
+/// would have to wait on a worker thread outside a task. A cooperative scheduling point.
+/// **Cancellation**: cancel-safe, as semaphore::acquire: if the task is aborted while
+/// waiting, task_cancelled is thrown and no permit is taken (permits set aside for it go to
+/// the next waiters).
+inline owned_semaphore_permit acquire_owned(
+    std::shared_ptr<semaphore> sem, std::size_t n = 1,
+    std::source_location where = std::source_location::current()) {
+    if (!sem) throw std::invalid_argument("weft::acquire_owned: null semaphore");
+    semaphore_permit p = sem->acquire(n, where);
+    return {std::move(sem), std::move(p)};
+}
+
+/// Takes `n` permits of `*sem` if they are available now and nobody waits, as
+/// semaphore::try_acquire, returning a permit that holds `sem`; std::nullopt otherwise.
+/// Throws std::invalid_argument for a null `sem` or n > semaphore::max_permits;
+/// semaphore_closed once the semaphore is closed. Never suspends.
+inline std::optional<owned_semaphore_permit> try_acquire_owned(std::shared_ptr<semaphore> sem,
+                                                               std::size_t n = 1) {
+    if (!sem) throw std::invalid_argument("weft::try_acquire_owned: null semaphore");
+    std::optional<semaphore_permit> p = sem->try_acquire(n);
+    if (!p) return std::nullopt;
+    return owned_semaphore_permit(std::move(sem), std::move(*p));
+}
 
 }  // namespace weft

@@ -53,6 +53,9 @@ class join_set_base {
     /// Waits for the next task to end and removes it: its handle's reference, or null when
     /// the set is empty. The task has completed.
     task_header* next(std::source_location where);
+    /// Removes a task that has ended and completed, without waiting: its handle's reference,
+    /// or null when none has. Never suspends, never a cancellation point.
+    task_header* try_next() noexcept;
 
     std::shared_ptr<join_set_core> core_;
     std::size_t size_ = 0;
@@ -145,6 +148,26 @@ class join_set : private detail::join_set_base {
         }
     }
 
+    /// Removes a task of the set that has already ended and returns its value, without
+    /// waiting (Tokio's JoinSet::try_join_next); std::nullopt when no task has ended yet or
+    /// the set is empty (empty() tells the two apart). A task that failed or was aborted is
+    /// removed too and its weft::join_error is thrown. join_set<void>: returns true for a
+    /// task that ended normally, false when none has ended.
+    /// Never suspends and is not a cancellation point: an aborted caller still gets the
+    /// result. Tasks are taken in the order they ended, as by join_next. Usable from any
+    /// context (a task, a plain thread, an Asio handler).
+    auto try_join_next() {
+        auto* t = static_cast<detail::task_result<T>*>(try_next());
+        if constexpr (std::is_void_v<T>) {
+            if (!t) return false;
+            take(t);
+            return true;
+        } else {
+            if (!t) return std::optional<T>();
+            return std::optional<T>(take(t));
+        }
+    }
+
     /// Tasks in the set (running, or ended and not yet joined).
     using detail::join_set_base::size;
     /// True when size() == 0.
@@ -155,6 +178,18 @@ class join_set : private detail::join_set_base {
     /// Removes every task from the set without aborting it: they keep running, detached (as
     /// a dropped join_handle).
     using detail::join_set_base::detach_all;
+
+   private:
+    // Consumes the outcome of a completed task (its reference included) without join(),
+    // which is a cancellation point.
+    static T take(detail::task_result<T>* t) {
+        struct releaser {
+            detail::task_header* t;
+            ~releaser() { t->release(); }
+        } hold{t};
+        detail::take_outcome(t);
+        if constexpr (!std::is_void_v<T>) return std::move(*t->value_);
+    }
 };
 
 }  // namespace weft

@@ -1,4 +1,4 @@
-// timeout: bound the time a call may take (Tokio's time::timeout).
+// timeout / timeout_at: bound the time a call may take (Tokio's time::timeout, timeout_at).
 #pragma once
 
 #include <weft/detail/task_header.hpp>
@@ -51,6 +51,51 @@ std::chrono::steady_clock::time_point deadline_after(const std::chrono::duration
 
 }  // namespace detail
 
+/// Runs `f` inline in the calling task and returns its value, unless the runtime clock
+/// reaches `deadline` first (Tokio's time::timeout_at): then `f` is cancelled at its current
+/// or next cancellation point (it throws an internal cancellation exception there, so its
+/// destructors run) and, once `f` has fully unwound, timeout_at throws weft::elapsed.
+///
+/// ```cpp
+/// auto deadline = weft::time::now() + 2s;   // one budget for several steps
+/// weft::timeout_at(deadline, [&] { conn.write_all(boost::asio::buffer(request)); });
+/// std::string reply;
+/// weft::timeout_at(deadline, [&] { conn.read_line(reply); });
+/// ```
+///
+/// `deadline` is a time point of the runtime clock: take it from weft::time::now() (virtual
+/// while the clock is paused), never from steady_clock::now(). A deadline already passed
+/// strikes at the first cancellation point inside `f`; time_point::max() never does.
+/// Otherwise as weft::timeout: `f` finishing is what counts (a value returned past the
+/// deadline is returned), timeouts nest and each elapsed is thrown by the one that owns the
+/// deadline, children of weft::join, select, scoped and offload are cancelled and waited
+/// for. `f` is decay-copied.
+/// Throws: weft::elapsed; f's own exceptions; weft::no_runtime outside a task.
+///
+/// **Cancellation**: cancellation points inside `f` are where the deadline strikes. An abort
+/// of the task passes through as task_cancelled. What the deadline interrupts is lost only
+/// as far as the interrupted operation is not cancel-safe (API.md Conventions).
+template <class F>
+    requires std::invocable<std::decay_t<F>>
+auto timeout_at(std::chrono::steady_clock::time_point deadline, F&& f)
+    -> std::invoke_result_t<std::decay_t<F>> {
+    using R = std::invoke_result_t<std::decay_t<F>>;
+    std::decay_t<F> fn(std::forward<F>(f));
+    detail::timeout_scope scope(deadline);
+    try {
+        if constexpr (std::is_void_v<R>) {
+            std::invoke(std::move(fn));
+            return;
+        } else {
+            return std::invoke(std::move(fn));
+        }
+    } catch (const detail::scope_cancelled& c) {
+        if (!scope.owns(c)) throw;  // an outer deadline: its own timeout reports it
+    }
+    scope.close();
+    throw elapsed();
+}
+
 /// Runs `f` inline in the calling task and returns its value, unless `d` elapses first:
 /// then `f` is cancelled at its current or next cancellation point (it throws an internal
 /// cancellation exception there, so its destructors run) and, once `f` has fully unwound,
@@ -81,21 +126,7 @@ template <class Rep, class Period, class F>
     requires std::invocable<std::decay_t<F>>
 auto timeout(const std::chrono::duration<Rep, Period>& d, F&& f)
     -> std::invoke_result_t<std::decay_t<F>> {
-    using R = std::invoke_result_t<std::decay_t<F>>;
-    std::decay_t<F> fn(std::forward<F>(f));
-    detail::timeout_scope scope(detail::deadline_after(d));
-    try {
-        if constexpr (std::is_void_v<R>) {
-            std::invoke(std::move(fn));
-            return;
-        } else {
-            return std::invoke(std::move(fn));
-        }
-    } catch (const detail::scope_cancelled& c) {
-        if (!scope.owns(c)) throw;  // an outer deadline: its own timeout reports it
-    }
-    scope.close();
-    throw elapsed();
+    return weft::timeout_at(detail::deadline_after(d), std::forward<F>(f));
 }
 
 }  // namespace weft

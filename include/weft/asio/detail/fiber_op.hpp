@@ -27,6 +27,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/system/error_code.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <atomic>
 #include <cstddef>
@@ -34,6 +35,7 @@
 #include <exception>
 #include <optional>
 #include <source_location>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -233,7 +235,13 @@ struct fiber_result {
 /// The token's error_code slot (use_fiber[ec]); null when errors are thrown.
 boost::system::error_code* token_error_slot(const use_fiber_t& token) noexcept;
 
-/// Throws boost::system::system_error(ec) (out of line: keeps the handler path small).
+/// A boost::system::system_error for `ec` whose what() reads "<what>: <message>" (the message
+/// alone for an empty `what`): without the "[category:value at file:line]" that Boost.System
+/// appends, which names Asio's internal headers. code() keeps the value and the category.
+boost::system::system_error readable_system_error(const boost::system::error_code& ec,
+                                                  std::string_view what = {});
+
+/// Throws readable_system_error(ec) (out of line: keeps the handler path small).
 [[noreturn]] void throw_system_error(const boost::system::error_code& ec);
 
 /// After fiber_op::wait: the value the call returns, or the error it throws / stores.

@@ -200,16 +200,20 @@ TEST_CASE("join: a caller aborted before join never starts the branches", "[conc
     auto rt = weft::test::make_runtime();
     std::atomic<bool> ran{false};
     std::atomic<bool> at_join{false};
+    std::atomic<bool> aborted{false};
     bool cancelled = rt.block_on([&] {
         auto h = weft::spawn([&] {
             at_join = true;
+            // Aborted meanwhile, without a cancellation point: spin until the abort was
+            // requested (bounded, so a broken abort fails the checks instead of hanging).
             auto t0 = std::chrono::steady_clock::now();
-            while (std::chrono::steady_clock::now() - t0 < 30ms) {
-            }  // aborted meanwhile, without a cancellation point
+            while (!aborted.load() && std::chrono::steady_clock::now() - t0 < 10s) {
+            }
             weft::join([&] { ran = true; });
         });
         while (!at_join) weft::sleep_for(1ms);
         h.abort();
+        aborted = true;
         try {
             h.join();
         } catch (const weft::join_error& e) {

@@ -49,6 +49,26 @@ void usage(std::FILE* to) {
     std::fputs("\n", to);
 }
 
+void print_counters(std::string_view name, const weft::runtime_metrics& a,
+                    const weft::runtime_metrics& b) {
+    std::fprintf(stderr, "{\"workload\":\"%.*s\",\"spawned\":%llu", static_cast<int>(name.size()),
+                 name.data(),
+                 static_cast<unsigned long long>(b.spawned_tasks - a.spawned_tasks));
+    for (std::size_t i = 0; i < b.per_worker.size() && i < a.per_worker.size(); ++i) {
+        const auto& x = a.per_worker[i];
+        const auto& y = b.per_worker[i];
+        std::fprintf(stderr,
+                     ",\"w%zu\":{\"polls\":%llu,\"steals\":%llu,\"steal_ops\":%llu,"
+                     "\"parks\":%llu,\"overflows\":%llu}",
+                     i, static_cast<unsigned long long>(y.polls - x.polls),
+                     static_cast<unsigned long long>(y.steals - x.steals),
+                     static_cast<unsigned long long>(y.steal_operations - x.steal_operations),
+                     static_cast<unsigned long long>(y.parks - x.parks),
+                     static_cast<unsigned long long>(y.overflows - x.overflows));
+    }
+    std::fputs("}\n", stderr);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -92,8 +112,14 @@ int main(int argc, char** argv) {
             emit_skipped(name, "not built yet: its weft primitives are not in the tree");
             return;
         }
+        // WEFT_BENCH_METRICS=1: the scheduler's counters over the workload, on stderr (how
+        // often tasks moved, workers parked), to explain a row whose time changed.
+        const bool counters = std::getenv("WEFT_BENCH_METRICS") != nullptr;
+        weft::runtime_metrics before;
+        if (counters) before = rt.metrics();
         try {
             fn(rt);
+            if (counters) print_counters(name, before, rt.metrics());
         } catch (const std::exception& e) {
             std::fflush(stdout);
             std::fprintf(stderr, "weft_bench: %.*s failed: %s\n", static_cast<int>(name.size()),

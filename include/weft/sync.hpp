@@ -1,4 +1,4 @@
-// Umbrella for the sync area: fair, suspending synchronisation primitives (see API.md).
+// Umbrella for the sync area: fair, suspending synchronisation primitives (rules in docs/conventions.md).
 #pragma once
 
 #include <weft/error.hpp>

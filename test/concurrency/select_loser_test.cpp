@@ -1,4 +1,4 @@
-// A select loser is cancelled before it resumes (API.md): a value, a result or a message handed
+// A select loser is cancelled before it resumes (docs/conventions.md): a value, a result or a message handed
 // to a losing branch at the moment the winner ends goes back where it came from. Each test runs
 // the race on many seeded, paused current_thread runtimes: the seed orders the ready tasks, so
 // some seeds hand the value over in the same instant the timer branch wins.

@@ -3,9 +3,9 @@
 
 Reads Doxygen's XML output (scripts/docs generates it into OUT/xml) and treats a public function
 as a suspending call when it takes a trailing `std::source_location where` parameter: weft's
-convention for every call that can suspend (API.md, Introspection: it records where a task waits;
+convention for every call that can suspend (docs/conventions.md; it records where a task waits;
 spawns take `loc`, not `where`). Its comment must contain a **Cancellation** paragraph
-(STYLE.md): is it a cancellation point, is it cancel-safe, what is lost when it is interrupted.
+(docs/contributing.md): is it a cancellation point, is it cancel-safe, what is lost when it is interrupted.
 Overloads share one paragraph: a name passes when any of its overloads has it. Prints
 FILE:LINE: NAME for each one that lacks it and exits 1 if there is any.
 """

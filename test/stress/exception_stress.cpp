@@ -2,7 +2,7 @@
 // across yields, carried as exception_ptr to another task and rethrown there, raised from
 // destructors that suspend while a cancelled task unwinds, and thrown by spawn_blocking jobs.
 // Tasks migrate between the two workers at every suspension, so the per-task exception state
-// (DESIGN.md) is what keeps current_exception / uncaught_exceptions right.
+// (docs/architecture.md, "Exception state") is what keeps current_exception / uncaught_exceptions right.
 //
 // The suite's std::terminate handler (stress_support.cpp) turns any terminate into exit code 3
 // with a message, so a test that reaches it fails loudly.

@@ -1,6 +1,6 @@
 // Aborts raced against grants: while one task hands out permits, locks, notifications or
 // messages, another aborts a random subset of the waiters, on the other worker. A grant that
-// lands on a waiter being cancelled must go to the next waiter or back (API.md, cancel-safety);
+// lands on a waiter being cancelled must go to the next waiter or back (docs/conventions.md, cancel-safety);
 // if one is lost, a waiter that was never aborted stays parked forever. So every waiter that
 // was not aborted is joined with a deadline, and a miss is counted as a lost wake-up.
 #include "stress/stress_support.hpp"

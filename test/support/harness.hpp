@@ -32,7 +32,7 @@ inline std::size_t scaled(std::size_t n) {
 /// The calling thread's id, read afresh. std::this_thread::get_id() reads pthread_self(),
 /// which glibc declares const: GCC reuses its value across a suspension point in the same
 /// function, so a task that migrated would still see its old thread. This is the hazard
-/// DESIGN.md warns about, and why weft's own accessors are opaque.
+/// of thread-local caches on fibers that migrate, and why weft's own accessors are opaque.
 [[gnu::noinline, gnu::noipa]] inline std::thread::id current_thread_id() {
     std::thread::id id = std::this_thread::get_id();
     asm volatile("" ::: "memory");

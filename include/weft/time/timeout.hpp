@@ -74,7 +74,7 @@ std::chrono::steady_clock::time_point deadline_after(const std::chrono::duration
 ///
 /// **Cancellation**: cancellation points inside `f` are where the deadline strikes. An abort
 /// of the task passes through as task_cancelled. What the deadline interrupts is lost only
-/// as far as the interrupted operation is not cancel-safe (API.md Conventions).
+/// as far as the interrupted operation is not cancel-safe (docs/conventions.md).
 template <class F>
     requires std::invocable<std::decay_t<F>>
 auto timeout_at(std::chrono::steady_clock::time_point deadline, F&& f)
@@ -121,7 +121,7 @@ auto timeout_at(std::chrono::steady_clock::time_point deadline, F&& f)
 ///
 /// **Cancellation**: cancellation points inside `f` are where the deadline strikes. An abort
 /// of the task passes through as task_cancelled. What the deadline interrupts is lost only
-/// as far as the interrupted operation is not cancel-safe (API.md Conventions).
+/// as far as the interrupted operation is not cancel-safe (docs/conventions.md).
 template <class Rep, class Period, class F>
     requires std::invocable<std::decay_t<F>>
 auto timeout(const std::chrono::duration<Rep, Period>& d, F&& f)

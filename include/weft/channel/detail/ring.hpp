@@ -63,7 +63,7 @@ class ring {
         ++len_;
     }
     /// Puts `v` back in front of the oldest value: a value handed to a receiver that was
-    /// cancelled before it could return it (API.md's cancel-safety rule). May go one past the
+    /// cancelled before it could return it (the cancel-safety rule of docs/conventions.md). May go one past the
     /// limit (senders filled the room meanwhile); full() then keeps senders waiting until the
     /// receiver drained it. If growth or T's move throws, the ring is unchanged.
     void push_front(T&& v) {

@@ -151,6 +151,11 @@ task_header* worker::next_seeded() {
     return t;
 }
 
+inline bool worker::has_other_runnable() const {
+    return !local_.is_empty() || !timer_ready_.empty() || !pinned_ready_.empty() ||
+           pinned_pending_.load(std::memory_order_acquire) || !sched_.inject.is_empty();
+}
+
 [[gnu::always_inline]] inline task_header* worker::next_task() {
     // Fairness (docs/architecture.md, "Fairness"): every source of runnable work is served
     // within a bounded number of this worker's ticks, whatever the LIFO slot holds.
@@ -308,11 +313,6 @@ void worker::wake_if_sleeping_past(std::int64_t deadline_ns) noexcept {
             return;
         }
     }
-}
-
-bool worker::has_other_runnable() const {
-    return !local_.is_empty() || !timer_ready_.empty() || !pinned_ready_.empty() ||
-           pinned_pending_.load(std::memory_order_acquire) || !sched_.inject.is_empty();
 }
 
 bool worker::has_local_work() const {

@@ -31,6 +31,16 @@
 //     permits, forward the notification), so a grant is never lost and never duplicated.
 // Under the lock, "linked" and "status == waiting" mean the same thing.
 //
+// Select claims (detail/select_claim.hpp). A waiter that consumes (receives a value, takes a
+// permit or a lock, takes a notification, advances a cursor) calls set_claimer(
+// current_claimer()) before it is queued, and every grant path calls node.try_claim() under
+// the lock *before* writing a payload or unlinking: on false the node is skipped (it stays
+// queued, what was to be granted goes to the next waiter or stays in the primitive). A
+// waiter that finds what it wants available at once calls claim_current() (or
+// claim_select(claimer)) before taking it; refused, it takes nothing, queues anyway (no
+// granter will grant it) and parks until its task is aborted. Statuses that consume nothing
+// (closed, aborted) need no claim.
+//
 // Hooks are auto_unlink, so a node can be unlinked from whichever list holds it: grant_all()
 // moves a whole list to a list on its own stack and grants from there in batches, releasing
 // the lock between batches; a waiter cancelled meanwhile still unlinks itself under the lock.
@@ -53,6 +63,7 @@
 #include <weft/detail/assert.hpp>
 #include <weft/detail/completion_executor.hpp>
 #include <weft/detail/park.hpp>
+#include <weft/detail/select_claim.hpp>
 #include <weft/detail/waker.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -156,6 +167,15 @@ class wait_node : public wait_hook {
     void set_waker(waker w) noexcept { waker_ = std::move(w); }
     /// Asio waiters have a completion function instead of a waker.
     [[nodiscard]] bool is_async() const noexcept { return complete_ != nullptr; }
+    /// A consuming waiter: the task that must win its select before this node may be granted
+    /// (current_claimer(): null when the waiter is not a select branch, or is shielded or
+    /// unwinding). Set before the node is queued; read by granters under the lock.
+    void set_claimer(task_header* t) noexcept { claimer_ = t; }
+    /// Granter side, under the lock, before writing any payload: may this node be granted?
+    /// False means its task lost a select: skip it and leave the value, permit or
+    /// notification for the next waiter or in the primitive; the node stays queued until its
+    /// task is aborted and withdraws it. Idempotent (a claim is never released).
+    [[nodiscard]] bool try_claim() noexcept { return claimer_ == nullptr || claim_select(claimer_); }
 
    protected:
     using complete_fn = void (*)(wait_node*) noexcept;
@@ -173,6 +193,7 @@ class wait_node : public wait_hook {
     std::atomic<std::uint32_t> status_{wait_status::waiting};
     complete_fn complete_ = nullptr;
     waker waker_;
+    task_header* claimer_ = nullptr;
     std::uint64_t seq_ = 0;
 };
 

@@ -59,10 +59,14 @@ auto select(F&&... f) {
     std::tuple<std::optional<detail::branch_value_t<F>>...> slots;
     detail::spawn_branches(g, slots, std::index_sequence_for<F...>{}, std::forward<F>(f)...);
     g.wait("select", std::source_location::current());
-    if (g.first_exception()) std::rethrow_exception(g.first_exception());
-    detail::throw_if_cancelled();
-    WEFT_INVARIANT(g.first() != detail::child_group::none, "select returns only with a winner");
-    return detail::take_winner<result_t>(g.first(), slots);
+    // A winner that returned a value is returned even if the caller was cancelled meanwhile:
+    // it may have consumed something (the caller's next cancellation point throws).
+    if (g.first() != detail::child_group::none && !g.first_exception()) {
+        return detail::take_winner<result_t>(g.first(), slots);
+    }
+    detail::throw_if_cancelled();  // the caller's own reason (abort, or a timeout's scope)
+    WEFT_INVARIANT(g.first_exception() != nullptr, "select returns only with a winner");
+    std::rethrow_exception(g.first_exception());
 }
 
 }  // namespace weft

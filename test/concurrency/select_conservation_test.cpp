@@ -1,0 +1,451 @@
+// select never loses what it took (issue #13): a consumer loops select(op, interval tick),
+// select(op, op) on the same primitive, or select(op, op on a second primitive of the same
+// kind) while a producer feeds N items; at the end, received + left in the primitive == sent,
+// each item exactly once. Every loop runs under a bounded deadline and fails with a message.
+// 2 workers; sizes scale with WEFT_STRESS_SCALE.
+#include "support/harness.hpp"
+
+#include <weft/channel.hpp>
+#include <weft/sync.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <variant>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto deadline = 90s;   // a whole test; a hang is a failure, not a stuck suite
+
+std::size_t items() { return weft::test::scaled(20000); }
+
+/// Counts every item received; each id must arrive exactly once.
+struct tally {
+    explicit tally(std::size_t n) : seen(n, 0) {}
+    void add(std::size_t id) {
+        if (id >= seen.size() || seen[id]++ != 0) ++duplicated;
+        ++received;
+    }
+    [[nodiscard]] std::size_t missing() const {
+        std::size_t m = 0;
+        for (auto c : seen) m += c == 0;
+        return m;
+    }
+    std::vector<std::uint8_t> seen;
+    std::size_t received = 0;
+    std::size_t duplicated = 0;
+};
+
+struct outcome {
+    std::size_t sent = 0;
+    std::size_t received = 0;
+    std::size_t missing = 0;
+    std::size_t duplicated = 0;
+    bool timed_out = false;
+};
+
+void check(const outcome& o, const char* what) {
+    INFO(what << ": received " << o.received << " of " << o.sent << ", missing " << o.missing
+              << ", duplicated " << o.duplicated);
+    CHECK_FALSE(o.timed_out);
+    CHECK(o.missing == 0);
+    CHECK(o.duplicated == 0);
+    CHECK(o.received == o.sent);
+}
+
+/// Runs `body(tally&)` in a task on a 2-worker runtime under the test deadline.
+template <class Body>
+outcome run(std::size_t n, Body body) {
+    auto rt = weft::test::make_runtime();
+    return rt.block_on([n, &body] {
+        tally t(n);
+        outcome o;
+        o.sent = n;
+        try {
+            weft::timeout(deadline, [&] { body(t); });
+        } catch (const weft::elapsed&) {
+            o.timed_out = true;
+        }
+        o.received = t.received;
+        o.missing = t.missing();
+        o.duplicated = t.duplicated;
+        return o;
+    });
+}
+
+/// A producer of `n` ids through `send(id)`. It sleeps 1 ms every 16 items, so its wake-up
+/// and the consumer's 1 ms tick often fire in the same timer pass: the send then grants a
+/// value to a branch in the same instant the tick branch ends, which is the race under test.
+template <class Send>
+weft::join_handle<void> produce(std::size_t n, Send send) {
+    return weft::spawn([n, send = std::move(send)]() mutable {
+        for (std::size_t i = 0; i < n; ++i) {
+            send(i);
+            if (i % 16 == 15) weft::sleep_for(1ms);
+        }
+    });
+}
+
+}  // namespace
+
+// ---- mpsc ---------------------------------------------------------------------------------
+
+TEST_CASE("select mpsc recv vs tick loses nothing", "[concurrency][select][conservation]") {
+    std::size_t n = items();
+    outcome o = run(n, [n](tally& t) {
+        auto [tx, rx] = weft::mpsc::channel<std::size_t>(16);
+        auto p = produce(n, [tx = std::move(tx)](std::size_t i) { tx.send(i); });
+        weft::interval tick(1ms);
+        for (;;) {
+            auto r = weft::select([&] { return rx.recv(); }, [&] { tick.tick(); });
+            if (r.index() == 1) continue;
+            std::optional<std::size_t> v = std::get<0>(r);
+            if (!v) break;
+            t.add(*v);
+        }
+        p.join();
+    });
+    check(o, "mpsc recv vs tick");
+}
+
+TEST_CASE("select mpsc recv_many vs tick loses nothing", "[concurrency][select][conservation]") {
+    std::size_t n = items();
+    outcome o = run(n, [n](tally& t) {
+        auto [tx, rx] = weft::mpsc::channel<std::size_t>(16);
+        auto p = produce(n, [tx = std::move(tx)](std::size_t i) { tx.send(i); });
+        weft::interval tick(1ms);
+        std::vector<std::size_t> buf;
+        for (;;) {
+            buf.clear();
+            auto r = weft::select([&] { return rx.recv_many(buf, 4); }, [&] { tick.tick(); });
+            if (r.index() == 1) continue;
+            if (std::get<0>(r) == 0) break;
+            for (std::size_t v : buf) t.add(v);
+        }
+        p.join();
+    });
+    check(o, "mpsc recv_many vs tick");
+}
+
+TEST_CASE("select mpsc recv vs recv on another channel loses nothing",
+          "[concurrency][select][conservation]") {
+    std::size_t n = items();
+    outcome o = run(n, [n](tally& t) {
+        auto [tx1, rx1] = weft::mpsc::channel<std::size_t>(16);
+        auto [tx2, rx2] = weft::mpsc::channel<std::size_t>(16);
+        std::size_t half = n / 2;
+        auto p1 = produce(half, [tx = std::move(tx1)](std::size_t i) { tx.send(i); });
+        auto p2 = produce(n - half, [tx = std::move(tx2), half](std::size_t i) { tx.send(half + i); });
+        bool open1 = true, open2 = true;
+        while (open1 && open2) {
+            auto r = weft::select([&] { return rx1.recv(); }, [&] { return rx2.recv(); });
+            std::optional<std::size_t> v = r.index() == 0 ? std::get<0>(r) : std::get<1>(r);
+            if (v) {
+                t.add(*v);
+            } else {
+                (r.index() == 0 ? open1 : open2) = false;
+            }
+        }
+        while (open1) {
+            if (auto v = rx1.recv()) t.add(*v); else open1 = false;
+        }
+        while (open2) {
+            if (auto v = rx2.recv()) t.add(*v); else open2 = false;
+        }
+        p1.join();
+        p2.join();
+    });
+    check(o, "mpsc recv vs recv");
+}
+
+TEST_CASE("timeout 1ms around mpsc recv loses nothing", "[concurrency][select][conservation]") {
+    std::size_t n = items();
+    outcome o = run(n, [n](tally& t) {
+        auto [tx, rx] = weft::mpsc::channel<std::size_t>(16);
+        auto p = produce(n, [tx = std::move(tx)](std::size_t i) { tx.send(i); });
+        for (;;) {
+            std::optional<std::size_t> v;
+            try {
+                v = weft::timeout(1ms, [&] { return rx.recv(); });
+            } catch (const weft::elapsed&) {
+                continue;
+            }
+            if (!v) break;
+            t.add(*v);
+        }
+        p.join();
+    });
+    check(o, "timeout mpsc recv");
+}
+
+// ---- oneshot ------------------------------------------------------------------------------
+
+TEST_CASE("select oneshot recv vs tick loses nothing", "[concurrency][select][conservation]") {
+    std::size_t n = weft::test::scaled(4000);
+    outcome o = run(n, [n](tally& t) {
+        weft::interval tick(1ms);
+        for (std::size_t i = 0; i < n; ++i) {
+            auto [tx, rx] = weft::oneshot::channel<std::size_t>();
+            auto p = weft::spawn([tx = std::move(tx), i]() mutable {
+                weft::sleep_for(1ms);  // lands in the timer pass that fires the tick
+                tx.send(i);
+            });
+            for (;;) {
+                auto r = weft::select([&] { return rx.recv(); }, [&] { tick.tick(); });
+                if (r.index() == 0) {
+                    t.add(std::get<0>(r));
+                    break;
+                }
+                if (p.is_finished()) {  // sent: it must still be in the channel
+                    if (auto v = rx.try_recv()) t.add(*v);
+                    break;
+                }
+            }
+            p.join();
+        }
+    });
+    check(o, "oneshot recv vs tick");
+}
+
+// ---- broadcast ----------------------------------------------------------------------------
+
+namespace {
+/// Drains what a broadcast receiver still holds.
+template <class Rx>
+void drain_broadcast(Rx& rx, tally& t) {
+    for (;;) {
+        try {
+            auto v = rx.try_recv();
+            if (!v) return;
+            t.add(*v);
+        } catch (const weft::channel_closed&) {
+            return;
+        }
+    }
+}
+}  // namespace
+
+TEST_CASE("select broadcast recv vs tick loses nothing", "[concurrency][select][conservation]") {
+    std::size_t n = items();
+    outcome o = run(n, [n](tally& t) {
+        auto [tx, rx] = weft::broadcast::channel<std::size_t>(n);  // never lags
+        auto p = produce(n, [tx = std::move(tx)](std::size_t i) { tx.send(i); });
+        weft::interval tick(1ms);
+        try {
+            for (;;) {
+                auto r = weft::select([&] { return rx.recv(); }, [&] { tick.tick(); });
+                if (r.index() == 0) t.add(std::get<0>(r));
+            }
+        } catch (const weft::channel_closed&) {
+        }
+        p.join();
+        drain_broadcast(rx, t);
+    });
+    check(o, "broadcast recv vs tick");
+}
+
+TEST_CASE("select broadcast recv vs recv on one receiver loses nothing",
+          "[concurrency][select][conservation]") {
+    std::size_t n = items();
+    outcome o = run(n, [n](tally& t) {
+        auto [tx, rx] = weft::broadcast::channel<std::size_t>(n);
+        auto p = produce(n, [tx = std::move(tx)](std::size_t i) { tx.send(i); });
+        try {
+            for (;;) {
+                auto r = weft::select([&] { return rx.recv(); }, [&] { return rx.recv(); });
+                t.add(r.index() == 0 ? std::get<0>(r) : std::get<1>(r));
+            }
+        } catch (const weft::channel_closed&) {
+        }
+        p.join();
+        drain_broadcast(rx, t);
+    });
+    check(o, "broadcast recv vs recv (same receiver)");
+}
+
+TEST_CASE("select broadcast recv vs recv on another channel loses nothing",
+          "[concurrency][select][conservation]") {
+    std::size_t n = items();
+    outcome o = run(n, [n](tally& t) {
+        auto [tx1, rx1] = weft::broadcast::channel<std::size_t>(n);
+        auto [tx2, rx2] = weft::broadcast::channel<std::size_t>(n);
+        std::size_t half = n / 2;
+        auto p1 = produce(half, [tx = std::move(tx1)](std::size_t i) { tx.send(i); });
+        auto p2 = produce(n - half, [tx = std::move(tx2), half](std::size_t i) { tx.send(half + i); });
+        try {
+            for (;;) {
+                auto r = weft::select([&] { return rx1.recv(); }, [&] { return rx2.recv(); });
+                t.add(r.index() == 0 ? std::get<0>(r) : std::get<1>(r));
+            }
+        } catch (const weft::channel_closed&) {
+        }
+        p1.join();
+        p2.join();
+        drain_broadcast(rx1, t);
+        drain_broadcast(rx2, t);
+    });
+    check(o, "broadcast recv vs recv (two channels)");
+}
+
+TEST_CASE("timeout 1ms around broadcast recv loses nothing", "[concurrency][select][conservation]") {
+    std::size_t n = items();
+    outcome o = run(n, [n](tally& t) {
+        auto [tx, rx] = weft::broadcast::channel<std::size_t>(n);
+        auto p = produce(n, [tx = std::move(tx)](std::size_t i) { tx.send(i); });
+        try {
+            for (;;) {
+                try {
+                    t.add(weft::timeout(1ms, [&] { return rx.recv(); }));
+                } catch (const weft::elapsed&) {
+                }
+            }
+        } catch (const weft::channel_closed&) {
+        }
+        p.join();
+        drain_broadcast(rx, t);
+    });
+    check(o, "timeout broadcast recv");
+}
+
+// ---- watch --------------------------------------------------------------------------------
+// A watch keeps the latest value only, so the producer sends the next value only after the
+// consumer saw the previous one: a change marked seen by a losing branch is never reported
+// and the round stalls. A stalled round counts as lost, and is then left to the next value.
+
+TEST_CASE("select watch changed vs tick loses no change", "[concurrency][select][conservation]") {
+    std::size_t n = weft::test::scaled(4000);
+    outcome o = run(n, [n](tally& t) {
+        auto [tx, rx] = weft::watch::channel<std::size_t>(n);  // n: nothing sent yet
+        auto [ack_tx, ack_rx] = weft::mpsc::unbounded_channel<std::size_t>();
+        auto p = weft::spawn([&, tx = std::move(tx)]() mutable {
+            int stalls = 0;
+            for (std::size_t i = 0; i < n && stalls < 10; ++i) {
+                if (i % 2 == 0) weft::sleep_for(1ms);  // lands in the tick's timer pass
+                tx.send(i);
+                try {
+                    weft::timeout(500ms, [&] { ack_rx.recv(); });
+                } catch (const weft::elapsed&) {
+                    ++stalls;  // the change was lost
+                }
+            }
+        });
+        weft::interval tick(1ms);
+        try {
+            for (;;) {
+                auto r = weft::select([&] { rx.changed(); }, [&] { tick.tick(); });
+                if (r.index() != 0) continue;
+                std::size_t v = *rx.borrow();
+                t.add(v);
+                ack_tx.send(v);
+            }
+        } catch (const weft::channel_closed&) {
+        }
+        p.join();
+    });
+    check(o, "watch changed vs tick");
+}
+
+TEST_CASE("select watch changed vs changed on one receiver loses no change",
+          "[concurrency][select][conservation]") {
+    std::size_t n = weft::test::scaled(4000);
+    outcome o = run(n, [n](tally& t) {
+        auto [tx, rx] = weft::watch::channel<std::size_t>(n);
+        auto [ack_tx, ack_rx] = weft::mpsc::unbounded_channel<std::size_t>();
+        auto p = weft::spawn([&, tx = std::move(tx)]() mutable {
+            int stalls = 0;
+            for (std::size_t i = 0; i < n && stalls < 10; ++i) {
+                if (i % 2 == 0) weft::sleep_for(1ms);  // lands in the tick's timer pass
+                tx.send(i);
+                try {
+                    weft::timeout(500ms, [&] { ack_rx.recv(); });
+                } catch (const weft::elapsed&) {
+                    ++stalls;
+                }
+            }
+        });
+        try {
+            for (;;) {
+                weft::select([&] { rx.changed(); }, [&] { rx.changed(); });
+                std::size_t v = *rx.borrow();
+                t.add(v);
+                ack_tx.send(v);
+            }
+        } catch (const weft::channel_closed&) {
+        }
+        p.join();
+    });
+    check(o, "watch changed vs changed");
+}
+
+// ---- nesting, shield ----------------------------------------------------------------------
+
+TEST_CASE("a select nested in a select branch loses nothing",
+          "[concurrency][select][conservation]") {
+    std::size_t n = items();
+    outcome o = run(n, [n](tally& t) {
+        auto [tx1, rx1] = weft::broadcast::channel<std::size_t>(n);
+        auto [tx2, rx2] = weft::broadcast::channel<std::size_t>(n);
+        std::size_t half = n / 2;
+        auto p1 = produce(half, [tx = std::move(tx1)](std::size_t i) { tx.send(i); });
+        auto p2 = produce(n - half, [tx = std::move(tx2), half](std::size_t i) { tx.send(half + i); });
+        weft::interval tick(1ms);
+        try {
+            for (;;) {
+                auto r = weft::select(
+                    [&] {
+                        auto in = weft::select([&] { return rx1.recv(); }, [&] { tick.tick(); });
+                        return in.index() == 0 ? std::optional<std::size_t>(std::get<0>(in))
+                                               : std::nullopt;
+                    },
+                    [&] { return rx2.recv(); });
+                if (r.index() == 0) {
+                    if (std::get<0>(r)) t.add(*std::get<0>(r));
+                } else {
+                    t.add(std::get<1>(r));
+                }
+            }
+        } catch (const weft::channel_closed&) {
+        }
+        p1.join();
+        p2.join();
+        drain_broadcast(rx1, t);
+        drain_broadcast(rx2, t);
+    });
+    check(o, "nested select");
+}
+
+TEST_CASE("a shielded select loser is still granted and select returns",
+          "[concurrency][select]") {
+    // A branch inside this_task::shield cannot be interrupted, so it must not be refused by
+    // the claim either (it would wait for ever): its recv is granted although the other
+    // branch won, and select returns once it ends.
+    auto rt = weft::test::make_runtime();
+    auto res = rt.block_on([] {
+        return weft::timeout(30s, [] {
+            auto [tx, rx] = weft::mpsc::channel<int>(4);
+            auto sender = weft::spawn([tx = std::move(tx)] {
+                weft::sleep_for(5ms);
+                tx.send(7);
+            });
+            int shielded_got = -1;
+            auto r = weft::select(
+                [&] {
+                    weft::this_task::shield s;
+                    shielded_got = *rx.recv();
+                    return shielded_got;
+                },
+                [] { return -2; });  // ends first without consuming anything: wins
+            sender.join();
+            return std::pair<std::size_t, int>(r.index(), shielded_got);
+        });
+    });
+    CHECK(res.first == 1);
+    CHECK(res.second == 7);
+}

@@ -41,6 +41,14 @@
 // granter will grant it) and parks until its task is aborted. Statuses that consume nothing
 // (closed, aborted) need no claim.
 //
+// A granted wait returns what it got, even if a deadline (a timeout's scope) fired meanwhile:
+// the caller's next cancellation point throws, and timeout(d, op) returns op's result when the
+// grant and the deadline coincide (timeout returns a value f returned). A wait granted as its
+// task is *aborted* passes the grant on (unlock, release, forward) or, for a receive, puts the
+// value back (mpsc recv/recv_many, oneshot recv; a join leaves the result in the handle) and
+// throws: the aborted task would only drop it. With claims, a select loser is never granted;
+// a select winner is aborted only when the select's own caller is cancelled.
+//
 // Hooks are auto_unlink, so a node can be unlinked from whichever list holds it: grant_all()
 // moves a whole list to a list on its own stack and grants from there in batches, releasing
 // the lock between batches; a waiter cancelled meanwhile still unlinks itself under the lock.
@@ -317,23 +325,37 @@ void grant_all(wait_list<Node>& list, std::unique_lock<Lock>& lk, std::uint32_t 
 }
 
 /// The waiting side for a task or a plain thread. `w` is queued with its waker set, and the
-/// lock is released. Parks until the wait ends and returns the final status. If the task is
-/// cancelled (before or after a grant), calls on_cancel() and throws task_cancelled (or
-/// scope_cancelled); on_cancel must take the owner's lock and either unlink `w` (still
-/// queued) or pass on what was granted to it (see the contract above).
-template <class OnCancel>
+/// lock is released. Parks until the wait ends and returns the final status.
+/// - Cancelled while `w` still waits: calls withdraw(), which takes the owner's lock and, if
+///   `w` is still queued, unlinks it (undoing partial progress) and returns true; then this
+///   throws task_cancelled (or scope_cancelled). False means it was granted meanwhile.
+/// - Granted (before or after a cancellation): returns the status, unless the task is
+///   aborted (abort_requested()): then pass_on(status) hands what was granted to the next
+///   waiter (unlock, release, forward) and this throws. A grant met by a deadline only is
+///   returned; the caller's next cancellation point throws (see the contract above).
+template <class Withdraw, class PassOn>
 std::uint32_t wait_for_grant(wait_node& w, const char* what, std::source_location where,
-                             OnCancel&& on_cancel) {
+                             Withdraw&& withdraw, PassOn&& pass_on) {
     for (;;) {
+        // Ordering: status() is an acquire load pairing with the granter's release.
         std::uint32_t s = w.status();
-        if (!cancellation_requested()) {
-            if (s != wait_status::waiting) return s;
-            park(what, where);
-            continue;
+        if (s == wait_status::waiting) {
+            if (!cancellation_requested()) {
+                park(what, where);
+                continue;
+            }
+            if (withdraw()) {
+                throw_if_cancelled();
+                WEFT_INVARIANT(false, "a requested cancellation throws");
+            }
+            s = w.status();  // granted under the lock: final now
         }
-        on_cancel();
-        throw_if_cancelled();
-        WEFT_INVARIANT(false, "a requested cancellation throws");
+        if (abort_requested()) {
+            pass_on(s);
+            throw_if_cancelled();
+            WEFT_INVARIANT(false, "a requested cancellation throws");
+        }
+        return s;
     }
 }
 

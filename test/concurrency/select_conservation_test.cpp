@@ -586,3 +586,53 @@ TEST_CASE("select notify notified vs tick loses no notification",
     });
     check(o, "notify notified vs tick / notified");
 }
+
+// ---- join_handle, join_set ----------------------------------------------------------------
+
+TEST_CASE("select join vs tick loses no result", "[concurrency][select][conservation]") {
+    std::size_t n = weft::test::scaled(4000);
+    outcome o = run(n, [n](tally& t) {
+        weft::interval tick(1ms);
+        for (std::size_t i = 0; i < n; ++i) {
+            auto h = weft::spawn([i] {
+                weft::sleep_for(1ms);
+                return i;
+            });
+            for (;;) {
+                auto r = weft::select([&] { return h.join(); }, [&] { tick.tick(); });
+                if (r.index() == 0) {
+                    t.add(std::get<0>(r));
+                    break;
+                }
+                if (h.is_finished()) {  // the result must still be in the handle
+                    if (h.valid()) t.add(h.join());
+                    break;
+                }
+            }
+        }
+    });
+    check(o, "join vs tick");
+}
+
+TEST_CASE("select join_set join_next vs join_next loses no result",
+          "[concurrency][select][conservation]") {
+    std::size_t n = weft::test::scaled(4000);
+    outcome o = run(n, [n](tally& t) {
+        weft::join_set<std::size_t> set;
+        std::size_t spawned = 0;
+        while (t.received < n) {
+            while (spawned < n && set.size() < 8) {
+                std::size_t i = spawned++;
+                set.spawn([i] {
+                    weft::yield_now();
+                    return i;
+                });
+            }
+            auto r = weft::select([&] { return set.join_next(); },
+                                  [&] { return set.join_next(); });
+            std::optional<std::size_t> v = r.index() == 0 ? std::get<0>(r) : std::get<1>(r);
+            if (v) t.add(*v);
+        }
+    });
+    check(o, "join_set join_next vs join_next");
+}

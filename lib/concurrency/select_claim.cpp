@@ -51,4 +51,11 @@ task_header* current_claimer() noexcept {
 
 bool claim_current() noexcept { return claim_select(current_claimer()); }
 
+std::size_t select_start(std::size_t branches) noexcept {
+    task_header* t = current_task();
+    if (!t || branches < 2) return 0;
+    // A per-task counter, not a thread_local: a task's selects may run on several workers.
+    return t->select_turn_++ % branches;
+}
+
 }  // namespace weft::detail

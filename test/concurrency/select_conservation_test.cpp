@@ -636,3 +636,64 @@ TEST_CASE("select join_set join_next vs join_next loses no result",
     });
     check(o, "join_set join_next vs join_next");
 }
+
+// ---- when, select_biased ------------------------------------------------------------------
+
+TEST_CASE("select join_set join_next vs tick loses no result",
+          "[concurrency][select][conservation]") {
+    std::size_t n = weft::test::scaled(4000);
+    outcome o = run(n, [n](tally& t) {
+        weft::join_set<std::size_t> set;
+        weft::interval tick(1ms);
+        std::size_t spawned = 0;
+        while (t.received < n) {
+            while (spawned < n && set.size() < 8) {
+                std::size_t i = spawned++;
+                set.spawn([i] {
+                    if (i % 2 == 0) weft::sleep_for(1ms);
+                    return i;
+                });
+            }
+            auto r = weft::select(weft::when(set.size() != 0, [&] { return set.join_next(); }),
+                                  [&] { tick.tick(); });
+            if (r.index() == 0 && std::get<0>(r)) t.add(*std::get<0>(r));
+        }
+    });
+    check(o, "join_set join_next vs tick");
+}
+
+TEST_CASE("select when: a disabled branch never runs, all disabled throws", "[concurrency][select]") {
+    auto rt = weft::test::make_runtime();
+    auto res = rt.block_on([] {
+        bool ran = false;
+        auto r = weft::select(weft::when(false, [&] { ran = true; return 1; }),
+                              [] { return 2; });
+        bool threw = false;
+        try {
+            (void)weft::select(weft::when(false, [] { return 1; }));
+        } catch (const std::invalid_argument& e) {
+            threw = std::string(e.what()) == "weft::select: every branch is disabled";
+        }
+        return std::tuple<bool, std::size_t, bool>(ran, r.index(), threw);
+    });
+    CHECK_FALSE(std::get<0>(res));
+    CHECK(std::get<1>(res) == 1);
+    CHECK(std::get<2>(res));
+}
+
+TEST_CASE("select_biased: the lowest ready index wins; select rotates", "[concurrency][select]") {
+    auto rt = weft::test::make_runtime();
+    auto res = rt.block_on([] {
+        int biased_first = 0, plain_first = 0;
+        for (int i = 0; i < 100; ++i) {
+            auto b = weft::select_biased([] { return 0; }, [] { return 1; });
+            biased_first += b.index() == 0;
+            auto p = weft::select([] { return 0; }, [] { return 1; });
+            plain_first += p.index() == 0;
+        }
+        return std::pair<int, int>(biased_first, plain_first);
+    });
+    CHECK(res.first == 100);
+    CHECK(res.second > 0);
+    CHECK(res.second < 100);
+}

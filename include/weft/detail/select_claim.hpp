@@ -71,4 +71,9 @@ task_header* current_claimer() noexcept;
 /// claim). Call right before taking something that is available now.
 bool claim_current() noexcept;
 
+/// Where plain select starts its branches: a per-task turn, so that when several branches are
+/// ready at once each gets to win in turn (Tokio randomises; a rotation costs less and is as
+/// fair for a loop). 0 off a task.
+std::size_t select_start(std::size_t branches) noexcept;
+
 }  // namespace weft::detail

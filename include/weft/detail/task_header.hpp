@@ -154,6 +154,7 @@ class task_header {
     // A select branch: the race it claims in (detail/select_claim.hpp). Written before the
     // task is submitted, read-only afterwards (by any thread that grants it something).
     claim_record claim_;
+    std::uint32_t select_turn_ = 0;  // plain select's rotating start; only the task touches it
 
     // Diagnostics for dump(): where the task is parked. Written by the task, read by dump().
     std::atomic<const char*> waiting_on_{nullptr};

@@ -167,25 +167,28 @@ class branch {
     std::optional<F> f_;
 };
 
+/// Spawns branch `index` of a join/select as a fiber of `parent` (on a plain thread, parent
+/// null: as an ordinary task of its runtime), its result going to `slot`.
+template <class Fn, class V>
+void spawn_branch(child_group& g, task_header* parent, std::size_t index, std::optional<V>& slot,
+                  Fn&& fn) {
+    using fn_t = std::decay_t<Fn>;
+    g.reserve();
+    task_header* t = make_task(branch<fn_t, V>(g, index, slot, std::forward<Fn>(fn)),
+                               std::source_location::current());
+    t->claim_ = g.claim_for(index);  // not yet submitted: nobody else reads it
+    spawn_options opts;
+    opts.branch_of = parent;
+    submit_child(g, t, std::move(opts));
+    t->release();  // the group keeps its own reference; no handle is needed
+}
+
 /// Spawns every branch of a join/select as a fiber of the calling task (on a plain thread:
 /// as ordinary tasks of its runtime), results going to `slots`.
 template <class... F, class Slots, std::size_t... I>
 void spawn_branches(child_group& g, Slots& slots, std::index_sequence<I...>, F&&... f) {
     task_header* parent = current_task();
-    auto one = [&](std::size_t index, auto& slot, auto&& fn) {
-        using fn_t = std::decay_t<decltype(fn)>;
-        using value_t = typename std::remove_reference_t<decltype(slot)>::value_type;
-        g.reserve();
-        task_header* t =
-            make_task(branch<fn_t, value_t>(g, index, slot, std::forward<decltype(fn)>(fn)),
-                      std::source_location::current());
-        t->claim_ = g.claim_for(index);  // not yet submitted: nobody else reads it
-        spawn_options opts;
-        opts.branch_of = parent;
-        submit_child(g, t, std::move(opts));
-        t->release();  // the group keeps its own reference; no handle is needed
-    };
-    (one(I, std::get<I>(slots), std::forward<F>(f)), ...);
+    (spawn_branch(g, parent, I, std::get<I>(slots), std::forward<F>(f)), ...);
 }
 
 }  // namespace weft::detail

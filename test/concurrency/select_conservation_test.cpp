@@ -6,6 +6,7 @@
 #include "support/harness.hpp"
 
 #include <weft/channel.hpp>
+#include <weft/net.hpp>
 #include <weft/sync.hpp>
 
 #include <catch2/catch.hpp>
@@ -15,6 +16,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -696,4 +698,78 @@ TEST_CASE("select_biased: the lowest ready index wins; select rotates", "[concur
     CHECK(res.first == 100);
     CHECK(res.second > 0);
     CHECK(res.second < 100);
+}
+
+// ---- sockets (phase 2: tcp_stream reads) ----------------------------------------------------
+
+namespace {
+/// A connected pair: the server side writes `n` lines "<id>\n" (in bursts, sleeping 1 ms now
+/// and then so a burst lands with the consumer's tick), then closes.
+struct line_feed {
+    weft::net::tcp_stream client;
+    weft::join_handle<void> server;
+};
+line_feed feed_lines(std::size_t n) {
+    auto l = weft::net::tcp_listener::bind("127.0.0.1:0");
+    auto ep = l.local_addr();
+    auto server = weft::spawn([l = std::move(l), n]() mutable {
+        weft::net::tcp_stream s = l.accept();
+        std::string burst;
+        for (std::size_t i = 0; i < n; ++i) {
+            burst += std::to_string(i);
+            burst += '\n';
+            if (i % 16 == 15 || i + 1 == n) {
+                s.write_all(boost::asio::buffer(burst));
+                burst.clear();
+                weft::sleep_for(1ms);
+            }
+        }
+        s.shutdown_write();
+    });
+    return {weft::net::tcp_stream::connect(ep), std::move(server)};
+}
+}  // namespace
+
+TEST_CASE("select tcp read_line vs tick loses no line", "[concurrency][select][conservation]") {
+    std::size_t n = items();
+    outcome o = run(n, [n](tally& t) {
+        auto [client, server] = feed_lines(n);
+        weft::interval tick(1ms);
+        for (;;) {
+            std::string line;
+            auto r = weft::select([&] { return client.read_line(line); }, [&] { tick.tick(); });
+            if (r.index() == 1) continue;
+            if (std::get<0>(r) == 0) break;
+            t.add(std::stoul(line));
+        }
+        server.join();
+    });
+    check(o, "tcp read_line vs tick");
+}
+
+TEST_CASE("select tcp read_some vs tick loses no byte", "[concurrency][select][conservation]") {
+    std::size_t n = items();
+    outcome o = run(n, [n](tally& t) {
+        auto [client, server] = feed_lines(n);
+        weft::interval tick(1ms);
+        std::string pending;
+        char buf[64];
+        for (;;) {
+            auto r = weft::select([&] { return client.read_some(boost::asio::buffer(buf)); },
+                                  [&] { tick.tick(); });
+            if (r.index() == 1) continue;
+            std::size_t got = std::get<0>(r);
+            if (got == 0) break;
+            pending.append(buf, got);
+            for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+                try {
+                    t.add(std::stoul(pending.substr(0, nl)));
+                } catch (const std::exception&) {  // bytes were lost mid-line: counted missing
+                }
+                pending.erase(0, nl + 1);
+            }
+        }
+        server.join();
+    });
+    check(o, "tcp read_some vs tick");
 }

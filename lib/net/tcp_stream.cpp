@@ -54,13 +54,10 @@ std::size_t receive_claimed(asio::ip::tcp::socket& socket, weft::detail::task_he
                             asio::mutable_buffer buf, error_code& ec, const char* what,
                             std::source_location where) {
     for (;;) {
-        std::size_t ready = socket.available(ec);
+        // Readiness by poll(2), not FIONREAD: end of stream is readable too, and a branch
+        // that waited for it would lose every round to a sibling that is always ready.
+        detail::wait_readable_and_claim(socket, claimer, what, where, ec);
         if (ec) return 0;
-        if (ready == 0) {
-            socket.async_wait(asio::ip::tcp::socket::wait_read, detail::wait_token(what, where)[ec]);
-            if (ec) return 0;
-        }
-        if (!weft::detail::claim_select(claimer)) weft::detail::park_refused(what, where);
         std::size_t n = socket.read_some(buf, ec);
         if (!would_block(ec)) return n;
     }

@@ -11,7 +11,12 @@ namespace weft::detail {
 child_group::child_group(policy p, cancel_scope* scope)
     : policy_(p),
       scope_(scope),
-      owner_(current_waker("weft::join/select/scoped")) {}
+      owner_(current_waker("weft::join/select/scoped")) {
+    // A select made by a branch of an outer select claims through to the outer race, unless
+    // it is made inside a shield or while unwinding (current_claimer() is null then): such a
+    // select must be able to finish although its owner may have lost the outer race.
+    if (p == policy::first_end) race_.outer = current_claimer();
+}
 
 child_group::~child_group() {
     bool alive;
@@ -52,6 +57,20 @@ void child_group::discard(task_header* t) noexcept {
 
 void child_group::returned(std::size_t index, std::exception_ptr e) noexcept {
     std::lock_guard lock(mu_);
+    if (policy_ == policy::first_end) {
+        // Only the claim holder decides. Once the group is cancelling (decided, or the owner
+        // was cancelled), an ending branch may not take the claim any more; but a branch that
+        // claimed earlier (it consumed something) still decides if nothing was decided, so the
+        // owner returns what it consumed instead of dropping it.
+        bool mine = cancelling_ ? race_.winner.load(std::memory_order_acquire) == index &&
+                                      claim_race(&race_, index)
+                                : claim_race(&race_, index);
+        if (!mine || first_ != none) return;
+        first_ = index;
+        first_exception_ = std::move(e);
+        cancel_all_locked();
+        return;
+    }
     if (cancelling_) return;  // the group was cancelled already: this ending decides nothing
     if (policy_ == policy::first_failure && !e) return;
     first_ = index;

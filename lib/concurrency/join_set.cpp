@@ -12,9 +12,11 @@
 // The core is shared the same way (std::shared_ptr).
 //
 // Cancel-safety of join_next: a node leaves `ended` only when join_next returns it; an abort
-// while waiting throws with the lists untouched. try_join_next takes only a node whose task
+// while waiting throws with the lists untouched, and a select branch takes a node only once
+// it has won the select (detail/select_claim.hpp). try_join_next takes only a node whose task
 // is already complete, so it never waits (not even through await_completion).
 #include <weft/detail/park.hpp>
+#include <weft/detail/select_claim.hpp>
 #include <weft/task/detail/completion.hpp>
 #include <weft/task/join_handle.hpp>
 #include <weft/task/join_set.hpp>
@@ -155,6 +157,16 @@ task_header* join_set_base::next(std::source_location where) {
                 if (!c.ended.empty()) break;
             }
             c.waiter.reset();
+            // Cancelled as a task ended (a loser woken by its abort, not by the end): take
+            // nothing.
+            if (cancellation_requested()) {
+                lock.unlock();
+                throw_if_cancelled();
+            }
+        }
+        if (!claim_current()) {  // a select branch that lost: the node stays for the winner
+            lock.unlock();
+            park_refused("join_set::join_next", where);
         }
         n = &c.ended.front();
         c.ended.pop_front();

@@ -15,6 +15,7 @@
 #include "address.hpp"
 
 #include <weft/detail/park.hpp>
+#include <weft/detail/select_claim.hpp>
 #include <weft/detail/task_header.hpp>
 #include <weft/detail/waker.hpp>
 #include <weft/signal/wait.hpp>
@@ -45,6 +46,7 @@ struct waiter : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boo
     std::uint64_t mask = 0;
     int delivered = 0;  // guarded by the service's mutex
     weft::detail::waker w;
+    weft::detail::task_header* claimer = nullptr;  // a select branch claims before delivery
 };
 
 class signal_service : public asio::execution_context::service {
@@ -67,10 +69,16 @@ class signal_service : public asio::execution_context::service {
         weft::detail::consume_budget(where);
 
         waiter self;
+        self.claimer = weft::detail::current_claimer();
         {
-            std::lock_guard lock(mu_);
+            std::unique_lock lock(mu_);
             if (!set_) throw std::logic_error("weft::signal::wait: the runtime is shutting down");
             add_locked(mask);
+            if ((pending_ & mask) && !weft::detail::claim_select(self.claimer)) {
+                // A select branch that lost: the pending signal stays for the next wait.
+                lock.unlock();
+                weft::detail::park_refused("signal::wait", where);
+            }
             if (int s = take_pending_locked(mask)) return s;
             self.mask = mask;
             self.w = weft::detail::current_waker("weft::signal::wait");
@@ -146,7 +154,9 @@ class signal_service : public asio::execution_context::service {
             if (signo >= 1 && signo <= max_signal) {
                 for (auto it = waiters_.begin(); it != waiters_.end();) {
                     waiter& w = *it;
-                    if (w.mask & bit(signo)) {
+                    // A waiter whose select branch lost is skipped: it stays queued until its
+                    // task is aborted, and the signal goes to the others or stays pending.
+                    if ((w.mask & bit(signo)) && weft::detail::claim_select(w.claimer)) {
                         w.delivered = signo;
                         wake.push_back(std::move(w.w));
                         it = waiters_.erase(it);

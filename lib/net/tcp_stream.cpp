@@ -13,6 +13,7 @@
 #include "address.hpp"
 
 #include <weft/detail/park.hpp>
+#include <weft/detail/select_claim.hpp>
 #include <weft/net/tcp_stream.hpp>
 
 #include <boost/asio/connect.hpp>
@@ -43,9 +44,31 @@ bool would_block(const error_code& ec) noexcept {
 // every 8th read probes directly again, so a stream that turned busy returns to the cheap
 // path. (async_wait would not help: without the speculative read Asio re-arms the descriptor
 // with epoll_ctl instead, measured: one epoll_ctl per message in place of the recv.)
+// A select branch (detail/select_claim.hpp) must not take bytes after its select was lost,
+// but a read through use_fiber consumes in the reactor, before the branch could claim. So a
+// branch waits for readiness only (async_wait consumes nothing), claims, and then reads
+// without blocking. If that read finds nothing after all (spurious readiness, or another
+// reader took it), the branch keeps waiting as the winner: it holds the claim, and no other
+// branch could take anything meanwhile. Other tasks keep the speculative path below.
+std::size_t receive_claimed(asio::ip::tcp::socket& socket, weft::detail::task_header* claimer,
+                            asio::mutable_buffer buf, error_code& ec, const char* what,
+                            std::source_location where) {
+    for (;;) {
+        // Readiness by poll(2), not FIONREAD: end of stream is readable too, and a branch
+        // that waited for it would lose every round to a sibling that is always ready.
+        detail::wait_readable_and_claim(socket, claimer, what, where, ec);
+        if (ec) return 0;
+        std::size_t n = socket.read_some(buf, ec);
+        if (!would_block(ec)) return n;
+    }
+}
+
 std::size_t receive_some(asio::ip::tcp::socket& socket, std::uint32_t& wait_streak,
                          asio::mutable_buffer buf, error_code& ec, const char* what,
                          std::source_location where) {
+    if (weft::detail::task_header* claimer = weft::detail::current_claimer()) {
+        return receive_claimed(socket, claimer, buf, ec, what, where);
+    }
     if (wait_streak % 8 == 0) {
         std::size_t n = socket.read_some(buf, ec);
         if (!would_block(ec)) {
@@ -105,7 +128,11 @@ std::size_t tcp_stream::read_buffered(asio::mutable_buffer buf) noexcept {
 
 std::size_t tcp_stream::read_some(asio::mutable_buffer buf, std::source_location where) {
     weft::detail::consume_budget(where);
-    if (rpos_ < rbuf_.size()) return read_buffered(buf);
+    if (rpos_ < rbuf_.size()) {
+        // Buffered bytes: a select branch takes them only once it has won.
+        if (!weft::detail::claim_current()) weft::detail::park_refused("tcp_stream::read_some", where);
+        return read_buffered(buf);
+    }
     error_code ec;
     std::size_t n = receive_some(socket_, wait_streak_, buf, ec, "tcp_stream::read_some", where);
     if (ec == asio::error::eof) return 0;
@@ -159,6 +186,10 @@ std::size_t tcp_stream::read_line(std::string& line, std::size_t max_length,
     for (;;) {
         std::size_t nl = rbuf_.find('\n', scanned);
         if (nl != std::string::npos) {
+            // A select branch takes a line only once it has won; a loser leaves it buffered.
+            if (!weft::detail::claim_current()) {
+                weft::detail::park_refused("tcp_stream::read_line", where);
+            }
             std::size_t count = nl + 1 - rpos_;
             if (count > max_length) too_long();
             line.append(rbuf_, rpos_, count);
@@ -172,6 +203,9 @@ std::size_t tcp_stream::read_line(std::string& line, std::size_t max_length,
         std::size_t searched = rbuf_.size() - rpos_;  // fill_buffer compacts to rpos_ == 0
         if (searched >= max_length) too_long();  // no '\n' in max_length bytes
         if (fill_buffer(where) == 0) {
+            if (!weft::detail::claim_current()) {
+                weft::detail::park_refused("tcp_stream::read_line", where);
+            }
             std::size_t count = rbuf_.size() - rpos_;
             line.append(rbuf_, rpos_, count);
             rbuf_.clear();

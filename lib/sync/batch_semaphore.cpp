@@ -15,6 +15,10 @@ std::uint32_t batch_semaphore::enqueue(permit_waiter& w) noexcept {
         if (w.remaining == 0) return wait_status::granted;
         std::size_t avail = s >> shift;
         if (!(s & waiters_bit) && avail >= w.remaining) {
+            if (!w.try_claim()) {  // its task lost a select: take nothing, wait to be aborted
+                losers_.push_back(w);
+                return wait_status::waiting;
+            }
             if (state_.compare_exchange_weak(s, s - (w.remaining << shift),
                                              std::memory_order_acquire,
                                              std::memory_order_relaxed)) {
@@ -45,12 +49,15 @@ std::uint32_t batch_semaphore::acquire_slow(std::size_t n, const char* what,
                                             std::source_location where) {
     permit_waiter w(this, n);
     w.set_waker(current_waker(what));
+    w.set_claimer(current_claimer());
     std::uint32_t s = enqueue(w);
     if (s != wait_status::waiting) return s;
-    return wait_for_grant(w, what, where, [&]() noexcept {
-        // Granted meanwhile: everything we were given goes to the next waiters.
-        if (!cancel(w) && w.status() == wait_status::granted) release(n);
-    });
+    return wait_for_grant(
+        w, what, where, [&]() noexcept { return cancel(w); },
+        [&](std::uint32_t st) noexcept {
+            // Granted as the task was aborted: everything goes to the next waiters.
+            if (st == wait_status::granted) release(n);
+        });
 }
 
 bool batch_semaphore::wait_standby(const char* what, std::source_location where) {
@@ -71,7 +78,9 @@ bool batch_semaphore::wait_standby(const char* what, std::source_location where)
         }
         standby_.push_back(w);
     }
-    wait_for_grant(w, what, where, [&]() noexcept { cancel_standby(w); });
+    wait_for_grant(
+        w, what, where, [&]() noexcept { return cancel_standby(w); },
+        [](std::uint32_t) noexcept {});  // a standby waiter holds nothing
     return true;
 }
 
@@ -109,6 +118,15 @@ void batch_semaphore::assign_locked(std::size_t n, std::unique_lock<spin_lock>& 
         while (n != 0 && !waiters_.empty() && !wakes.full()) {
             permit_waiter& f = waiters_.front();
             std::size_t take = std::min(n, f.remaining);
+            if (take == f.remaining && !f.try_claim()) {
+                // Its task lost a select: what was set aside for it goes on to the next
+                // waiters, and it waits in losers_ until its task withdraws it.
+                n += f.needed - f.remaining;
+                f.remaining = f.needed;
+                waiters_.pop_front();
+                losers_.push_back(f);
+                continue;
+            }
             f.remaining -= take;
             n -= take;
             if (f.remaining == 0) {

@@ -7,17 +7,24 @@ namespace weft {
 
 void notify::wait_from(std::uint64_t calls, std::source_location where) {
     detail::consume_budget(where);
-    if ((state_.load(std::memory_order_acquire) >> calls_shift) != calls || try_take_permit()) {
-        return;
+    if ((state_.load(std::memory_order_acquire) >> calls_shift) != calls) return;
+    detail::task_header* claimer = detail::current_claimer();
+    if (try_take_permit()) {
+        if (detail::claim_select(claimer)) return;
+        notify_one();  // lost a select: the permit goes back (or to a waiter)
+        detail::park_refused("notify::notified", where);
     }
     waiter_node w(this);
     w.set_waker(detail::current_waker("notify::notified"));
+    w.set_claimer(claimer);
     if (enqueue(w, calls) != detail::wait_status::waiting) return;
-    detail::wait_for_grant(w, "notify::notified", where, [&]() noexcept {
-        // A notify_one that reached us while we were being cancelled is forwarded: to the
-        // next waiter, or stored as the permit. A notify_waiters needs nothing.
-        if (!cancel(w) && w.status() == detail::wait_status::granted) notify_one();
-    });
+    detail::wait_for_grant(
+        w, "notify::notified", where, [&]() noexcept { return cancel(w); },
+        [&](std::uint32_t s) noexcept {
+            // A notify_one that reached an aborted waiter is forwarded: to the next waiter,
+            // or stored as the permit. A notify_waiters needs nothing.
+            if (s == detail::wait_status::granted) notify_one();
+        });
 }
 
 std::uint32_t notify::enqueue(waiter_node& w, std::uint64_t calls) noexcept {
@@ -40,6 +47,10 @@ std::uint32_t notify::enqueue(waiter_node& w, std::uint64_t calls) noexcept {
                 waiters_.push_back(w);
                 return detail::wait_status::waiting;
             default:  // a stored permit: take it
+                if (!w.try_claim()) {  // its task lost a select: leave it stored
+                    losers_.push_back(w);
+                    return detail::wait_status::waiting;
+                }
                 if (state_.compare_exchange_weak(s, s & ~state_mask, std::memory_order_acquire,
                                                  std::memory_order_acquire)) {
                     return detail::wait_status::granted;
@@ -80,9 +91,25 @@ void notify::notify_one() noexcept {
             return;
         }
     }
-    waiter_node& w = waiters_.pop_front();
-    if (waiters_.empty()) state_.store(s & ~state_mask, std::memory_order_relaxed);
-    wakes.grant(w, detail::wait_status::granted);
+    for (;;) {
+        waiter_node& w = waiters_.pop_front();
+        bool mine = w.try_claim();
+        if (waiters_.empty()) {
+            s &= ~state_mask;
+            state_.store(s, std::memory_order_relaxed);
+        }
+        if (mine) {
+            wakes.grant(w, detail::wait_status::granted);
+            return;
+        }
+        // Its task lost a select: it waits in losers_ for its abort, and the notification
+        // goes to the next waiter, or is stored when nobody is left.
+        losers_.push_back(w);
+        if (waiters_.empty()) break;
+    }
+    // Nobody waits now, so the word is empty or (a lock-free notify_one meanwhile) notified:
+    // store the permit (merging). Ordering: release pairs with the consumer's acquire.
+    state_.fetch_or(notified_state, std::memory_order_release);
 }
 
 void notify::notify_waiters() noexcept {

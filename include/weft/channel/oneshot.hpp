@@ -139,7 +139,8 @@ class sender {
             lk.unlock();
             return false;  // `value` dies here, outside the lock
         }
-        if (chan::oneshot_node<T>* r = st->rx_waiter) {
+        // A receiver whose select branch lost is skipped: the value stays in the channel.
+        if (chan::oneshot_node<T>* r = st->rx_waiter; r && r->try_claim()) {
             r->value.emplace(std::move(value));
             st->rx_waiter = nullptr;
             wb.grant(*r, weft::detail::wait_status::granted);
@@ -197,15 +198,22 @@ class receiver {
     /// without sending (or the value was already received).
     /// **Cancellation**: cancel-safe. An abort (or a timeout, or losing a select) while
     /// waiting throws and the value stays in the channel for a later recv, also when it
-    /// reached this receiver as it was being cancelled.
+    /// reached this receiver as its task was being aborted. A select branch takes the value
+    /// only once it has won the select; a value granted as a timeout's deadline passes is
+    /// returned (the next cancellation point throws).
     T recv(std::source_location where = std::source_location::current()) {
         namespace chan = weft::detail::chan;
         namespace ws = weft::detail::wait_status;
         chan::oneshot_state<T>& st = state();
         weft::detail::consume_budget(where);
+        weft::detail::task_header* claimer = weft::detail::current_claimer();
         chan::oneshot_node<T> node;
         {
             std::unique_lock lk(st.mu);
+            if (st.value && !weft::detail::claim_select(claimer)) {
+                lk.unlock();
+                weft::detail::park_refused("oneshot::recv", where);  // lost a select
+            }
             bool closed;
             std::optional<T> v = st.take_locked(closed);
             if (v) return std::move(*v);
@@ -215,6 +223,7 @@ class receiver {
                     "weft::oneshot::receiver: used concurrently (a receive is pending)");
             }
             node.set_waker(weft::detail::current_waker("weft::oneshot::receiver::recv"));
+            node.set_claimer(claimer);
             st.rx_waiter = &node;
         }
         std::uint32_t s = chan::wait_keep_grant(node, "oneshot::recv", where, [&] {
@@ -224,9 +233,10 @@ class receiver {
             return true;
         });
         if (s != ws::granted) throw channel_closed("weft::oneshot: the sender was dropped unsent");
-        if (weft::detail::cancellation_requested()) {
-            // Handed over as this task was being cancelled (an abort, a timeout, a lost
-            // select): the value goes back for a later recv, and this one throws.
+        if (weft::detail::abort_requested()) {
+            // Handed over as this task was being aborted: the value goes back for a later
+            // recv, and this one throws. (A select loser is never handed the value; a value
+            // granted as a timeout's deadline passes is returned.)
             {
                 std::lock_guard lk(st.mu);
                 st.value = std::move(node.value);

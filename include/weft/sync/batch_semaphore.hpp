@@ -28,9 +28,16 @@
 // waiter.
 //
 // Cancel-safety: a waiter cancelled while queued unlinks itself and gives back the permits
-// already assigned to it (which go to the next waiters); a waiter granted and then cancelled
-// releases everything it was granted. A standby waiter holds nothing. Nothing is lost or
-// duplicated.
+// already assigned to it (which go to the next waiters); a waiter granted and then aborted
+// releases everything it was granted (granted and past a deadline: it keeps them, the next
+// cancellation point throws). A standby waiter holds nothing. Nothing is lost or duplicated.
+//
+// Select claims (detail/select_claim.hpp): a waiter is claimed for when it would complete
+// (partial assignment takes no claim, so a branch waiting for more permits does not hold its
+// select). Refused, it gives back what was assigned to it and moves to losers_, where it is
+// never granted and stays until its task withdraws it; waiters_ keeps only claimable waiters,
+// so the invariants above hold unchanged. A lock-free take in a select branch claims right
+// after taking and, refused, releases what it took (claim_taken).
 #pragma once
 
 #include <weft/detail/wait_list.hpp>
@@ -132,6 +139,15 @@ class batch_semaphore {
         release(1);
     }
 
+    /// After a lock-free take of `n` permits in the current task: keeps them if the task
+    /// need not claim or wins its select; otherwise releases them and parks until the task is
+    /// aborted (it lost a select).
+    void claim_taken(std::size_t n, const char* what, std::source_location where) {
+        if (claim_current()) return;
+        release(n);
+        park_refused(what, where);
+    }
+
     /// Waits for `n` permits (fiber or thread). Returns wait_status::granted, or
     /// wait_status::closed. Call after try_acquire failed. Throws task_cancelled (having
     /// consumed nothing) if the task is cancelled while waiting.
@@ -190,6 +206,7 @@ class batch_semaphore {
     spin_lock mu_;
     wait_list<permit_waiter> waiters_;
     wait_list<permit_waiter> standby_;
+    wait_list<permit_waiter> losers_;  // refused a select claim: never granted
 };
 
 inline bool permit_waiter::cancel_wait() noexcept { return sem->cancel(*this); }

@@ -7,7 +7,11 @@
 // The calls counter is bumped (under mu_) by every notify_waiters, so a waiter that took a
 // snapshot of it (enroll) knows whether a notify_waiters came after, even before it queued.
 // Fast paths without mu_: consuming a stored permit, and notify_one storing one, are a CAS
-// each. mu_ guards the list; wakes run after it is released.
+// each. mu_ guards the lists; wakes run after it is released.
+// Select claims (detail/select_claim.hpp): notify_one claims for the waiter it picks; a
+// refused waiter moves to losers_ (not counted by `waiting`, never notified, withdrawn by its
+// task's abort) and the notification goes to the next waiter or is stored. A select branch
+// that takes the stored permit claims right after the CAS and, refused, stores it back.
 #pragma once
 
 #include <weft/detail/park.hpp>
@@ -103,6 +107,8 @@ class notify {
     /// thread outside a task (use async_notified there).
     /// **Cancellation**: cancel-safe. An aborted waiter throws task_cancelled having consumed
     /// nothing; a notify_one handed to it meanwhile goes to the next waiter (or is stored).
+    /// A select branch takes a notify_one or the stored permit only once it has won the
+    /// select; one handed over as a timeout's deadline passes is returned.
     void notified(std::source_location where = std::source_location::current()) {
         std::uint64_t s = state_.load(std::memory_order_acquire);
         wait_from(s >> calls_shift, where);
@@ -182,6 +188,7 @@ class notify {
     std::atomic<std::uint64_t> state_{empty};
     detail::spin_lock mu_;
     detail::wait_list<waiter_node> waiters_;
+    detail::wait_list<waiter_node> losers_;  // refused a select claim: never notified
 };
 
 }  // namespace weft

@@ -134,7 +134,9 @@ struct mpsc_state : boost::intrusive_ref_counter<mpsc_state<T>, boost::thread_sa
     /// `v` went straight into its node.
     mpsc::send_status try_send_locked(T& v, wake_batch<1>& wb) {
         if (rx_closed.load(std::memory_order_relaxed)) return mpsc::send_status::closed;
-        if (rx_node<T>* r = rx_waiter) {
+        // A receiver whose select branch lost is skipped: the value goes to the buffer, where
+        // the winner or a later recv finds it (its node stays until its task withdraws it).
+        if (rx_node<T>* r = rx_waiter; r && r->try_claim()) {
             r->value.emplace(std::move(v));
             rx_waiter = nullptr;
             wb.grant(*r, wait_status::granted);

@@ -133,6 +133,8 @@ task_header* join_set_base::next(std::source_location where) {
     if (size_ == 0) return nullptr;
     join_set_core& c = *core_;
     join_set_node* n;
+    // Before any lock: a select branch gives back what it held from its previous operation.
+    task_header* claimer = current_claimer();
     {
         std::unique_lock lock(c.mu);
         if (!c.ended.empty()) {
@@ -164,9 +166,13 @@ task_header* join_set_base::next(std::source_location where) {
                 throw_if_cancelled();
             }
         }
-        if (!claim_current()) {  // a select branch that lost: the node stays for the winner
+        while (!claim_select(claimer)) {
+            // Another branch of this select holds the race: the node stays, and this waits
+            // for the race to reopen (or throws when aborted). Only the owner removes from
+            // `ended`, so the node is still there after the wait.
             lock.unlock();
-            park_refused("join_set::join_next", where);
+            wait_reopened("join_set::join_next", where);
+            lock.lock();
         }
         n = &c.ended.front();
         c.ended.pop_front();

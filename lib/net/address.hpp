@@ -58,18 +58,21 @@ inline bool readable_now(int fd) noexcept {
 
 /// For a task that is a select branch (`claimer`, from current_claimer()): a read through
 /// use_fiber would consume in the reactor before the branch could claim its select, so wait
-/// for readiness only (async_wait consumes nothing), then claim (a loser parks until it is
-/// aborted, having taken nothing). The caller then reads without blocking; if that finds
-/// nothing after all it calls this again, keeping its claim: it waits on as the winner.
-/// `ec` is set when the wait failed.
+/// for readiness only (async_wait consumes nothing), then claim (refused, it has taken
+/// nothing: it waits for the race to reopen and starts over). The caller then reads without
+/// blocking; if that finds nothing after all it calls this again, keeping its claim: it
+/// waits on as the winner. `ec` is set when the wait failed.
 template <class Socket>
 void wait_readable_and_claim(Socket& s, weft::detail::task_header* claimer, const char* what,
                              std::source_location where, boost::system::error_code& ec) {
-    if (!readable_now(s.native_handle())) {
-        s.async_wait(Socket::wait_read, wait_token(what, where)[ec]);
-        if (ec) return;
+    for (;;) {
+        if (!readable_now(s.native_handle())) {
+            s.async_wait(Socket::wait_read, wait_token(what, where)[ec]);
+            if (ec) return;
+        }
+        if (weft::detail::claim_select(claimer)) return;
+        weft::detail::wait_reopened(what, where);
     }
-    if (!weft::detail::claim_select(claimer)) weft::detail::park_refused(what, where);
 }
 
 /// Throws boost::system::system_error(ec) whose what() is "<what>: <message>"

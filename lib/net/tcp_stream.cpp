@@ -128,10 +128,11 @@ std::size_t tcp_stream::read_buffered(asio::mutable_buffer buf) noexcept {
 
 std::size_t tcp_stream::read_some(asio::mutable_buffer buf, std::source_location where) {
     weft::detail::consume_budget(where);
-    if (rpos_ < rbuf_.size()) {
-        // Buffered bytes: a select branch takes them only once it has won.
-        if (!weft::detail::claim_current()) weft::detail::park_refused("tcp_stream::read_some", where);
-        return read_buffered(buf);
+    while (rpos_ < rbuf_.size()) {
+        // Buffered bytes: a select branch takes them only once it has won; refused, it waits
+        // for the race to reopen and looks again.
+        if (weft::detail::claim_current()) return read_buffered(buf);
+        weft::detail::wait_reopened("tcp_stream::read_some", where);
     }
     error_code ec;
     std::size_t n = receive_some(socket_, wait_streak_, buf, ec, "tcp_stream::read_some", where);
@@ -186,9 +187,12 @@ std::size_t tcp_stream::read_line(std::string& line, std::size_t max_length,
     for (;;) {
         std::size_t nl = rbuf_.find('\n', scanned);
         if (nl != std::string::npos) {
-            // A select branch takes a line only once it has won; a loser leaves it buffered.
+            // A select branch takes a line only once it has won; refused, it leaves it
+            // buffered, waits for the race to reopen and starts over.
             if (!weft::detail::claim_current()) {
-                weft::detail::park_refused("tcp_stream::read_line", where);
+                weft::detail::wait_reopened("tcp_stream::read_line", where);
+                scanned = rpos_;
+                continue;
             }
             std::size_t count = nl + 1 - rpos_;
             if (count > max_length) too_long();
@@ -204,7 +208,9 @@ std::size_t tcp_stream::read_line(std::string& line, std::size_t max_length,
         if (searched >= max_length) too_long();  // no '\n' in max_length bytes
         if (fill_buffer(where) == 0) {
             if (!weft::detail::claim_current()) {
-                weft::detail::park_refused("tcp_stream::read_line", where);
+                weft::detail::wait_reopened("tcp_stream::read_line", where);
+                scanned = rpos_;
+                continue;
             }
             std::size_t count = rbuf_.size() - rpos_;
             line.append(rbuf_, rpos_, count);

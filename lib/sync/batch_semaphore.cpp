@@ -15,10 +15,9 @@ std::uint32_t batch_semaphore::enqueue(permit_waiter& w) noexcept {
         if (w.remaining == 0) return wait_status::granted;
         std::size_t avail = s >> shift;
         if (!(s & waiters_bit) && avail >= w.remaining) {
-            if (!w.try_claim()) {  // its task lost a select: take nothing, wait to be aborted
-                losers_.push_back(w);
-                return wait_status::waiting;
-            }
+            // Another branch of its select holds the race: take nothing (it retries once the
+            // race reopens).
+            if (!w.try_claim()) return wait_status::refused;
             if (state_.compare_exchange_weak(s, s - (w.remaining << shift),
                                              std::memory_order_acquire,
                                              std::memory_order_relaxed)) {
@@ -47,17 +46,22 @@ std::uint32_t batch_semaphore::enqueue(permit_waiter& w) noexcept {
 
 std::uint32_t batch_semaphore::acquire_slow(std::size_t n, const char* what,
                                             std::source_location where) {
-    permit_waiter w(this, n);
-    w.set_waker(current_waker(what));
-    w.set_claimer(current_claimer());
-    std::uint32_t s = enqueue(w);
-    if (s != wait_status::waiting) return s;
-    return wait_for_grant(
-        w, what, where, [&]() noexcept { return cancel(w); },
-        [&](std::uint32_t st) noexcept {
-            // Granted as the task was aborted: everything goes to the next waiters.
-            if (st == wait_status::granted) release(n);
-        });
+    for (;;) {  // a refused select branch retries from here once the race reopens
+        permit_waiter w(this, n);
+        w.set_waker(current_waker(what));
+        w.set_claimer(current_claimer());
+        std::uint32_t s = enqueue(w);
+        if (s == wait_status::waiting) {
+            s = wait_for_grant(
+                w, what, where, [&]() noexcept { return cancel(w); },
+                [&](std::uint32_t st) noexcept {
+                    // Granted as the task was aborted: everything goes to the next waiters.
+                    if (st == wait_status::granted) release(n);
+                });
+        }
+        if (s != wait_status::refused) return s;
+        wait_reopened(what, where);  // took nothing
+    }
 }
 
 bool batch_semaphore::wait_standby(const char* what, std::source_location where) {
@@ -119,12 +123,13 @@ void batch_semaphore::assign_locked(std::size_t n, std::unique_lock<spin_lock>& 
             permit_waiter& f = waiters_.front();
             std::size_t take = std::min(n, f.remaining);
             if (take == f.remaining && !f.try_claim()) {
-                // Its task lost a select: what was set aside for it goes on to the next
-                // waiters, and it waits in losers_ until its task withdraws it.
+                // Another branch of its select holds the race: what was set aside for it goes
+                // on to the next waiters, and it is told `refused` (it retries once the race
+                // reopens). `wakes` has room: checked above.
                 n += f.needed - f.remaining;
                 f.remaining = f.needed;
                 waiters_.pop_front();
-                losers_.push_back(f);
+                wakes.grant(f, wait_status::refused);
                 continue;
             }
             f.remaining -= take;

@@ -7,24 +7,34 @@ namespace weft {
 
 void notify::wait_from(std::uint64_t calls, std::source_location where) {
     detail::consume_budget(where);
-    if ((state_.load(std::memory_order_acquire) >> calls_shift) != calls) return;
+    for (;;) {
+        if (wait_once(calls, where)) return;
+        // Another branch of this task's select holds the race: nothing was taken.
+        detail::wait_reopened("notify::notified", where);
+    }
+}
+
+bool notify::wait_once(std::uint64_t calls, std::source_location where) {
+    if ((state_.load(std::memory_order_acquire) >> calls_shift) != calls) return true;
     detail::task_header* claimer = detail::current_claimer();
     if (try_take_permit()) {
-        if (detail::claim_select(claimer)) return;
-        notify_one();  // lost a select: the permit goes back (or to a waiter)
-        detail::park_refused("notify::notified", where);
+        if (detail::claim_select(claimer)) return true;
+        notify_one();  // refused: the permit goes back (or to a waiter)
+        return false;
     }
     waiter_node w(this);
     w.set_waker(detail::current_waker("notify::notified"));
     w.set_claimer(claimer);
-    if (enqueue(w, calls) != detail::wait_status::waiting) return;
-    detail::wait_for_grant(
+    std::uint32_t s = enqueue(w, calls);
+    if (s != detail::wait_status::waiting) return s != detail::wait_status::refused;
+    s = detail::wait_for_grant(
         w, "notify::notified", where, [&]() noexcept { return cancel(w); },
         [&](std::uint32_t s) noexcept {
             // A notify_one that reached an aborted waiter is forwarded: to the next waiter,
-            // or stored as the permit. A notify_waiters needs nothing.
+            // or stored as the permit. A notify_waiters (or a refusal) needs nothing.
             if (s == detail::wait_status::granted) notify_one();
         });
+    return s != detail::wait_status::refused;
 }
 
 std::uint32_t notify::enqueue(waiter_node& w, std::uint64_t calls) noexcept {
@@ -47,10 +57,8 @@ std::uint32_t notify::enqueue(waiter_node& w, std::uint64_t calls) noexcept {
                 waiters_.push_back(w);
                 return detail::wait_status::waiting;
             default:  // a stored permit: take it
-                if (!w.try_claim()) {  // its task lost a select: leave it stored
-                    losers_.push_back(w);
-                    return detail::wait_status::waiting;
-                }
+                // Another branch of its select holds the race: leave it stored.
+                if (!w.try_claim()) return detail::wait_status::refused;
                 if (state_.compare_exchange_weak(s, s & ~state_mask, std::memory_order_acquire,
                                                  std::memory_order_acquire)) {
                     return detail::wait_status::granted;
@@ -83,7 +91,7 @@ void notify::notify_one() noexcept {
         }
     }
     detail::wake_batch<1> wakes;  // declared first: flushed after the lock is released
-    std::lock_guard lk(mu_);
+    std::unique_lock lk(mu_);
     s = state_.load(std::memory_order_relaxed);
     while ((s & state_mask) != waiting) {
         if (state_.compare_exchange_weak(s, (s & ~state_mask) | notified_state,
@@ -91,7 +99,12 @@ void notify::notify_one() noexcept {
             return;
         }
     }
-    for (;;) {
+    // Waiters whose select race another branch holds: dequeued here, told `refused` below
+    // (they retry once their race reopens); the notification goes on to the next waiter, or
+    // is stored when nobody is left.
+    detail::wait_list<waiter_node> refused;
+    bool granted = false;
+    while (!waiters_.empty()) {
         waiter_node& w = waiters_.pop_front();
         bool mine = w.try_claim();
         if (waiters_.empty()) {
@@ -100,16 +113,18 @@ void notify::notify_one() noexcept {
         }
         if (mine) {
             wakes.grant(w, detail::wait_status::granted);
-            return;
+            granted = true;
+            break;
         }
-        // Its task lost a select: it waits in losers_ for its abort, and the notification
-        // goes to the next waiter, or is stored when nobody is left.
-        losers_.push_back(w);
-        if (waiters_.empty()) break;
+        refused.push_back(w);
     }
-    // Nobody waits now, so the word is empty or (a lock-free notify_one meanwhile) notified:
-    // store the permit (merging). Ordering: release pairs with the consumer's acquire.
-    state_.fetch_or(notified_state, std::memory_order_release);
+    // Nobody got it, so nobody waits now and the word is empty or (a lock-free notify_one
+    // meanwhile) notified: store the permit (merging). Ordering: release pairs with the
+    // consumer's acquire.
+    if (!granted) state_.fetch_or(notified_state, std::memory_order_release);
+    // A refused node may still withdraw itself (cancel() unlinks it from this list under
+    // mu_); grant_all releases mu_ between batches and on return.
+    if (!refused.empty()) detail::grant_all(refused, lk, detail::wait_status::refused);
 }
 
 void notify::notify_waiters() noexcept {

@@ -153,15 +153,6 @@ bool abort_requested() noexcept {
     return t && (t->state_.load(std::memory_order_acquire) & st::cancelled) && interruptible(t);
 }
 
-void park_refused(const char* what, std::source_location where) {
-    // safety: nobody holds a reference to this wait; the abort that the select's winner
-    // sends when it ends wakes the task directly (abort_task), and a stale wake just loops.
-    for (;;) {
-        throw_if_cancelled();
-        park(what, where);
-    }
-}
-
 void throw_if_cancelled() {
     task_header* t = current_task();
     if (t && interruptible(t)) throw_for(t);

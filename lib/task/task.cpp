@@ -98,8 +98,12 @@ void join_wait(task_header* t, std::source_location where) {
     // handle for a later join. A select branch takes the result only once it has won the
     // select (a loser's handle keeps it).
     throw_if_cancelled();
+    // The start of a consuming op: a select branch gives back what it held (a loop branch),
+    // then claims when the result is there; refused, it waits for the race to reopen (the
+    // result stays in the handle meanwhile).
+    task_header* claimer = current_claimer();
     auto claim = [&] {
-        if (!claim_current()) park_refused("join", where);
+        while (!claim_select(claimer)) wait_reopened("join", where);
     };
     if (t->is_complete()) {
         claim();

@@ -143,7 +143,9 @@ class receiver {
                 // a loser leaves the value for the next recv.
                 if (st.readable_locked(*cur_) && !weft::detail::claim_select(claimer)) {
                     lk.unlock();
-                    weft::detail::park_refused("broadcast::recv", where);
+                    weft::detail::wait_reopened("broadcast::recv", where);  // took nothing
+                    first = false;
+                    continue;
                 }
                 std::optional<T> v;
                 std::uint64_t skipped = 0;

@@ -170,27 +170,35 @@ class receiver_base {
     std::optional<T> recv(std::source_location where = std::source_location::current()) {
         chan::mpsc_state<T>& st = state();
         weft::detail::consume_budget(where);
-        weft::detail::task_header* claimer = weft::detail::current_claimer();
-        chan::rx_node<T> node;
-        {
-            wake_batch<1> wb;
-            chan::lock_t lk(st.mu);
-            if (!st.buf.empty()) {
-                if (!weft::detail::claim_select(claimer)) {
+        for (;;) {  // a refused select branch retries from here once the race reopens
+            weft::detail::task_header* claimer = weft::detail::current_claimer();
+            chan::rx_node<T> node;
+            {
+                wake_batch<1> wb;
+                chan::lock_t lk(st.mu);
+                if (!st.buf.empty()) {
+                    if (!weft::detail::claim_select(claimer)) {
+                        lk.unlock();
+                        weft::detail::wait_reopened("mpsc::recv", where);  // took nothing
+                        continue;
+                    }
+                    std::optional<T> v(std::in_place, st.buf.pop_front());
+                    st.refill_locked(wb);
                     lk.unlock();
-                    weft::detail::park_refused("mpsc::recv", where);  // lost a select
+                    return v;
                 }
-                std::optional<T> v(std::in_place, st.buf.pop_front());
-                st.refill_locked(wb);
-                lk.unlock();
-                return v;
+                if (st.ended_locked()) return std::nullopt;
+                park_locked(st, node, claimer);
             }
-            if (st.ended_locked()) return std::nullopt;
-            park_locked(st, node, claimer);
+            std::uint32_t s = wait(st, node, "mpsc::recv", where);
+            if (s == wait_status::refused) {
+                weft::detail::wait_reopened("mpsc::recv", where);
+                continue;
+            }
+            if (s != wait_status::granted) return std::nullopt;
+            give_back_if_cancelled(st, node);
+            return std::move(node.value);
         }
-        if (wait(st, node, "mpsc::recv", where) != wait_status::granted) return std::nullopt;
-        give_back_if_cancelled(st, node);
-        return std::move(node.value);
     }
 
     /// Receives the next value if one is buffered; std::nullopt otherwise (also once closed).
@@ -214,24 +222,33 @@ class receiver_base {
         if (limit == 0) return 0;
         chan::mpsc_state<T>& st = state();
         weft::detail::consume_budget(where);
-        weft::detail::task_header* claimer = weft::detail::current_claimer();
-        chan::rx_node<T> node;
-        for (;;) {
-            if (std::size_t n = drain(st, out, limit, claimer)) return n;
-            chan::lock_t lk(st.mu);
-            if (!st.buf.empty()) {
-                if (weft::detail::claim_select(claimer)) continue;  // filled meanwhile
-                lk.unlock();
-                weft::detail::park_refused("mpsc::recv_many", where);  // lost a select
+        for (;;) {  // a refused select branch retries from here once the race reopens
+            weft::detail::task_header* claimer = weft::detail::current_claimer();
+            chan::rx_node<T> node;
+            bool refused = false;
+            for (;;) {
+                if (std::size_t n = drain(st, out, limit, claimer)) return n;
+                chan::lock_t lk(st.mu);
+                if (!st.buf.empty()) {
+                    if (weft::detail::claim_select(claimer)) continue;  // filled meanwhile
+                    refused = true;
+                    break;
+                }
+                if (st.ended_locked()) return 0;
+                park_locked(st, node, claimer);
+                break;
             }
-            if (st.ended_locked()) return 0;
-            park_locked(st, node, claimer);
-            break;
+            if (!refused) {
+                std::uint32_t s = wait(st, node, "mpsc::recv_many", where);
+                if (s == wait_status::granted) {
+                    give_back_if_cancelled(st, node);
+                    out.push_back(std::move(*node.value));
+                    return 1 + drain(st, out, limit - 1, nullptr);  // claimed when granted
+                }
+                if (s != wait_status::refused) return 0;
+            }
+            weft::detail::wait_reopened("mpsc::recv_many", where);  // took nothing
         }
-        if (wait(st, node, "mpsc::recv_many", where) != wait_status::granted) return 0;
-        give_back_if_cancelled(st, node);
-        out.push_back(std::move(*node.value));
-        return 1 + drain(st, out, limit - 1, nullptr);  // claimed when granted
     }
 
     /// Closes the channel: later sends fail (parked senders get their value back in

@@ -139,14 +139,18 @@ class sender {
             lk.unlock();
             return false;  // `value` dies here, outside the lock
         }
-        // A receiver whose select branch lost is skipped: the value stays in the channel.
-        if (chan::oneshot_node<T>* r = st->rx_waiter; r && r->try_claim()) {
-            r->value.emplace(std::move(value));
+        if (chan::oneshot_node<T>* r = st->rx_waiter) {
             st->rx_waiter = nullptr;
-            wb.grant(*r, weft::detail::wait_status::granted);
-        } else {
-            st->value.emplace(std::move(value));
+            if (r->try_claim()) {
+                r->value.emplace(std::move(value));
+                wb.grant(*r, weft::detail::wait_status::granted);
+                return true;
+            }
+            // Another branch of the receiver's select holds the race: the value stays in the
+            // channel and the receiver is told so (it retries once the race reopens).
+            wb.grant(*r, weft::detail::wait_status::refused);
         }
+        st->value.emplace(std::move(value));
         return true;
     }
 
@@ -206,44 +210,53 @@ class receiver {
         namespace ws = weft::detail::wait_status;
         chan::oneshot_state<T>& st = state();
         weft::detail::consume_budget(where);
-        weft::detail::task_header* claimer = weft::detail::current_claimer();
-        chan::oneshot_node<T> node;
-        {
-            std::unique_lock lk(st.mu);
-            if (st.value && !weft::detail::claim_select(claimer)) {
-                lk.unlock();
-                weft::detail::park_refused("oneshot::recv", where);  // lost a select
-            }
-            bool closed;
-            std::optional<T> v = st.take_locked(closed);
-            if (v) return std::move(*v);
-            if (closed) throw channel_closed("weft::oneshot: the sender was dropped unsent");
-            if (st.rx_waiter != nullptr) {
-                throw std::logic_error(
-                    "weft::oneshot::receiver: used concurrently (a receive is pending)");
-            }
-            node.set_waker(weft::detail::current_waker("weft::oneshot::receiver::recv"));
-            node.set_claimer(claimer);
-            st.rx_waiter = &node;
-        }
-        std::uint32_t s = chan::wait_keep_grant(node, "oneshot::recv", where, [&] {
-            std::lock_guard lk(st.mu);
-            if (st.rx_waiter != &node) return false;
-            st.rx_waiter = nullptr;
-            return true;
-        });
-        if (s != ws::granted) throw channel_closed("weft::oneshot: the sender was dropped unsent");
-        if (weft::detail::abort_requested()) {
-            // Handed over as this task was being aborted: the value goes back for a later
-            // recv, and this one throws. (A select loser is never handed the value; a value
-            // granted as a timeout's deadline passes is returned.)
+        for (;;) {  // a refused select branch retries from here once the race reopens
+            weft::detail::task_header* claimer = weft::detail::current_claimer();
+            chan::oneshot_node<T> node;
             {
-                std::lock_guard lk(st.mu);
-                st.value = std::move(node.value);
+                std::unique_lock lk(st.mu);
+                if (st.value && !weft::detail::claim_select(claimer)) {
+                    lk.unlock();
+                    weft::detail::wait_reopened("oneshot::recv", where);  // took nothing
+                    continue;
+                }
+                bool closed;
+                std::optional<T> v = st.take_locked(closed);
+                if (v) return std::move(*v);
+                if (closed) throw channel_closed("weft::oneshot: the sender was dropped unsent");
+                if (st.rx_waiter != nullptr) {
+                    throw std::logic_error(
+                        "weft::oneshot::receiver: used concurrently (a receive is pending)");
+                }
+                node.set_waker(weft::detail::current_waker("weft::oneshot::receiver::recv"));
+                node.set_claimer(claimer);
+                st.rx_waiter = &node;
             }
-            weft::detail::throw_if_cancelled();
+            std::uint32_t s = chan::wait_keep_grant(node, "oneshot::recv", where, [&] {
+                std::lock_guard lk(st.mu);
+                if (st.rx_waiter != &node) return false;
+                st.rx_waiter = nullptr;
+                return true;
+            });
+            if (s == ws::refused) {
+                weft::detail::wait_reopened("oneshot::recv", where);
+                continue;
+            }
+            if (s != ws::granted) {
+                throw channel_closed("weft::oneshot: the sender was dropped unsent");
+            }
+            if (weft::detail::abort_requested()) {
+                // Handed over as this task was being aborted: the value goes back for a later
+                // recv, and this one throws. (A select loser is never handed the value; a
+                // value granted as a timeout's deadline passes is returned.)
+                {
+                    std::lock_guard lk(st.mu);
+                    st.value = std::move(node.value);
+                }
+                weft::detail::throw_if_cancelled();
+            }
+            return std::move(*node.value);
         }
-        return std::move(*node.value);
     }
 
     /// The value if it was sent; std::nullopt while it may still come. Throws channel_closed

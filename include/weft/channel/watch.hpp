@@ -198,7 +198,9 @@ class receiver {
             if (p == probe::changed) {
                 if (claimer == nullptr) return;
                 if (!weft::detail::claim_select(claimer)) {
-                    weft::detail::park_refused("watch::changed", where);
+                    weft::detail::wait_reopened("watch::changed", where);  // marked nothing
+                    first = false;
+                    continue;
                 }
                 st.check(*cur_, true);  // marks the newest version, which is changed too
                 return;

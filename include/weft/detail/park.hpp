@@ -41,10 +41,6 @@ bool abort_requested() noexcept;
 /// Throws task_cancelled when cancellation_requested().
 void throw_if_cancelled();
 
-/// A consuming call whose select claim was refused (detail/select_claim.hpp): its task lost a
-/// select and will be aborted. Takes nothing and parks until it is cancelled, then throws.
-[[noreturn]] void park_refused(const char* what, std::source_location where);
-
 /// Records a cancellation point that did not suspend; a task that has used its budget of
 /// ready operations yields here (cooperative scheduling). Throws task_cancelled if aborted.
 void consume_budget(std::source_location where = std::source_location::current());

@@ -33,13 +33,16 @@
 //
 // Select claims (detail/select_claim.hpp). A waiter that consumes (receives a value, takes a
 // permit or a lock, takes a notification, advances a cursor) calls set_claimer(
-// current_claimer()) before it is queued, and every grant path calls node.try_claim() under
-// the lock *before* writing a payload or unlinking: on false the node is skipped (it stays
-// queued, what was to be granted goes to the next waiter or stays in the primitive). A
-// waiter that finds what it wants available at once calls claim_current() (or
-// claim_select(claimer)) before taking it; refused, it takes nothing, queues anyway (no
-// granter will grant it) and parks until its task is aborted. Statuses that consume nothing
-// (closed, aborted) need no claim.
+// current_claimer()) before it is queued (current_claimer() also gives back a claim its
+// branch holds from an earlier operation: a loop branch moves on), and every grant path calls
+// node.try_claim() under the lock *before* writing a payload: on false the granter unlinks
+// the node and grants it wait_status::refused, and what was to be granted goes to the next
+// waiter or stays in the primitive. A waiter that finds what it wants available at once calls
+// claim_current() (or claim_select(claimer)) before taking it. Refused either way, it has
+// taken nothing: it calls wait_reopened() (which returns once the race is released, or throws
+// when its task is aborted) and retries its whole operation from the start. No operation
+// returns a result for `refused`. Statuses that consume nothing (closed, aborted) need no
+// claim.
 //
 // A granted wait returns what it got, even if a deadline (a timeout's scope) fired meanwhile:
 // the caller's next cancellation point throws, and timeout(d, op) returns op's result when the
@@ -141,6 +144,10 @@ inline constexpr std::uint32_t waiting = 0;  ///< queued: nobody ended the wait 
 inline constexpr std::uint32_t granted = 1;  ///< got what it waited for
 inline constexpr std::uint32_t closed = 2;   ///< the primitive was closed
 inline constexpr std::uint32_t aborted = 3;  ///< Asio waiter cancelled through its slot
+/// A select claim for the waiter's task was refused: nothing was granted; the waiter waits
+/// for the race to reopen (wait_reopened) and retries. Never given to an Asio waiter (those
+/// carry no claimer).
+inline constexpr std::uint32_t refused = 4;
 inline constexpr std::uint32_t user = 16;
 }  // namespace wait_status
 
@@ -180,9 +187,9 @@ class wait_node : public wait_hook {
     /// unwinding). Set before the node is queued; read by granters under the lock.
     void set_claimer(task_header* t) noexcept { claimer_ = t; }
     /// Granter side, under the lock, before writing any payload: may this node be granted?
-    /// False means its task lost a select: skip it and leave the value, permit or
-    /// notification for the next waiter or in the primitive; the node stays queued until its
-    /// task is aborted and withdraws it. Idempotent (a claim is never released).
+    /// False means another branch of its task's select holds the race: unlink it and grant it
+    /// wait_status::refused, leaving the value, permit or notification for the next waiter or
+    /// in the primitive (the waiter retries once the race is released).
     [[nodiscard]] bool try_claim() noexcept { return claimer_ == nullptr || claim_select(claimer_); }
 
    protected:

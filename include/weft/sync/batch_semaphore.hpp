@@ -34,10 +34,10 @@
 //
 // Select claims (detail/select_claim.hpp): a waiter is claimed for when it would complete
 // (partial assignment takes no claim, so a branch waiting for more permits does not hold its
-// select). Refused, it gives back what was assigned to it and moves to losers_, where it is
-// never granted and stays until its task withdraws it; waiters_ keeps only claimable waiters,
-// so the invariants above hold unchanged. A lock-free take in a select branch claims right
-// after taking and, refused, releases what it took (claim_taken).
+// select). Refused, it gives back what was assigned to it, is dequeued and granted
+// wait_status::refused, and retries its acquire once its race reopens (acquire_slow); the
+// invariants above hold unchanged. A lock-free take in a select branch claims right after
+// taking and, refused, releases what it took and retries the same way (claim_taken).
 #pragma once
 
 #include <weft/detail/wait_list.hpp>
@@ -139,13 +139,15 @@ class batch_semaphore {
         release(1);
     }
 
-    /// After a lock-free take of `n` permits in the current task: keeps them if the task
-    /// need not claim or wins its select; otherwise releases them and parks until the task is
-    /// aborted (it lost a select).
-    void claim_taken(std::size_t n, const char* what, std::source_location where) {
-        if (claim_current()) return;
+    /// After a lock-free take of `n` permits in the current task: true (keeps them) if the
+    /// task need not claim or holds its select. Otherwise releases them, waits for the race to
+    /// reopen (wait_reopened; throws if the task is aborted meanwhile) and returns false: the
+    /// caller acquires again through acquire_slow.
+    [[nodiscard]] bool claim_taken(std::size_t n, const char* what, std::source_location where) {
+        if (claim_current()) return true;
         release(n);
-        park_refused(what, where);
+        wait_reopened(what, where);
+        return false;
     }
 
     /// Waits for `n` permits (fiber or thread). Returns wait_status::granted, or
@@ -206,7 +208,6 @@ class batch_semaphore {
     spin_lock mu_;
     wait_list<permit_waiter> waiters_;
     wait_list<permit_waiter> standby_;
-    wait_list<permit_waiter> losers_;  // refused a select claim: never granted
 };
 
 inline bool permit_waiter::cancel_wait() noexcept { return sem->cancel(*this); }

@@ -53,8 +53,8 @@ class mutex {
         detail::consume_budget(where);
         if (!sem_.try_acquire_one()) {
             lock_contended(where);
-        } else {
-            sem_.claim_taken(1, "mutex::lock", where);
+        } else if (!sem_.claim_taken(1, "mutex::lock", where)) {
+            sem_.acquire_slow(1, "mutex::lock", where);  // refused, then reopened: again
         }
     }
 

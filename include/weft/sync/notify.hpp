@@ -9,9 +9,9 @@
 // Fast paths without mu_: consuming a stored permit, and notify_one storing one, are a CAS
 // each. mu_ guards the lists; wakes run after it is released.
 // Select claims (detail/select_claim.hpp): notify_one claims for the waiter it picks; a
-// refused waiter moves to losers_ (not counted by `waiting`, never notified, withdrawn by its
-// task's abort) and the notification goes to the next waiter or is stored. A select branch
-// that takes the stored permit claims right after the CAS and, refused, stores it back.
+// refused waiter is dequeued and granted wait_status::refused (it retries once its race
+// reopens) and the notification goes to the next waiter or is stored. A select branch that
+// takes the stored permit claims right after the CAS and, refused, stores it back.
 #pragma once
 
 #include <weft/detail/park.hpp>
@@ -163,6 +163,8 @@ class notify {
     }
 
     void wait_from(std::uint64_t calls, std::source_location where);
+    // One attempt of wait_from: true when done, false when a select claim was refused.
+    bool wait_once(std::uint64_t calls, std::source_location where);
     // Under the lock: done now (notify_waiters since `calls`, or a stored permit), or queued.
     std::uint32_t enqueue(waiter_node& w, std::uint64_t calls) noexcept;
     bool cancel(waiter_node& w) noexcept;
@@ -188,7 +190,6 @@ class notify {
     std::atomic<std::uint64_t> state_{empty};
     detail::spin_lock mu_;
     detail::wait_list<waiter_node> waiters_;
-    detail::wait_list<waiter_node> losers_;  // refused a select claim: never notified
 };
 
 }  // namespace weft

@@ -112,10 +112,8 @@ class semaphore {
                              std::source_location where = std::source_location::current()) {
         check_request(n);
         detail::consume_budget(where);
-        if (sem_.try_acquire(n)) {
-            sem_.claim_taken(n, "semaphore::acquire", where);
-        } else if (sem_.acquire_slow(n, "semaphore::acquire", where) !=
-                   detail::wait_status::granted) {
+        if ((!sem_.try_acquire(n) || !sem_.claim_taken(n, "semaphore::acquire", where)) &&
+            sem_.acquire_slow(n, "semaphore::acquire", where) != detail::wait_status::granted) {
             throw semaphore_closed();
         }
         return {&sem_, n};

@@ -54,9 +54,8 @@ class shared_mutex {
     /// kept (the next cancellation point throws).
     void lock(std::source_location where = std::source_location::current()) {
         detail::consume_budget(where);
-        if (sem_.try_acquire(max_readers)) {
-            sem_.claim_taken(max_readers, "shared_mutex::lock", where);
-        } else {
+        if (!sem_.try_acquire(max_readers) ||
+            !sem_.claim_taken(max_readers, "shared_mutex::lock", where)) {
             sem_.acquire_slow(max_readers, "shared_mutex::lock", where);
         }
     }
@@ -71,9 +70,7 @@ class shared_mutex {
     /// **Cancellation**: cancel-safe, as lock().
     void lock_shared(std::source_location where = std::source_location::current()) {
         detail::consume_budget(where);
-        if (sem_.try_acquire(1)) {
-            sem_.claim_taken(1, "shared_mutex::lock_shared", where);
-        } else {
+        if (!sem_.try_acquire(1) || !sem_.claim_taken(1, "shared_mutex::lock_shared", where)) {
             sem_.acquire_slow(1, "shared_mutex::lock_shared", where);
         }
     }

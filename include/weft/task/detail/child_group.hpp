@@ -18,9 +18,11 @@
 //
 // select (first_end) decides through a claim (detail/select_claim.hpp): each branch's task
 // carries {&race_, index}; a branch that consumes claims race_ first, and an ending branch
-// claims in returned(). Only the claim holder decides the group, so a branch that ends while
-// another holds the claim (it consumed something and is on its way out) decides nothing, and
-// the holder's value is never dropped. race_.winner only moves from none to one index.
+// claims in returned(). Only the claim holder decides the group, so the holder's value is
+// never dropped. A branch that ends while another holds the claim waits first, on its own
+// fiber (claim_to_end, before returned() takes mu_): the holder either returns and wins (this
+// branch is aborted and decides nothing) or starts its next consuming operation, which
+// releases the claim (a loop branch), and the ending branch claims and wins.
 #pragma once
 
 #include <weft/detail/park.hpp>
@@ -75,6 +77,10 @@ class child_group {
         return policy_ == policy::first_end ? claim_record{&race_, index} : claim_record{};
     }
 
+    /// Child side, on the child's fiber right before returned(): under first_end, waits while
+    /// another branch holds the claim until it is released (then claims) or this task is
+    /// aborted. May suspend; never throws.
+    void claim_to_end(std::size_t index) noexcept;
     /// Child side: the user's function returned (`e` null) or threw `e`. Under first_end the
     /// child claims the race; it decides the group only if it holds the claim.
     void returned(std::size_t index, std::exception_ptr e) noexcept;
@@ -156,6 +162,7 @@ class branch {
             e = std::current_exception();
         }
         returned_ = true;
+        g_->claim_to_end(index_);
         g_->returned(index_, std::move(e));
     }
 

@@ -139,6 +139,38 @@ TEST_CASE("select mpsc recv_many vs tick loses nothing", "[concurrency][select][
     check(o, "mpsc recv_many vs tick");
 }
 
+TEST_CASE("select loop branch over mpsc recv vs tick loses nothing",
+          "[concurrency][select][conservation][loop]") {
+    // The loop branch handles each value itself and gives the race back at its next recv, so
+    // the tick wins between values; every 64th value it also sleeps holding its claim, so a
+    // tick that ends then is refused and wins at the next recv. Nothing may be lost to a
+    // loop branch aborted in recv, nor handled twice.
+    std::size_t n = items();
+    std::size_t tick_wins = 0;
+    outcome o = run(n, [n, &tick_wins](tally& t) {
+        auto [tx, rx] = weft::mpsc::channel<std::size_t>(16);
+        auto p = produce(n, [tx = std::move(tx)](std::size_t i) { tx.send(i); });
+        weft::interval tick(1ms);
+        for (;;) {
+            auto r = weft::select(
+                [&] {
+                    while (std::optional<std::size_t> v = rx.recv()) {
+                        t.add(*v);
+                        if (*v % 64 == 0) weft::sleep_for(1ms);
+                    }
+                },
+                [&] { tick.tick(); });
+            if (r.index() == 0) break;  // the channel ended
+            ++tick_wins;
+        }
+        p.join();
+    });
+    check(o, "loop branch over mpsc recv vs tick");
+    // The producer pauses 1 ms every 16 values: the tick must win some of those pauses (a
+    // claim kept for ever would let only the channel's end finish the first select).
+    CHECK(tick_wins > 0);
+}
+
 TEST_CASE("select mpsc recv vs recv on another channel loses nothing",
           "[concurrency][select][conservation]") {
     std::size_t n = items();

@@ -3,10 +3,11 @@
 // cancelled (Tokio's select!).
 //
 // Invariants (the design is in detail/select_claim.hpp and docs/architecture.md, "select:
-// claim at the moment of consumption"): a select's race is claimed once and never released;
-// a branch takes a value, permit, lock, notification or result from a cancel-safe weft
-// operation only after it claimed the race (through every enclosing select), so a loser never
-// holds anything; only the claim holder decides the select, and its value is returned.
+// claim at the moment of consumption"): a branch takes a value, permit, lock, notification or
+// result from a cancel-safe weft operation only after it claimed the race (through every
+// enclosing select), so a loser never holds anything; a branch releases its claim when it
+// starts its next consuming operation (a loop branch: what it took is in its own code now);
+// only the claim holder decides the select, and its value is returned.
 #pragma once
 
 #include <weft/detail/assert.hpp>
@@ -123,6 +124,14 @@ detail::when_branch<std::decay_t<F>> when(bool cond, F&& f) {
 /// in turn; weft::select_biased starts them in order. Branches disabled with weft::when are
 /// not started. A loser that returns a value it computed without consuming anything has that
 /// value destroyed.
+///
+/// In short: a branch wins when it returns, or when it takes a value from a cancel-safe
+/// operation; a loop branch that takes a value and goes on to its next operation gives the
+/// race back, like a Tokio future that awaits again. So `select([&] { for (;;)
+/// handle(listener.accept()); }, [&] { stop.cancelled(); })` ends when `stop` is cancelled:
+/// between two accepts, or at once while the loop waits in accept. A branch that becomes
+/// ready while the loop branch handles a value (it holds the race until its next operation)
+/// waits for that next operation, then wins.
 ///
 /// ```cpp
 /// auto r = weft::select([&] { return rx.recv(); },

@@ -150,6 +150,8 @@ task_header* current_claimer() noexcept {
     return t;
 }
 
+void begin_consuming() noexcept { release_claims(claimer_of_current()); }
+
 task_header* claimer_of_current() noexcept {
     task_header* t = current_task();
     if (!t || !t->claim_.race) return nullptr;

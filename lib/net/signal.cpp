@@ -67,6 +67,7 @@ class signal_service : public asio::execution_context::service {
             mask |= bit(s);
         }
         if (mask == 0) throw std::invalid_argument("weft::signal::wait: no signal given");
+        weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
         for (;;) {  // a refused select branch retries from here once the race reopens
             if (int s = wait_once(mask, where)) return s;

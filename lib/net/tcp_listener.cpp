@@ -78,6 +78,7 @@ tcp_listener tcp_listener::bind(std::string_view addr, std::source_location wher
 }
 
 tcp_stream tcp_listener::accept(std::source_location where) {
+    weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
     weft::detail::consume_budget(where);
     asio::ip::tcp::socket peer = make_peer_socket();
     auto backoff = first_backoff;

@@ -127,6 +127,7 @@ std::size_t tcp_stream::read_buffered(asio::mutable_buffer buf) noexcept {
 }
 
 std::size_t tcp_stream::read_some(asio::mutable_buffer buf, std::source_location where) {
+    weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
     weft::detail::consume_budget(where);
     while (rpos_ < rbuf_.size()) {
         // Buffered bytes: a select branch takes them only once it has won; refused, it waits
@@ -178,6 +179,7 @@ std::size_t tcp_stream::read_line(std::string& line, std::source_location where)
 
 std::size_t tcp_stream::read_line(std::string& line, std::size_t max_length,
                                   std::source_location where) {
+    weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
     weft::detail::consume_budget(where);
     auto too_long = [max_length] {
         throw std::length_error("weft::net::tcp_stream::read_line: a line is longer than " +

@@ -86,6 +86,7 @@ std::size_t udp_socket::send(asio::const_buffer buf, std::source_location where)
 }
 
 std::size_t udp_socket::recv(asio::mutable_buffer buf, std::source_location where) {
+    weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
     weft::detail::consume_budget(where);
     error_code ec;
     std::size_t n = 0;
@@ -120,6 +121,7 @@ std::size_t udp_socket::send_to(asio::const_buffer buf, const asio::ip::udp::end
 
 std::pair<std::size_t, asio::ip::udp::endpoint> udp_socket::recv_from(asio::mutable_buffer buf,
                                                                        std::source_location where) {
+    weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
     weft::detail::consume_budget(where);
     asio::ip::udp::endpoint from;
     error_code ec;

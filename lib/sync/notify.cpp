@@ -6,6 +6,7 @@
 namespace weft {
 
 void notify::wait_from(std::uint64_t calls, std::source_location where) {
+    detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
     detail::consume_budget(where);
     for (;;) {
         if (wait_once(calls, where)) return;

@@ -339,3 +339,23 @@ TEST_CASE("a loop branch in a nested select gives the outer race back",
     });
     check(r, 1, "nested recv loop vs notified");
 }
+
+TEST_CASE("a loop branch whose next value is always ready still lets a sibling win",
+          "[concurrency][select][loop]") {
+    // A million values are buffered before the select: the loop branch never waits. It gives
+    // the race back at each recv, before the cooperative budget makes it yield, so the sleep
+    // branch (it ends after 2 ms, refused while the loop holds a value) gets the race at one
+    // of those yields, long before the buffer is drained.
+    result r = run([](result& r) {
+        r.sent = 1000000;
+        auto [tx, rx] = weft::mpsc::channel<std::size_t>(r.sent);
+        for (std::size_t i = 0; i < r.sent; ++i) tx.send(i);
+        std::atomic<std::size_t> handled{0};
+        auto ev = weft::select(recv_loop(rx, handled), [] { weft::sleep_for(2ms); });
+        r.index = ev.index();
+        r.handled = handled.load();
+        r.left = drain(rx);
+    });
+    check(r, 1, "always-ready recv loop vs sleep_for");
+    CHECK(r.left > 0);  // the sleep branch won before the loop drained the channel
+}

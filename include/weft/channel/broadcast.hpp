@@ -133,6 +133,7 @@ class receiver {
     T recv(std::source_location where = std::source_location::current()) {
         namespace chan = weft::detail::chan;
         auto& st = state();
+        weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
         weft::detail::task_header* claimer = weft::detail::current_claimer();
         for (bool first = true;;) {

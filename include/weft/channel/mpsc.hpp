@@ -169,6 +169,7 @@ class receiver_base {
     /// returned (the next cancellation point throws).
     std::optional<T> recv(std::source_location where = std::source_location::current()) {
         chan::mpsc_state<T>& st = state();
+        weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
         for (;;) {  // a refused select branch retries from here once the race reopens
             weft::detail::task_header* claimer = weft::detail::current_claimer();
@@ -221,6 +222,7 @@ class receiver_base {
                           std::source_location where = std::source_location::current()) {
         if (limit == 0) return 0;
         chan::mpsc_state<T>& st = state();
+        weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
         for (;;) {  // a refused select branch retries from here once the race reopens
             weft::detail::task_header* claimer = weft::detail::current_claimer();

@@ -209,6 +209,7 @@ class receiver {
         namespace chan = weft::detail::chan;
         namespace ws = weft::detail::wait_status;
         chan::oneshot_state<T>& st = state();
+        weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
         for (;;) {  // a refused select branch retries from here once the race reopens
             weft::detail::task_header* claimer = weft::detail::current_claimer();

@@ -190,6 +190,7 @@ class receiver {
         namespace chan = weft::detail::chan;
         using probe = typename chan::watch_state<T>::probe;
         auto& st = state();
+        weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
         weft::detail::task_header* claimer = weft::detail::current_claimer();
         for (bool first = true;;) {

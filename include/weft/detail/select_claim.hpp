@@ -98,6 +98,13 @@ void release_claims(task_header* t) noexcept;
 /// here first (release_claims). Call once per operation, before its first claim.
 task_header* current_claimer() noexcept;
 
+/// The first step of a consuming operation, before its cooperative-budget check: gives back
+/// the claims of the current branch (release_claims), so that when the budget makes it yield,
+/// a sibling refused while it held them can run and claim. Without it a loop branch whose
+/// next value is always ready would yield holding its claim and re-claim at once after, and
+/// a refused sibling (pinned to the same worker) would never get the race.
+void begin_consuming() noexcept;
+
 /// current_claimer() without the release: for a select's own construction (its owner's
 /// record becomes the new race's outer level), which consumes nothing.
 task_header* claimer_of_current() noexcept;

@@ -50,6 +50,7 @@ class mutex {
     /// takes the lock only once it has won the select; a lock handed over as a timeout's
     /// deadline passes is kept (the next cancellation point throws).
     void lock(std::source_location where = std::source_location::current()) {
+        detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         detail::consume_budget(where);
         if (!sem_.try_acquire_one()) {
             lock_contended(where);

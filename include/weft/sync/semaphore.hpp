@@ -111,6 +111,7 @@ class semaphore {
     semaphore_permit acquire(std::size_t n = 1,
                              std::source_location where = std::source_location::current()) {
         check_request(n);
+        detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         detail::consume_budget(where);
         if ((!sem_.try_acquire(n) || !sem_.claim_taken(n, "semaphore::acquire", where)) &&
             sem_.acquire_slow(n, "semaphore::acquire", where) != detail::wait_status::granted) {

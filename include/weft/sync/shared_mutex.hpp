@@ -53,6 +53,7 @@ class shared_mutex {
     /// lock only once it has won the select; a lock granted as a timeout's deadline passes is
     /// kept (the next cancellation point throws).
     void lock(std::source_location where = std::source_location::current()) {
+        detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         detail::consume_budget(where);
         if (!sem_.try_acquire(max_readers) ||
             !sem_.claim_taken(max_readers, "shared_mutex::lock", where)) {
@@ -69,6 +70,7 @@ class shared_mutex {
     /// A cooperative scheduling point.
     /// **Cancellation**: cancel-safe, as lock().
     void lock_shared(std::source_location where = std::source_location::current()) {
+        detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         detail::consume_budget(where);
         if (!sem_.try_acquire(1) || !sem_.claim_taken(1, "shared_mutex::lock_shared", where)) {
             sem_.acquire_slow(1, "shared_mutex::lock_shared", where);

@@ -120,13 +120,7 @@ void blocking_pool::thread_main(std::shared_ptr<scheduler> keep) {
             queue_.pop_front();
             ++running_;
             lock.unlock();
-            std::uint32_t s = t->state_.load(std::memory_order_acquire);
-            while (!(s & st::cancelled) &&
-                   !t->state_.compare_exchange_weak(
-                       s, (s & ~st::scheduled) | st::running | st::started,
-                       std::memory_order_acq_rel, std::memory_order_acquire)) {
-            }
-            if (s & st::cancelled) {
+            if (!t->state_.try_transition_to_started()) {  // aborted before it started
                 t->drop_callable();
                 t->outcome_ = outcome::cancelled;
             } else {

@@ -140,7 +140,7 @@ void scheduler::submit(task_header* t, spawn_options&& opts) {
         // The runtime is shutting down: the task never runs; join reports it cancelled.
         t->drop_callable();
         t->outcome_ = outcome::cancelled;
-        t->state_.store(st::complete | st::join_interest, std::memory_order_release);
+        t->state_.set_complete_unstarted();
         t->release();
         return;
     }
@@ -245,24 +245,12 @@ void scheduler::finish(task_header* t) {
 void scheduler::complete(task_header* t) {
     // task_local values a child inherited live in locals_: their destructors are the task's.
     t->locals_.reset();
-    std::uint32_t s = t->state_.load(std::memory_order_acquire);
-    bool result_dropped = false;
-    for (;;) {
-        if (!(s & st::join_interest) && !result_dropped) {
-            // Nobody will take the result: it dies here, before `complete`, so a destructor
-            // that suspends parks a task that is still running. A handle that lets go after
-            // `complete` is set drops the result itself (detach_task); the CAS below decides
-            // which of the two sees the other, so exactly one of them drops it.
-            t->drop_result();
-            result_dropped = true;
-        }
-        if (t->state_.compare_exchange_weak(
-                s, (s | st::complete) & ~(st::running | st::scheduled | st::notified),
-                std::memory_order_acq_rel, std::memory_order_acquire)) {
-            break;
-        }
-    }
-    if (s & st::join_waker) {
+    // Nobody will take the result: it dies before `complete`, so a destructor that suspends
+    // parks a task that is still running. A handle that lets go after `complete` is set drops
+    // the result itself (detach_task); the transition's CAS decides which of the two sees the
+    // other, so exactly one of them drops it.
+    const task_state_word::snapshot s = t->state_.transition_to_complete([t] { t->drop_result(); });
+    if (s.has_join_waker()) {
         waker w = std::move(t->join_waker_);
         if (task_header* joiner = w.task()) {
             // Behind the ready tasks, not in the LIFO slot: a joiner usually waits for several
@@ -273,7 +261,7 @@ void scheduler::complete(task_header* t) {
             w.wake();
         }
     }
-    if (t->outcome_ == outcome::exception && !(s & st::join_interest)) report_unhandled(t);
+    if (t->outcome_ == outcome::exception && !s.has_join_interest()) report_unhandled(t);
     if (cfg_.on_task_terminate) {
         // A throwing hook must not unwind into whatever completes the task (the worker loop,
         // or the task's own fiber exit).
@@ -456,14 +444,14 @@ task_info scheduler::describe(task_header* t) const {
     i.id = t->id_;
     i.name = t->name_;
     i.spawned_at = t->spawned_at_;
-    std::uint32_t s = t->state_.load(std::memory_order_acquire);
-    if (s & st::complete) {
+    const task_state_word::snapshot s = t->state_.load();
+    if (s.is_complete()) {
         i.state = task_state::finished;
-    } else if (s & st::running) {
+    } else if (s.is_running()) {
         // A yielded task stays marked running while it waits in a run queue.
         const char* w = t->waiting_on_.load(std::memory_order_relaxed);
         i.state = (w && std::string_view(w) == "yield") ? task_state::scheduled : task_state::running;
-    } else if (s & st::scheduled) {
+    } else if (s.is_scheduled()) {
         i.state = task_state::scheduled;
     } else {
         i.state = task_state::suspended;

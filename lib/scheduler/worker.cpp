@@ -408,23 +408,14 @@ void worker::run_task(task_header* t) {
         t->release();
         return;
     }
-    std::uint32_t s = t->state_.load(std::memory_order_acquire);
-    if (s & (st::running | st::started)) {
-        claim_started(t, s);
+    task_state_word::snapshot s = t->state_.load();
+    if (s.has_run()) {
+        t->state_.transition_to_running_again(s);
         resume(t);
         return;
     }
     // A first run (`started` is set only here and in start_direct, by the claimer).
-    for (;;) {
-        WEFT_ASSERT(s & st::scheduled, "a task taken from a run queue is marked scheduled");
-        std::uint32_t next = (s & st::cancelled) ? (s & ~st::scheduled) | st::running
-                                                 : (s & ~st::scheduled) | st::running | st::started;
-        if (t->state_.compare_exchange_weak(s, next, std::memory_order_acq_rel,
-                                            std::memory_order_acquire)) {
-            break;
-        }
-    }
-    if (s & st::cancelled) {
+    if (t->state_.transition_to_running_first().is_cancelled()) {
         // Aborted before it ever ran: F is destroyed, never called.
         t->drop_callable();
         t->outcome_ = outcome::cancelled;
@@ -441,20 +432,6 @@ void worker::run_task(task_header* t) {
         return;
     }
     resume(t);
-}
-
-void worker::claim_started(task_header* t, std::uint32_t s) noexcept {
-    if (s & st::running) {
-        // Back from yield_now: a yielded task keeps `running` while it waits in a queue, so
-        // wakes only mark it notified and neither side needs a CAS. A wake that came meanwhile
-        // is served by this resumption: the task re-reads whatever the waker published.
-        if (s & st::notified) t->state_.fetch_and(~st::notified, std::memory_order_acq_rel);
-        return;
-    }
-    while (!t->state_.compare_exchange_weak(s, (s & ~st::scheduled) | st::running,
-                                            std::memory_order_acq_rel,
-                                            std::memory_order_acquire)) {
-    }
 }
 
 void worker::start_fiber(task_header* t) { bind_stack(t, take_stack(t)); }
@@ -532,9 +509,9 @@ task_header* worker::next_direct() {
         handoff_ = n;
         return nullptr;
     }
-    std::uint32_t s = n->state_.load(std::memory_order_acquire);
-    if (s & (st::running | st::started)) {
-        claim_started(n, s);
+    task_state_word::snapshot s = n->state_.load();
+    if (s.has_run()) {
+        n->state_.transition_to_running_again(s);
     } else if (!start_direct(n, s)) {
         handoff_ = n;
         return nullptr;
@@ -543,24 +520,20 @@ task_header* worker::next_direct() {
     return n;
 }
 
-bool worker::start_direct(task_header* n, std::uint32_t s) {
+bool worker::start_direct(task_header* n, task_state_word::snapshot s) {
     // A first run. The loop keeps the cases that run user code outside the task (an abort
     // before the start destroys the callable) or report an error (no stack): the stack is
     // taken before the task is claimed, so either way the task is handed over untouched.
-    if (s & st::cancelled) return false;
+    if (s.is_cancelled()) return false;
     fiber_stack stack;
     try {
         stack = take_stack(n);
     } catch (...) {
         return false;  // run_task tries again and reports it
     }
-    while (!n->state_.compare_exchange_weak(s, (s & ~st::scheduled) | st::running | st::started,
-                                            std::memory_order_acq_rel,
-                                            std::memory_order_acquire)) {
-        if (s & st::cancelled) {
-            stacks_.give(stack);
-            return false;
-        }
+    if (!n->state_.try_transition_to_started()) {  // aborted meanwhile
+        stacks_.give(stack);
+        return false;
     }
     bind_stack(n, stack);
     return true;
@@ -653,19 +626,9 @@ void worker::after_switch(task_header* t) {
             return;
         case switch_reason::park:
         case switch_reason::none: {
-            std::uint32_t v = t->state_.load(std::memory_order_acquire);
-            for (;;) {
-                // Ordering: the fiber's context was saved (resume() stored it) before this
-                // release, so whoever schedules it next resumes a complete context.
-                std::uint32_t next = (v & st::notified)
-                                         ? ((v & ~(st::running | st::notified)) | st::scheduled)
-                                         : (v & ~st::running);
-                if (t->state_.compare_exchange_weak(v, next, std::memory_order_acq_rel,
-                                                    std::memory_order_acquire)) {
-                    break;
-                }
-            }
-            if (v & st::notified) push_back(t);  // a wake raced with the switch-out
+            // Ordering: the fiber's context was saved (resume() stored it) before this
+            // transition's release, so whoever schedules it next resumes a complete context.
+            if (t->state_.transition_to_idle()) push_back(t);  // a wake raced with the switch-out
             return;
         }
     }

@@ -128,11 +128,10 @@ class worker {
     void arrive(void* from);
     void arrived_in_fiber(void* fake_stack, void* from);
     task_header* next_direct();
-    void claim_started(task_header* t, std::uint32_t s) noexcept;
     void start_fiber(task_header* t);
     fiber_stack take_stack(task_header* t);
     void bind_stack(task_header* t, const fiber_stack& s) noexcept;
-    bool start_direct(task_header* n, std::uint32_t s);
+    bool start_direct(task_header* n, task_state_word::snapshot s);
     void after_switch(task_header* t);
     void finish_fiber(task_header* t);
     void park();

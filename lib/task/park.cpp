@@ -40,16 +40,11 @@ waker waker::clone() const noexcept {
 }
 
 void wake_task(task_header* t, bool lifo) noexcept {
-    std::uint32_t s = t->state_.load(std::memory_order_acquire);
-    for (;;) {
-        if (s & (st::complete | st::scheduled)) return;
-        std::uint32_t next = (s & st::running) ? (s | st::notified) : (s | st::scheduled);
-        if (t->state_.compare_exchange_weak(s, next, std::memory_order_acq_rel,
-                                            std::memory_order_acquire)) {
-            break;
-        }
+    // safety: `schedule` means this wake took the one queue entry; a notified running task
+    // is requeued by its worker's switch-out instead.
+    if (t->state_.transition_to_notified() == task_state_word::wake_action::schedule) {
+        t->sched_->schedule(t, lifo);
     }
-    if (!(s & st::running)) t->sched_->schedule(t, lifo);
 }
 
 void waker::wake_by_ref() const noexcept {
@@ -131,14 +126,14 @@ namespace {
 // Whether `t` must be interrupted now. The common case (not aborted, no deadline scope)
 // costs one load; the unwinding test, which reads the exception globals, comes last.
 bool interruptible(task_header* t) noexcept {
-    bool aborted = t->state_.load(std::memory_order_acquire) & st::cancelled;
+    bool aborted = t->state_.load().is_cancelled();
     if (!aborted && t->scopes_ == nullptr) return false;
     if (!aborted && !outermost_fired(t)) return false;
     return t->shield_depth_ == 0 && std::uncaught_exceptions() == 0;
 }
 
 void throw_for(task_header* t) {
-    if (t->state_.load(std::memory_order_acquire) & st::cancelled) throw task_cancelled{};
+    if (t->state_.load().is_cancelled()) throw task_cancelled{};
     throw scope_cancelled{outermost_fired(t)};
 }
 }  // namespace
@@ -150,7 +145,7 @@ bool cancellation_requested() noexcept {
 
 bool abort_requested() noexcept {
     task_header* t = current_task();
-    return t && (t->state_.load(std::memory_order_acquire) & st::cancelled) && interruptible(t);
+    return t && t->state_.load().is_cancelled() && interruptible(t);
 }
 
 void throw_if_cancelled() {
@@ -196,7 +191,7 @@ task_id id() noexcept {
 
 bool is_cancelled() noexcept {
     detail::task_header* t = detail::current_task();
-    return t && (t->state_.load(std::memory_order_acquire) & detail::st::cancelled);
+    return t && t->state_.load().is_cancelled();
 }
 
 shield::shield() noexcept : task_(detail::current_task()) {

@@ -83,9 +83,7 @@ void submit(task_header* t, scheduler* rt, spawn_options&& opts) {
 }
 
 void abort_task(task_header* t) noexcept {
-    std::uint32_t prev = t->state_.fetch_or(st::cancelled, std::memory_order_acq_rel);
-    if (prev & (st::complete | st::cancelled)) return;
-    wake_task(t);
+    if (t->state_.set_cancelled()) wake_task(t);
 }
 
 void join_wait(task_header* t, std::source_location where) {
@@ -110,18 +108,9 @@ void join_wait(task_header* t, std::source_location where) {
         return;
     }
     t->join_waker_ = current_waker("join_handle::join");
-    std::uint32_t s = t->state_.load(std::memory_order_acquire);
-    for (;;) {
-        if (s & st::complete) {
-            t->join_waker_.reset();
-            return;
-        }
-        // Ordering: release publishes join_waker_ to finish(), which reads it after seeing
-        // the bit.
-        if (t->state_.compare_exchange_weak(s, s | st::join_waker, std::memory_order_acq_rel,
-                                            std::memory_order_acquire)) {
-            break;
-        }
+    if (!t->state_.set_join_waker()) {  // completed meanwhile
+        t->join_waker_.reset();
+        return;
     }
     for (;;) {
         park("join", where);
@@ -133,17 +122,8 @@ void join_wait(task_header* t, std::source_location where) {
         }
         if (cancellation_requested()) {
             // Cancelled before it resumes (API.md): the result, if the task finished meanwhile,
-            // stays for a later join. finish() owns join_waker_ once `complete` is set.
-            s = t->state_.load(std::memory_order_acquire);
-            for (;;) {
-                if (s & st::complete) break;
-                if (t->state_.compare_exchange_weak(s, s & ~st::join_waker,
-                                                    std::memory_order_acq_rel,
-                                                    std::memory_order_acquire)) {
-                    t->join_waker_.reset();
-                    break;
-                }
-            }
+            // stays for a later join. complete() owns join_waker_ once `complete` is set.
+            if (t->state_.unset_join_waker()) t->join_waker_.reset();
             throw_if_cancelled();
         }
     }
@@ -152,33 +132,19 @@ void join_wait(task_header* t, std::source_location where) {
 bool register_join_waker(task_header* t, waker w) {
     if (t->is_complete()) return false;
     t->join_waker_ = std::move(w);
-    std::uint32_t s = t->state_.load(std::memory_order_acquire);
-    for (;;) {
-        if (s & st::complete) {
-            t->join_waker_.reset();
-            return false;
-        }
-        if (t->state_.compare_exchange_weak(s, s | st::join_waker, std::memory_order_acq_rel,
-                                            std::memory_order_acquire)) {
-            return true;
-        }
-    }
+    if (t->state_.set_join_waker()) return true;
+    t->join_waker_.reset();  // completed meanwhile
+    return false;
 }
 
 bool unregister_join_waker(task_header* t) {
-    std::uint32_t s = t->state_.load(std::memory_order_acquire);
-    for (;;) {
-        if ((s & st::complete) || !(s & st::join_waker)) return false;
-        if (t->state_.compare_exchange_weak(s, s & ~st::join_waker, std::memory_order_acq_rel,
-                                            std::memory_order_acquire)) {
-            t->join_waker_.reset();
-            return true;
-        }
-    }
+    if (!t->state_.unset_join_waker()) return false;
+    t->join_waker_.reset();
+    return true;
 }
 
 void take_outcome(task_header* t) {
-    t->state_.fetch_and(~st::join_interest, std::memory_order_acq_rel);
+    t->state_.drop_join_interest();
     switch (t->outcome_) {
         case outcome::value:
             return;
@@ -196,12 +162,12 @@ void take_outcome(task_header* t) {
 }
 
 void detach_task(task_header* t) noexcept {
-    std::uint32_t prev = t->state_.fetch_and(~st::join_interest, std::memory_order_acq_rel);
+    const bool complete = t->state_.drop_join_interest().is_complete();
     // Finished before the handle let go: the result is the handle's to drop, here, in the
     // context that drops the handle (scheduler::complete drops it when the handle went
     // first). Not left to the last release, which may run on some other task's fiber.
-    if (prev & st::complete) t->drop_result();
-    if ((prev & st::complete) && t->outcome_ == outcome::exception) {
+    if (complete) t->drop_result();
+    if (complete && t->outcome_ == outcome::exception) {
         if (scheduler::is_live(t->sched_)) {
             t->sched_->report_unhandled(t);
         } else {
@@ -215,7 +181,7 @@ void detach_task(task_header* t) noexcept {
 void block_on_task(scheduler* rt, task_header* t) { rt->block_on(t); }
 
 void block_on_rethrow(scheduler* rt, task_header* t) {
-    t->state_.fetch_and(~st::join_interest, std::memory_order_acq_rel);
+    t->state_.drop_join_interest();
     switch (t->outcome_) {
         case outcome::value:
             return;

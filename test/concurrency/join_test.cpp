@@ -199,17 +199,23 @@ TEST_CASE("join: aborting the caller cancels every branch and waits for them",
 TEST_CASE("join: a caller aborted before join never starts the branches", "[concurrency][join]") {
     auto rt = weft::test::make_runtime();
     std::atomic<bool> ran{false};
-    std::atomic<bool> at_join{false};
     bool cancelled = rt.block_on([&] {
-        auto h = weft::spawn([&] {
-            at_join = true;
+        // The task aborts itself through its own abort handle, so the abort is requested
+        // before it reaches join whatever the schedule (a second task doing it would have to
+        // run meanwhile, which no schedule promises while this one holds its worker).
+        auto own = std::make_shared<weft::abort_handle>();
+        auto published = std::make_shared<std::atomic<bool>>(false);
+        auto h = weft::spawn([&ran, own, published] {
             auto t0 = std::chrono::steady_clock::now();
-            while (std::chrono::steady_clock::now() - t0 < 30ms) {
-            }  // aborted meanwhile, without a cancellation point
+            while (!published->load() && std::chrono::steady_clock::now() - t0 < 10s) {
+                weft::yield_now();  // lets the spawner publish; nothing aborts us yet
+            }
+            REQUIRE(published->load());
+            own->abort();
             weft::join([&] { ran = true; });
         });
-        while (!at_join) weft::sleep_for(1ms);
-        h.abort();
+        *own = h.get_abort_handle();
+        published->store(true);
         try {
             h.join();
         } catch (const weft::join_error& e) {
@@ -374,9 +380,12 @@ TEST_CASE("select: a loser is cancelled before it resumes", "[concurrency][selec
     auto r = rt.block_on([&] {
         std::size_t wins = 0;
         for (int i = 0; i < 100; ++i) {
+            // The loser yields more times than the fairness bound lets a runnable task wait
+            // (a perturbed schedule may run it first, and again before the winner), so the
+            // winner has ended, and the loser been aborted, before its last yield returns.
             auto v = weft::select([] { return 0; },
                                   [&] {
-                                      weft::yield_now();
+                                      for (int k = 0; k < 64; ++k) weft::yield_now();
                                       loser_went_on = true;
                                   });
             wins += v.index() == 0;

@@ -1,23 +1,13 @@
 // task_header: the type-erased part of every task. The runtime (lib/) schedules headers; the
 // templates in task_impl.hpp add the callable and its result.
 //
-// State word (state_), one atomic so a wake, an abort and the worker's switch-out agree:
-//   scheduled      in a run queue (or being pushed into one); exactly one queue entry exists
-//   running        a worker owns the task: its fiber runs or is switching out, or it yielded
-//                  and waits in a run queue (the queue entry owns it; wakes only mark it
-//                  notified, so neither the yield nor the resumption needs a CAS)
-//   notified       woken while running: the worker requeues it after the switch-out
-//   complete       the outcome is written (release); nothing runs it again
-//   cancelled      abort was requested (sticky)
-//   started        the callable was invoked (a task aborted before starting never calls it)
-//   join_interest  a join_handle still exists (else an exception is "unhandled")
-//   join_waker     join_waker_ holds the joiner's waker (set by the joiner, taken by completion)
-// Ordering: every transition is a CAS or RMW with acq_rel; the outcome and result are written
-// before `complete` is set with release, and read after it is seen with acquire.
+// The state word (state_, detail/task_state_word.hpp) is the only place that says where a
+// task is in its life; every change to it is one of that type's named transitions.
 #pragma once
 
 #include <weft/detail/block_allocator.hpp>
 #include <weft/detail/select_claim.hpp>
+#include <weft/detail/task_state_word.hpp>
 #include <weft/detail/waker.hpp>
 
 #include <atomic>
@@ -44,16 +34,6 @@ namespace weft::detail {
 class scheduler;
 class worker;
 
-namespace st {
-inline constexpr std::uint32_t scheduled = 1U << 0;
-inline constexpr std::uint32_t running = 1U << 1;
-inline constexpr std::uint32_t notified = 1U << 2;
-inline constexpr std::uint32_t complete = 1U << 3;
-inline constexpr std::uint32_t cancelled = 1U << 4;
-inline constexpr std::uint32_t started = 1U << 5;
-inline constexpr std::uint32_t join_interest = 1U << 6;
-inline constexpr std::uint32_t join_waker = 1U << 7;
-}  // namespace st
 
 enum class outcome : std::uint8_t { pending, value, exception, cancelled };
 
@@ -114,11 +94,11 @@ class task_header {
 
     [[nodiscard]] task_id id() const noexcept { return id_; }
     [[nodiscard]] bool is_complete() const noexcept {
-        return (state_.load(std::memory_order_acquire) & st::complete) != 0;
+        return state_.load().is_complete();
     }
 
     // ---- runtime-owned fields (lib/ only) -------------------------------------------------
-    std::atomic<std::uint32_t> state_{st::scheduled | st::join_interest};
+    task_state_word state_;
     std::atomic<std::uint32_t> refs_{1};
     const task_id id_;
     outcome outcome_ = outcome::pending;
@@ -148,7 +128,7 @@ class task_header {
     void* eh_caught_ = nullptr;  // this task's C++ exception state while it is switched out
     unsigned int eh_uncaught_ = 0;
 
-    waker join_waker_;  // guarded by st::join_waker
+    waker join_waker_;  // guarded by the join_waker bit (task_state_word)
 
     // Identity and context: a branch (join/select child) reports its parent's id and shares
     // its task_locals. `locals_` is opaque storage managed by task_local (lib/ never looks in).

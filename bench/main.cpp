@@ -1,4 +1,4 @@
-// weft_bench: the peers' twelve workloads (../shared/peers/README.md) on a weft runtime with
+// weft_bench: the peers' twelve workloads (bench/peers/README.md) on a weft runtime with
 // 2 workers and otherwise the runtime's defaults, plus the scaling rows of BENCH.md.
 //
 // Usage: weft_bench [workload[,workload...]]

@@ -1,7 +1,7 @@
 // Plumbing shared by weft_bench's workloads: the JSON result line, verification, RSS reading,
 // timing, and the registry each workload file adds itself to.
 //
-// The output and the checks mirror the peer programs in ../shared/peers (Tokio, Boost.Fiber,
+// The output and the checks mirror the peer programs in bench/peers (Tokio, Boost.Fiber,
 // Asio) byte for byte where it matters: one line per workload,
 //   {"peer":"weft","workload":"...","n":N,"ns_total":T,"ns_per_op":T/N,"extra":{...}}
 // and `VERIFICATION FAILED: what` on stderr with a non-zero exit when a checked result is wrong.

@@ -1,4 +1,4 @@
-// Umbrella for the channel area (see ../shared API.md): mpsc, oneshot, broadcast, watch.
+// Umbrella for the channel area (see docs/guide/channels-and-sync.md): mpsc, oneshot, broadcast, watch.
 #pragma once
 
 #include <weft/error.hpp>

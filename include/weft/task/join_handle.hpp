@@ -21,6 +21,17 @@ namespace detail {
 void join_wait(task_header* t, std::source_location where);
 /// Marks the outcome observed by a join; throws join_error unless the task returned a value.
 void take_outcome(task_header* t);
+/// Consumes the outcome of a completed task and the caller's reference to it: its value, or
+/// join_error. What join() does after the wait, and join_set after finding a task ended.
+template <class T>
+T take_completed(task_result<T>* t) {
+    struct releaser {
+        task_header* t;
+        ~releaser() { t->release(); }
+    } hold{t};
+    take_outcome(t);
+    if constexpr (!std::is_void_v<T>) return std::move(*t->value_);
+}
 /// The handle is gone without a join: the task is detached; an exception nobody will observe
 /// goes to the runtime's unhandled_exception policy.
 void detach_task(task_header* t) noexcept;
@@ -73,13 +84,7 @@ class join_handle {
                 "weft::join_handle::join: the handle is empty (moved from, or already joined)");
         }
         detail::join_wait(t_, where);
-        detail::task_result<T>* t = std::exchange(t_, nullptr);
-        struct releaser {
-            detail::task_header* t;
-            ~releaser() { t->release(); }
-        } hold{t};
-        detail::take_outcome(t);
-        if constexpr (!std::is_void_v<T>) return std::move(*t->value_);
+        return detail::take_completed(std::exchange(t_, nullptr));
     }
 
     /// True while the handle refers to a task (not moved from, not joined).

@@ -183,14 +183,7 @@ class join_set : private detail::join_set_base {
    private:
     // Consumes the outcome of a completed task (its reference included) without join(),
     // which is a cancellation point.
-    static T take(detail::task_result<T>* t) {
-        struct releaser {
-            detail::task_header* t;
-            ~releaser() { t->release(); }
-        } hold{t};
-        detail::take_outcome(t);
-        if constexpr (!std::is_void_v<T>) return std::move(*t->value_);
-    }
+    static T take(detail::task_result<T>* t) { return detail::take_completed(t); }
 };
 
 }  // namespace weft

@@ -146,10 +146,12 @@ detail::when_branch<std::decay_t<F>> when(bool cond, F&& f) {
 /// **Cancellation**: a cancellation point. What the claim guarantees: a losing branch never
 /// consumes anything from a cancel-safe weft operation (mpsc recv and recv_many, oneshot
 /// recv, broadcast recv, watch changed, mutex and shared_mutex locks, semaphore acquire,
-/// notify notified, join_handle join, join_set join_next; cancellation_token cancelled and
-/// sender closed consume nothing): the operation decides the race under its own lock at the
-/// moment it would hand the value over, and a refused branch leaves the value where it was
-/// (the next receive gets it). So with cancel-safe operations nothing is lost or taken twice,
+/// notify notified, join_handle join, join_set join_next, tcp_listener accept, tcp_stream and
+/// its read half read_some and read_line, udp_socket recv and recv_from, signal::wait
+/// and ctrl_c; cancellation_token cancelled and sender closed consume nothing): the
+/// operation decides the race under its own lock (a socket: after readiness, before the
+/// read) at the moment it would hand the value over, and a refused branch leaves the value
+/// where it was (the next receive gets it). So with cancel-safe operations nothing is lost or taken twice,
 /// and a nested select (inside a branch) claims through every enclosing select. The claim
 /// stops at a weft::join inside a branch (as a Tokio join of cancel-safe futures is not
 /// cancel-safe), at this_task::shield and while unwinding (such waits are granted

@@ -54,7 +54,8 @@ void refuse(weft::net::tcp_stream& stream) {
 std::size_t serve(weft::net::tcp_listener& listener, weft::cancellation_token stop,
                   const config& initial, const limits& lim) {
     topic_registry topics(lim.topic_capacity);
-    auto [config_tx, config_rx] = weft::watch::channel<config>(initial);
+    // Connections subscribe through the sender; the channel's first receiver is not needed.
+    const weft::watch::sender<config> config_tx = weft::watch::channel<config>(initial).first;
     const shared sh{topics, config_tx, stop, lim};
     auto slots = std::make_shared<weft::semaphore>(lim.max_clients);
     weft::join_set<ending> conns;

@@ -9,15 +9,15 @@
 namespace relay {
 
 struct config {
-    std::uint64_t rate = 100;                    // PUBs per second per client; 0: unlimited
-    std::chrono::milliseconds idle{60'000};      // a client silent this long is closed
+    std::uint64_t rate = 100;                // PUBs per second per client; 0: unlimited
+    std::chrono::milliseconds idle{60'000};  // a client silent this long is closed
 };
 
 /// Fixed at start (command line), the same for every connection.
 struct limits {
     std::size_t max_clients = 64;
-    std::size_t topic_capacity = 64;             // messages a topic keeps for slow subscribers
-    std::size_t max_line = 4096;                 // bytes, '\n' included
+    std::size_t topic_capacity = 64;  // messages a topic keeps for slow subscribers
+    std::size_t max_line = 4096;      // bytes, '\n' included
 };
 
 }  // namespace relay

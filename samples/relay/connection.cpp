@@ -116,7 +116,8 @@ void join_quietly(weft::join_handle<void>& h) {
 // Owns the writer task: a connection never returns (or unwinds) while its writer still runs.
 class writer_task {
    public:
-    explicit writer_task(weft::join_handle<void> h) : h_(std::move(h)) {}
+    explicit writer_task(weft::join_handle<void> h)
+        : h_(std::move(h)) {}
     writer_task(const writer_task&) = delete;
     writer_task& operator=(const writer_task&) = delete;
     ~writer_task() {
@@ -157,7 +158,8 @@ std::string_view without_eol(std::string_view s) {
 // The command loop of one connection (runs on the connection task).
 class session {
    public:
-    session(const shared& sh, weft::net::tcp_read_half& in, const weft::mpsc::sender<std::string>& out)
+    session(const shared& sh, weft::net::tcp_read_half& in,
+            const weft::mpsc::sender<std::string>& out)
         : sh_(sh),
           in_(in),
           out_(out),
@@ -200,8 +202,7 @@ class session {
                 [&] { return read_command(deadline); },
                 weft::when(!subs_.empty(), [&] { return deliveries_rx_->recv(); }),
                 weft::when(bucket_.limited() && !bucket_.full(), [&] { return refill_.tick(); }),
-                [&] { config_rx_.changed(); },
-                [&] { sh_.stop.cancelled(); });
+                [&] { config_rx_.changed(); }, [&] { sh_.stop.cancelled(); });
             // [relay_select]
             switch (ev.index()) {
                 case 0: {
@@ -257,7 +258,7 @@ class session {
                 read_result r;
                 try {
                     r.what = in_.read_line(r.text, sh_.lim.max_line) == 0 ? read_result::kind::eof
-                                                                         : read_result::kind::line;
+                                                                          : read_result::kind::line;
                 } catch (const std::length_error&) {
                     r.what = read_result::kind::too_long;
                 }
@@ -336,10 +337,9 @@ class session {
     void subscribe(const std::string& topic) {
         if (subs_.contains(topic)) return;  // already subscribed: nothing changes
         const std::uint64_t id = next_sub_++;
-        weft::abort_handle task = forwarders_.spawn(
-            [rx = sh_.topics.subscribe(topic), tx = *deliveries_tx_, id, topic]() mutable {
-                forward(rx, tx, id, topic);
-            });
+        weft::abort_handle task =
+            forwarders_.spawn([rx = sh_.topics.subscribe(topic), tx = *deliveries_tx_, id,
+                               topic]() mutable { forward(rx, tx, id, topic); });
         subs_.emplace(topic, subscription{id, std::move(task)});
     }
 
@@ -397,9 +397,8 @@ class session {
 ending serve_connection(weft::net::tcp_stream stream, const shared& sh) {
     auto [in, out] = std::move(stream).split();
     auto [out_tx, out_rx] = weft::mpsc::channel<std::string>(outbox_capacity);
-    writer_task writer(weft::spawn([w = std::move(out), rx = std::move(out_rx)]() mutable {
-        write_loop(w, rx);
-    }));
+    writer_task writer(
+        weft::spawn([w = std::move(out), rx = std::move(out_rx)]() mutable { write_loop(w, rx); }));
     ending how;
     {
         std::optional<weft::mpsc::sender<std::string>> tx(std::move(out_tx));

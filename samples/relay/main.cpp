@@ -59,13 +59,16 @@ int main(int argc, char** argv) {
             if (!number(1, 100'000)) return usage("--max-clients needs a number from 1 to 100000");
             lim.max_clients = v;
         } else if (flag == "--rate") {
-            if (!number(0, relay::max_rate)) return usage("--rate needs a number from 0 (no limit) to 1000000");
+            if (!number(0, relay::max_rate))
+                return usage("--rate needs a number from 0 (no limit) to 1000000");
             cfg.rate = v;
         } else if (flag == "--idle-ms") {
-            if (!number(1, relay::max_idle_ms)) return usage("--idle-ms needs a number from 1 to 86400000");
+            if (!number(1, relay::max_idle_ms))
+                return usage("--idle-ms needs a number from 1 to 86400000");
             cfg.idle = std::chrono::milliseconds(v);
         } else if (flag == "--topic-capacity") {
-            if (!number(1, 1'000'000)) return usage("--topic-capacity needs a number from 1 to 1000000");
+            if (!number(1, 1'000'000))
+                return usage("--topic-capacity needs a number from 1 to 1000000");
             lim.topic_capacity = v;
         } else if (flag == "--max-line") {
             if (!number(16, 1 << 20)) return usage("--max-line needs a number from 16 to 1048576");

@@ -27,13 +27,15 @@ std::string_view next_word(std::string_view& rest) {
 
 bool equals_ignore_case(std::string_view a, std::string_view b) {
     return std::ranges::equal(a, b, [](char x, char y) {
-        return std::toupper(static_cast<unsigned char>(x)) == std::toupper(static_cast<unsigned char>(y));
+        return std::toupper(static_cast<unsigned char>(x)) ==
+               std::toupper(static_cast<unsigned char>(y));
     });
 }
 
 bool valid_topic(std::string_view t) {
-    return !t.empty() && t.size() <= max_topic &&
-           std::ranges::all_of(t, [](char c) { return static_cast<unsigned char>(c) > ' ' && c != 0x7f; });
+    return !t.empty() && t.size() <= max_topic && std::ranges::all_of(t, [](char c) {
+        return static_cast<unsigned char>(c) > ' ' && c != 0x7f;
+    });
 }
 
 // Quotes client text in an error reply, cut short so a reply stays one short line.
@@ -50,7 +52,8 @@ std::string quoted(std::string_view s) {
 bool parse_number(std::string_view s, std::uint64_t lo, std::uint64_t hi, std::uint64_t& out) {
     std::uint64_t v = 0;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || v < lo || v > hi) return false;
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || v < lo || v > hi)
+        return false;
     out = v;
     return true;
 }
@@ -103,7 +106,8 @@ std::variant<command, parse_error> parse(std::string_view line) {
         if (equals_ignore_case(key, "rate")) {
             c.what = command::verb::config_rate;
             if (!parse_number(value, 0, max_rate, c.value)) {
-                return parse_error{"rate must be a whole number from 0 to " + std::to_string(max_rate)};
+                return parse_error{"rate must be a whole number from 0 to " +
+                                   std::to_string(max_rate)};
             }
             return c;
         }

@@ -73,10 +73,9 @@ std::size_t serve(weft::net::tcp_listener& listener, weft::cancellation_token st
     std::size_t closed = 0;  // by the shutdown: counted wherever they are reaped
     // [relay_accept]
     for (;;) {
-        auto ev = weft::select(
-            [&] { return listener.accept(); },
-            weft::when(!conns.empty(), [&] { return reap_one(conns); }),
-            [&] { stop.cancelled(); });
+        auto ev = weft::select([&] { return listener.accept(); },
+                               weft::when(!conns.empty(), [&] { return reap_one(conns); }),
+                               [&] { stop.cancelled(); });
         if (ev.index() == 2) break;
         if (ev.index() == 1) {
             closed += std::get<1>(ev) ? 1 : 0;  // one that ended as the shutdown began

@@ -39,7 +39,8 @@ class token_bucket {
     void refill(time_point now) noexcept {
         std::chrono::duration<double> dt = now - last_;
         last_ = now;
-        if (dt.count() > 0) tokens_ = std::min(capacity(), tokens_ + dt.count() * static_cast<double>(rate_));
+        if (dt.count() > 0)
+            tokens_ = std::min(capacity(), tokens_ + dt.count() * static_cast<double>(rate_));
     }
 
     /// A new rate starts with a full bucket.

@@ -23,7 +23,8 @@ namespace relay {
 class topic_registry {
    public:
     /// Each topic keeps the last `capacity` messages for its slowest subscriber.
-    explicit topic_registry(std::size_t capacity) : capacity_(capacity) {}
+    explicit topic_registry(std::size_t capacity)
+        : capacity_(capacity) {}
 
     /// A receiver of every message published on `topic` from now on (creates the topic).
     weft::broadcast::receiver<std::string> subscribe(const std::string& topic);

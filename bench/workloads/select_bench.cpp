@@ -1,51 +1,52 @@
-// select: 2 producer tasks each send 100,000 values into their own bounded channel of capacity
-// 1024 (the first 0..99,999, the second 100,000..199,999); one consumer task takes every value
-// through a select over both receivers, dropping a receiver's branch (weft::when) once it
-// reports closed. n = 200,000 values, one select each; the sum is checked, so a select that
-// lost or duplicated a value fails the row.
+// select: one producer task sends 1,000,000 values (0..999,999) into a bounded channel of
+// capacity 1024; one consumer task takes every value through a loop of
+// select(rx.recv(), ticker.tick()) with a 1 ms interval, the shape of a service's event loop.
+// n = 1,000,000 values (ns per value; the ticks that won are in extra). The sum is checked,
+// so a select that lost or duplicated a value fails the row.
 #include "support/bench.hpp"
 
 #include <weft/channel.hpp>
 #include <weft/task.hpp>
+#include <weft/time.hpp>
 
 #include <fmt/format.h>
 
+#include <chrono>
+#include <tuple>
 #include <utility>
 
 namespace weft_bench {
 namespace {
 
 void select(weft::runtime& rt) {
-    constexpr u64 per = 100'000;
-    auto [ns, sum] = rt.block_on([] {
+    constexpr u64 n = 1'000'000;
+    auto [ns, sum, ticks] = rt.block_on([] {
         auto t0 = bench_clock::now();
-        auto [tx1, rx1] = weft::mpsc::channel<u64>(1024);
-        auto [tx2, rx2] = weft::mpsc::channel<u64>(1024);
-        weft::spawn([tx = std::move(tx1)] {
-            for (u64 i = 0; i < per; ++i) tx.send(i);
+        auto [tx, rx] = weft::mpsc::channel<u64>(1024);
+        weft::spawn([tx = std::move(tx)] {
+            for (u64 i = 0; i < n; ++i) tx.send(i);
         });
-        weft::spawn([tx = std::move(tx2)] {
-            for (u64 i = 0; i < per; ++i) tx.send(per + i);
-        });
-        auto consumer = weft::spawn([rx1 = std::move(rx1), rx2 = std::move(rx2)]() mutable {
-            u64 s = 0;
-            bool open1 = true, open2 = true;
-            while (open1 || open2) {
-                auto r = weft::select(weft::when(open1, [&] { return rx1.recv(); }),
-                                      weft::when(open2, [&] { return rx2.recv(); }));
-                if (r.index() == 0) {
-                    if (auto v = std::get<0>(r)) s += *v; else open1 = false;
-                } else {
-                    if (auto v = std::get<1>(r)) s += *v; else open2 = false;
+        auto consumer = weft::spawn([rx = std::move(rx)]() mutable {
+            u64 s = 0, ticks = 0;
+            weft::interval ticker(std::chrono::milliseconds(1));
+            for (;;) {
+                auto r = weft::select([&] { return rx.recv(); }, [&] { return ticker.tick(); });
+                if (r.index() == 1) {
+                    ++ticks;
+                    continue;
                 }
+                auto v = std::get<0>(r);
+                if (!v) break;
+                s += *v;
             }
-            return s;
+            return std::pair<u64, u64>{s, ticks};
         });
-        u64 s = consumer.join();
-        return std::pair<u64, u64>{ns_since(t0), s};
+        auto [s, ticks] = consumer.join();
+        return std::tuple<u64, u64, u64>{ns_since(t0), s, ticks};
     });
-    check(sum == (2 * per) * (2 * per - 1) / 2, "select sum");
-    emit("select", 2 * per, ns, fmt::format("\"channels\":2,\"capacity\":1024,\"sum\":{}", sum));
+    check(sum == n * (n - 1) / 2, "select sum");
+    emit("select", n, ns,
+         fmt::format("\"capacity\":1024,\"interval_ms\":1,\"ticks\":{},\"sum\":{}", ticks, sum));
 }
 
 const registrar reg{"select", &select};

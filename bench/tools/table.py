@@ -19,7 +19,7 @@ import sys
 from collections import defaultdict
 
 ROWS = ["idle_memory", "spawn_many", "spawn_remote", "yield_many", "ping_pong", "ping_pong_100",
-        "chained_spawn", "mpsc", "mutex", "skynet", "timers", "tcp_echo"]
+        "chained_spawn", "mpsc", "mutex", "skynet", "timers", "tcp_echo", "select"]
 
 # workload -> (field, label of the figure, scale to the shown unit, decimals)
 FIGURE = {

@@ -11,7 +11,13 @@ namespace weft::detail {
 child_group::child_group(policy p, cancel_scope* scope)
     : policy_(p),
       scope_(scope),
-      owner_(current_waker("weft::join/select/scoped")) {}
+      owner_(current_waker("weft::join/select/scoped")) {
+    // A select made by a branch of an outer select claims through to the outer race, unless
+    // it is made inside a shield or while unwinding (the claimer is null then): such a
+    // select must be able to finish although its owner may have lost the outer race. Making
+    // a select consumes nothing, so the owner keeps a claim it holds (no release here).
+    if (p == policy::first_end) race_.outer = claimer_of_current();
+}
 
 child_group::~child_group() {
     bool alive;
@@ -50,8 +56,37 @@ void child_group::discard(task_header* t) noexcept {
     t->release();
 }
 
+void child_group::claim_to_end(std::size_t index) noexcept {
+    if (policy_ != policy::first_end) return;
+    // The ending branch's own fiber, before returned() takes mu_: while another branch holds
+    // the claim (a loop branch between two operations), wait for its release and claim then,
+    // or for this task's abort (the group was decided or cancelled): then returned() decides
+    // nothing. Never throws: a cancellation ends the wait. An aborted branch does not claim
+    // (returned() lets it decide only with a claim it took before, as ever).
+    try {
+        if (cancellation_requested()) return;
+        while (!claim_race(&race_, index)) wait_reopened("weft::select (ending branch)",
+                                                         std::source_location::current());
+    } catch (...) {
+    }
+}
+
 void child_group::returned(std::size_t index, std::exception_ptr e) noexcept {
     std::lock_guard lock(mu_);
+    if (policy_ == policy::first_end) {
+        // Only the claim holder decides. Once the group is cancelling (decided, or the owner
+        // was cancelled), an ending branch may not take the claim any more; but a branch that
+        // claimed earlier (it consumed something) still decides if nothing was decided, so the
+        // owner returns what it consumed instead of dropping it.
+        bool mine = cancelling_ ? race_.winner.load(std::memory_order_acquire) == index &&
+                                      claim_race(&race_, index)
+                                : claim_race(&race_, index);
+        if (!mine || first_ != none) return;
+        first_ = index;
+        first_exception_ = std::move(e);
+        cancel_all_locked();
+        return;
+    }
     if (cancelling_) return;  // the group was cancelled already: this ending decides nothing
     if (policy_ == policy::first_failure && !e) return;
     first_ = index;

@@ -1,6 +1,7 @@
 // interval: the schedule arithmetic of Tokio's Interval (poll_tick / MissedTickBehavior),
 // on weft's sleep_until and the runtime clock.
 #include <weft/detail/park.hpp>
+#include <weft/detail/select_claim.hpp>
 #include <weft/detail/timer.hpp>
 #include <weft/time/interval.hpp>
 #include <weft/time/sleep.hpp>
@@ -26,10 +27,18 @@ interval::interval(checked, std::chrono::steady_clock::time_point start,
 std::chrono::steady_clock::time_point interval::now() { return detail::clock_now(); }
 
 std::chrono::steady_clock::time_point interval::tick(std::source_location where) {
-    if (detail::clock_now() < next_) {
-        sleep_until(next_, where);  // throws before anything changed: cancel-safe
-    } else {
-        detail::consume_budget(where);  // a due tick is still a cancellation point
+    // A tick is consumed when the schedule moves on, so in a select branch it is taken only
+    // after the branch claimed the select (detail/select_claim.hpp): a branch refused because
+    // another one holds the race leaves next_ alone, and the next tick() returns this tick.
+    for (;;) {
+        detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
+        if (detail::clock_now() < next_) {
+            sleep_until(next_, where);  // throws before anything changed: cancel-safe
+        } else {
+            detail::consume_budget(where);  // a due tick is still a cancellation point
+        }
+        if (detail::claim_current()) break;
+        detail::wait_reopened("interval::tick", where);  // took nothing; retry once reopened
     }
     const auto due = next_;
     const auto now = detail::clock_now();

@@ -12,9 +12,11 @@
 // The core is shared the same way (std::shared_ptr).
 //
 // Cancel-safety of join_next: a node leaves `ended` only when join_next returns it; an abort
-// while waiting throws with the lists untouched. try_join_next takes only a node whose task
+// while waiting throws with the lists untouched, and a select branch takes a node only once
+// it has won the select (detail/select_claim.hpp). try_join_next takes only a node whose task
 // is already complete, so it never waits (not even through await_completion).
 #include <weft/detail/park.hpp>
+#include <weft/detail/select_claim.hpp>
 #include <weft/task/detail/completion.hpp>
 #include <weft/task/join_handle.hpp>
 #include <weft/task/join_set.hpp>
@@ -131,6 +133,8 @@ task_header* join_set_base::next(std::source_location where) {
     if (size_ == 0) return nullptr;
     join_set_core& c = *core_;
     join_set_node* n;
+    // Before any lock: a select branch gives back what it held from its previous operation.
+    task_header* claimer = current_claimer();
     {
         std::unique_lock lock(c.mu);
         if (!c.ended.empty()) {
@@ -155,6 +159,20 @@ task_header* join_set_base::next(std::source_location where) {
                 if (!c.ended.empty()) break;
             }
             c.waiter.reset();
+            // Cancelled as a task ended (a loser woken by its abort, not by the end): take
+            // nothing.
+            if (cancellation_requested()) {
+                lock.unlock();
+                throw_if_cancelled();
+            }
+        }
+        while (!claim_select(claimer)) {
+            // Another branch of this select holds the race: the node stays, and this waits
+            // for the race to reopen (or throws when aborted). Only the owner removes from
+            // `ended`, so the node is still there after the wait.
+            lock.unlock();
+            wait_reopened("join_set::join_next", where);
+            lock.lock();
         }
         n = &c.ended.front();
         c.ended.pop_front();

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <weft/asio/use_fiber.hpp>
+#include <weft/detail/park.hpp>
+#include <weft/detail/select_claim.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
@@ -11,6 +13,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <poll.h>
 #include <source_location>
 #include <string>
 #include <string_view>
@@ -44,6 +47,32 @@ boost::asio::io_context& runtime_home_context(const char* what);
 /// use_fiber as weft's own calls use it: also on threads that may block, named for dump().
 inline use_fiber_t wait_token(const char* what, std::source_location where) noexcept {
     return use_fiber.allowing_threads().at(what, where);
+}
+
+/// Whether `fd` has something to read (a byte, a datagram, a connection, end of stream or an
+/// error) now, without taking it. One poll(2) with a zero timeout.
+inline bool readable_now(int fd) noexcept {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
+}
+
+/// For a task that is a select branch (`claimer`, from current_claimer()): a read through
+/// use_fiber would consume in the reactor before the branch could claim its select, so wait
+/// for readiness only (async_wait consumes nothing), then claim (refused, it has taken
+/// nothing: it waits for the race to reopen and starts over). The caller then reads without
+/// blocking; if that finds nothing after all it calls this again, keeping its claim: it
+/// waits on as the winner. `ec` is set when the wait failed.
+template <class Socket>
+void wait_readable_and_claim(Socket& s, weft::detail::task_header* claimer, const char* what,
+                             std::source_location where, boost::system::error_code& ec) {
+    for (;;) {
+        if (!readable_now(s.native_handle())) {
+            s.async_wait(Socket::wait_read, wait_token(what, where)[ec]);
+            if (ec) return;
+        }
+        if (weft::detail::claim_select(claimer)) return;
+        weft::detail::wait_reopened(what, where);
+    }
 }
 
 /// Throws boost::system::system_error(ec) whose what() is "<what>: <message>"

@@ -15,6 +15,7 @@
 #include "address.hpp"
 
 #include <weft/detail/park.hpp>
+#include <weft/detail/select_claim.hpp>
 #include <weft/detail/task_header.hpp>
 #include <weft/detail/waker.hpp>
 #include <weft/signal/wait.hpp>
@@ -44,7 +45,9 @@ std::uint64_t bit(int signo) noexcept { return std::uint64_t{1} << (signo - 1); 
 struct waiter : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>> {
     std::uint64_t mask = 0;
     int delivered = 0;  // guarded by the service's mutex
+    bool refused = false;  // guarded too: its select claim was refused, nothing delivered
     weft::detail::waker w;
+    weft::detail::task_header* claimer = nullptr;  // a select branch claims before delivery
 };
 
 class signal_service : public asio::execution_context::service {
@@ -64,13 +67,25 @@ class signal_service : public asio::execution_context::service {
             mask |= bit(s);
         }
         if (mask == 0) throw std::invalid_argument("weft::signal::wait: no signal given");
+        weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
+        for (;;) {  // a refused select branch retries from here once the race reopens
+            if (int s = wait_once(mask, where)) return s;
+            weft::detail::wait_reopened("signal::wait", where);  // took nothing
+        }
+    }
 
+   private:
+    // One attempt: the signal taken, or 0 when a select claim was refused.
+    int wait_once(std::uint64_t mask, std::source_location where) {
         waiter self;
+        self.claimer = weft::detail::current_claimer();
         {
-            std::lock_guard lock(mu_);
+            std::unique_lock lock(mu_);
             if (!set_) throw std::logic_error("weft::signal::wait: the runtime is shutting down");
             add_locked(mask);
+            // Another branch of this select holds the race: the pending signal stays.
+            if ((pending_ & mask) && !weft::detail::claim_select(self.claimer)) return 0;
             if (int s = take_pending_locked(mask)) return s;
             self.mask = mask;
             self.w = weft::detail::current_waker("weft::signal::wait");
@@ -82,6 +97,7 @@ class signal_service : public asio::execution_context::service {
             {
                 std::lock_guard lock(mu_);
                 if (self.delivered != 0) return self.delivered;
+                if (self.refused) return 0;  // on_signal dequeued it
                 if (closed_ || weft::detail::cancellation_requested()) {
                     waiters_.erase(waiters_.iterator_to(self));
                     if (closed_) throw std::logic_error("weft::signal::wait: the runtime shut down");
@@ -96,7 +112,6 @@ class signal_service : public asio::execution_context::service {
         }
     }
 
-   private:
     void shutdown() override {
         std::vector<weft::detail::waker> wake;
         {
@@ -146,14 +161,21 @@ class signal_service : public asio::execution_context::service {
             if (signo >= 1 && signo <= max_signal) {
                 for (auto it = waiters_.begin(); it != waiters_.end();) {
                     waiter& w = *it;
-                    if (w.mask & bit(signo)) {
+                    if (!(w.mask & bit(signo))) {
+                        ++it;
+                        continue;
+                    }
+                    // A waiter whose select race is held by another branch is dequeued and
+                    // told so (it retries once the race reopens); the signal goes to the
+                    // others or stays pending.
+                    if (weft::detail::claim_select(w.claimer)) {
                         w.delivered = signo;
-                        wake.push_back(std::move(w.w));
-                        it = waiters_.erase(it);
                         taken = true;
                     } else {
-                        ++it;
+                        w.refused = true;
                     }
+                    wake.push_back(std::move(w.w));
+                    it = waiters_.erase(it);
                 }
                 if (!taken) pending_ |= bit(signo);
             }

@@ -78,11 +78,19 @@ tcp_listener tcp_listener::bind(std::string_view addr, std::source_location wher
 }
 
 tcp_stream tcp_listener::accept(std::source_location where) {
+    weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
     weft::detail::consume_budget(where);
     asio::ip::tcp::socket peer = make_peer_socket();
     auto backoff = first_backoff;
+    // A select branch accepts only once it has won (address.hpp: wait_readable_and_claim);
+    // a connection that is gone by then (would_block) is waited for as the winner.
+    weft::detail::task_header* claimer = weft::detail::current_claimer();
     for (;;) {
         error_code ec;
+        if (claimer) {
+            detail::wait_readable_and_claim(acceptor_, claimer, "tcp_listener::accept", where, ec);
+            if (ec) detail::throw_error(ec, "weft::net::tcp_listener::accept");
+        }
         acceptor_.accept(peer, ec);
         if (!ec) return tcp_stream(std::move(peer));
         if (ec == asio::error::would_block || ec == asio::error::try_again) {

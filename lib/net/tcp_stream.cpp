@@ -13,6 +13,7 @@
 #include "address.hpp"
 
 #include <weft/detail/park.hpp>
+#include <weft/detail/select_claim.hpp>
 #include <weft/net/tcp_stream.hpp>
 
 #include <boost/asio/connect.hpp>
@@ -43,9 +44,31 @@ bool would_block(const error_code& ec) noexcept {
 // every 8th read probes directly again, so a stream that turned busy returns to the cheap
 // path. (async_wait would not help: without the speculative read Asio re-arms the descriptor
 // with epoll_ctl instead, measured: one epoll_ctl per message in place of the recv.)
+// A select branch (detail/select_claim.hpp) must not take bytes after its select was lost,
+// but a read through use_fiber consumes in the reactor, before the branch could claim. So a
+// branch waits for readiness only (async_wait consumes nothing), claims, and then reads
+// without blocking. If that read finds nothing after all (spurious readiness, or another
+// reader took it), the branch keeps waiting as the winner: it holds the claim, and no other
+// branch could take anything meanwhile. Other tasks keep the speculative path below.
+std::size_t receive_claimed(asio::ip::tcp::socket& socket, weft::detail::task_header* claimer,
+                            asio::mutable_buffer buf, error_code& ec, const char* what,
+                            std::source_location where) {
+    for (;;) {
+        // Readiness by poll(2), not FIONREAD: end of stream is readable too, and a branch
+        // that waited for it would lose every round to a sibling that is always ready.
+        detail::wait_readable_and_claim(socket, claimer, what, where, ec);
+        if (ec) return 0;
+        std::size_t n = socket.read_some(buf, ec);
+        if (!would_block(ec)) return n;
+    }
+}
+
 std::size_t receive_some(asio::ip::tcp::socket& socket, std::uint32_t& wait_streak,
                          asio::mutable_buffer buf, error_code& ec, const char* what,
                          std::source_location where) {
+    if (weft::detail::task_header* claimer = weft::detail::current_claimer()) {
+        return receive_claimed(socket, claimer, buf, ec, what, where);
+    }
     if (wait_streak % 8 == 0) {
         std::size_t n = socket.read_some(buf, ec);
         if (!would_block(ec)) {
@@ -104,8 +127,14 @@ std::size_t tcp_stream::read_buffered(asio::mutable_buffer buf) noexcept {
 }
 
 std::size_t tcp_stream::read_some(asio::mutable_buffer buf, std::source_location where) {
+    weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
     weft::detail::consume_budget(where);
-    if (rpos_ < rbuf_.size()) return read_buffered(buf);
+    while (rpos_ < rbuf_.size()) {
+        // Buffered bytes: a select branch takes them only once it has won; refused, it waits
+        // for the race to reopen and looks again.
+        if (weft::detail::claim_current()) return read_buffered(buf);
+        weft::detail::wait_reopened("tcp_stream::read_some", where);
+    }
     error_code ec;
     std::size_t n = receive_some(socket_, wait_streak_, buf, ec, "tcp_stream::read_some", where);
     if (ec == asio::error::eof) return 0;
@@ -150,6 +179,7 @@ std::size_t tcp_stream::read_line(std::string& line, std::source_location where)
 
 std::size_t tcp_stream::read_line(std::string& line, std::size_t max_length,
                                   std::source_location where) {
+    weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
     weft::detail::consume_budget(where);
     auto too_long = [max_length] {
         throw std::length_error("weft::net::tcp_stream::read_line: a line is longer than " +
@@ -159,6 +189,13 @@ std::size_t tcp_stream::read_line(std::string& line, std::size_t max_length,
     for (;;) {
         std::size_t nl = rbuf_.find('\n', scanned);
         if (nl != std::string::npos) {
+            // A select branch takes a line only once it has won; refused, it leaves it
+            // buffered, waits for the race to reopen and starts over.
+            if (!weft::detail::claim_current()) {
+                weft::detail::wait_reopened("tcp_stream::read_line", where);
+                scanned = rpos_;
+                continue;
+            }
             std::size_t count = nl + 1 - rpos_;
             if (count > max_length) too_long();
             line.append(rbuf_, rpos_, count);
@@ -172,6 +209,11 @@ std::size_t tcp_stream::read_line(std::string& line, std::size_t max_length,
         std::size_t searched = rbuf_.size() - rpos_;  // fill_buffer compacts to rpos_ == 0
         if (searched >= max_length) too_long();  // no '\n' in max_length bytes
         if (fill_buffer(where) == 0) {
+            if (!weft::detail::claim_current()) {
+                weft::detail::wait_reopened("tcp_stream::read_line", where);
+                scanned = rpos_;
+                continue;
+            }
             std::size_t count = rbuf_.size() - rpos_;
             line.append(rbuf_, rpos_, count);
             rbuf_.clear();

@@ -86,10 +86,23 @@ std::size_t udp_socket::send(asio::const_buffer buf, std::source_location where)
 }
 
 std::size_t udp_socket::recv(asio::mutable_buffer buf, std::source_location where) {
+    weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
     weft::detail::consume_budget(where);
     error_code ec;
-    std::size_t n = socket_.receive(buf, 0, ec);
-    if (would_block(ec)) n = socket_.async_receive(buf, detail::wait_token("udp_socket::recv", where)[ec]);
+    std::size_t n = 0;
+    if (weft::detail::task_header* claimer = weft::detail::current_claimer()) {
+        // A select branch: readiness, claim, then a non-blocking receive (address.hpp).
+        do {
+            ec.clear();
+            detail::wait_readable_and_claim(socket_, claimer, "udp_socket::recv", where, ec);
+            if (!ec) n = socket_.receive(buf, 0, ec);
+        } while (would_block(ec));
+    } else {
+        n = socket_.receive(buf, 0, ec);
+        if (would_block(ec)) {
+            n = socket_.async_receive(buf, detail::wait_token("udp_socket::recv", where)[ec]);
+        }
+    }
     if (ec) detail::throw_error(ec, "weft::net::udp_socket::recv");
     return n;
 }
@@ -108,12 +121,24 @@ std::size_t udp_socket::send_to(asio::const_buffer buf, const asio::ip::udp::end
 
 std::pair<std::size_t, asio::ip::udp::endpoint> udp_socket::recv_from(asio::mutable_buffer buf,
                                                                        std::source_location where) {
+    weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
     weft::detail::consume_budget(where);
     asio::ip::udp::endpoint from;
     error_code ec;
-    std::size_t n = socket_.receive_from(buf, from, 0, ec);
-    if (would_block(ec)) {
-        n = socket_.async_receive_from(buf, from, detail::wait_token("udp_socket::recv_from", where)[ec]);
+    std::size_t n = 0;
+    if (weft::detail::task_header* claimer = weft::detail::current_claimer()) {
+        // A select branch: readiness, claim, then a non-blocking receive (address.hpp).
+        do {
+            ec.clear();
+            detail::wait_readable_and_claim(socket_, claimer, "udp_socket::recv_from", where, ec);
+            if (!ec) n = socket_.receive_from(buf, from, 0, ec);
+        } while (would_block(ec));
+    } else {
+        n = socket_.receive_from(buf, from, 0, ec);
+        if (would_block(ec)) {
+            n = socket_.async_receive_from(buf, from,
+                                           detail::wait_token("udp_socket::recv_from", where)[ec]);
+        }
     }
     if (ec) detail::throw_error(ec, "weft::net::udp_socket::recv_from");
     return {n, from};

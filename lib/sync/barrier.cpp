@@ -30,7 +30,9 @@ bool barrier::wait(std::source_location where) {
     waiter_node w(this);
     w.set_waker(detail::current_waker("barrier::wait"));
     if (arrive(w)) return true;
-    detail::wait_for_grant(w, "barrier::wait", where, [&]() noexcept { cancel(w); });
+    detail::wait_for_grant(
+        w, "barrier::wait", where, [&]() noexcept { return cancel(w); },
+        [](std::uint32_t) noexcept {});  // the generation was released: nothing to hand on
     return false;
 }
 

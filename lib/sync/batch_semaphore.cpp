@@ -15,6 +15,9 @@ std::uint32_t batch_semaphore::enqueue(permit_waiter& w) noexcept {
         if (w.remaining == 0) return wait_status::granted;
         std::size_t avail = s >> shift;
         if (!(s & waiters_bit) && avail >= w.remaining) {
+            // Another branch of its select holds the race: take nothing (it retries once the
+            // race reopens).
+            if (!w.try_claim()) return wait_status::refused;
             if (state_.compare_exchange_weak(s, s - (w.remaining << shift),
                                              std::memory_order_acquire,
                                              std::memory_order_relaxed)) {
@@ -43,14 +46,22 @@ std::uint32_t batch_semaphore::enqueue(permit_waiter& w) noexcept {
 
 std::uint32_t batch_semaphore::acquire_slow(std::size_t n, const char* what,
                                             std::source_location where) {
-    permit_waiter w(this, n);
-    w.set_waker(current_waker(what));
-    std::uint32_t s = enqueue(w);
-    if (s != wait_status::waiting) return s;
-    return wait_for_grant(w, what, where, [&]() noexcept {
-        // Granted meanwhile: everything we were given goes to the next waiters.
-        if (!cancel(w) && w.status() == wait_status::granted) release(n);
-    });
+    for (;;) {  // a refused select branch retries from here once the race reopens
+        permit_waiter w(this, n);
+        w.set_waker(current_waker(what));
+        w.set_claimer(current_claimer());
+        std::uint32_t s = enqueue(w);
+        if (s == wait_status::waiting) {
+            s = wait_for_grant(
+                w, what, where, [&]() noexcept { return cancel(w); },
+                [&](std::uint32_t st) noexcept {
+                    // Granted as the task was aborted: everything goes to the next waiters.
+                    if (st == wait_status::granted) release(n);
+                });
+        }
+        if (s != wait_status::refused) return s;
+        wait_reopened(what, where);  // took nothing
+    }
 }
 
 bool batch_semaphore::wait_standby(const char* what, std::source_location where) {
@@ -71,7 +82,9 @@ bool batch_semaphore::wait_standby(const char* what, std::source_location where)
         }
         standby_.push_back(w);
     }
-    wait_for_grant(w, what, where, [&]() noexcept { cancel_standby(w); });
+    wait_for_grant(
+        w, what, where, [&]() noexcept { return cancel_standby(w); },
+        [](std::uint32_t) noexcept {});  // a standby waiter holds nothing
     return true;
 }
 
@@ -109,6 +122,16 @@ void batch_semaphore::assign_locked(std::size_t n, std::unique_lock<spin_lock>& 
         while (n != 0 && !waiters_.empty() && !wakes.full()) {
             permit_waiter& f = waiters_.front();
             std::size_t take = std::min(n, f.remaining);
+            if (take == f.remaining && !f.try_claim()) {
+                // Another branch of its select holds the race: what was set aside for it goes
+                // on to the next waiters, and it is told `refused` (it retries once the race
+                // reopens). `wakes` has room: checked above.
+                n += f.needed - f.remaining;
+                f.remaining = f.needed;
+                waiters_.pop_front();
+                wakes.grant(f, wait_status::refused);
+                continue;
+            }
             f.remaining -= take;
             n -= take;
             if (f.remaining == 0) {

@@ -97,8 +97,11 @@ void cancellation_token::cancelled(std::source_location where) const {
     waiter_node w(state_);
     w.set_waker(detail::current_waker("cancellation_token::cancelled"));
     if (enqueue(*state_, w) != detail::wait_status::waiting) return;
-    detail::wait_for_grant(w, "cancellation_token::cancelled", where,
-                           [&]() noexcept { cancel_waiter(*state_, w); });
+    // Nothing is consumed (every waiter sees the cancellation), so no select claim: a
+    // branch waiting here claims only when it ends (child_group::returned).
+    detail::wait_for_grant(
+        w, "cancellation_token::cancelled", where,
+        [&]() noexcept { return cancel_waiter(*state_, w); }, [](std::uint32_t) noexcept {});
 }
 
 }  // namespace weft

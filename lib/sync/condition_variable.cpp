@@ -30,16 +30,18 @@ void condition_variable::wait(std::unique_lock<mutex>& lk, std::source_location 
     }
     lk.unlock();
     try {
-        detail::wait_for_grant(w, "condition_variable::wait", where, [&]() noexcept {
-            bool queued;
-            {
+        detail::wait_for_grant(
+            w, "condition_variable::wait", where,
+            [&]() noexcept {
                 std::lock_guard g(mu_);
-                queued = w.is_queued();
-                if (queued) w.remove();
-            }
-            // A notify_one that chose us goes to the next waiter instead.
-            if (!queued && w.status() == detail::wait_status::granted) notify_one();
-        });
+                if (!w.is_queued()) return false;
+                w.remove();
+                return true;
+            },
+            [&](std::uint32_t s) noexcept {
+                // A notify_one that chose an aborted waiter goes to the next one instead.
+                if (s == detail::wait_status::granted) notify_one();
+            });
     } catch (...) {
         relock(lk, where);
         throw;

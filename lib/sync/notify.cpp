@@ -6,18 +6,36 @@
 namespace weft {
 
 void notify::wait_from(std::uint64_t calls, std::source_location where) {
+    detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
     detail::consume_budget(where);
-    if ((state_.load(std::memory_order_acquire) >> calls_shift) != calls || try_take_permit()) {
-        return;
+    for (;;) {
+        if (wait_once(calls, where)) return;
+        // Another branch of this task's select holds the race: nothing was taken.
+        detail::wait_reopened("notify::notified", where);
+    }
+}
+
+bool notify::wait_once(std::uint64_t calls, std::source_location where) {
+    if ((state_.load(std::memory_order_acquire) >> calls_shift) != calls) return true;
+    detail::task_header* claimer = detail::current_claimer();
+    if (try_take_permit()) {
+        if (detail::claim_select(claimer)) return true;
+        notify_one();  // refused: the permit goes back (or to a waiter)
+        return false;
     }
     waiter_node w(this);
     w.set_waker(detail::current_waker("notify::notified"));
-    if (enqueue(w, calls) != detail::wait_status::waiting) return;
-    detail::wait_for_grant(w, "notify::notified", where, [&]() noexcept {
-        // A notify_one that reached us while we were being cancelled is forwarded: to the
-        // next waiter, or stored as the permit. A notify_waiters needs nothing.
-        if (!cancel(w) && w.status() == detail::wait_status::granted) notify_one();
-    });
+    w.set_claimer(claimer);
+    std::uint32_t s = enqueue(w, calls);
+    if (s != detail::wait_status::waiting) return s != detail::wait_status::refused;
+    s = detail::wait_for_grant(
+        w, "notify::notified", where, [&]() noexcept { return cancel(w); },
+        [&](std::uint32_t s) noexcept {
+            // A notify_one that reached an aborted waiter is forwarded: to the next waiter,
+            // or stored as the permit. A notify_waiters (or a refusal) needs nothing.
+            if (s == detail::wait_status::granted) notify_one();
+        });
+    return s != detail::wait_status::refused;
 }
 
 std::uint32_t notify::enqueue(waiter_node& w, std::uint64_t calls) noexcept {
@@ -40,6 +58,8 @@ std::uint32_t notify::enqueue(waiter_node& w, std::uint64_t calls) noexcept {
                 waiters_.push_back(w);
                 return detail::wait_status::waiting;
             default:  // a stored permit: take it
+                // Another branch of its select holds the race: leave it stored.
+                if (!w.try_claim()) return detail::wait_status::refused;
                 if (state_.compare_exchange_weak(s, s & ~state_mask, std::memory_order_acquire,
                                                  std::memory_order_acquire)) {
                     return detail::wait_status::granted;
@@ -72,7 +92,7 @@ void notify::notify_one() noexcept {
         }
     }
     detail::wake_batch<1> wakes;  // declared first: flushed after the lock is released
-    std::lock_guard lk(mu_);
+    std::unique_lock lk(mu_);
     s = state_.load(std::memory_order_relaxed);
     while ((s & state_mask) != waiting) {
         if (state_.compare_exchange_weak(s, (s & ~state_mask) | notified_state,
@@ -80,9 +100,32 @@ void notify::notify_one() noexcept {
             return;
         }
     }
-    waiter_node& w = waiters_.pop_front();
-    if (waiters_.empty()) state_.store(s & ~state_mask, std::memory_order_relaxed);
-    wakes.grant(w, detail::wait_status::granted);
+    // Waiters whose select race another branch holds: dequeued here, told `refused` below
+    // (they retry once their race reopens); the notification goes on to the next waiter, or
+    // is stored when nobody is left.
+    detail::wait_list<waiter_node> refused;
+    bool granted = false;
+    while (!waiters_.empty()) {
+        waiter_node& w = waiters_.pop_front();
+        bool mine = w.try_claim();
+        if (waiters_.empty()) {
+            s &= ~state_mask;
+            state_.store(s, std::memory_order_relaxed);
+        }
+        if (mine) {
+            wakes.grant(w, detail::wait_status::granted);
+            granted = true;
+            break;
+        }
+        refused.push_back(w);
+    }
+    // Nobody got it, so nobody waits now and the word is empty or (a lock-free notify_one
+    // meanwhile) notified: store the permit (merging). Ordering: release pairs with the
+    // consumer's acquire.
+    if (!granted) state_.fetch_or(notified_state, std::memory_order_release);
+    // A refused node may still withdraw itself (cancel() unlinks it from this list under
+    // mu_); grant_all releases mu_ between batches and on return.
+    if (!refused.empty()) detail::grant_all(refused, lk, detail::wait_status::refused);
 }
 
 void notify::notify_waiters() noexcept {

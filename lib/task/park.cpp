@@ -143,6 +143,11 @@ bool cancellation_requested() noexcept {
     return t && interruptible(t);
 }
 
+bool abort_requested() noexcept {
+    task_header* t = current_task();
+    return t && t->state_.load().is_cancelled() && interruptible(t);
+}
+
 void throw_if_cancelled() {
     task_header* t = current_task();
     if (t && interruptible(t)) throw_for(t);

@@ -6,6 +6,7 @@
 
 #include <weft/detail/assert.hpp>
 #include <weft/detail/park.hpp>
+#include <weft/detail/select_claim.hpp>
 #include <weft/error.hpp>
 #include <weft/detail/join_op.hpp>
 #include <weft/task/join_handle.hpp>
@@ -92,9 +93,20 @@ void join_wait(task_header* t, std::source_location where) {
             fmt::format("weft::join_handle::join: {} cannot join itself", task_label(t)));
     }
     // A cancelled joiner throws even when the task already finished: the result stays in the
-    // handle for a later join (a select branch that lost must not consume it).
+    // handle for a later join. A select branch takes the result only once it has won the
+    // select (a loser's handle keeps it).
     throw_if_cancelled();
-    if (t->is_complete()) return;
+    // The start of a consuming op: a select branch gives back what it held (a loop branch),
+    // then claims when the result is there; refused, it waits for the race to reopen (the
+    // result stays in the handle meanwhile).
+    task_header* claimer = current_claimer();
+    auto claim = [&] {
+        while (!claim_select(claimer)) wait_reopened("join", where);
+    };
+    if (t->is_complete()) {
+        claim();
+        return;
+    }
     t->join_waker_ = current_waker("join_handle::join");
     if (!t->state_.set_join_waker()) {  // completed meanwhile
         t->join_waker_.reset();
@@ -102,13 +114,18 @@ void join_wait(task_header* t, std::source_location where) {
     }
     for (;;) {
         park("join", where);
+        // Completed: the result is returned even past a deadline (the caller's next
+        // cancellation point throws); an aborted joiner leaves it in the handle.
+        if (t->is_complete() && !abort_requested()) {
+            claim();
+            return;
+        }
         if (cancellation_requested()) {
             // Cancelled before it resumes (API.md): the result, if the task finished meanwhile,
             // stays for a later join. complete() owns join_waker_ once `complete` is set.
             if (t->state_.unset_join_waker()) t->join_waker_.reset();
             throw_if_cancelled();
         }
-        if (t->is_complete()) return;
     }
 }
 

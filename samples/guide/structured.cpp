@@ -67,6 +67,24 @@ void select_example() {
     expect(first.index() == 0, "select");
 }
 
+void select_loop_example() {
+    auto [tx, rx] = weft::mpsc::channel<int>(8);
+    weft::cancellation_token stop;
+    auto producer = weft::spawn([&tx = tx, stop] {
+        for (int i = 1; i <= 3; ++i) tx.send(i);
+        weft::sleep_for(20ms);
+        stop.cancel();
+    });
+    // [snippet:select-loop]
+    int handled = 0;
+    auto ended = weft::select([&] { while (rx.recv()) ++handled; },  // a loop branch
+                              [&] { stop.cancelled(); });          // ends the select
+    // ended.index() == 1: the loop gave the race back when it started its next recv
+    // [end]
+    producer.join();
+    expect(ended.index() == 1 && handled == 3, "a loop branch gives the race back");
+}
+
 void scoped_example() {
     // [snippet:scoped]
     std::vector<int> squares(100);
@@ -134,6 +152,7 @@ int main() {
     rt.block_on([] {
         join_example();
         select_example();
+        select_loop_example();
         scoped_example();
         join_set_example();
         task_local_example();

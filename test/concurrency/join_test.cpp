@@ -334,7 +334,10 @@ TEST_CASE("select: a branch that does not suspend wins over suspended ones",
           "[concurrency][select]") {
     auto rt = weft::test::make_runtime();
     auto r = rt.block_on([] {
-        return weft::select([] { weft::sleep_for(1h); }, [] { weft::sleep_for(1ms); },
+        // The second branch's deadline is far enough that a slow (TSan, loaded) start of the
+        // third branch cannot let it expire first; it still ends well inside the test's bound
+        // if the ready branch were wrongly made to wait.
+        return weft::select([] { weft::sleep_for(1h); }, [] { weft::sleep_for(2s); },
                             [] { return std::string("now"); });
     });
     REQUIRE(r.index() == 2);

@@ -128,15 +128,26 @@ class receiver {
     /// returns the oldest value still kept. Throws channel_closed once every sender is gone
     /// and this receiver has read everything.
     /// **Cancellation**: cancel-safe: an abort while waiting throws task_cancelled and the
-    /// value stays for the next recv.
+    /// value stays for the next recv. A select branch reads only once it has won the select,
+    /// so a losing branch leaves the value (and a lag report) for the next recv.
     T recv(std::source_location where = std::source_location::current()) {
         namespace chan = weft::detail::chan;
         auto& st = state();
+        weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
+        weft::detail::task_header* claimer = weft::detail::current_claimer();
         for (bool first = true;;) {
             chan::bc_node<T> node;
             {
                 std::unique_lock lk(st.mu);
+                // A select branch reads (moves its cursor) only once it has won the select:
+                // a loser leaves the value for the next recv.
+                if (st.readable_locked(*cur_) && !weft::detail::claim_select(claimer)) {
+                    lk.unlock();
+                    weft::detail::wait_reopened("broadcast::recv", where);  // took nothing
+                    first = false;
+                    continue;
+                }
                 std::optional<T> v;
                 std::uint64_t skipped = 0;
                 switch (st.try_recv_locked(*cur_, v, skipped)) {

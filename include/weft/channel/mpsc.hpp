@@ -163,27 +163,43 @@ class receiver_base {
     /// Receives the next value, waiting while the channel is empty. Returns std::nullopt once
     /// every sender is gone (or close() was called) and the buffer is drained.
     /// **Cancellation**: cancel-safe. An abort (or a timeout, or losing a select) while waiting
-    /// throws and consumes nothing: a value that reached this receiver as it was being
-    /// cancelled goes back to the front of the channel.
+    /// throws and consumes nothing: a select branch takes a value only once it has won the
+    /// select, and a value that reached this receiver as its task was being aborted goes back
+    /// to the front of the channel. A value granted as a timeout's deadline passes is
+    /// returned (the next cancellation point throws).
     std::optional<T> recv(std::source_location where = std::source_location::current()) {
         chan::mpsc_state<T>& st = state();
+        weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
-        chan::rx_node<T> node;
-        {
-            wake_batch<1> wb;
-            chan::lock_t lk(st.mu);
-            if (!st.buf.empty()) {
-                std::optional<T> v(std::in_place, st.buf.pop_front());
-                st.refill_locked(wb);
-                lk.unlock();
-                return v;
+        for (;;) {  // a refused select branch retries from here once the race reopens
+            weft::detail::task_header* claimer = weft::detail::current_claimer();
+            chan::rx_node<T> node;
+            {
+                wake_batch<1> wb;
+                chan::lock_t lk(st.mu);
+                if (!st.buf.empty()) {
+                    if (!weft::detail::claim_select(claimer)) {
+                        lk.unlock();
+                        weft::detail::wait_reopened("mpsc::recv", where);  // took nothing
+                        continue;
+                    }
+                    std::optional<T> v(std::in_place, st.buf.pop_front());
+                    st.refill_locked(wb);
+                    lk.unlock();
+                    return v;
+                }
+                if (st.ended_locked()) return std::nullopt;
+                park_locked(st, node, claimer);
             }
-            if (st.ended_locked()) return std::nullopt;
-            park_locked(st, node);
+            std::uint32_t s = wait(st, node, "mpsc::recv", where);
+            if (s == wait_status::refused) {
+                weft::detail::wait_reopened("mpsc::recv", where);
+                continue;
+            }
+            if (s != wait_status::granted) return std::nullopt;
+            give_back_if_cancelled(st, node);
+            return std::move(node.value);
         }
-        if (wait(st, node, "mpsc::recv", where) != wait_status::granted) return std::nullopt;
-        give_back_if_cancelled(st, node);
-        return std::move(node.value);
     }
 
     /// Receives the next value if one is buffered; std::nullopt otherwise (also once closed).
@@ -206,20 +222,35 @@ class receiver_base {
                           std::source_location where = std::source_location::current()) {
         if (limit == 0) return 0;
         chan::mpsc_state<T>& st = state();
+        weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
-        chan::rx_node<T> node;
-        for (;;) {
-            if (std::size_t n = drain(st, out, limit)) return n;
-            chan::lock_t lk(st.mu);
-            if (!st.buf.empty()) continue;  // filled meanwhile
-            if (st.ended_locked()) return 0;
-            park_locked(st, node);
-            break;
+        for (;;) {  // a refused select branch retries from here once the race reopens
+            weft::detail::task_header* claimer = weft::detail::current_claimer();
+            chan::rx_node<T> node;
+            bool refused = false;
+            for (;;) {
+                if (std::size_t n = drain(st, out, limit, claimer)) return n;
+                chan::lock_t lk(st.mu);
+                if (!st.buf.empty()) {
+                    if (weft::detail::claim_select(claimer)) continue;  // filled meanwhile
+                    refused = true;
+                    break;
+                }
+                if (st.ended_locked()) return 0;
+                park_locked(st, node, claimer);
+                break;
+            }
+            if (!refused) {
+                std::uint32_t s = wait(st, node, "mpsc::recv_many", where);
+                if (s == wait_status::granted) {
+                    give_back_if_cancelled(st, node);
+                    out.push_back(std::move(*node.value));
+                    return 1 + drain(st, out, limit - 1, nullptr);  // claimed when granted
+                }
+                if (s != wait_status::refused) return 0;
+            }
+            weft::detail::wait_reopened("mpsc::recv_many", where);  // took nothing
         }
-        if (wait(st, node, "mpsc::recv_many", where) != wait_status::granted) return 0;
-        give_back_if_cancelled(st, node);
-        out.push_back(std::move(*node.value));
-        return 1 + drain(st, out, limit - 1);
     }
 
     /// Closes the channel: later sends fail (parked senders get their value back in
@@ -268,19 +299,22 @@ class receiver_base {
             st_.reset();
         }
     }
-    static void park_locked(chan::mpsc_state<T>& st, chan::rx_node<T>& node) {
+    static void park_locked(chan::mpsc_state<T>& st, chan::rx_node<T>& node,
+                            weft::detail::task_header* claimer) {
         if (st.rx_waiter != nullptr) {
             throw std::logic_error("weft::mpsc::receiver: used concurrently (a receive is pending)");
         }
         node.set_waker(weft::detail::current_waker("weft::mpsc::receiver::recv"));
+        node.set_claimer(claimer);
         st.rx_waiter = &node;
     }
-    /// A value was handed to this receiver, but its task is being cancelled (an abort, a
-    /// timeout, or a select that this branch lost): the value goes back to the front of the
-    /// channel and the call throws, so a cancelled recv consumes nothing (API.md
-    /// Conventions). If putting it back fails (allocation, T's move), the value is returned.
+    /// A value was handed to this receiver, but its task is being aborted: the value goes
+    /// back to the front of the channel and the call throws, since the aborted task would
+    /// only drop it. A select loser is never handed a value (its claim is refused), and a
+    /// grant that meets a deadline (timeout) is returned (wait_list.hpp's contract). If
+    /// putting it back fails (allocation, T's move), the value is returned.
     static void give_back_if_cancelled(chan::mpsc_state<T>& st, chan::rx_node<T>& node) {
-        if (!weft::detail::cancellation_requested()) return;
+        if (!weft::detail::abort_requested()) return;
         {
             chan::lock_t lk(st.mu);
             try {
@@ -302,7 +336,10 @@ class receiver_base {
     }
     /// Moves up to `limit` buffered values to `out`, refilling from parked senders; the lock
     /// is taken per batch of 32 (the wakes of the refilled senders happen between batches).
-    static std::size_t drain(chan::mpsc_state<T>& st, std::vector<T>& out, std::size_t limit) {
+    /// `claimer` claims before the first value is taken (null: no claim needed); refused,
+    /// nothing is taken.
+    static std::size_t drain(chan::mpsc_state<T>& st, std::vector<T>& out, std::size_t limit,
+                             weft::detail::task_header* claimer) {
         std::size_t n = 0;
         while (n < limit) {
             wake_batch<32> wb;
@@ -311,6 +348,7 @@ class receiver_base {
             if (k > limit - n) k = limit - n;
             if (k > 32) k = 32;
             if (k == 0) break;
+            if (n == 0 && !weft::detail::claim_select(claimer)) break;
             out.reserve(out.size() + k);  // before popping: nothing is lost if it throws
             for (std::size_t i = 0; i < k; ++i) {
                 out.push_back(st.buf.pop_front());

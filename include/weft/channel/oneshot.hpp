@@ -140,12 +140,17 @@ class sender {
             return false;  // `value` dies here, outside the lock
         }
         if (chan::oneshot_node<T>* r = st->rx_waiter) {
-            r->value.emplace(std::move(value));
             st->rx_waiter = nullptr;
-            wb.grant(*r, weft::detail::wait_status::granted);
-        } else {
-            st->value.emplace(std::move(value));
+            if (r->try_claim()) {
+                r->value.emplace(std::move(value));
+                wb.grant(*r, weft::detail::wait_status::granted);
+                return true;
+            }
+            // Another branch of the receiver's select holds the race: the value stays in the
+            // channel and the receiver is told so (it retries once the race reopens).
+            wb.grant(*r, weft::detail::wait_status::refused);
         }
+        st->value.emplace(std::move(value));
         return true;
     }
 
@@ -197,43 +202,62 @@ class receiver {
     /// without sending (or the value was already received).
     /// **Cancellation**: cancel-safe. An abort (or a timeout, or losing a select) while
     /// waiting throws and the value stays in the channel for a later recv, also when it
-    /// reached this receiver as it was being cancelled.
+    /// reached this receiver as its task was being aborted. A select branch takes the value
+    /// only once it has won the select; a value granted as a timeout's deadline passes is
+    /// returned (the next cancellation point throws).
     T recv(std::source_location where = std::source_location::current()) {
         namespace chan = weft::detail::chan;
         namespace ws = weft::detail::wait_status;
         chan::oneshot_state<T>& st = state();
+        weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
-        chan::oneshot_node<T> node;
-        {
-            std::unique_lock lk(st.mu);
-            bool closed;
-            std::optional<T> v = st.take_locked(closed);
-            if (v) return std::move(*v);
-            if (closed) throw channel_closed("weft::oneshot: the sender was dropped unsent");
-            if (st.rx_waiter != nullptr) {
-                throw std::logic_error(
-                    "weft::oneshot::receiver: used concurrently (a receive is pending)");
-            }
-            node.set_waker(weft::detail::current_waker("weft::oneshot::receiver::recv"));
-            st.rx_waiter = &node;
-        }
-        std::uint32_t s = chan::wait_keep_grant(node, "oneshot::recv", where, [&] {
-            std::lock_guard lk(st.mu);
-            if (st.rx_waiter != &node) return false;
-            st.rx_waiter = nullptr;
-            return true;
-        });
-        if (s != ws::granted) throw channel_closed("weft::oneshot: the sender was dropped unsent");
-        if (weft::detail::cancellation_requested()) {
-            // Handed over as this task was being cancelled (an abort, a timeout, a lost
-            // select): the value goes back for a later recv, and this one throws.
+        for (;;) {  // a refused select branch retries from here once the race reopens
+            weft::detail::task_header* claimer = weft::detail::current_claimer();
+            chan::oneshot_node<T> node;
             {
-                std::lock_guard lk(st.mu);
-                st.value = std::move(node.value);
+                std::unique_lock lk(st.mu);
+                if (st.value && !weft::detail::claim_select(claimer)) {
+                    lk.unlock();
+                    weft::detail::wait_reopened("oneshot::recv", where);  // took nothing
+                    continue;
+                }
+                bool closed;
+                std::optional<T> v = st.take_locked(closed);
+                if (v) return std::move(*v);
+                if (closed) throw channel_closed("weft::oneshot: the sender was dropped unsent");
+                if (st.rx_waiter != nullptr) {
+                    throw std::logic_error(
+                        "weft::oneshot::receiver: used concurrently (a receive is pending)");
+                }
+                node.set_waker(weft::detail::current_waker("weft::oneshot::receiver::recv"));
+                node.set_claimer(claimer);
+                st.rx_waiter = &node;
             }
-            weft::detail::throw_if_cancelled();
+            std::uint32_t s = chan::wait_keep_grant(node, "oneshot::recv", where, [&] {
+                std::lock_guard lk(st.mu);
+                if (st.rx_waiter != &node) return false;
+                st.rx_waiter = nullptr;
+                return true;
+            });
+            if (s == ws::refused) {
+                weft::detail::wait_reopened("oneshot::recv", where);
+                continue;
+            }
+            if (s != ws::granted) {
+                throw channel_closed("weft::oneshot: the sender was dropped unsent");
+            }
+            if (weft::detail::abort_requested()) {
+                // Handed over as this task was being aborted: the value goes back for a later
+                // recv, and this one throws. (A select loser is never handed the value; a
+                // value granted as a timeout's deadline passes is returned.)
+                {
+                    std::lock_guard lk(st.mu);
+                    st.value = std::move(node.value);
+                }
+                weft::detail::throw_if_cancelled();
+            }
+            return std::move(*node.value);
         }
-        return std::move(*node.value);
     }
 
     /// The value if it was sent; std::nullopt while it may still come. Throws channel_closed

@@ -185,15 +185,27 @@ class receiver {
     /// at once if one is there already. Throws channel_closed if the sender is gone and no
     /// unseen value remains.
     /// **Cancellation**: cancel-safe: an abort while waiting throws task_cancelled and marks
-    /// nothing seen.
+    /// nothing seen. A select branch marks the value seen only once it has won the select.
     void changed(std::source_location where = std::source_location::current()) {
         namespace chan = weft::detail::chan;
         using probe = typename chan::watch_state<T>::probe;
         auto& st = state();
+        weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
+        weft::detail::task_header* claimer = weft::detail::current_claimer();
         for (bool first = true;;) {
-            probe p = st.check(*cur_, true);
-            if (p == probe::changed) return;
+            // A select branch marks the value seen only once it has won the select.
+            probe p = st.check(*cur_, claimer == nullptr);
+            if (p == probe::changed) {
+                if (claimer == nullptr) return;
+                if (!weft::detail::claim_select(claimer)) {
+                    weft::detail::wait_reopened("watch::changed", where);  // marked nothing
+                    first = false;
+                    continue;
+                }
+                st.check(*cur_, true);  // marks the newest version, which is changed too
+                return;
+            }
             if (p == probe::closed) throw channel_closed("weft::watch: the sender is gone");
             chan::watch_node node;
             {

@@ -34,6 +34,10 @@ void park(const char* what, std::source_location where = std::source_location::c
 /// The calling task was aborted and may be interrupted now: not shielded and not unwinding.
 bool cancellation_requested() noexcept;
 
+/// cancellation_requested() because the task was aborted (not only because a deadline scope
+/// fired). A receive that was granted a value as its task is aborted puts it back.
+bool abort_requested() noexcept;
+
 /// Throws task_cancelled when cancellation_requested().
 void throw_if_cancelled();
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <weft/detail/block_allocator.hpp>
+#include <weft/detail/select_claim.hpp>
 #include <weft/detail/task_state_word.hpp>
 #include <weft/detail/waker.hpp>
 
@@ -134,6 +135,10 @@ class task_header {
     task_header* identity_ = this;
     std::shared_ptr<void> locals_;
     cancel_scope* scopes_ = nullptr;  // innermost first; only the task itself touches it
+    // A select branch: the race it claims in (detail/select_claim.hpp). Written before the
+    // task is submitted, read-only afterwards (by any thread that grants it something).
+    claim_record claim_;
+    std::uint32_t select_turn_ = 0;  // plain select's rotating start; only the task touches it
 
     // Diagnostics for dump(): where the task is parked. Written by the task, read by dump().
     std::atomic<const char*> waiting_on_{nullptr};

@@ -31,6 +31,27 @@
 //     permits, forward the notification), so a grant is never lost and never duplicated.
 // Under the lock, "linked" and "status == waiting" mean the same thing.
 //
+// Select claims (detail/select_claim.hpp). A waiter that consumes (receives a value, takes a
+// permit or a lock, takes a notification, advances a cursor) calls set_claimer(
+// current_claimer()) before it is queued (current_claimer() also gives back a claim its
+// branch holds from an earlier operation: a loop branch moves on), and every grant path calls
+// node.try_claim() under the lock *before* writing a payload: on false the granter unlinks
+// the node and grants it wait_status::refused, and what was to be granted goes to the next
+// waiter or stays in the primitive. A waiter that finds what it wants available at once calls
+// claim_current() (or claim_select(claimer)) before taking it. Refused either way, it has
+// taken nothing: it calls wait_reopened() (which returns once the race is released, or throws
+// when its task is aborted) and retries its whole operation from the start. No operation
+// returns a result for `refused`. Statuses that consume nothing (closed, aborted) need no
+// claim.
+//
+// A granted wait returns what it got, even if a deadline (a timeout's scope) fired meanwhile:
+// the caller's next cancellation point throws, and timeout(d, op) returns op's result when the
+// grant and the deadline coincide (timeout returns a value f returned). A wait granted as its
+// task is *aborted* passes the grant on (unlock, release, forward) or, for a receive, puts the
+// value back (mpsc recv/recv_many, oneshot recv; a join leaves the result in the handle) and
+// throws: the aborted task would only drop it. With claims, a select loser is never granted;
+// a select winner is aborted only when the select's own caller is cancelled.
+//
 // Hooks are auto_unlink, so a node can be unlinked from whichever list holds it: grant_all()
 // moves a whole list to a list on its own stack and grants from there in batches, releasing
 // the lock between batches; a waiter cancelled meanwhile still unlinks itself under the lock.
@@ -53,6 +74,7 @@
 #include <weft/detail/assert.hpp>
 #include <weft/detail/completion_executor.hpp>
 #include <weft/detail/park.hpp>
+#include <weft/detail/select_claim.hpp>
 #include <weft/detail/waker.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -122,6 +144,10 @@ inline constexpr std::uint32_t waiting = 0;  ///< queued: nobody ended the wait 
 inline constexpr std::uint32_t granted = 1;  ///< got what it waited for
 inline constexpr std::uint32_t closed = 2;   ///< the primitive was closed
 inline constexpr std::uint32_t aborted = 3;  ///< Asio waiter cancelled through its slot
+/// A select claim for the waiter's task was refused: nothing was granted; the waiter waits
+/// for the race to reopen (wait_reopened) and retries. Never given to an Asio waiter (those
+/// carry no claimer).
+inline constexpr std::uint32_t refused = 4;
 inline constexpr std::uint32_t user = 16;
 }  // namespace wait_status
 
@@ -156,6 +182,15 @@ class wait_node : public wait_hook {
     void set_waker(waker w) noexcept { waker_ = std::move(w); }
     /// Asio waiters have a completion function instead of a waker.
     [[nodiscard]] bool is_async() const noexcept { return complete_ != nullptr; }
+    /// A consuming waiter: the task that must win its select before this node may be granted
+    /// (current_claimer(): null when the waiter is not a select branch, or is shielded or
+    /// unwinding). Set before the node is queued; read by granters under the lock.
+    void set_claimer(task_header* t) noexcept { claimer_ = t; }
+    /// Granter side, under the lock, before writing any payload: may this node be granted?
+    /// False means another branch of its task's select holds the race: unlink it and grant it
+    /// wait_status::refused, leaving the value, permit or notification for the next waiter or
+    /// in the primitive (the waiter retries once the race is released).
+    [[nodiscard]] bool try_claim() noexcept { return claimer_ == nullptr || claim_select(claimer_); }
 
    protected:
     using complete_fn = void (*)(wait_node*) noexcept;
@@ -173,6 +208,7 @@ class wait_node : public wait_hook {
     std::atomic<std::uint32_t> status_{wait_status::waiting};
     complete_fn complete_ = nullptr;
     waker waker_;
+    task_header* claimer_ = nullptr;
     std::uint64_t seq_ = 0;
 };
 
@@ -296,23 +332,37 @@ void grant_all(wait_list<Node>& list, std::unique_lock<Lock>& lk, std::uint32_t 
 }
 
 /// The waiting side for a task or a plain thread. `w` is queued with its waker set, and the
-/// lock is released. Parks until the wait ends and returns the final status. If the task is
-/// cancelled (before or after a grant), calls on_cancel() and throws task_cancelled (or
-/// scope_cancelled); on_cancel must take the owner's lock and either unlink `w` (still
-/// queued) or pass on what was granted to it (see the contract above).
-template <class OnCancel>
+/// lock is released. Parks until the wait ends and returns the final status.
+/// - Cancelled while `w` still waits: calls withdraw(), which takes the owner's lock and, if
+///   `w` is still queued, unlinks it (undoing partial progress) and returns true; then this
+///   throws task_cancelled (or scope_cancelled). False means it was granted meanwhile.
+/// - Granted (before or after a cancellation): returns the status, unless the task is
+///   aborted (abort_requested()): then pass_on(status) hands what was granted to the next
+///   waiter (unlock, release, forward) and this throws. A grant met by a deadline only is
+///   returned; the caller's next cancellation point throws (see the contract above).
+template <class Withdraw, class PassOn>
 std::uint32_t wait_for_grant(wait_node& w, const char* what, std::source_location where,
-                             OnCancel&& on_cancel) {
+                             Withdraw&& withdraw, PassOn&& pass_on) {
     for (;;) {
+        // Ordering: status() is an acquire load pairing with the granter's release.
         std::uint32_t s = w.status();
-        if (!cancellation_requested()) {
-            if (s != wait_status::waiting) return s;
-            park(what, where);
-            continue;
+        if (s == wait_status::waiting) {
+            if (!cancellation_requested()) {
+                park(what, where);
+                continue;
+            }
+            if (withdraw()) {
+                throw_if_cancelled();
+                WEFT_INVARIANT(false, "a requested cancellation throws");
+            }
+            s = w.status();  // granted under the lock: final now
         }
-        on_cancel();
-        throw_if_cancelled();
-        WEFT_INVARIANT(false, "a requested cancellation throws");
+        if (abort_requested()) {
+            pass_on(s);
+            throw_if_cancelled();
+            WEFT_INVARIANT(false, "a requested cancellation throws");
+        }
+        return s;
     }
 }
 

@@ -49,6 +49,7 @@ class tcp_listener {
     /// as system_error.
     /// **Cancellation**: a cancellation point, and cancel-safe: a connection accepted in the
     /// instant of the abort is returned (the next cancellation point throws), never dropped.
+    /// In a weft::select branch it accepts only once the branch has won the select.
     tcp_stream accept(std::source_location where = std::source_location::current());
 
     /// The bound address (with the actual port when bound to port 0).

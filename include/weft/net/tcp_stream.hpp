@@ -59,7 +59,8 @@ class tcp_stream {
     /// not consume are returned first, without touching the socket.
     /// **Cancellation**: a cancellation point, and cancel-safe: an abort while waiting
     /// throws task_cancelled with nothing read; if data arrived in the same instant, the
-    /// call returns it and the next cancellation point throws.
+    /// call returns it and the next cancellation point throws. In a weft::select branch it
+    /// reads only once the branch has won the select: a losing branch takes no byte.
     std::size_t read_some(boost::asio::mutable_buffer buf,
                           std::source_location where = std::source_location::current());
 
@@ -77,7 +78,8 @@ class tcp_stream {
     /// read_exact first, so line and raw reads can be mixed. A line is not limited in length
     /// here; the overload with `max_length` bounds it.
     /// **Cancellation**: a cancellation point, and cancel-safe: nothing is appended to `line`
-    /// until a whole line is there; a partial line stays in the internal buffer.
+    /// until a whole line is there; a partial line stays in the internal buffer. In a
+    /// weft::select branch it reads and returns a line only once the branch has won.
     std::size_t read_line(std::string& line, std::source_location where = std::source_location::current());
     /// As read_line(line), but refuses a line longer than `max_length` bytes ('\n' included):
     /// throws std::length_error naming the limit once that many bytes arrived without a

@@ -58,7 +58,8 @@ class udp_socket {
     /// Receives one datagram from the connected peer into `buf` (a longer datagram is
     /// truncated); returns its size.
     /// **Cancellation**: a cancellation point; cancel-safe (nothing is consumed by an abort;
-    /// a datagram received in the same instant is returned).
+    /// a datagram received in the same instant is returned). In a weft::select branch it
+    /// receives only once the branch has won the select: a losing branch takes no datagram.
     std::size_t recv(boost::asio::mutable_buffer buf, std::source_location where = std::source_location::current());
     /// Sends one datagram to `to`. Cancellation as send.
     std::size_t send_to(boost::asio::const_buffer buf, const boost::asio::ip::udp::endpoint& to,

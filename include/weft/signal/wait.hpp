@@ -21,7 +21,8 @@ namespace weft::signal {
 /// weft::no_runtime elsewhere.
 /// **Cancellation**: a cancellation point, and cancel-safe: an aborted wait consumes no
 /// signal (a delivery that raced with the abort is returned, and the next cancellation point
-/// throws).
+/// throws). In a weft::select branch a signal is delivered to it only once the branch has
+/// won the select; a losing branch leaves it to the other waiters or pending.
 ///
 /// ```cpp
 /// auto server = weft::spawn(run_server);

@@ -28,9 +28,16 @@
 // waiter.
 //
 // Cancel-safety: a waiter cancelled while queued unlinks itself and gives back the permits
-// already assigned to it (which go to the next waiters); a waiter granted and then cancelled
-// releases everything it was granted. A standby waiter holds nothing. Nothing is lost or
-// duplicated.
+// already assigned to it (which go to the next waiters); a waiter granted and then aborted
+// releases everything it was granted (granted and past a deadline: it keeps them, the next
+// cancellation point throws). A standby waiter holds nothing. Nothing is lost or duplicated.
+//
+// Select claims (detail/select_claim.hpp): a waiter is claimed for when it would complete
+// (partial assignment takes no claim, so a branch waiting for more permits does not hold its
+// select). Refused, it gives back what was assigned to it, is dequeued and granted
+// wait_status::refused, and retries its acquire once its race reopens (acquire_slow); the
+// invariants above hold unchanged. A lock-free take in a select branch claims right after
+// taking and, refused, releases what it took and retries the same way (claim_taken).
 #pragma once
 
 #include <weft/detail/wait_list.hpp>
@@ -130,6 +137,17 @@ class batch_semaphore {
             return;
         }
         release(1);
+    }
+
+    /// After a lock-free take of `n` permits in the current task: true (keeps them) if the
+    /// task need not claim or holds its select. Otherwise releases them, waits for the race to
+    /// reopen (wait_reopened; throws if the task is aborted meanwhile) and returns false: the
+    /// caller acquires again through acquire_slow.
+    [[nodiscard]] bool claim_taken(std::size_t n, const char* what, std::source_location where) {
+        if (claim_current()) return true;
+        release(n);
+        wait_reopened(what, where);
+        return false;
     }
 
     /// Waits for `n` permits (fiber or thread). Returns wait_status::granted, or

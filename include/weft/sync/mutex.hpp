@@ -46,10 +46,17 @@ class mutex {
     /// (use async_lock there).
     /// **Cancellation**: cancel-safe. If the task is aborted while waiting, task_cancelled is
     /// thrown and the lock is not held; if the lock was handed to it meanwhile, it is passed
-    /// on to the next waiter. An aborted task's later lock() throws at once.
+    /// on to the next waiter. An aborted task's later lock() throws at once. A select branch
+    /// takes the lock only once it has won the select; a lock handed over as a timeout's
+    /// deadline passes is kept (the next cancellation point throws).
     void lock(std::source_location where = std::source_location::current()) {
+        detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         detail::consume_budget(where);
-        if (!sem_.try_acquire_one()) lock_contended(where);
+        if (!sem_.try_acquire_one()) {
+            lock_contended(where);
+        } else if (!sem_.claim_taken(1, "mutex::lock", where)) {
+            sem_.acquire_slow(1, "mutex::lock", where);  // refused, then reopened: again
+        }
     }
 
     /// Locks if the mutex is free and nobody waits for it. Never suspends.

@@ -7,7 +7,11 @@
 // The calls counter is bumped (under mu_) by every notify_waiters, so a waiter that took a
 // snapshot of it (enroll) knows whether a notify_waiters came after, even before it queued.
 // Fast paths without mu_: consuming a stored permit, and notify_one storing one, are a CAS
-// each. mu_ guards the list; wakes run after it is released.
+// each. mu_ guards the lists; wakes run after it is released.
+// Select claims (detail/select_claim.hpp): notify_one claims for the waiter it picks; a
+// refused waiter is dequeued and granted wait_status::refused (it retries once its race
+// reopens) and the notification goes to the next waiter or is stored. A select branch that
+// takes the stored permit claims right after the CAS and, refused, stores it back.
 #pragma once
 
 #include <weft/detail/park.hpp>
@@ -103,6 +107,8 @@ class notify {
     /// thread outside a task (use async_notified there).
     /// **Cancellation**: cancel-safe. An aborted waiter throws task_cancelled having consumed
     /// nothing; a notify_one handed to it meanwhile goes to the next waiter (or is stored).
+    /// A select branch takes a notify_one or the stored permit only once it has won the
+    /// select; one handed over as a timeout's deadline passes is returned.
     void notified(std::source_location where = std::source_location::current()) {
         std::uint64_t s = state_.load(std::memory_order_acquire);
         wait_from(s >> calls_shift, where);
@@ -157,6 +163,8 @@ class notify {
     }
 
     void wait_from(std::uint64_t calls, std::source_location where);
+    // One attempt of wait_from: true when done, false when a select claim was refused.
+    bool wait_once(std::uint64_t calls, std::source_location where);
     // Under the lock: done now (notify_waiters since `calls`, or a stored permit), or queued.
     std::uint32_t enqueue(waiter_node& w, std::uint64_t calls) noexcept;
     bool cancel(waiter_node& w) noexcept;

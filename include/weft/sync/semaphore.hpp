@@ -105,12 +105,15 @@ class semaphore {
     /// if it would have to wait on a worker thread outside a task (use async_acquire there).
     /// **Cancellation**: cancel-safe. If the task is aborted while waiting, task_cancelled is
     /// thrown and no permit is taken: permits set aside for it go to the next waiters, and
-    /// permits granted to it meanwhile are released.
+    /// permits granted to it meanwhile are released. A select branch takes permits only once
+    /// it has won the select; permits granted as a timeout's deadline passes are returned
+    /// (the next cancellation point throws).
     semaphore_permit acquire(std::size_t n = 1,
                              std::source_location where = std::source_location::current()) {
         check_request(n);
+        detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         detail::consume_budget(where);
-        if (!sem_.try_acquire(n) &&
+        if ((!sem_.try_acquire(n) || !sem_.claim_taken(n, "semaphore::acquire", where)) &&
             sem_.acquire_slow(n, "semaphore::acquire", where) != detail::wait_status::granted) {
             throw semaphore_closed();
         }

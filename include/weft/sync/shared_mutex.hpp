@@ -49,10 +49,14 @@ class shared_mutex {
     /// thread outside a task.
     /// **Cancellation**: cancel-safe. An aborted waiter throws task_cancelled holding
     /// nothing; readers that left meanwhile are not lost (their share goes to the next
-    /// waiters), and a lock granted to it meanwhile is passed on.
+    /// waiters), and a lock granted to it meanwhile is passed on. A select branch takes the
+    /// lock only once it has won the select; a lock granted as a timeout's deadline passes is
+    /// kept (the next cancellation point throws).
     void lock(std::source_location where = std::source_location::current()) {
+        detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         detail::consume_budget(where);
-        if (!sem_.try_acquire(max_readers)) {
+        if (!sem_.try_acquire(max_readers) ||
+            !sem_.claim_taken(max_readers, "shared_mutex::lock", where)) {
             sem_.acquire_slow(max_readers, "shared_mutex::lock", where);
         }
     }
@@ -66,8 +70,11 @@ class shared_mutex {
     /// A cooperative scheduling point.
     /// **Cancellation**: cancel-safe, as lock().
     void lock_shared(std::source_location where = std::source_location::current()) {
+        detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         detail::consume_budget(where);
-        if (!sem_.try_acquire(1)) sem_.acquire_slow(1, "shared_mutex::lock_shared", where);
+        if (!sem_.try_acquire(1) || !sem_.claim_taken(1, "shared_mutex::lock_shared", where)) {
+            sem_.acquire_slow(1, "shared_mutex::lock_shared", where);
+        }
     }
     /// Locks shared if no writer holds the lock and nobody waits. Never suspends.
     [[nodiscard]] bool try_lock_shared() noexcept { return sem_.try_acquire(1); }

@@ -75,7 +75,9 @@ class join_handle {
     /// join_error::exception()); std::logic_error on an empty handle (moved from or already
     /// joined) or when a task joins itself.
     /// **Cancellation**: cancel-safe. If the joining task is aborted while waiting,
-    /// task_cancelled is thrown and this handle still owns the result.
+    /// task_cancelled is thrown and this handle still owns the result. A select branch takes
+    /// the result only once it has won the select; a result ready as a timeout's deadline
+    /// passes is returned.
     T join(std::source_location where = std::source_location::current()) {
         if (t_ == nullptr) {
             throw std::logic_error(

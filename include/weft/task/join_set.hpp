@@ -134,7 +134,8 @@ class join_set : private detail::join_set_base {
     /// and its weft::join_error is thrown (join_error::exception() holds what it threw).
     /// join_set<void>: returns true for a task that ended normally, false when empty.
     /// **Cancellation**: cancel-safe. If the calling task is aborted while waiting, nothing
-    /// is removed: the task that ends meanwhile is still returned by the next join_next.
+    /// is removed: the task that ends meanwhile is still returned by the next join_next. A
+    /// select branch removes a task only once it has won the select.
     auto join_next(std::source_location where = std::source_location::current()) {
         detail::task_header* t = next(where);
         auto h = detail::handle_access::make(static_cast<detail::task_result<T>*>(t));

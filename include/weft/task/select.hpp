@@ -1,22 +1,55 @@
-// select: run several functions concurrently as branches of the calling task; the first to
-// end wins and the others are cancelled (Tokio's select!).
+// select: run several functions concurrently as branches of the calling task; the branch
+// that first consumes something (or, if none does, first ends) wins and the others are
+// cancelled (Tokio's select!).
+//
+// Invariants (the design is in detail/select_claim.hpp and docs/architecture.md, "select:
+// claim at the moment of consumption"): a branch takes a value, permit, lock, notification or
+// result from a cancel-safe weft operation only after it claimed the race (through every
+// enclosing select), so a loser never holds anything; a branch releases its claim when it
+// starts its next consuming operation (a loop branch: what it took is in its own code now);
+// only the claim holder decides the select, and its value is returned.
 #pragma once
 
 #include <weft/detail/assert.hpp>
 #include <weft/detail/park.hpp>
+#include <weft/detail/select_claim.hpp>
 #include <weft/detail/task_impl.hpp>
 #include <weft/task/detail/child_group.hpp>
 
 #include <cstddef>
 #include <exception>
 #include <optional>
+#include <stdexcept>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
 namespace weft {
 
 namespace detail {
+/// A select branch behind a guard (weft::when): never started when `enabled` is false.
+template <class F>
+struct when_branch {
+    bool enabled;
+    F fn;
+    decltype(auto) operator()() { return std::invoke(std::move(fn)); }
+};
+
+template <class F>
+struct is_when_branch : std::false_type {};
+template <class F>
+struct is_when_branch<when_branch<F>> : std::true_type {};
+
+template <class F>
+bool branch_enabled(const F& f) noexcept {
+    if constexpr (is_when_branch<std::remove_cvref_t<F>>::value) {
+        return f.enabled;
+    } else {
+        return true;
+    }
+}
+
 template <class Variant, std::size_t I = 0, class Slots>
 Variant take_winner(std::size_t winner, Slots& slots) {
     if constexpr (I + 1 < std::tuple_size_v<Slots>) {
@@ -24,17 +57,81 @@ Variant take_winner(std::size_t winner, Slots& slots) {
     }
     return Variant(std::in_place_index<I>, std::move(*std::get<I>(slots)));
 }
+
+/// Spawns the enabled branch at position `which` (a runtime index) of `fns`.
+template <class Slots, class Fns, std::size_t... I>
+void spawn_select_branch(std::size_t which, child_group& g, task_header* parent, Slots& slots,
+                         Fns& fns, std::index_sequence<I...>) {
+    auto one = [&]<std::size_t J>(std::integral_constant<std::size_t, J>) {
+        if (which != J || !branch_enabled(std::get<J>(fns))) return;
+        spawn_branch(g, parent, J, std::get<J>(slots),
+                     std::forward<std::tuple_element_t<J, Fns>>(std::get<J>(fns)));
+    };
+    (one(std::integral_constant<std::size_t, I>{}), ...);
+}
+
+template <class... F>
+auto select_impl(bool biased, F&&... f) {
+    using result_t = std::variant<branch_value_t<F>...>;
+    constexpr std::size_t n = sizeof...(F);
+    if (!(branch_enabled(f) || ...)) {
+        throw std::invalid_argument("weft::select: every branch is disabled");
+    }
+    throw_if_cancelled();
+    child_group g(child_group::policy::first_end);
+    std::tuple<std::optional<branch_value_t<F>>...> slots;
+    std::tuple<F&&...> fns(std::forward<F>(f)...);
+    task_header* parent = current_task();
+    std::size_t start = biased ? 0 : select_start(n);
+    for (std::size_t k = 0; k < n; ++k) {
+        spawn_select_branch((start + k) % n, g, parent, slots, fns, std::index_sequence_for<F...>{});
+    }
+    g.wait("select", std::source_location::current());
+    // A winner that returned a value is returned even if the caller was cancelled meanwhile:
+    // it may have consumed something (the caller's next cancellation point throws).
+    if (g.first() != child_group::none && !g.first_exception()) {
+        return take_winner<result_t>(g.first(), slots);
+    }
+    throw_if_cancelled();  // the caller's own reason (abort, or a timeout's scope)
+    WEFT_INVARIANT(g.first_exception() != nullptr, "select returns only with a winner");
+    std::rethrow_exception(g.first_exception());
+}
 }  // namespace detail
 
-/// Runs every `f` concurrently; the first to end wins. Returns
-/// std::variant<R0', R1', ...> holding the winner's value at the winner's index
-/// (`index()` tells which branch won; the types may repeat; void becomes std::monostate).
+/// A select branch that takes part only when `cond` is true (Tokio's `if` guard on a select!
+/// branch): when false, `f` is never started and cannot win; its alternative in the result
+/// is then never the one returned. Use it to leave out a branch that would win at once for
+/// nothing, e.g. `weft::when(!set.empty(), [&] { return set.join_next(); })`.
 ///
-/// Branches are fibers of the calling task, as for weft::join. When one ends, every other
-/// branch is cancelled before it resumes (aborted: it throws task_cancelled at its current
-/// or next cancellation point, so its destructors run) and select waits for all of them
-/// before it returns. A loser that returns a value anyway (it was not at a cancellation
-/// point) has that value destroyed.
+/// **Cancellation**: as the branch `f` inside weft::select; `when` itself never suspends.
+template <class F>
+    requires detail::task_callable<F>
+detail::when_branch<std::decay_t<F>> when(bool cond, F&& f) {
+    return {cond, std::forward<F>(f)};
+}
+
+/// Runs every `f` concurrently; one wins. Returns std::variant<R0', R1', ...> holding the
+/// winner's value at the winner's index (`index()` tells which branch won; the types may
+/// repeat; void becomes std::monostate).
+///
+/// Branches are fibers of the calling task, as for weft::join. The winner is the branch that
+/// first *consumes* something from a cancel-safe weft operation (receives a value, takes a
+/// lock, permits, a notification, a join result, marks a watch value seen), or, if none did,
+/// the first to end (returning or throwing). When the winner ends, every other branch is
+/// cancelled (aborted: it throws task_cancelled at its current or next cancellation point,
+/// so its destructors run) and select waits for all of them before it returns. Plain select
+/// starts its branches in a rotating order, so that when several are ready at once each wins
+/// in turn; weft::select_biased starts them in order. Branches disabled with weft::when are
+/// not started. A loser that returns a value it computed without consuming anything has that
+/// value destroyed.
+///
+/// In short: a branch wins when it returns, or when it takes a value from a cancel-safe
+/// operation; a loop branch that takes a value and goes on to its next operation gives the
+/// race back, like a Tokio future that awaits again. So `select([&] { for (;;)
+/// handle(listener.accept()); }, [&] { stop.cancelled(); })` ends when `stop` is cancelled:
+/// between two accepts, or at once while the loop waits in accept. A branch that becomes
+/// ready while the loop branch handles a value (it holds the race until its next operation)
+/// waits for that next operation, then wins.
 ///
 /// ```cpp
 /// auto r = weft::select([&] { return rx.recv(); },
@@ -42,27 +139,40 @@ Variant take_winner(std::size_t winner, Slots& slots) {
 /// if (r.index() == 1) { /* timed out */ }
 /// ```
 ///
-/// Throws: if the winner threw, that exception, after the same wait. Context errors as
-/// weft::join.
+/// Throws: if the winner threw, that exception, after the same wait.
+/// std::invalid_argument("weft::select: every branch is disabled") when every branch is a
+/// disabled weft::when. Context errors as weft::join.
 ///
-/// **Cancellation**: a cancellation point. Aborting the caller (or a timeout around it
-/// expiring) cancels every branch, waits for them, and throws task_cancelled (weft::elapsed
-/// from the timeout). Whether a loser's operation is lost depends on that operation's own
-/// cancel-safety: a loser parked in a cancel-safe call (recv, lock, acquire, ...) consumed
-/// nothing.
+/// **Cancellation**: a cancellation point. What the claim guarantees: a losing branch never
+/// consumes anything from a cancel-safe weft operation (mpsc recv and recv_many, oneshot
+/// recv, broadcast recv, watch changed, mutex and shared_mutex locks, semaphore acquire,
+/// notify notified, join_handle join, join_set join_next, tcp_listener accept, tcp_stream and
+/// its read half read_some and read_line, udp_socket recv and recv_from, signal::wait
+/// and ctrl_c; cancellation_token cancelled and sender closed consume nothing): the
+/// operation decides the race under its own lock (a socket: after readiness, before the
+/// read) at the moment it would hand the value over, and a refused branch leaves the value
+/// where it was (the next receive gets it). So with cancel-safe operations nothing is lost or taken twice,
+/// and a nested select (inside a branch) claims through every enclosing select. The claim
+/// stops at a weft::join inside a branch (as a Tokio join of cancel-safe futures is not
+/// cancel-safe), at this_task::shield and while unwinding (such waits are granted
+/// unconditionally, so a shielded branch can always finish). Aborting the caller (or a
+/// timeout around it expiring) cancels every branch and waits for them; if a branch had
+/// already consumed something, select returns its value (the caller's next cancellation point
+/// throws), otherwise it throws task_cancelled (weft::elapsed from the timeout).
 template <class... F>
     requires(sizeof...(F) > 0 && (detail::task_callable<F> && ...))
 auto select(F&&... f) {
-    using result_t = std::variant<detail::branch_value_t<F>...>;
-    detail::throw_if_cancelled();
-    detail::child_group g(detail::child_group::policy::first_end);
-    std::tuple<std::optional<detail::branch_value_t<F>>...> slots;
-    detail::spawn_branches(g, slots, std::index_sequence_for<F...>{}, std::forward<F>(f)...);
-    g.wait("select", std::source_location::current());
-    if (g.first_exception()) std::rethrow_exception(g.first_exception());
-    detail::throw_if_cancelled();
-    WEFT_INVARIANT(g.first() != detail::child_group::none, "select returns only with a winner");
-    return detail::take_winner<result_t>(g.first(), slots);
+    return detail::select_impl(false, std::forward<F>(f)...);
+}
+
+/// weft::select whose branches start in argument order, so that when several are ready at
+/// once the lowest index wins (Tokio's `biased;`). Everything else as weft::select.
+///
+/// **Cancellation**: as weft::select.
+template <class... F>
+    requires(sizeof...(F) > 0 && (detail::task_callable<F> && ...))
+auto select_biased(F&&... f) {
+    return detail::select_impl(true, std::forward<F>(f)...);
 }
 
 }  // namespace weft

@@ -47,7 +47,9 @@ class interval {
     /// Waits until the next tick is due and returns the time it was scheduled for (not the
     /// time it actually completed).
     /// **Cancellation**: a cancellation point (also when the tick is already due); cancel-
-    /// safe: an interrupted tick is not consumed, the next tick() returns it.
+    /// safe: an interrupted tick is not consumed, the next tick() returns it. In a
+    /// weft::select branch the tick is consumed only once the branch has won, so a tick due
+    /// in the instant another branch wins is returned by the next tick().
     std::chrono::steady_clock::time_point tick(
         std::source_location where = std::source_location::current());
 

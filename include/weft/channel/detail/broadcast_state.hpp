@@ -123,6 +123,9 @@ struct broadcast_state
         return bc_read::value;
     }
 
+    /// Under mu: whether try_recv_locked would move cursor `c` (a value or a lag report).
+    [[nodiscard]] bool readable_locked(const bc_cursor& c) const noexcept { return c.next != tail; }
+
     /// Under mu, from grant_all: an Asio node reads its result while its receiver is alive.
     void fill_locked(bc_node<T>& n) {
         if (!n.is_async()) return;

@@ -135,10 +135,16 @@ struct mpsc_state : boost::intrusive_ref_counter<mpsc_state<T>, boost::thread_sa
     mpsc::send_status try_send_locked(T& v, wake_batch<1>& wb) {
         if (rx_closed.load(std::memory_order_relaxed)) return mpsc::send_status::closed;
         if (rx_node<T>* r = rx_waiter) {
-            r->value.emplace(std::move(v));
             rx_waiter = nullptr;
-            wb.grant(*r, wait_status::granted);
-            return mpsc::send_status::ok;
+            if (r->try_claim()) {
+                r->value.emplace(std::move(v));
+                wb.grant(*r, wait_status::granted);
+                return mpsc::send_status::ok;
+            }
+            // Another branch of the receiver's select holds the race: the receiver is told so
+            // (it retries once the race reopens) and the value goes to the buffer, where the
+            // retry or a later recv finds it. The buffer was empty, as a receiver was parked.
+            wb.grant(*r, wait_status::refused);
         }
         if (buf.full()) return mpsc::send_status::full;
         buf.push_back(std::move(v));

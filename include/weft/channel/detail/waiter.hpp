@@ -8,10 +8,11 @@
 // would tell the caller it was not sent), and a value handed to an aborted receiver could only
 // go back to the front by overfilling a bounded buffer that other senders filled meanwhile.
 // So this function returns a grant that raced the cancellation; the caller decides. A send
-// keeps it (the value was sent). mpsc's receive puts the value back at the front of the
-// buffer (which may then hold one more than the capacity) and throws: a branch that lost a
-// select must not consume a value that nobody will see (API.md: a loser is cancelled before
-// it resumes).
+// keeps it (the value was sent). mpsc's and oneshot's receive, when the task was aborted,
+// put the value back (mpsc: at the front of the buffer, which may then hold one more than
+// the capacity) and throw; past a deadline only, they return it (wait_list.hpp's contract).
+// A select branch that lost is never granted a value in the first place: the sender claims
+// for the receiver before handing it over (detail/select_claim.hpp).
 #pragma once
 
 #include <weft/detail/assert.hpp>

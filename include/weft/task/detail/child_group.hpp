@@ -15,9 +15,18 @@
 //
 // Cancel-safety: the wait is not a cancellation point (API.md Conventions (c)): an abort of
 // the owner aborts every child and keeps waiting; the owner throws after the wait.
+//
+// select (first_end) decides through a claim (detail/select_claim.hpp): each branch's task
+// carries {&race_, index}; a branch that consumes claims race_ first, and an ending branch
+// claims in returned(). Only the claim holder decides the group, so the holder's value is
+// never dropped. A branch that ends while another holds the claim waits first, on its own
+// fiber (claim_to_end, before returned() takes mu_): the holder either returns and wins (this
+// branch is aborted and decides nothing) or starts its next consuming operation, which
+// releases the claim (a loop branch), and the ending branch claims and wins.
 #pragma once
 
 #include <weft/detail/park.hpp>
+#include <weft/detail/select_claim.hpp>
 #include <weft/detail/task_header.hpp>
 #include <weft/detail/task_impl.hpp>
 #include <weft/detail/waker.hpp>
@@ -62,7 +71,18 @@ class child_group {
     /// Forgets `t` whose submission failed (drops the group's reference).
     void discard(task_header* t) noexcept;
 
-    /// Child side: the user's function returned (`e` null) or threw `e`.
+    /// The claim record a child at `index` carries (select only; empty for join/scoped).
+    /// Set on the child's task before it is submitted.
+    [[nodiscard]] claim_record claim_for(std::size_t index) noexcept {
+        return policy_ == policy::first_end ? claim_record{&race_, index} : claim_record{};
+    }
+
+    /// Child side, on the child's fiber right before returned(): under first_end, waits while
+    /// another branch holds the claim until it is released (then claims) or this task is
+    /// aborted. May suspend; never throws.
+    void claim_to_end(std::size_t index) noexcept;
+    /// Child side: the user's function returned (`e` null) or threw `e`. Under first_end the
+    /// child claims the race; it decides the group only if it holds the claim.
     void returned(std::size_t index, std::exception_ptr e) noexcept;
     /// Child side: the wrapper is gone (its last access to the group).
     void destroyed() noexcept;
@@ -95,6 +115,7 @@ class child_group {
     bool waited_ = false;
     std::size_t first_ = none;
     std::exception_ptr first_exception_;
+    select_race race_;  // first_end only
 };
 
 /// Submits `t`, registering it with `g` first; on failure `t` is discarded and released.
@@ -141,6 +162,7 @@ class branch {
             e = std::current_exception();
         }
         returned_ = true;
+        g_->claim_to_end(index_);
         g_->returned(index_, std::move(e));
     }
 
@@ -152,24 +174,28 @@ class branch {
     std::optional<F> f_;
 };
 
+/// Spawns branch `index` of a join/select as a fiber of `parent` (on a plain thread, parent
+/// null: as an ordinary task of its runtime), its result going to `slot`.
+template <class Fn, class V>
+void spawn_branch(child_group& g, task_header* parent, std::size_t index, std::optional<V>& slot,
+                  Fn&& fn) {
+    using fn_t = std::decay_t<Fn>;
+    g.reserve();
+    task_header* t = make_task(branch<fn_t, V>(g, index, slot, std::forward<Fn>(fn)),
+                               std::source_location::current());
+    t->claim_ = g.claim_for(index);  // not yet submitted: nobody else reads it
+    spawn_options opts;
+    opts.branch_of = parent;
+    submit_child(g, t, std::move(opts));
+    t->release();  // the group keeps its own reference; no handle is needed
+}
+
 /// Spawns every branch of a join/select as a fiber of the calling task (on a plain thread:
 /// as ordinary tasks of its runtime), results going to `slots`.
 template <class... F, class Slots, std::size_t... I>
 void spawn_branches(child_group& g, Slots& slots, std::index_sequence<I...>, F&&... f) {
     task_header* parent = current_task();
-    auto one = [&](std::size_t index, auto& slot, auto&& fn) {
-        using fn_t = std::decay_t<decltype(fn)>;
-        using value_t = typename std::remove_reference_t<decltype(slot)>::value_type;
-        g.reserve();
-        task_header* t =
-            make_task(branch<fn_t, value_t>(g, index, slot, std::forward<decltype(fn)>(fn)),
-                      std::source_location::current());
-        spawn_options opts;
-        opts.branch_of = parent;
-        submit_child(g, t, std::move(opts));
-        t->release();  // the group keeps its own reference; no handle is needed
-    };
-    (one(I, std::get<I>(slots), std::forward<F>(f)), ...);
+    (spawn_branch(g, parent, I, std::get<I>(slots), std::forward<F>(f)), ...);
 }
 
 }  // namespace weft::detail

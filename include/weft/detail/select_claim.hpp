@@ -1,0 +1,129 @@
+// select_claim: how weft::select decides its race at the moment a branch consumes something.
+// Not for users.
+//
+// In Tokio a select! branch wins when its future returns Ready, so a losing branch never took
+// anything. weft's branches are fibers that run on their own, so two of them could each take
+// a value in the same instant; the loser's value would then be destroyed when it is aborted.
+// weft decides the race where the taking happens instead:
+//
+//   - Each select owns a select_race: `winner`, none until a branch claims it.
+//   - A select branch's task_header carries a claim_record {race, index}, written before the
+//     task is submitted and never changed (join and scoped children carry none: claims stop
+//     at a join, as a Tokio join of cancel-safe futures is not cancel-safe).
+//   - A select nested in a branch of an outer select: the inner race's `outer` is the inner
+//     select's owner task (the outer branch), so a claim walks upwards: claiming the inner
+//     race and then the owner's own record, up to a select whose owner is not a branch. The
+//     chain is cut (outer = null) when the inner select is called inside this_task::shield or
+//     while unwinding: such a select must finish even though its owner may have lost.
+//   - Whoever is about to hand a cancel-safe operation's result to a waiter (the granter
+//     under the primitive's lock, or the waiter itself on its fast path) claims first for
+//     the waiter's task and, if refused, leaves the value/permit/notification where it is.
+//   - A branch that returns claims too (child_group::returned); holding the claim, it wins.
+//
+// Release (a loop branch gives the race back). In Tokio a loop future that took a value and
+// awaits again owns that value; dropping it then is the user's concern. So a branch that
+// starts another consuming operation (current_claimer(), called at the start of each) has
+// consumed what it took into user code: it releases every level held for it (release_claims:
+// its own race if it holds it, and the enclosing levels its owners hold on its behalf), top
+// level first, so that a sibling that claims the lower level after the release never finds
+// an upper level still marked for the releaser. The select owner itself (an outer branch)
+// releases the level an inner select's branch claimed for it when it starts its next
+// consuming op. Only the holder releases: a level held for index i can be released only by
+// the task that holds it or, for an owner's level, by the inner branch holding the level
+// below (the owner is blocked in its select meanwhile).
+//
+// Refusal. A refused consumer took nothing. It waits in wait_reopened() until the refusing
+// race is released (then it retries its whole operation) or its task is aborted (the holder
+// returned and won; the group aborts the losers). A granter that refuses a queued waiter
+// dequeues it and grants it wait_status::refused (what was to be granted goes to the next
+// waiter or stays in the primitive); the waiter then does the same. An ending branch refused
+// in child_group's claim waits likewise, on its own fiber, before it reports.
+//
+// Invariants: a claim succeeds only if every level from the branch up to the top holds the
+// claimer's index there. winner moves none -> i by a claim, i -> none only by a release for
+// i; a release wakes every waiter registered on that race (registration and the winner check
+// happen under the race's lock, the release stores none before taking it: no lost wake).
+// Inner claimed, outer refused leaves the inner race held by a branch that cannot win yet: it
+// waits for the outer reopen (or its abort) and keeps the inner level, which its next
+// operation releases.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <mutex>
+#include <source_location>
+
+namespace weft::detail {
+
+class task_header;
+struct reopen_waiter;
+
+/// The race of one select (lives in its child_group).
+struct select_race {
+    static constexpr std::size_t none = ~std::size_t{0};
+    /// The branch index that holds the race, or none.
+    std::atomic<std::size_t> winner{none};
+    /// The select's owner task when that task claims in an outer select (it is a branch of one,
+    /// not shielded, not unwinding); null otherwise. Written before any branch is submitted.
+    task_header* outer = nullptr;
+    /// Guards `reopen`: the refused consumers waiting for this race to be released.
+    std::mutex mu;
+    reopen_waiter* reopen = nullptr;
+};
+
+/// What a select branch's task carries: which race it claims in, as which index.
+struct claim_record {
+    select_race* race = nullptr;
+    std::size_t index = 0;
+};
+
+/// Claims `index`'s win in `race` and, through `race->outer`, every enclosing select. True
+/// when the claimer holds every level (now or from an earlier claim of its own); false when
+/// some level is held by another branch. Never blocks; any thread.
+bool claim_race(select_race* race, std::size_t index) noexcept;
+
+/// Claims for task `t` (a waiter's claimer). True at once (one load) when `t` is not a
+/// select branch.
+bool claim_select(task_header* t) noexcept;
+
+/// Releases every level held for task `t` (its own race if it holds it there, then the
+/// levels its owners hold on its behalf), top level first, and wakes their refused waiters.
+/// Called by the holder only. No-op when `t` is null or holds nothing.
+void release_claims(task_header* t) noexcept;
+
+/// The start of a consuming operation: the task that must claim for it (the current task
+/// when it is a select branch that is neither inside this_task::shield nor unwinding; null
+/// otherwise: a shielded or unwinding branch must be granted unconditionally). A branch
+/// that holds its select from an earlier operation has moved on: its claims are released
+/// here first (release_claims). Call once per operation, before its first claim.
+task_header* current_claimer() noexcept;
+
+/// The first step of a consuming operation, before its cooperative-budget check: gives back
+/// the claims of the current branch (release_claims), so that when the budget makes it yield,
+/// a sibling refused while it held them can run and claim. Without it a loop branch whose
+/// next value is always ready would yield holding its claim and re-claim at once after, and
+/// a refused sibling (pinned to the same worker) would never get the race.
+void begin_consuming() noexcept;
+
+/// current_claimer() without the release: for a select's own construction (its owner's
+/// record becomes the new race's outer level), which consumes nothing.
+task_header* claimer_of_current() noexcept;
+
+/// The fast path of a consuming call: current_claimer() and claims for it (true when it need
+/// not claim). Call right before taking something that is available now.
+bool claim_current() noexcept;
+
+/// A consuming operation of the current task was refused (a claim for it returned false, or
+/// a granter ended its wait with wait_status::refused): it took nothing. Waits until the
+/// race that refuses it is released, then returns: the caller retries its whole operation.
+/// Throws task_cancelled / scope_cancelled when the task is cancelled meanwhile (the holder
+/// returned and won, and the select aborts its losers). Returns at once when nothing
+/// refuses the task any more.
+void wait_reopened(const char* what, std::source_location where);
+
+/// Where plain select starts its branches: a per-task turn, so that when several branches are
+/// ready at once each gets to win in turn (Tokio randomises; a rotation costs less and is as
+/// fair for a loop). 0 off a task.
+std::size_t select_start(std::size_t branches) noexcept;
+
+}  // namespace weft::detail

@@ -1,0 +1,173 @@
+// select_claim: see include/weft/detail/select_claim.hpp for the protocol and its invariants.
+#include <weft/detail/park.hpp>
+#include <weft/detail/select_claim.hpp>
+#include <weft/detail/task_header.hpp>
+
+#include <exception>
+#include <mutex>
+
+namespace weft::detail {
+
+bool claim_race(select_race* race, std::size_t index) noexcept {
+    while (race) {
+        std::size_t held = select_race::none;
+        // Ordering: the race is decided by winner's single modification order; nothing is
+        // published through it (the payload a winner takes is guarded by the primitive's own
+        // lock, and the owner reads the decision after wait(), ordered by the group mutex).
+        // acq_rel anyway so a claim read on another thread follows the claimer's earlier steps,
+        // which keeps reasoning about the losers simple at no measurable cost (one CAS per
+        // consumption inside a select).
+        if (!race->winner.compare_exchange_strong(held, index, std::memory_order_acq_rel,
+                                                  std::memory_order_acquire) &&
+            held != index) {
+            return false;
+        }
+        // Held by us (now or earlier): the enclosing select must be ours too. An earlier claim
+        // of ours may have been refused further up, so the walk always goes to the top rather
+        // than stopping at a level we already hold (stopping there would let a branch of an
+        // inner select that lost the outer one consume on a second try).
+        task_header* owner = race->outer;
+        if (!owner) return true;
+        // safety: `owner` outlives every branch of this race (its select waits for them), and
+        // its claim_ was written before it was submitted, so before this branch existed.
+        race = owner->claim_.race;
+        index = owner->claim_.index;
+    }
+    return true;
+}
+
+/// A refused consumer parked in wait_reopened(), on its own stack, in its race's `reopen`
+/// list (guarded by the race's mu).
+struct reopen_waiter {
+    waker w;
+    reopen_waiter* next = nullptr;
+    bool queued = false;
+};
+
+namespace {
+
+// Wakes every refused consumer registered on `race`. The waker is moved out under the lock
+// and woken after it is released; once unlinked, a node is not touched again (its waiter may
+// already have returned and popped its frame).
+void wake_reopened(select_race* race) noexcept {
+    for (;;) {
+        waker w;
+        {
+            std::lock_guard lk(race->mu);
+            reopen_waiter* n = race->reopen;
+            if (!n) return;
+            race->reopen = n->next;
+            n->queued = false;
+            w = std::move(n->w);
+        }
+        w.wake();
+    }
+}
+
+// Releases `race` (held for `index`) and, first, the levels above it held on the same
+// behalf. False when `race` is not held for `index`: then nothing above is held for us.
+bool release_level(select_race* race, std::size_t index) noexcept {
+    // Ordering: acquire, so a level we read as ours was claimed by our own earlier steps (or
+    // the steps of the inner branch on whose behalf it is ours), as in claim_race.
+    if (race->winner.load(std::memory_order_acquire) != index) return false;
+    if (task_header* owner = race->outer) release_level(owner->claim_.race, owner->claim_.index);
+    // safety: only a holder releases, and nobody else moves a level held for `index` (a claim
+    // only moves none -> i), so the store cannot overwrite another branch's claim.
+    // Ordering: seq_cst store then the lock in wake_reopened: a waiter that registers under
+    // the lock before we take it is woken; one that registers after sees none (it reads
+    // winner under the same lock, after our store).
+    race->winner.store(select_race::none, std::memory_order_seq_cst);
+    wake_reopened(race);
+    return true;
+}
+
+// The race that refuses `t` now: the lowest level held for another index than `index` (set to
+// ours at that level). Null when every level is free or ours (a claim would succeed).
+select_race* refusing_race(task_header* t, std::size_t& index) noexcept {
+    select_race* race = t->claim_.race;
+    index = t->claim_.index;
+    while (race) {
+        std::size_t held = race->winner.load(std::memory_order_acquire);
+        if (held != select_race::none && held != index) return race;
+        task_header* owner = race->outer;
+        if (!owner) return nullptr;
+        race = owner->claim_.race;
+        index = owner->claim_.index;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+void release_claims(task_header* t) noexcept {
+    if (!t || !t->claim_.race) return;
+    release_level(t->claim_.race, t->claim_.index);
+}
+
+void wait_reopened(const char* what, std::source_location where) {
+    task_header* t = current_task();
+    if (!t || !t->claim_.race) return;
+    for (;;) {
+        throw_if_cancelled();
+        std::size_t index = 0;
+        select_race* race = refusing_race(t, index);
+        if (!race) return;  // released meanwhile: retry
+        reopen_waiter node;
+        node.w = current_waker(what);
+        {
+            std::lock_guard lk(race->mu);
+            // Re-checked under the lock: a release stores none before it takes the lock.
+            std::size_t held = race->winner.load(std::memory_order_seq_cst);
+            if (held == select_race::none || held == index) continue;
+            node.next = race->reopen;
+            race->reopen = &node;
+            node.queued = true;
+        }
+        park(what, where);
+        // Woken by the release, by the abort (abort_task wakes the task), or spuriously.
+        std::lock_guard lk(race->mu);
+        if (node.queued) {
+            for (reopen_waiter** p = &race->reopen; *p; p = &(*p)->next) {
+                if (*p == &node) {
+                    *p = node.next;
+                    break;
+                }
+            }
+            node.queued = false;
+        }
+    }
+}
+
+bool claim_select(task_header* t) noexcept {
+    if (!t || !t->claim_.race) return true;
+    return claim_race(t->claim_.race, t->claim_.index);
+}
+
+task_header* current_claimer() noexcept {
+    task_header* t = claimer_of_current();
+    // Starting another consuming operation: what this branch took before is in user code now.
+    release_claims(t);
+    return t;
+}
+
+void begin_consuming() noexcept { release_claims(claimer_of_current()); }
+
+task_header* claimer_of_current() noexcept {
+    task_header* t = current_task();
+    if (!t || !t->claim_.race) return nullptr;
+    // A shielded or unwinding branch cannot be interrupted, so it must not be refused: it
+    // would wait for a grant that never comes.
+    if (t->shield_depth_ != 0 || std::uncaught_exceptions() != 0) return nullptr;
+    return t;
+}
+
+bool claim_current() noexcept { return claim_select(current_claimer()); }
+
+std::size_t select_start(std::size_t branches) noexcept {
+    task_header* t = current_task();
+    if (!t || branches < 2) return 0;
+    // A per-task counter, not a thread_local: a task's selects may run on several workers.
+    return t->select_turn_++ % branches;
+}
+
+}  // namespace weft::detail

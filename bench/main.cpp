@@ -1,5 +1,5 @@
 // weft_bench: the peers' twelve workloads (bench/peers/README.md) on a weft runtime with
-// 2 workers and otherwise the runtime's defaults, plus the scaling rows of BENCH.md.
+// 2 workers and otherwise the runtime's defaults, plus the scaling rows of docs/notes/bench.md.
 //
 // Usage: weft_bench [workload[,workload...]]
 //   no argument: the twelve peer workloads, in the peers' order (idle_memory first, so the

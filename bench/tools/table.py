@@ -2,7 +2,7 @@
 """Tables (and optional charts) from weft_bench / peer JSONL results, as scripts/bench prints them.
 
   table.py [--meta FILE] [--plot DIR] weft.jsonl tokio.jsonl boost_fiber.jsonl asio.jsonl
-      one markdown table: the median of each runtime per workload, scored as BENCH.md says,
+      one markdown table: the median of each runtime per workload, scored as docs/contributing.md says,
       and the ratio weft / best peer (lower is better; < 1 means weft wins)
   table.py [--meta FILE] [--plot DIR] --scaling scaling.jsonl
       weft against itself: cost per op at each size and the growth largest / smallest
@@ -28,7 +28,7 @@ FIGURE = {
     "tcp_echo": ("ns_per_op", "ns / round trip", 1.0, 0),
 }
 DEFAULT_FIGURE = ("ns_per_op", "ns / op", 1.0, 0)
-IDLE_TARGET = 8192  # BENCH.md: a stackful runtime's floor, one or two touched pages per task
+IDLE_TARGET = 8192  # a stackful runtime's floor, one or two touched pages per task
 
 SCALING_GROUPS = [
     ("spawn_many", ["spawn_many_10k", "spawn_many_100k", "spawn_many_1m"], "ns_per_op",
@@ -178,7 +178,7 @@ def plot_compare(res, ratios, outdir):
     if ws:
         fig, ax = plt.subplots(figsize=(8, 0.45 * len(ws) + 1.5))
         vals = [ratios[w] for w in ws]
-        # idle_memory is judged against BENCH.md's 8 KiB floor, not against Tokio: grey
+        # idle_memory is judged against the 8 KiB stackful floor, not against Tokio: grey
         colors = ["#aaaaaa" if w == "idle_memory" else "#2a9d8f" if v < 1.0 else "#e76f51"
                   for w, v in zip(ws, vals)]
         labels = [f"{w} (RSS; not chased)" if w == "idle_memory" else w for w in ws]

@@ -121,7 +121,7 @@ void join_wait(task_header* t, std::source_location where) {
             return;
         }
         if (cancellation_requested()) {
-            // Cancelled before it resumes (API.md): the result, if the task finished meanwhile,
+            // Cancelled before it resumes (docs/conventions.md): the result, if the task finished meanwhile,
             // stays for a later join. complete() owns join_waker_ once `complete` is set.
             if (t->state_.unset_join_waker()) t->join_waker_.reset();
             throw_if_cancelled();

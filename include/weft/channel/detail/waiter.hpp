@@ -33,7 +33,7 @@
 namespace weft::detail::chan {
 
 /// The argument type of an Asio completion carrying a T: T itself when default-constructible
-/// (a default value accompanies an error), else std::optional<T> (API.md Conventions).
+/// (a default value accompanies an error), else std::optional<T> (docs/conventions.md).
 template <class T>
 using async_value_t = std::conditional_t<std::is_default_constructible_v<T>, T, std::optional<T>>;
 

@@ -13,7 +13,7 @@
 // of scoped run in parallel on other workers; branches of join/select share one worker but
 // their owner may migrate. The critical sections never suspend.
 //
-// Cancel-safety: the wait is not a cancellation point (API.md Conventions (c)): an abort of
+// Cancel-safety: the wait is not a cancellation point (docs/conventions.md, cancellation points (3)): an abort of
 // the owner aborts every child and keeps waiting; the owner throws after the wait.
 //
 // select (first_end) decides through a claim (detail/select_claim.hpp): each branch's task

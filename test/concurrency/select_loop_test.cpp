@@ -175,12 +175,16 @@ TEST_CASE("a loop branch over mpsc recv lets a returning sleep branch end the se
     check(r, 1, "recv loop vs sleep_for");
 }
 
-TEST_CASE("a loop branch over tcp accept lets a cancellation token end the select",
-          "[concurrency][select][loop][net]") {
-    result r = run([](result& r) {
+// The accept loop every service has, raced against a branch that waits on `Stop`: clients
+// connect r.sent times, each waits for the server's reply, and `fire` ends the select once
+// every connection was handled. The loop branch must give the race back at each accept, or
+// the stop branch could never win.
+template <class Stop, class Fire, class Wait>
+result accept_loop_against(Fire fire, Wait wait) {
+    return run([&](result& r) {
         auto l = weft::net::tcp_listener::bind("127.0.0.1:0");
         auto ep = l.local_addr();
-        weft::cancellation_token stop;
+        Stop stop;
         std::atomic<std::size_t> accepted{0};
         r.sent = 5;
         auto clients = weft::spawn([&] {
@@ -189,7 +193,7 @@ TEST_CASE("a loop branch over tcp accept lets a cancellation token end the selec
                 std::string line;
                 c.read_line(line);  // the server's reply: the connection was handled
             }
-            if (wait_for_count(accepted, r.sent)) stop.cancel();
+            if (wait_for_count(accepted, r.sent)) fire(stop);
         });
         joined_on_exit guard{clients};
         auto ev = weft::select(
@@ -200,44 +204,25 @@ TEST_CASE("a loop branch over tcp accept lets a cancellation token end the selec
                     accepted.fetch_add(1);
                 }
             },
-            [&] { stop.cancelled(); });
+            [&] { wait(stop); });
         r.index = ev.index();
         clients.join();
         r.handled = accepted.load();
     });
+}
+
+TEST_CASE("a loop branch over tcp accept lets a cancellation token end the select",
+          "[concurrency][select][loop][net]") {
+    result r = accept_loop_against<weft::cancellation_token>(
+        [](weft::cancellation_token& t) { t.cancel(); },
+        [](weft::cancellation_token& t) { t.cancelled(); });
     check(r, 1, "accept loop vs cancellation_token");
 }
 
 TEST_CASE("a loop branch over tcp accept lets a notify branch end the select",
           "[concurrency][select][loop][net]") {
-    result r = run([](result& r) {
-        auto l = weft::net::tcp_listener::bind("127.0.0.1:0");
-        auto ep = l.local_addr();
-        weft::notify stop;
-        std::atomic<std::size_t> accepted{0};
-        r.sent = 5;
-        auto clients = weft::spawn([&] {
-            for (std::size_t i = 0; i < r.sent; ++i) {
-                auto c = weft::net::tcp_stream::connect(ep);
-                std::string line;
-                c.read_line(line);
-            }
-            if (wait_for_count(accepted, r.sent)) stop.notify_one();
-        });
-        joined_on_exit guard{clients};
-        auto ev = weft::select(
-            [&] {
-                for (;;) {
-                    auto s = l.accept();
-                    s.write_all(boost::asio::buffer(std::string("hi\n")));
-                    accepted.fetch_add(1);
-                }
-            },
-            [&] { stop.notified(); });
-        r.index = ev.index();
-        clients.join();
-        r.handled = accepted.load();
-    });
+    result r = accept_loop_against<weft::notify>([](weft::notify& n) { n.notify_one(); },
+                                                 [](weft::notify& n) { n.notified(); });
     check(r, 1, "accept loop vs notified");
 }
 

@@ -12,8 +12,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <csignal>
-
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -472,13 +472,20 @@ TEST_CASE("a shielded select loser is still granted and select returns",
                 tx.send(7);
             });
             int shielded_got = -1;
+            std::atomic<bool> shielded_started{false};
             auto r = weft::select(
                 [&] {
                     weft::this_task::shield s;
+                    shielded_started = true;
                     shielded_got = *rx.recv();
                     return shielded_got;
                 },
-                [] { return -2; });  // ends first without consuming anything: wins
+                [&] {
+                    // Ends without consuming anything, once the shielded branch is in its
+                    // recv (whichever order the branches started in), and so wins.
+                    while (!shielded_started) weft::yield_now();
+                    return -2;
+                });
             sender.join();
             return std::pair<std::size_t, int>(r.index(), shielded_got);
         });

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstddef>
+#include <cstdlib>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -737,7 +738,9 @@ TEST_CASE("select_biased: the lowest ready index wins; select rotates", "[concur
         }
         return std::pair<int, int>(biased_first, plain_first);
     });
-    CHECK(res.first == 100);
+    // Biased order is the order the branches are queued in; shuffle mode (WEFT_SHUFFLE)
+    // reorders ready pinned tasks on purpose, so there only the rotation is checked.
+    if (std::getenv("WEFT_SHUFFLE") == nullptr) CHECK(res.first == 100);
     CHECK(res.second > 0);
     CHECK(res.second < 100);
 }

@@ -151,8 +151,9 @@ detail::when_branch<std::decay_t<F>> when(bool cond, F&& f) {
 /// and ctrl_c; cancellation_token cancelled and sender closed consume nothing): the
 /// operation decides the race under its own lock (a socket: after readiness, before the
 /// read) at the moment it would hand the value over, and a refused branch leaves the value
-/// where it was (the next receive gets it). So with cancel-safe operations nothing is lost or taken twice,
-/// and a nested select (inside a branch) claims through every enclosing select. The claim
+/// where it was (the next receive gets it). So with cancel-safe operations nothing is lost
+/// or taken twice, and a nested select (inside a branch) claims through every enclosing
+/// select. The claim
 /// stops at a weft::join inside a branch (as a Tokio join of cancel-safe futures is not
 /// cancel-safe), at this_task::shield and while unwinding (such waits are granted
 /// unconditionally, so a shielded branch can always finish). Aborting the caller (or a

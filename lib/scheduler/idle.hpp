@@ -1,10 +1,16 @@
 // idle: which workers are parked and how many are searching for work (Tokio's idle.rs).
 //
-// state_ packs (unparked << 16) | searching. A worker that runs out of work first becomes a
+// state_ packs (generation << 32) | (unparked << 16) | searching. A worker that runs out of work first becomes a
 // "searcher" (steals, checks the global queue) if fewer than half of the workers already
 // search, so a burst of work does not wake every thread. A producer wakes one sleeper only
 // when nobody is searching: the searcher will find the work, and when it does it wakes the
 // next sleeper (a chain, not a broadcast).
+//
+// The generation counts parkings (it wraps). It lets the paused clock's auto-advance ask
+// "were all workers parked for the whole of my look at the queues?": two equal snapshots
+// with unparked == 0 say yes, since any worker that unparked in between had to park again to
+// bring unparked back to 0, and that parking changed the generation (an equal unparked count
+// alone missed a worker that ran a task and parked again in between: issue #12, item 2).
 //
 // Invariants: searching <= unparked <= workers (a searcher is an unparked worker); sleepers_
 // (under mu_) holds exactly workers - unparked distinct indices; a worker is in sleepers_
@@ -97,7 +103,9 @@ class basic_idle {
         {
             std::lock_guard lock(mu_);
             std::size_t dec = (std::size_t{1} << unparked_shift) | (is_searching ? 1 : 0);
-            prev = state_.fetch_sub(dec, std::memory_order_seq_cst);
+            // One RMW: the count drops and the generation moves together (modular
+            // arithmetic; the fields below the generation do not borrow: unparked != 0).
+            prev = state_.fetch_add(generation_unit - dec, std::memory_order_seq_cst);
             WEFT_ASSERT(unparked(prev) != 0 && (!is_searching || searching(prev) != 0),
                         "a parking worker was counted unparked (and searching)");
             WEFT_ASSERT(sleepers_.size() < workers_ &&
@@ -129,6 +137,9 @@ class basic_idle {
     [[nodiscard]] std::size_t num_unparked() const {
         return unparked(state_.load(std::memory_order_seq_cst));
     }
+    /// The whole state word, for comparing two looks (see the generation, above).
+    [[nodiscard]] std::size_t snapshot() const { return state_.load(std::memory_order_seq_cst); }
+    [[nodiscard]] static bool all_parked(std::size_t snapshot) { return unparked(snapshot) == 0; }
     [[nodiscard]] std::size_t num_searching() const {
         return searching(state_.load(std::memory_order_seq_cst));
     }
@@ -140,8 +151,12 @@ class basic_idle {
 
    private:
     static constexpr unsigned unparked_shift = 16;
-    static std::size_t searching(std::size_t s) { return s & ((1U << unparked_shift) - 1); }
-    static std::size_t unparked(std::size_t s) { return s >> unparked_shift; }
+    static constexpr unsigned generation_shift = 32;
+    static constexpr std::size_t generation_unit = std::size_t{1} << generation_shift;
+    static constexpr std::size_t field_mask = (std::size_t{1} << unparked_shift) - 1;
+    static_assert(sizeof(std::size_t) == 8, "the state word packs three fields into 64 bits");
+    static std::size_t searching(std::size_t s) { return s & field_mask; }
+    static std::size_t unparked(std::size_t s) { return (s >> unparked_shift) & field_mask; }
     bool should_notify() const {
         std::size_t s = state_.load(std::memory_order_seq_cst);
         return searching(s) == 0 && unparked(s) < workers_;

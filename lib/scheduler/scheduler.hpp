@@ -85,9 +85,15 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     /// this a parked worker slept on while the timer's owner ran one long task, and the
     /// timer fired only when that task ended.
     void on_timer_armed(const worker* self, std::int64_t deadline_ns) noexcept;
+    /// What try_auto_advance did for the parked worker that called it.
+    struct auto_advance {
+        bool fired = false;        ///< it fired timers and counts the caller as unparked
+        bool was_sleeper = false;  ///< the caller was still in the sleepers (not notified)
+    };
     /// Paused clock: when nothing else can make progress, jump to the next deadline and fire
-    /// it. Called by a parking worker; true when it fired something.
-    bool try_auto_advance();
+    /// it. Called by a parked worker (`self`); when it fires something it also takes `self`
+    /// out of the sleepers, as the woken tasks may be on its private lists.
+    auto_advance try_auto_advance(std::size_t self);
     /// Converts a deadline of the runtime's clock to steady_clock (for real sleeps).
     [[nodiscard]] std::chrono::steady_clock::time_point to_steady(std::int64_t clock_ns) const noexcept;
 
@@ -130,6 +136,9 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     std::atomic<bool> paused_{false};
     std::atomic<std::int64_t> virtual_ns_{0};  // the frozen clock while paused
     std::atomic<std::int64_t> offset_ns_{0};   // clock = steady + offset while running
+    // Paused clock: one auto-advance decides and fires at a time, so a second one cannot
+    // jump again while the first one's woken tasks are not yet visible (try_auto_advance).
+    std::mutex advance_mu_;
 
     std::mutex shutdown_mu_;
     std::condition_variable all_done_cv_;

@@ -4,7 +4,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <string>
+#include <thread>
 
 namespace weft::detail::shuffle {
 namespace {
@@ -40,6 +42,22 @@ const setting& current() noexcept {
 }  // namespace
 
 bool enabled() noexcept { return current().on; }
+
+void stall() noexcept {
+    thread_local std::uint64_t state =
+        current().seed ^ std::hash<std::thread::id>{}(std::this_thread::get_id());
+    std::uint64_t r = next(state);
+    switch (r & 3) {
+        case 0:
+            return;
+        case 1:
+            std::this_thread::yield();
+            return;
+        default:
+            std::this_thread::sleep_for(std::chrono::microseconds((r >> 2) % 50));
+            return;
+    }
+}
 std::uint64_t seed() noexcept { return current().seed; }
 
 }  // namespace weft::detail::shuffle

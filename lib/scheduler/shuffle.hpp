@@ -15,7 +15,9 @@
 //   - park(): one time in eight it returns at once as a spurious wake-up (the task yields
 //     instead), which every waiter must handle (detail/park.hpp);
 //   - ready operations (consume_budget): one time in eight they yield, as an exhausted
-//     cooperative budget would.
+//     cooperative budget would;
+//   - the paused clock's auto-advance stalls between its first and last look at the idle
+//     state (stall()), as a preempted thread would, so the check it relies on is exercised.
 // Off (the default), the cost is one well-predicted branch on a worker flag per pick.
 #pragma once
 
@@ -27,6 +29,10 @@ namespace weft::detail::shuffle {
 bool enabled() noexcept;
 /// The seed in force (0 when off).
 std::uint64_t seed() noexcept;
+
+/// Holds the calling thread for a moment drawn from a per-thread generator (nothing, a
+/// yield, or up to 50 us), as a preemption at that point would.
+void stall() noexcept;
 
 /// splitmix64 step: a fixed, portable generator, so a seed means the same choices everywhere.
 inline std::uint64_t next(std::uint64_t& state) noexcept {

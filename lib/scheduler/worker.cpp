@@ -352,8 +352,13 @@ void worker::park() {
             break;
         }
         if (sched_.is_paused()) {
-            // Virtual time: when nothing else can run, jump to the next deadline.
-            if (sched_.try_auto_advance()) continue;
+            // Virtual time: when nothing else can run, jump to the next deadline. Having fired
+            // timers, we are out of the sleepers already (see try_auto_advance).
+            if (auto a = sched_.try_auto_advance(index_); a.fired) {
+                parked_.store(false, std::memory_order_relaxed);
+                searching_ = !a.was_sleeper;
+                break;
+            }
             io_.run_one();
         } else {
             // Publish how long we sleep, then look at the heaps again: a timer armed
@@ -375,7 +380,10 @@ void worker::park() {
             sleep_until_ns_.store(awake, std::memory_order_relaxed);
         }
         parked_.store(false, std::memory_order_relaxed);
-        sched_.fire_due_timers();
+        // A paused clock's timers are fired by try_auto_advance alone while we are parked:
+        // tasks fired here would sit on our private lists, unseen by another worker's
+        // auto-advance, which could jump the clock again before they ran.
+        if (!sched_.is_paused()) sched_.fire_due_timers();
         if (has_local_work() || sched_.is_stopping()) {
             searching_ = !sched_.idle_state.unpark_by_id(index_);
             break;

@@ -1,6 +1,7 @@
 // The runtime clock and timer firing across workers. See detail/timer.hpp and
 // time/clock.hpp for the contract.
 #include "../scheduler/scheduler.hpp"
+#include "../scheduler/shuffle.hpp"
 #include "../scheduler/thread_context.hpp"
 
 #include <algorithm>
@@ -87,31 +88,40 @@ void scheduler::on_timer_armed(const worker* self, std::int64_t deadline_ns) noe
     }
 }
 
-bool scheduler::try_auto_advance() {
-    if (!is_paused()) return false;
-    // Jump only when no task anywhere is runnable: every other worker parked, nothing queued,
-    // no blocking job running. The reads come in an order that leaves no gap:
-    //   1. the blocking pool (under its mutex): a job that finished woke its joiner before it
-    //      stopped counting as busy, so seeing it idle means seeing that wake's queue entry;
-    //   2. the global queue and each worker's pinned inbox and ring: where wakes from other
-    //      threads land (a pinned task's wake goes to its owner's inbox, not the global queue);
-    //   3. the parked count, last: a worker that drained its inbox (release) had unparked
-    //      itself first, so a drained inbox read here (acquire) means it counts as unparked.
-    // A parked worker's LIFO slot, timer-ready list, pinned list and hand-off are empty: only
-    // the worker itself fills them, and it parks only after finding them empty. Before the
-    // inbox was read here, a spawn_local task woken by a blocking job could be runnable while
-    // the clock jumped an hour.
-    if (blocking.busy() != 0) return false;
-    if (!inject.is_empty()) return false;
+scheduler::auto_advance scheduler::try_auto_advance(std::size_t self) {
+    if (!is_paused()) return {};
+    // Jump only when no task anywhere is runnable. A parked worker's LIFO slot, timer-ready
+    // list, pinned list and hand-off are empty: it parks only after finding them empty, and
+    // while parked it fills them only by firing timers, which a paused clock does only here
+    // (worker::park), under advance_mu_. Runnable work elsewhere is in the global queue, a
+    // pinned inbox, a ring or a blocking job (a finished job woke its joiner before it
+    // stopped counting as busy, so seeing it idle means seeing that wake's queue entry).
+    //
+    // Those reads are not one atomic look, so they are bracketed by two snapshots of the idle
+    // state: equal, with every worker parked, they say no worker ran anything in between (a
+    // worker that unparked had to park again, which moves the generation). Without the
+    // bracket a worker could, between the blocking-pool read and the parked count, run its
+    // task, start the next blocking job and park: both reads said "idle" and the clock
+    // jumped an hour across that job (the paused_test case, under TSan).
+    std::lock_guard lock(advance_mu_);
+    std::size_t before = idle_state.snapshot();
+    if (!idle::all_parked(before)) return {};
+    if (blocking.busy() != 0) return {};
+    if (shuffle::enabled()) shuffle::stall();  // widen the window the bracket must close
+    if (!inject.is_empty()) return {};
     for (auto& w : workers_) {
-        if (w->has_pinned_pending() || !w->queue().is_empty()) return false;
+        if (w->has_pinned_pending() || !w->queue().is_empty()) return {};
     }
-    if (idle_state.num_unparked() != 0) return false;
+    if (idle_state.snapshot() != before) return {};
     std::int64_t next = next_timer_ns();
-    if (next == timer_heap::none) return false;
+    if (next == timer_heap::none) return {};
     std::int64_t cur = virtual_ns_.load(std::memory_order_acquire);
     if (next > cur) virtual_ns_.store(next, std::memory_order_release);
-    return fire_due_timers() > 0;
+    if (fire_due_timers() == 0) return {};
+    // The woken tasks may be on this worker's private lists (it fired them), where the next
+    // advancer's look cannot see them: count it as unparked before the lock goes, so that
+    // look fails on the parked count instead.
+    return {.fired = true, .was_sleeper = idle_state.unpark_by_id(self)};
 }
 
 }  // namespace weft::detail

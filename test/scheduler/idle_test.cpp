@@ -63,6 +63,34 @@ TEST_CASE("idle: a producer wakes one sleeper only when nobody searches", "[sche
     CHECK(s.num_sleepers() == 0);
 }
 
+TEST_CASE("idle: a worker that unparks and parks again changes the snapshot",
+          "[scheduler][idle]") {
+    // The paused clock's auto-advance trusts "two equal snapshots, all parked" to mean that
+    // nobody ran in between; an unpark followed by a park must not look like no change.
+    idle s(2);
+    CHECK_FALSE(s.transition_to_parked(0, false));
+    CHECK_FALSE(s.transition_to_parked(1, false));
+    auto before = s.snapshot();
+    CHECK(idle::all_parked(before));
+    CHECK(s.unpark_by_id(1));
+    CHECK_FALSE(idle::all_parked(s.snapshot()));
+    CHECK_FALSE(s.transition_to_parked(1, false));
+    auto after = s.snapshot();
+    CHECK(idle::all_parked(after));
+    CHECK(after != before);
+    CHECK(s.num_unparked() == 0);
+    CHECK(s.num_searching() == 0);
+    // The counts read the same through many generations (the generation never leaks into
+    // them, nor wraps into them).
+    for (int i = 0; i < 100'000; ++i) {
+        REQUIRE(s.unpark_by_id(0));
+        REQUIRE(s.num_unparked() == 1);
+        REQUIRE_FALSE(s.transition_to_parked(0, false));
+    }
+    CHECK(s.num_unparked() == 0);
+    CHECK(s.snapshot() != after);
+}
+
 namespace {
 // A miniature of the worker loop over idle: W threads take items from a shared counter,
 // search when out of work (if allowed), park on their semaphore, and are woken through

@@ -184,3 +184,35 @@ TEST_CASE("the paused clock does not jump while a task woken by a blocking job i
     });
     CHECK(jumps == 0);
 }
+
+TEST_CASE("on several workers every paused sleep wakes at its exact deadline",
+          "[time][paused]") {
+    // Sleepers on two workers, deadlines spread and tied. The clock may jump only when no
+    // task is runnable, so a woken sleeper must run before the next jump: any jump while one
+    // waited (a second advancer not seeing the first one's woken tasks, or a parked worker
+    // firing timers onto a list nobody else looks at) shows up as a late wake.
+    auto rt = weft::builder::multi_thread().worker_threads(2).start_paused(true).build();
+    const int tasks = 40;
+    const int rounds = static_cast<int>(weft::test::scaled(150));
+    auto late = rt.block_on([tasks, rounds] {
+        std::vector<weft::join_handle<int>> hs;
+        for (int i = 0; i < tasks; ++i) {
+            hs.push_back(weft::spawn([i, rounds] {
+                int late = 0;
+                std::uint32_t x = 7919U * static_cast<std::uint32_t>(i + 1);
+                for (int r = 0; r < rounds; ++r) {
+                    x = x * 1103515245U + 12345U;
+                    auto d = std::chrono::milliseconds(1 + (x >> 16) % 20);  // many ties
+                    auto t0 = weft::time::now();
+                    weft::sleep_for(d);
+                    if (weft::time::now() - t0 != d) ++late;
+                }
+                return late;
+            }));
+        }
+        int n = 0;
+        for (auto& h : hs) n += h.join();
+        return n;
+    });
+    CHECK(late == 0);
+}

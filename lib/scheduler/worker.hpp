@@ -9,7 +9,7 @@
 #pragma once
 
 #include "../fiber/exception_state.hpp"
-#include "../fiber/stack_pool.hpp"
+#include "../fiber/stack_cache.hpp"
 #include "../time/timer_heap.hpp"
 #include "local_queue.hpp"
 #include "shuffle.hpp"

@@ -20,7 +20,7 @@ enum class point : unsigned {
     thread_create,    ///< a blocking-pool thread or a worker thread: std::system_error (EAGAIN)
     task_alloc,       ///< a task's allocation (spawn): std::bad_alloc
     timer_heap_grow,  ///< a worker timer heap's vectors growing: std::bad_alloc
-    stack_map,        ///< stack_pool's mmap: fails as mmap does (MAP_FAILED, ENOMEM)
+    stack_map,        ///< stack_cache's mmap: fails as mmap does (MAP_FAILED, ENOMEM)
 };
 /// Number of points.
 inline constexpr unsigned point_count = 4;

@@ -26,7 +26,7 @@ void join_set_member_attached(join_set_node* node) noexcept;
 void join_set_member_ended(const std::shared_ptr<join_set_core>& core,
                            join_set_node* node) noexcept;
 
-/// The type-independent part of join_set (lib/concurrency/join_set.cpp).
+/// The type-independent part of join_set (lib/task/join_set.cpp).
 class join_set_base {
    public:
     join_set_base(const join_set_base&) = delete;

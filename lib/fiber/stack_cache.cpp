@@ -1,5 +1,5 @@
-// Stack mapping, the guard-page budget and the slab fallback. See stack_pool.hpp.
-#include "stack_pool.hpp"
+// Stack mapping, the guard-page budget and the slab fallback. See stack_cache.hpp.
+#include "stack_cache.hpp"
 
 #include <weft/detail/fault_injection.hpp>
 

@@ -12,7 +12,7 @@
 // Service order: the set is created in this service's constructor, so Asio's
 // signal_set_service is registered first and shut down after this one; shutdown() destroys
 // the set while that service still exists.
-#include "address.hpp"
+#include "../net/address.hpp"
 
 #include <weft/detail/park.hpp>
 #include <weft/detail/select_claim.hpp>

@@ -2,7 +2,7 @@
 // (one live task, as runtime::dump() reports it).
 #pragma once
 
-#include <weft/detail/task_header.hpp>
+#include <weft/task/task_id.hpp>
 
 #include <chrono>
 #include <cstddef>

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <weft/channel/detail/broadcast_state.hpp>
+#include <weft/channel/lagged.hpp>
 
 #include <boost/asio/async_result.hpp>
 
@@ -293,7 +294,3 @@ std::pair<sender<T>, receiver<T>> channel(std::size_t capacity) {
 }
 
 }  // namespace weft::broadcast
-
-/// \fn weft::broadcast::lagged::lagged(std::uint64_t skipped)
-/// Built by recv when the receiver fell behind by `skipped` values. (The class is declared in
-/// channel/detail/broadcast_state.hpp, shared with the channel's state.)

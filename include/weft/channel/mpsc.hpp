@@ -9,6 +9,7 @@
 #pragma once
 
 #include <weft/channel/detail/mpsc_state.hpp>
+#include <weft/channel/send_error.hpp>
 
 #include <boost/asio/async_result.hpp>
 
@@ -506,7 +507,3 @@ std::pair<unbounded_sender<T>, unbounded_receiver<T>> unbounded_channel() {
 }
 
 }  // namespace weft::mpsc
-
-/// \fn weft::mpsc::send_error::send_error(T value)
-/// Built by send when the channel is closed; `value` is the value that was not sent. (The
-/// class is declared in channel/detail/mpsc_state.hpp, shared with the channel's state.)

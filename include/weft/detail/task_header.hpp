@@ -9,6 +9,8 @@
 #include <weft/detail/select_claim.hpp>
 #include <weft/detail/task_state_word.hpp>
 #include <weft/detail/waker.hpp>
+#include <weft/task/task_cancelled.hpp>
+#include <weft/task/task_id.hpp>
 
 #include <atomic>
 #include <cstddef>
@@ -17,17 +19,6 @@
 #include <memory>
 #include <source_location>
 #include <string>
-
-namespace weft {
-
-/// Unique, non-zero identifier of a task within the process.
-using task_id = std::uint64_t;
-
-/// Thrown from a cancellation point of an aborted task. Not derived from std::exception, so
-/// `catch (const std::exception&)` in user code does not swallow it.
-struct task_cancelled {};
-
-}  // namespace weft
 
 namespace weft::detail {
 

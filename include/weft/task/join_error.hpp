@@ -1,11 +1,12 @@
 // join_error: how a joined task ended when it did not return a value.
 #pragma once
 
-#include <weft/detail/task_header.hpp>
+#include <weft/task/task_id.hpp>
 
 #include <exception>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace weft {
 

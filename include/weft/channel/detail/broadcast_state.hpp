@@ -19,6 +19,7 @@
 #pragma once
 
 #include <weft/channel/detail/waiter.hpp>
+#include <weft/channel/lagged.hpp>
 #include <weft/detail/wait_list.hpp>
 #include <weft/error.hpp>
 
@@ -37,26 +38,6 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-namespace weft::broadcast {
-
-/// Thrown by a broadcast receiver that fell behind: `skipped()` values were overwritten before
-/// it read them. The receiver has moved on to the oldest value still kept.
-class lagged : public boost::system::system_error {
-   public:
-    explicit lagged(std::uint64_t skipped)
-        : boost::system::system_error(
-              error::make_error_code(error::lagged),
-              "weft::broadcast: receiver lagged by " + std::to_string(skipped)),
-          skipped_(skipped) {}
-    /// How many values this receiver missed.
-    [[nodiscard]] std::uint64_t skipped() const noexcept { return skipped_; }
-
-   private:
-    std::uint64_t skipped_;
-};
-
-}  // namespace weft::broadcast
 
 namespace weft::detail::chan {
 

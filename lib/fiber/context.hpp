@@ -1,7 +1,7 @@
 // The fiber switch: save the callee-saved registers on the current stack, move to another
 // stack, restore its registers. On x86-64 (System V) weft has its own, in context.cpp; it
-// differs from Boost.Context's jump_fcontext in two ways that halve a switch's cost here
-// (measured round trip, 2 workers' VM: 60 ns with jump_fcontext, 33 ns with this one):
+// differs from Boost.Context's jump_fcontext in two ways that about halve a switch's cost
+// (the round trip measured, with the machine, in docs/performance.md):
 //   - no save/restore of MXCSR and the x87 control word. weft does not promise to carry a
 //     task's floating-point environment (rounding mode, exception masks) across its own
 //     suspension points; a task that changes them must restore them before it suspends,

@@ -144,8 +144,8 @@ void deallocate_stack(const fiber_stack& s) noexcept {
 namespace {
 // Spare stacks beyond the workers' own caches, shared by the process: after a burst of
 // parked tasks (100k sleepers, say) their stacks are kept with their pages resident, so the
-// next burst reuses them hot instead of faulting in fresh pages (~11 us each on this kind of
-// VM). trim_spare_stacks() gives them back once they went unused for a while.
+// next burst reuses them hot instead of faulting in fresh pages (microseconds each; see
+// docs/performance.md). trim_spare_stacks() gives them back once they went unused for a while.
 constexpr std::size_t max_spare = 1U << 17;
 constexpr auto spare_idle_limit = std::chrono::seconds(5);
 

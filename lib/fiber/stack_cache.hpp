@@ -1,6 +1,6 @@
 // Fiber stacks. A stack is taken when a task first runs (not at spawn), so queued tasks cost
 // only their header; freed stacks of the default size go back to the worker's cache and are
-// reused hot (a fresh page costs ~11 us on this kind of VM; a cached one nothing).
+// reused hot (a fresh page costs microseconds, docs/performance.md; a cached one nothing).
 //
 // Two kinds of stack:
 //   guarded  its own mapping with a PROT_NONE guard page below it: an overflow faults, and the
@@ -37,7 +37,7 @@ struct fiber_stack {
 std::size_t mapped_stack_size(std::size_t requested) noexcept;
 
 /// Maps a new stack (guarded while the budget allows, else from a slab). Throws
-/// std::bad_alloc with a message when memory or mappings run out.
+/// std::runtime_error naming the size when memory or mappings run out.
 fiber_stack allocate_stack(std::size_t mapped_size);
 /// Returns a stack to the process (unmaps a guarded one, recycles a slab one).
 void deallocate_stack(const fiber_stack& s) noexcept;

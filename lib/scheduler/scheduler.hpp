@@ -77,7 +77,6 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     void advance_clock(std::chrono::nanoseconds d);
     /// Earliest pending timer over every worker (steady ns since epoch), or timer_heap::none.
     [[nodiscard]] std::int64_t next_timer_ns() const noexcept;
-    /// Fires every timer due at now(); returns how many fired.
     /// Fires the due timers of every worker's heap; those of other workers only once they are
     /// `foreign_grace_ns` overdue (see worker::maintenance). Returns how many fired.
     std::size_t fire_due_timers(std::int64_t foreign_grace_ns = 0);

@@ -25,6 +25,10 @@ thread_parker& thread_parker::current() {
 
 // ---- waker ----------------------------------------------------------------------------
 
+// The low bit tags a wake_target; both pointees must leave it free.
+static_assert(alignof(task_header) >= 2 && alignof(wake_target) >= 2,
+              "waker tags wake_target pointers in the low bit");
+
 waker::waker(task_header* t) noexcept : bits_(reinterpret_cast<std::uintptr_t>(t)) {
     t->add_ref();
 }

@@ -27,9 +27,9 @@
 namespace {
 
 constexpr std::string_view peer_rows[] = {
-    "idle_memory",   "spawn_many", "spawn_remote", "yield_many", "ping_pong", "ping_pong_100",
-    "chained_spawn", "mpsc",       "mutex",        "skynet",     "timers",    "tcp_echo",
-    "select",
+    "idle_memory",   "spawn_many",    "spawn_remote", "yield_many", "ping_pong",
+    "ping_pong_100", "chained_spawn", "mpsc",         "mutex",      "skynet",
+    "timers",        "tcp_echo",      "select",
 };
 
 constexpr std::string_view scaling_rows[] = {
@@ -53,8 +53,7 @@ void usage(std::FILE* to) {
 void print_counters(std::string_view name, const weft::runtime_metrics& a,
                     const weft::runtime_metrics& b) {
     std::fprintf(stderr, "{\"workload\":\"%.*s\",\"spawned\":%llu", static_cast<int>(name.size()),
-                 name.data(),
-                 static_cast<unsigned long long>(b.spawned_tasks - a.spawned_tasks));
+                 name.data(), static_cast<unsigned long long>(b.spawned_tasks - a.spawned_tasks));
     for (std::size_t i = 0; i < b.per_worker.size() && i < a.per_worker.size(); ++i) {
         const auto& x = a.per_worker[i];
         const auto& y = b.per_worker[i];

@@ -56,8 +56,9 @@ int main() {
         try {
             failing.join();
         } catch (const weft::join_error& e) {
-            std::printf("[%4ld ms] the failing task's join threw join_error (is_exception=%d): %s\n",
-                        ms_since(t0), e.is_exception(), e.what());
+            std::printf(
+                "[%4ld ms] the failing task's join threw join_error (is_exception=%d): %s\n",
+                ms_since(t0), e.is_exception(), e.what());
         }
         try {
             doomed.join();

@@ -1,8 +1,9 @@
-// Umbrella for the channel area (see docs/guide/channels-and-sync.md): mpsc, oneshot, broadcast, watch.
+// Umbrella for the channel area (see docs/guide/channels-and-sync.md): mpsc, oneshot, broadcast,
+// watch.
 #pragma once
 
-#include <weft/error.hpp>
 #include <weft/channel/broadcast.hpp>
 #include <weft/channel/mpsc.hpp>
 #include <weft/channel/oneshot.hpp>
 #include <weft/channel/watch.hpp>
+#include <weft/error.hpp>

@@ -37,7 +37,8 @@ class no_runtime : public std::logic_error {
 /// A channel's other side is gone (error::channel_closed).
 class channel_closed : public boost::system::system_error {
    public:
-    channel_closed() : boost::system::system_error(error::make_error_code(error::channel_closed)) {}
+    channel_closed()
+        : boost::system::system_error(error::make_error_code(error::channel_closed)) {}
     /// With a message naming the operation.
     explicit channel_closed(const std::string& what)
         : boost::system::system_error(error::make_error_code(error::channel_closed), what) {}
@@ -53,7 +54,8 @@ class semaphore_closed : public boost::system::system_error {
 /// Thrown by weft::timeout when its deadline passes before the wrapped call finished.
 class elapsed : public std::runtime_error {
    public:
-    elapsed() : std::runtime_error("weft::timeout: deadline elapsed") {}
+    elapsed()
+        : std::runtime_error("weft::timeout: deadline elapsed") {}
 };
 
 }  // namespace weft

@@ -1,5 +1,6 @@
 // Networking (Tokio's tokio::net): tcp_listener, tcp_stream (and its split halves),
-// udp_socket. Every call suspends only the calling task; see docs/guide and the per-class reference comments.
+// udp_socket. Every call suspends only the calling task; see docs/guide and the per-class reference
+// comments.
 #pragma once
 
 #include <weft/error.hpp>

@@ -1,4 +1,5 @@
-// Umbrella for the sync area: fair, suspending synchronisation primitives (rules in docs/conventions.md).
+// Umbrella for the sync area: fair, suspending synchronisation primitives (rules in
+// docs/conventions.md).
 #pragma once
 
 #include <weft/error.hpp>

@@ -4,8 +4,8 @@
 #include <weft/detail/join_op.hpp>
 #include <weft/error.hpp>
 #include <weft/task/abort_handle.hpp>
-#include <weft/task/join_error.hpp>
 #include <weft/task/join.hpp>
+#include <weft/task/join_error.hpp>
 #include <weft/task/join_handle.hpp>
 #include <weft/task/join_set.hpp>
 #include <weft/task/offload.hpp>

@@ -34,8 +34,12 @@ boost::asio::io_context& shard_of(scheduler* s) noexcept {
     return s->worker_at(0).io();
 }
 
-void work_started(scheduler* s) noexcept { s->outstanding_work.fetch_add(1, std::memory_order_relaxed); }
-void work_finished(scheduler* s) noexcept { s->outstanding_work.fetch_sub(1, std::memory_order_relaxed); }
+void work_started(scheduler* s) noexcept {
+    s->outstanding_work.fetch_add(1, std::memory_order_relaxed);
+}
+void work_finished(scheduler* s) noexcept {
+    s->outstanding_work.fetch_sub(1, std::memory_order_relaxed);
+}
 
 }  // namespace detail
 

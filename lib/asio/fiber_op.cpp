@@ -18,8 +18,12 @@ namespace weft::detail {
 /// task. Destroyed without running (the executor's context shut down): only releases.
 class cancel_emitter {
    public:
-    cancel_emitter(fiber_op_base* op, waker w) noexcept : op_(op), w_(std::move(w)) {}
-    cancel_emitter(cancel_emitter&& o) noexcept : op_(std::exchange(o.op_, nullptr)), w_(std::move(o.w_)) {}
+    cancel_emitter(fiber_op_base* op, waker w) noexcept
+        : op_(op),
+          w_(std::move(w)) {}
+    cancel_emitter(cancel_emitter&& o) noexcept
+        : op_(std::exchange(o.op_, nullptr)),
+          w_(std::move(o.w_)) {}
     cancel_emitter(const cancel_emitter&) = delete;
     cancel_emitter& operator=(const cancel_emitter&) = delete;
     cancel_emitter& operator=(cancel_emitter&&) = delete;

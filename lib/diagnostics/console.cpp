@@ -75,7 +75,8 @@ struct server_state {
 enum class head_result { complete, closed, too_large, timed_out };
 
 // Reads until the blank line ending the request head; `end` is then the offset just past it.
-head_result read_head(net::tcp_stream& s, std::string& buf, std::size_t& end, const console_options& o) {
+head_result read_head(net::tcp_stream& s, std::string& buf, std::size_t& end,
+                      const console_options& o) {
     try {
         return weft::timeout(o.read_timeout, [&] {
             char chunk[4096];
@@ -121,7 +122,8 @@ std::string answer(std::string_view head, const server_state& st) {
     } else {
         return error_response(404, head_only);
     }
-    if (req.method != "GET" && !head_only) return error_response(405, false, "Allow: GET, HEAD\r\n");
+    if (req.method != "GET" && !head_only)
+        return error_response(405, false, "Allow: GET, HEAD\r\n");
 
     switch (r) {
         case route::page:
@@ -158,8 +160,12 @@ void serve(net::tcp_stream& s, const server_state& st) {
                     response = error_response(500);
                 }
                 break;
-            case head_result::too_large: response = error_response(431); break;
-            case head_result::timed_out: response = error_response(408); break;
+            case head_result::too_large:
+                response = error_response(431);
+                break;
+            case head_result::timed_out:
+                response = error_response(408);
+                break;
             case head_result::closed:
                 // A client that half-closed after a partial head may still read the answer.
                 if (buf.empty()) return;
@@ -218,7 +224,8 @@ void listen(net::tcp_listener& listener, const std::shared_ptr<const server_stat
 }  // namespace
 
 console::console(console&& o) noexcept
-    : server_(std::move(o.server_)), endpoint_(std::exchange(o.endpoint_, {})) {}
+    : server_(std::move(o.server_)),
+      endpoint_(std::exchange(o.endpoint_, {})) {}
 
 console& console::operator=(console&& o) noexcept {
     if (this != &o) {
@@ -251,8 +258,8 @@ console console::start(const handle& h, console_options options, std::source_loc
     bind_opts.name = listener_name;
     std::string addr = st->opts.address;
     join_handle<net::tcp_listener> binding = detail::spawn_with(
-        st->sched, std::move(bind_opts), [addr, where] { return net::tcp_listener::bind(addr, where); },
-        where);
+        st->sched, std::move(bind_opts),
+        [addr, where] { return net::tcp_listener::bind(addr, where); }, where);
     net::tcp_listener listener = [&] {
         try {
             return binding.join(where);

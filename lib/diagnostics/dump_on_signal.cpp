@@ -32,13 +32,20 @@ namespace asio = boost::asio;
 
 std::string signal_name(int signo) {
     switch (signo) {
-        case SIGQUIT: return "SIGQUIT";
-        case SIGUSR1: return "SIGUSR1";
-        case SIGUSR2: return "SIGUSR2";
-        case SIGHUP: return "SIGHUP";
-        case SIGINT: return "SIGINT";
-        case SIGTERM: return "SIGTERM";
-        default: return fmt::format("signal {}", signo);
+        case SIGQUIT:
+            return "SIGQUIT";
+        case SIGUSR1:
+            return "SIGUSR1";
+        case SIGUSR2:
+            return "SIGUSR2";
+        case SIGHUP:
+            return "SIGHUP";
+        case SIGINT:
+            return "SIGINT";
+        case SIGTERM:
+            return "SIGTERM";
+        default:
+            return fmt::format("signal {}", signo);
     }
 }
 
@@ -74,7 +81,10 @@ std::string render(detail::scheduler& s, int signo) {
 }  // namespace
 
 struct signal_dump_guard::impl {
-    impl(handle h, int sig) : rt(std::move(h)), signo(sig), set(ctx, sig) {
+    impl(handle h, int sig)
+        : rt(std::move(h)),
+          signo(sig),
+          set(ctx, sig) {
         arm();
         thread = std::thread([this] { ctx.run(); });
     }
@@ -91,7 +101,8 @@ struct signal_dump_guard::impl {
             try {
                 write_stderr(render(*rt.scheduler_ptr(), signo));
             } catch (const std::exception& e) {
-                write_stderr(fmt::format("weft: {}: could not dump the runtime: {}\n", signal_name(signo), e.what()));
+                write_stderr(fmt::format("weft: {}: could not dump the runtime: {}\n",
+                                         signal_name(signo), e.what()));
             }
             arm();
         });
@@ -105,7 +116,8 @@ struct signal_dump_guard::impl {
 };
 
 signal_dump_guard::signal_dump_guard() noexcept = default;
-signal_dump_guard::signal_dump_guard(std::unique_ptr<impl> i) noexcept : impl_(std::move(i)) {}
+signal_dump_guard::signal_dump_guard(std::unique_ptr<impl> i) noexcept
+    : impl_(std::move(i)) {}
 signal_dump_guard::signal_dump_guard(signal_dump_guard&&) noexcept = default;
 
 signal_dump_guard& signal_dump_guard::operator=(signal_dump_guard&& o) noexcept {
@@ -122,7 +134,8 @@ void signal_dump_guard::reset() noexcept { impl_.reset(); }
 
 signal_dump_guard dump_on_signal(const handle& h, int signo) {
     if (signo < 1 || signo > 64 || signo == SIGKILL || signo == SIGSTOP) {
-        throw std::invalid_argument(fmt::format("weft::dump_on_signal: cannot catch signal {}", signo));
+        throw std::invalid_argument(
+            fmt::format("weft::dump_on_signal: cannot catch signal {}", signo));
     }
     return signal_dump_guard(std::make_unique<signal_dump_guard::impl>(h, signo));
 }

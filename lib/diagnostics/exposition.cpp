@@ -17,7 +17,8 @@ struct family {
 };
 
 void header(std::string& out, const family& f) {
-    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name, f.type);
+    fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name,
+                   f.type);
 }
 
 template <class V>
@@ -31,16 +32,21 @@ template <class Get>
 void per_worker(std::string& out, const runtime_metrics& m, const family& f, Get get) {
     header(out, f);
     for (std::size_t i = 0; i < m.per_worker.size(); ++i) {
-        fmt::format_to(std::back_inserter(out), "{}{{worker=\"{}\"}} {}\n", f.name, i, get(m.per_worker[i]));
+        fmt::format_to(std::back_inserter(out), "{}{{worker=\"{}\"}} {}\n", f.name, i,
+                       get(m.per_worker[i]));
     }
 }
 
 const char* state_name(task_state s) noexcept {
     switch (s) {
-        case task_state::scheduled: return "scheduled";
-        case task_state::running: return "running";
-        case task_state::suspended: return "suspended";
-        case task_state::finished: return "finished";
+        case task_state::scheduled:
+            return "scheduled";
+        case task_state::running:
+            return "running";
+        case task_state::suspended:
+            return "suspended";
+        case task_state::finished:
+            return "finished";
     }
     return "unknown";
 }
@@ -72,12 +78,28 @@ void json_string(std::string& out, std::string_view s) {
     for (std::size_t i = 0; i < s.size();) {
         char c = s[i];
         switch (c) {
-            case '"': out += "\\\""; ++i; continue;
-            case '\\': out += "\\\\"; ++i; continue;
-            case '\n': out += "\\n"; ++i; continue;
-            case '\r': out += "\\r"; ++i; continue;
-            case '\t': out += "\\t"; ++i; continue;
-            default: break;
+            case '"':
+                out += "\\\"";
+                ++i;
+                continue;
+            case '\\':
+                out += "\\\\";
+                ++i;
+                continue;
+            case '\n':
+                out += "\\n";
+                ++i;
+                continue;
+            case '\r':
+                out += "\\r";
+                ++i;
+                continue;
+            case '\t':
+                out += "\\t";
+                ++i;
+                continue;
+            default:
+                break;
         }
         auto u = static_cast<unsigned char>(c);
         if (u < 0x20 || u == 0x7f) {
@@ -96,7 +118,8 @@ void json_string(std::string& out, std::string_view s) {
 
 void json_location(std::string& out, const std::source_location& loc) {
     std::string s;
-    if (loc.line() != 0 || *loc.file_name() != '\0') s = fmt::format("{}:{}", loc.file_name(), loc.line());
+    if (loc.line() != 0 || *loc.file_name() != '\0')
+        s = fmt::format("{}:{}", loc.file_name(), loc.line());
     json_string(out, s);
 }
 
@@ -106,20 +129,26 @@ std::string format_prometheus(const runtime_metrics& m) {
     std::string out;
     out.reserve(2048 + 1024 * m.per_worker.size());
     scalar(out, {"weft_workers", "gauge", "Worker threads of the runtime."}, m.workers);
-    scalar(out, {"weft_alive_tasks", "gauge", "Tasks spawned and not yet finished."}, m.alive_tasks);
+    scalar(out, {"weft_alive_tasks", "gauge", "Tasks spawned and not yet finished."},
+           m.alive_tasks);
     scalar(out, {"weft_spawned_tasks_total", "counter", "Tasks spawned since the runtime started."},
            m.spawned_tasks);
     scalar(out, {"weft_global_queue_depth", "gauge", "Tasks waiting in the global (inject) queue."},
            m.global_queue_depth);
-    scalar(out, {"weft_blocking_threads", "gauge", "Threads of the blocking pool."}, m.blocking_threads);
+    scalar(out, {"weft_blocking_threads", "gauge", "Threads of the blocking pool."},
+           m.blocking_threads);
     scalar(out, {"weft_idle_blocking_threads", "gauge", "Idle threads of the blocking pool."},
            m.idle_blocking_threads);
-    per_worker(out, m, {"weft_worker_polls_total", "counter", "Task resumptions run by the worker."},
-               [](const worker_metrics& w) { return w.polls; });
-    per_worker(out, m, {"weft_worker_steals_total", "counter", "Tasks the worker stole from other workers."},
-               [](const worker_metrics& w) { return w.steals; });
     per_worker(out, m,
-               {"weft_worker_steal_operations_total", "counter", "Successful steal attempts of the worker."},
+               {"weft_worker_polls_total", "counter", "Task resumptions run by the worker."},
+               [](const worker_metrics& w) { return w.polls; });
+    per_worker(
+        out, m,
+        {"weft_worker_steals_total", "counter", "Tasks the worker stole from other workers."},
+        [](const worker_metrics& w) { return w.steals; });
+    per_worker(out, m,
+               {"weft_worker_steal_operations_total", "counter",
+                "Successful steal attempts of the worker."},
                [](const worker_metrics& w) { return w.steal_operations; });
     per_worker(out, m, {"weft_worker_parks_total", "counter", "Times the worker went idle."},
                [](const worker_metrics& w) { return w.parks; });
@@ -127,9 +156,11 @@ std::string format_prometheus(const runtime_metrics& m) {
                {"weft_worker_overflows_total", "counter",
                 "Times the worker's local queue overflowed into the global queue."},
                [](const worker_metrics& w) { return w.overflows; });
-    per_worker(out, m, {"weft_worker_local_queue_depth", "gauge", "Tasks in the worker's local queue."},
+    per_worker(out, m,
+               {"weft_worker_local_queue_depth", "gauge", "Tasks in the worker's local queue."},
                [](const worker_metrics& w) { return w.local_queue_depth; });
-    per_worker(out, m, {"weft_worker_busy_seconds_total", "counter", "Time the worker spent not parked."},
+    per_worker(out, m,
+               {"weft_worker_busy_seconds_total", "counter", "Time the worker spent not parked."},
                [](const worker_metrics& w) {
                    // Seconds with nanosecond resolution, in fixed notation: every Prometheus
                    // parser reads it, and no precision is lost to a shortest-form float.
@@ -154,7 +185,8 @@ std::string format_dump_json(const std::vector<task_info>& tasks) {
         out += ",\"waiting_on\":";
         json_string(out, t.state == task_state::suspended ? t.waiting_on : std::string_view());
         out += ",\"suspended_at\":";
-        json_location(out, t.state == task_state::suspended ? t.suspended_at : std::source_location());
+        json_location(out,
+                      t.state == task_state::suspended ? t.suspended_at : std::source_location());
         out += '}';
     }
     out += "]}\n";

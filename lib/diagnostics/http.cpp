@@ -60,7 +60,8 @@ bool next_line(std::string_view& rest, std::string_view& line) noexcept {
 }  // namespace
 
 std::size_t find_head_end(std::string_view buf) noexcept {
-    for (std::size_t lf = buf.find('\n'); lf != std::string_view::npos; lf = buf.find('\n', lf + 1)) {
+    for (std::size_t lf = buf.find('\n'); lf != std::string_view::npos;
+         lf = buf.find('\n', lf + 1)) {
         std::size_t next = lf + 1;
         if (next < buf.size() && buf[next] == '\r') ++next;
         if (next < buf.size() && buf[next] == '\n') return next + 1;
@@ -76,8 +77,8 @@ std::string_view request::header(std::string_view name) const noexcept {
 }
 
 std::size_t request::count(std::string_view name) const noexcept {
-    return static_cast<std::size_t>(
-        std::count_if(headers.begin(), headers.end(), [&](const auto& h) { return iequals(h.first, name); }));
+    return static_cast<std::size_t>(std::count_if(
+        headers.begin(), headers.end(), [&](const auto& h) { return iequals(h.first, name); }));
 }
 
 int parse_request(std::string_view head, request& out) {
@@ -93,7 +94,8 @@ int parse_request(std::string_view head, request& out) {
     std::size_t sp1 = line.find(' ');
     if (sp1 == std::string_view::npos) return 400;
     std::size_t sp2 = line.find(' ', sp1 + 1);
-    if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) return 400;
+    if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos)
+        return 400;
     out.method = line.substr(0, sp1);
     out.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
     std::string_view version = line.substr(sp2 + 1);
@@ -138,31 +140,41 @@ int parse_request(std::string_view head, request& out) {
 
 std::string_view reason_phrase(int status) noexcept {
     switch (status) {
-        case 200: return "OK";
-        case 400: return "Bad Request";
-        case 403: return "Forbidden";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 408: return "Request Timeout";
-        case 431: return "Request Header Fields Too Large";
-        case 500: return "Internal Server Error";
-        case 503: return "Service Unavailable";
-        case 505: return "HTTP Version Not Supported";
-        default: return "Unknown";
+        case 200:
+            return "OK";
+        case 400:
+            return "Bad Request";
+        case 403:
+            return "Forbidden";
+        case 404:
+            return "Not Found";
+        case 405:
+            return "Method Not Allowed";
+        case 408:
+            return "Request Timeout";
+        case 431:
+            return "Request Header Fields Too Large";
+        case 500:
+            return "Internal Server Error";
+        case 503:
+            return "Service Unavailable";
+        case 505:
+            return "HTTP Version Not Supported";
+        default:
+            return "Unknown";
     }
 }
 
 std::string make_response(int status, std::string_view content_type, std::string_view body,
                           bool head_only, std::string_view extra) {
-    std::string out = fmt::format(
-        "HTTP/1.1 {} {}\r\n"
-        "Content-Type: {}\r\n"
-        "Content-Length: {}\r\n"
-        "Cache-Control: no-store\r\n"
-        "X-Content-Type-Options: nosniff\r\n"
-        "Connection: close\r\n"
-        "{}\r\n",
-        status, reason_phrase(status), content_type, body.size(), extra);
+    std::string out = fmt::format("HTTP/1.1 {} {}\r\n"
+                                  "Content-Type: {}\r\n"
+                                  "Content-Length: {}\r\n"
+                                  "Cache-Control: no-store\r\n"
+                                  "X-Content-Type-Options: nosniff\r\n"
+                                  "Connection: close\r\n"
+                                  "{}\r\n",
+                                  status, reason_phrase(status), content_type, body.size(), extra);
     if (!head_only) out += body;
     return out;
 }

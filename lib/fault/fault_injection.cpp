@@ -15,8 +15,8 @@ std::atomic<bool> any_armed{false};
 namespace {
 
 struct point_state {
-    std::uint64_t skip = 0;    // calls still to pass before the first failure
-    std::uint64_t fail = 0;    // failures still to inject
+    std::uint64_t skip = 0;  // calls still to pass before the first failure
+    std::uint64_t fail = 0;  // failures still to inject
     std::uint64_t injected = 0;
 };
 

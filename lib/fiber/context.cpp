@@ -96,7 +96,8 @@ namespace bctx = boost::context::detail;
 
 void* make_context(void* stack_top, std::size_t size, context_entry entry) noexcept {
     // transfer_t and context_transfer are both two pointers, passed the same way.
-    return bctx::make_fcontext(stack_top, size, reinterpret_cast<void (*)(bctx::transfer_t)>(entry));
+    return bctx::make_fcontext(stack_top, size,
+                               reinterpret_cast<void (*)(bctx::transfer_t)>(entry));
 }
 
 context_transfer switch_context(void* to, void* data) noexcept {

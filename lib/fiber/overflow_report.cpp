@@ -82,7 +82,9 @@ void ensure_overflow_handler() {
 void report_stack_overflow(const task_header* t, bool at_switch) noexcept {
     char buf[1024];
     const char* name = t->name_.empty() ? "(unnamed)" : t->name_.c_str();
-    std::size_t usable = t->stack_len_ - (t->stack_kind_ == 1 ? static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) : 0);
+    std::size_t usable =
+        t->stack_len_ -
+        (t->stack_kind_ == 1 ? static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) : 0);
     int n = std::snprintf(
         buf, sizeof buf,
         "weft: stack overflow in task %llu '%s' spawned at %s:%u (%s); its stack is %zu bytes%s. "
@@ -90,10 +92,11 @@ void report_stack_overflow(const task_header* t, bool at_switch) noexcept {
         static_cast<unsigned long long>(t->id_), name, t->spawned_at_.file_name(),
         static_cast<unsigned>(t->spawned_at_.line()), t->spawned_at_.function_name(), usable,
         at_switch ? " (detected at a switch: it has no guard page, so memory below the "
-                      "stack may be corrupted)"
-                    : "");
+                    "stack may be corrupted)"
+                  : "");
     if (n > 0) {
-        ssize_t r = ::write(STDERR_FILENO, buf, static_cast<std::size_t>(std::min<int>(n, sizeof buf - 1)));
+        ssize_t r =
+            ::write(STDERR_FILENO, buf, static_cast<std::size_t>(std::min<int>(n, sizeof buf - 1)));
         (void)r;
     }
     std::abort();

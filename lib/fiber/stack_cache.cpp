@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
@@ -79,7 +79,8 @@ fiber_stack allocate_slab_stack(std::size_t size) {
                 "weft: cannot map {} bytes for fiber stacks (out of memory or address space)",
                 size * slab_stacks));
         }
-        for (std::size_t i = slab_stacks; i-- > 0;) list.push_back(static_cast<char*>(p) + i * size);
+        for (std::size_t i = slab_stacks; i-- > 0;)
+            list.push_back(static_cast<char*>(p) + i * size);
     }
     fiber_stack s{list.back(), size, stack_kind::slab};
     list.pop_back();
@@ -118,12 +119,13 @@ fiber_stack allocate_stack(std::size_t size) {
         }
     }
     if (!warned_slab.exchange(true, std::memory_order_relaxed)) {
-        std::fprintf(stderr,
-                     "weft: warning: %zu live fibers have guarded stacks, close to the "
-                     "vm.max_map_count limit; further stacks come from shared slabs without "
-                     "guard pages, so stack overflow detection is now best effort (the stack "
-                     "pointer is checked at each switch). Raise vm.max_map_count to keep guard pages.\n",
-                     guarded_live.load(std::memory_order_relaxed));
+        std::fprintf(
+            stderr,
+            "weft: warning: %zu live fibers have guarded stacks, close to the "
+            "vm.max_map_count limit; further stacks come from shared slabs without "
+            "guard pages, so stack overflow detection is now best effort (the stack "
+            "pointer is checked at each switch). Raise vm.max_map_count to keep guard pages.\n",
+            guarded_live.load(std::memory_order_relaxed));
     }
     s = allocate_slab_stack(size);
     register_with_valgrind(s);

@@ -20,15 +20,13 @@ namespace weft::detail {
 enum class stack_kind : std::uint8_t { none = 0, guarded = 1, slab = 2 };
 
 struct fiber_stack {
-    void* base = nullptr;   // lowest address of the mapping (the guard page, if any)
-    std::size_t len = 0;    // whole mapping
+    void* base = nullptr;  // lowest address of the mapping (the guard page, if any)
+    std::size_t len = 0;   // whole mapping
     stack_kind kind = stack_kind::none;
 
     [[nodiscard]] std::size_t guard() const noexcept;
     /// Lowest usable address.
-    [[nodiscard]] void* bottom() const noexcept {
-        return static_cast<char*>(base) + guard();
-    }
+    [[nodiscard]] void* bottom() const noexcept { return static_cast<char*>(base) + guard(); }
     [[nodiscard]] std::size_t usable() const noexcept { return len - guard(); }
     [[nodiscard]] void* top() const noexcept { return static_cast<char*>(base) + len; }
 };
@@ -51,9 +49,8 @@ inline bool saved_context_in_bounds(const fiber_stack& s, const void* saved_sp) 
     // saved pointer, not a canary word, keeps the bottom page untouched (not resident).
     // Inline: it runs at every switch-out. A slab stack's bottom is its base (no guard).
     constexpr std::uintptr_t red_zone = 512;
-    return s.kind != stack_kind::slab ||
-           reinterpret_cast<std::uintptr_t>(saved_sp) >=
-               reinterpret_cast<std::uintptr_t>(s.base) + red_zone;
+    return s.kind != stack_kind::slab || reinterpret_cast<std::uintptr_t>(saved_sp) >=
+                                             reinterpret_cast<std::uintptr_t>(s.base) + red_zone;
 }
 
 /// Releases the process-wide spare stacks once they have been unused for a few seconds
@@ -65,7 +62,8 @@ void trim_spare_stacks() noexcept;
 class stack_cache {
    public:
     explicit stack_cache(std::size_t default_mapped, std::size_t max_cached = 512)
-        : default_(default_mapped), max_(max_cached) {}
+        : default_(default_mapped),
+          max_(max_cached) {}
     stack_cache(const stack_cache&) = delete;
     stack_cache& operator=(const stack_cache&) = delete;
     ~stack_cache();

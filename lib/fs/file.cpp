@@ -109,14 +109,16 @@ int run_file_job(F f, const char* what, std::source_location where) {
 
 std::string read(const std::filesystem::path& path, std::source_location where) {
     std::string out;
-    if (int err = run_file_job([&path, &out] { return read_now(path, out); }, "weft::fs::read", where)) {
+    if (int err =
+            run_file_job([&path, &out] { return read_now(path, out); }, "weft::fs::read", where)) {
         fail("weft::fs::read", path, err);
     }
     return out;
 }
 
 void write(const std::filesystem::path& path, std::string_view data, std::source_location where) {
-    if (int err = run_file_job([&path, data] { return write_now(path, data); }, "weft::fs::write", where)) {
+    if (int err = run_file_job([&path, data] { return write_now(path, data); }, "weft::fs::write",
+                               where)) {
         fail("weft::fs::write", path, err);
     }
 }

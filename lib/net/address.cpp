@@ -26,7 +26,8 @@ namespace {
 
 [[noreturn]] void bad_address(std::string_view addr, std::string_view why) {
     throw std::invalid_argument(fmt::format(
-        "weft::net: invalid address \"{}\": {} (expected \"host:port\" or \"[v6]:port\")", addr, why));
+        "weft::net: invalid address \"{}\": {} (expected \"host:port\" or \"[v6]:port\")", addr,
+        why));
 }
 
 std::uint16_t parse_port(std::string_view addr, std::string_view port) {
@@ -83,7 +84,8 @@ parsed_address parse_address(std::string_view addr) {
         if (colon == std::string_view::npos) bad_address(addr, "missing port");
         host = addr.substr(0, colon);
         port = addr.substr(colon + 1);
-        if (host.find(':') != std::string_view::npos) bad_address(addr, "an IPv6 address needs brackets");
+        if (host.find(':') != std::string_view::npos)
+            bad_address(addr, "an IPv6 address needs brackets");
         boost::system::error_code ec;
         auto v4 = asio::ip::make_address_v4(std::string(host), ec);
         if (!ec) out.literal = asio::ip::address(v4);
@@ -106,7 +108,8 @@ std::vector<asio::ip::address> resolve(const parsed_address& addr, std::source_l
         // In a task: getaddrinfo blocks, so it runs on the blocking pool. The job owns copies
         // of its inputs, so an abort may leave it running detached.
         auto job = weft::spawn_blocking(
-            [host = addr.host, port = addr.port, &ctx] { return resolve_now(host, port, ctx); }, where);
+            [host = addr.host, port = addr.port, &ctx] { return resolve_now(host, port, ctx); },
+            where);
         try {
             r = job.join();
         } catch (const join_error& e) {
@@ -126,7 +129,8 @@ asio::any_io_executor new_socket_executor(const char* what) {
     if (c.w != nullptr) return c.w->io().get_executor();
     if (c.sched != nullptr) return c.sched->worker_at(0).io().get_executor();
     throw no_runtime(fmt::format(
-        "weft::net: {} needs a runtime (call it from a task or the runtime's blocking pool)", what));
+        "weft::net: {} needs a runtime (call it from a task or the runtime's blocking pool)",
+        what));
 }
 
 asio::io_context& runtime_home_context(const char* what) {

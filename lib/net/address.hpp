@@ -34,7 +34,8 @@ parsed_address parse_address(std::string_view addr);
 /// The addresses `addr` stands for, in resolver order: the literal itself, or the name
 /// resolved on the runtime's blocking pool (inline when already on a thread that may block).
 /// system_error naming the host when resolution fails.
-std::vector<boost::asio::ip::address> resolve(const parsed_address& addr, std::source_location where);
+std::vector<boost::asio::ip::address> resolve(const parsed_address& addr,
+                                              std::source_location where);
 
 /// The executor a new socket is built on: the calling worker's shard, else (blocking pool)
 /// the runtime's shard 0. weft::no_runtime outside a runtime; `what` names the call.

@@ -35,8 +35,9 @@ bool out_of_resources(const error_code& ec) noexcept {
 bool transient(const error_code& ec) noexcept {
     // The connection went away before we took it, or a signal interrupted accept.
     return ec == asio::error::connection_aborted || ec == asio::error::interrupted ||
-           ec == asio::error::connection_reset || (ec.category() == boost::system::system_category() &&
-                                                   (ec.value() == EPROTO || ec.value() == EPERM));
+           ec == asio::error::connection_reset ||
+           (ec.category() == boost::system::system_category() &&
+            (ec.value() == EPROTO || ec.value() == EPERM));
 }
 
 constexpr std::chrono::milliseconds first_backoff{1};
@@ -44,7 +45,8 @@ constexpr std::chrono::milliseconds max_backoff{100};
 
 }  // namespace
 
-tcp_listener::tcp_listener(asio::ip::tcp::acceptor acceptor) : acceptor_(std::move(acceptor)) {
+tcp_listener::tcp_listener(asio::ip::tcp::acceptor acceptor)
+    : acceptor_(std::move(acceptor)) {
     if (acceptor_.is_open()) acceptor_.non_blocking(true);
 }
 
@@ -73,8 +75,8 @@ tcp_listener tcp_listener::bind(std::string_view addr, std::source_location wher
             last = e;
         }
     }
-    throw weft::detail::readable_system_error(
-        last.code(), "weft::net::tcp_listener::bind(\"" + std::string(addr) + "\")");
+    throw weft::detail::readable_system_error(last.code(), "weft::net::tcp_listener::bind(\"" +
+                                                               std::string(addr) + "\")");
 }
 
 tcp_stream tcp_listener::accept(std::source_location where) {
@@ -123,7 +125,8 @@ asio::ip::tcp::socket tcp_listener::make_peer_socket() {
     // The new connection lives on the caller's shard when the caller is on a worker, so its
     // task tends to stay local; elsewhere on the listener's.
     asio::any_io_executor ex = acceptor_.get_executor();
-    if (weft::detail::current_task() != nullptr) ex = detail::new_socket_executor("tcp_listener::accept");
+    if (weft::detail::current_task() != nullptr)
+        ex = detail::new_socket_executor("tcp_listener::accept");
     try {
         return asio::ip::tcp::socket(ex);
     } catch (const boost::system::system_error&) {

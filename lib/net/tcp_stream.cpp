@@ -85,7 +85,8 @@ std::size_t receive_some(asio::ip::tcp::socket& socket, std::uint32_t& wait_stre
 }
 }  // namespace
 
-tcp_stream::tcp_stream(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {
+tcp_stream::tcp_stream(asio::ip::tcp::socket socket)
+    : socket_(std::move(socket)) {
     if (socket_.is_open()) socket_.non_blocking(true);
 }
 
@@ -103,8 +104,8 @@ tcp_stream tcp_stream::connect(std::string_view addr, std::source_location where
         if (!ec) return tcp_stream(std::move(s));
         last = ec;
     }
-    throw weft::detail::readable_system_error(
-        last, "weft::net::tcp_stream::connect(\"" + std::string(addr) + "\")");
+    throw weft::detail::readable_system_error(last, "weft::net::tcp_stream::connect(\"" +
+                                                        std::string(addr) + "\")");
 }
 
 tcp_stream tcp_stream::connect(const asio::ip::tcp::endpoint& ep, std::source_location where) {
@@ -207,7 +208,7 @@ std::size_t tcp_stream::read_line(std::string& line, std::size_t max_length,
             return count;
         }
         std::size_t searched = rbuf_.size() - rpos_;  // fill_buffer compacts to rpos_ == 0
-        if (searched >= max_length) too_long();  // no '\n' in max_length bytes
+        if (searched >= max_length) too_long();       // no '\n' in max_length bytes
         if (fill_buffer(where) == 0) {
             if (!weft::detail::claim_current()) {
                 weft::detail::wait_reopened("tcp_stream::read_line", where);
@@ -275,7 +276,8 @@ std::pair<tcp_read_half, tcp_write_half> tcp_stream::split() && {
 
 // ---- halves ------------------------------------------------------------------------------
 
-tcp_read_half::tcp_read_half(std::shared_ptr<tcp_stream> s) noexcept : s_(std::move(s)) {}
+tcp_read_half::tcp_read_half(std::shared_ptr<tcp_stream> s) noexcept
+    : s_(std::move(s)) {}
 tcp_read_half::~tcp_read_half() = default;
 
 std::size_t tcp_read_half::read_some(asio::mutable_buffer buf, std::source_location where) {
@@ -296,7 +298,8 @@ std::size_t tcp_read_half::read_line(std::string& line, std::size_t max_length,
 asio::ip::tcp::endpoint tcp_read_half::peer_addr() const { return s_->peer_addr(); }
 asio::ip::tcp::endpoint tcp_read_half::local_addr() const { return s_->local_addr(); }
 
-tcp_write_half::tcp_write_half(std::shared_ptr<tcp_stream> s) noexcept : s_(std::move(s)) {}
+tcp_write_half::tcp_write_half(std::shared_ptr<tcp_stream> s) noexcept
+    : s_(std::move(s)) {}
 
 tcp_write_half& tcp_write_half::operator=(tcp_write_half&& o) noexcept {
     if (this != &o) {
@@ -315,7 +318,9 @@ void tcp_write_half::release() noexcept {
     s_.reset();
 }
 
-void tcp_write_half::write_all(asio::const_buffer buf, std::source_location where) { s_->write_all(buf, where); }
+void tcp_write_half::write_all(asio::const_buffer buf, std::source_location where) {
+    s_->write_all(buf, where);
+}
 void tcp_write_half::shutdown_write() { s_->shutdown_write(); }
 asio::ip::tcp::endpoint tcp_write_half::peer_addr() const { return s_->peer_addr(); }
 asio::ip::tcp::endpoint tcp_write_half::local_addr() const { return s_->local_addr(); }

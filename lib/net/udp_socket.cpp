@@ -15,7 +15,8 @@ bool would_block(const error_code& ec) noexcept {
 }
 }  // namespace
 
-udp_socket::udp_socket(asio::ip::udp::socket socket) : socket_(std::move(socket)) {
+udp_socket::udp_socket(asio::ip::udp::socket socket)
+    : socket_(std::move(socket)) {
     if (socket_.is_open()) socket_.non_blocking(true);
 }
 
@@ -35,8 +36,8 @@ udp_socket udp_socket::bind(std::string_view addr, std::source_location where) {
         if (!ec) return udp_socket(std::move(s));
         last = ec;
     }
-    throw weft::detail::readable_system_error(
-        last, "weft::net::udp_socket::bind(\"" + std::string(addr) + "\")");
+    throw weft::detail::readable_system_error(last, "weft::net::udp_socket::bind(\"" +
+                                                        std::string(addr) + "\")");
 }
 
 void udp_socket::connect(std::string_view addr, std::source_location where) {
@@ -58,8 +59,8 @@ void udp_socket::connect(std::string_view addr, std::source_location where) {
         }
         last = ec;
     }
-    throw weft::detail::readable_system_error(
-        last, "weft::net::udp_socket::connect(\"" + std::string(addr) + "\")");
+    throw weft::detail::readable_system_error(last, "weft::net::udp_socket::connect(\"" +
+                                                        std::string(addr) + "\")");
 }
 
 asio::ip::udp::endpoint udp_socket::local_addr() const {
@@ -80,7 +81,8 @@ std::size_t udp_socket::send(asio::const_buffer buf, std::source_location where)
     weft::detail::consume_budget(where);
     error_code ec;
     std::size_t n = socket_.send(buf, 0, ec);
-    if (would_block(ec)) n = socket_.async_send(buf, detail::wait_token("udp_socket::send", where)[ec]);
+    if (would_block(ec))
+        n = socket_.async_send(buf, detail::wait_token("udp_socket::send", where)[ec]);
     if (ec) detail::throw_error(ec, "weft::net::udp_socket::send");
     return n;
 }
@@ -120,7 +122,7 @@ std::size_t udp_socket::send_to(asio::const_buffer buf, const asio::ip::udp::end
 }
 
 std::pair<std::size_t, asio::ip::udp::endpoint> udp_socket::recv_from(asio::mutable_buffer buf,
-                                                                       std::source_location where) {
+                                                                      std::source_location where) {
     weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
     weft::detail::consume_budget(where);
     asio::ip::udp::endpoint from;

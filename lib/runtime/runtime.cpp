@@ -91,7 +91,8 @@ runtime builder::build() {
             "weft::builder::worker_threads: at most 4096 (got {})", cfg_.worker_threads));
     }
     if (cfg_.max_blocking_threads == 0) {
-        throw std::invalid_argument("weft::builder::max_blocking_threads: must be at least 1 (got 0)");
+        throw std::invalid_argument(
+            "weft::builder::max_blocking_threads: must be at least 1 (got 0)");
     }
     if (cfg_.thread_keep_alive.count() < 0) {
         throw std::invalid_argument("weft::builder::thread_keep_alive: must not be negative");
@@ -106,7 +107,8 @@ runtime builder::build() {
             "multi_thread runtime's order depends on its threads)");
     }
     if (cfg_.blocking_warning_threshold.count() < 0) {
-        throw std::invalid_argument("weft::builder::blocking_warning_threshold: must not be negative");
+        throw std::invalid_argument(
+            "weft::builder::blocking_warning_threshold: must not be negative");
     }
     auto s = std::make_shared<detail::scheduler>(cfg_);
     s->start();
@@ -115,9 +117,11 @@ runtime builder::build() {
 
 // ---- runtime ----------------------------------------------------------------------------
 
-runtime::runtime() : runtime(builder::multi_thread().build()) {}
+runtime::runtime()
+    : runtime(builder::multi_thread().build()) {}
 
-runtime::runtime(std::shared_ptr<detail::scheduler> s) noexcept : sched_(std::move(s)) {}
+runtime::runtime(std::shared_ptr<detail::scheduler> s) noexcept
+    : sched_(std::move(s)) {}
 
 runtime::runtime(runtime&&) noexcept = default;
 
@@ -132,11 +136,10 @@ runtime& runtime::operator=(runtime&& o) noexcept {
 runtime::~runtime() {
     if (!sched_) return;
     if (detail::this_thread_context().sched == sched_.get()) {
-        std::fputs(
-            "weft: a runtime was destroyed on one of its own threads (a task, worker or "
-            "blocking thread); it cannot join itself. Destroy it from the thread that built "
-            "it.\n",
-            stderr);
+        std::fputs("weft: a runtime was destroyed on one of its own threads (a task, worker or "
+                   "blocking thread); it cannot join itself. Destroy it from the thread that built "
+                   "it.\n",
+                   stderr);
         std::terminate();
     }
     sched_->shutdown(std::chrono::nanoseconds::max());
@@ -185,16 +188,16 @@ handle handle::current() {
 std::string format_dump(const std::vector<task_info>& tasks) {
     std::string out = fmt::format("{} task(s)\n", tasks.size());
     for (const task_info& t : tasks) {
-        const char* state = t.state == task_state::scheduled  ? "scheduled"
-                            : t.state == task_state::running  ? "running"
+        const char* state = t.state == task_state::scheduled   ? "scheduled"
+                            : t.state == task_state::running   ? "running"
                             : t.state == task_state::suspended ? "suspended"
                                                                : "finished";
         out += fmt::format("task {}{}{} [{}] spawned at {}:{}", t.id, t.name.empty() ? "" : " '",
                            t.name.empty() ? std::string() : t.name + "'", state,
                            t.spawned_at.file_name(), t.spawned_at.line());
         if (t.state == task_state::suspended && !t.waiting_on.empty()) {
-            out += fmt::format(", waiting on {} at {}:{}", t.waiting_on,
-                               t.suspended_at.file_name(), t.suspended_at.line());
+            out += fmt::format(", waiting on {} at {}:{}", t.waiting_on, t.suspended_at.file_name(),
+                               t.suspended_at.line());
         }
         out += '\n';
     }

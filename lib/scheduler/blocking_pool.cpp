@@ -42,7 +42,9 @@ namespace weft::detail {
 
 blocking_pool::blocking_pool(scheduler& s, std::size_t max_threads,
                              std::chrono::nanoseconds keep_alive)
-    : sched_(s), max_threads_(max_threads), keep_alive_(keep_alive) {}
+    : sched_(s),
+      max_threads_(max_threads),
+      keep_alive_(keep_alive) {}
 
 void blocking_pool::spawn(task_header* t) {
     std::unique_lock lock(mu_);
@@ -138,15 +140,15 @@ void blocking_pool::thread_main(std::shared_ptr<scheduler> keep) {
         }
         if (shutdown_) break;
         ++idle_;
-        bool woke = work_cv_.wait_for(lock, keep_alive_,
-                                      [&] { return notified_ > 0 || shutdown_; });
+        bool woke =
+            work_cv_.wait_for(lock, keep_alive_, [&] { return notified_ > 0 || shutdown_; });
         if (notified_ > 0) {
             // A spawn claimed an idle thread for its job (and already took it off idle_):
             // this one serves the claim, whichever thread the signal was meant for.
             --notified_;
             continue;
         }
-        --idle_;  // leaving the wait unclaimed
+        --idle_;           // leaving the wait unclaimed
         if (!woke) break;  // kept alive long enough with nothing to do
     }
     --threads_;

@@ -1,8 +1,8 @@
 // idle: which workers are parked and how many are searching for work (Tokio's idle.rs).
 //
-// state_ packs (generation << 32) | (unparked << 16) | searching. A worker that runs out of work first becomes a
-// "searcher" (steals, checks the global queue) if fewer than half of the workers already
-// search, so a burst of work does not wake every thread. A producer wakes one sleeper only
+// state_ packs (generation << 32) | (unparked << 16) | searching. A worker that runs out of work
+// first becomes a "searcher" (steals, checks the global queue) if fewer than half of the workers
+// already search, so a burst of work does not wake every thread. A producer wakes one sleeper only
 // when nobody is searching: the searcher will find the work, and when it does it wakes the
 // next sleeper (a chain, not a broadcast).
 //
@@ -59,7 +59,9 @@ namespace weft::detail {
 template <class Sync = std_sync>
 class basic_idle {
    public:
-    explicit basic_idle(std::size_t workers) : workers_(workers), state_(workers << unparked_shift) {
+    explicit basic_idle(std::size_t workers)
+        : workers_(workers),
+          state_(workers << unparked_shift) {
         sleepers_.reserve(workers);
     }
 
@@ -108,9 +110,8 @@ class basic_idle {
             prev = state_.fetch_add(generation_unit - dec, std::memory_order_seq_cst);
             WEFT_ASSERT(unparked(prev) != 0 && (!is_searching || searching(prev) != 0),
                         "a parking worker was counted unparked (and searching)");
-            WEFT_ASSERT(sleepers_.size() < workers_ &&
-                            std::find(sleepers_.begin(), sleepers_.end(), worker) ==
-                                sleepers_.end(),
+            WEFT_ASSERT(sleepers_.size() < workers_ && std::find(sleepers_.begin(), sleepers_.end(),
+                                                                 worker) == sleepers_.end(),
                         "a worker parks once");
             sleepers_.push_back(worker);
         }

@@ -36,7 +36,10 @@ class basic_inject_queue {
     void push_batch(T* first, T* last, std::size_t n) {
         WEFT_ASSERT(n != 0 && last->queue_next_ == nullptr, "a batch is a non-empty, closed list");
         std::lock_guard lock(mu_);
-        if (tail_) tail_->queue_next_ = first; else head_ = first;
+        if (tail_)
+            tail_->queue_next_ = first;
+        else
+            head_ = first;
         tail_ = last;
         len_.store(len_.load(std::memory_order_relaxed) + n, std::memory_order_release);
     }

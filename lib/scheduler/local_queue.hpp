@@ -82,7 +82,8 @@ class basic_local_queue {
             check_indices(steal, real, tail);
             if (real == tail) return nullptr;
             std::uint32_t next_real = real + 1;
-            std::uint64_t next = steal == real ? pack(next_real, next_real) : pack(steal, next_real);
+            std::uint64_t next =
+                steal == real ? pack(next_real, next_real) : pack(steal, next_real);
             if (head_.compare_exchange_weak(head, next, std::memory_order_acq_rel,
                                             std::memory_order_acquire)) {
                 return buf_[real & mask].load(std::memory_order_relaxed);
@@ -138,7 +139,8 @@ class basic_local_queue {
     static void check_indices([[maybe_unused]] std::uint32_t steal,
                               [[maybe_unused]] std::uint32_t real,
                               [[maybe_unused]] std::uint32_t tail) {
-        WEFT_ASSERT(real - steal <= tail - steal, "steal <= real <= tail (a stealer or pop overtook)");
+        WEFT_ASSERT(real - steal <= tail - steal,
+                    "steal <= real <= tail (a stealer or pop overtook)");
         WEFT_ASSERT(tail - steal <= capacity, "tail - head never exceeds the capacity");
     }
 
@@ -149,8 +151,7 @@ class basic_local_queue {
         std::uint64_t prev = pack(head, head);
         // Claim half of the entries; fails if a stealer got in first.
         if (!head_.compare_exchange_strong(prev, pack(head + n, head + n),
-                                           std::memory_order_release,
-                                           std::memory_order_relaxed)) {
+                                           std::memory_order_release, std::memory_order_relaxed)) {
             return false;
         }
         T* first = nullptr;
@@ -158,7 +159,10 @@ class basic_local_queue {
         for (std::uint32_t i = 0; i < n; ++i) {
             T* e = buf_[(head + i) & mask].load(std::memory_order_relaxed);
             e->queue_next_ = nullptr;
-            if (last) last->queue_next_ = e; else first = e;
+            if (last)
+                last->queue_next_ = e;
+            else
+                first = e;
             last = e;
         }
         t->queue_next_ = nullptr;

@@ -38,7 +38,10 @@ class owned_tasks {
     void remove(task_header* t) {
         shard& s = shard_for(t);
         std::lock_guard lock(s.mu);
-        if (t->owned_prev_) t->owned_prev_->owned_next_ = t->owned_next_; else s.head = t->owned_next_;
+        if (t->owned_prev_)
+            t->owned_prev_->owned_next_ = t->owned_next_;
+        else
+            s.head = t->owned_next_;
         if (t->owned_next_) t->owned_next_->owned_prev_ = t->owned_prev_;
         t->owned_prev_ = t->owned_next_ = nullptr;
         --s.count;

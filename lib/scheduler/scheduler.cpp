@@ -3,9 +3,9 @@
 
 #include "thread_context.hpp"
 
-#include <weft/error.hpp>
 #include <weft/asio/executor.hpp>
 #include <weft/detail/fault_injection.hpp>
+#include <weft/error.hpp>
 #include <weft/task/join_handle.hpp>
 
 #include <boost/asio/post.hpp>
@@ -278,9 +278,7 @@ void scheduler::complete(task_header* t) {
 void scheduler::forget(task_header* t) {
     owned.remove(t);
     if (owned.is_closed() && owned.alive() == 0) {
-        {
-            std::lock_guard lock(shutdown_mu_);
-        }
+        { std::lock_guard lock(shutdown_mu_); }
         all_done_cv_.notify_all();
         if (!cfg_.multi_thread) workers_[0]->unpark();  // its driver re-checks alive()
     }
@@ -350,9 +348,8 @@ void scheduler::shutdown(std::chrono::nanoseconds timeout) {
             wake_at_deadline.emplace(w.io(), deadline);
             wake_at_deadline->async_wait([](const boost::system::error_code&) {});
         }
-        w.run_until([&] {
-            return owned.alive() == 0 || std::chrono::steady_clock::now() >= deadline;
-        });
+        w.run_until(
+            [&] { return owned.alive() == 0 || std::chrono::steady_clock::now() >= deadline; });
     }
     blocking.shutdown(deadline);
     if (monitor_.joinable()) {
@@ -424,7 +421,8 @@ runtime_metrics scheduler::metrics() const {
     m.blocking_threads = blocking.threads();
     m.idle_blocking_threads = blocking.idle_threads();
     m.spawned_tasks = spawned_.load(std::memory_order_relaxed);
-    for (const auto& w : workers_) m.spawned_tasks += w->stats.spawned.load(std::memory_order_relaxed);
+    for (const auto& w : workers_)
+        m.spawned_tasks += w->stats.spawned.load(std::memory_order_relaxed);
     for (auto& w : workers_) {
         worker_metrics wm;
         wm.polls = w->stats.polls.load(std::memory_order_relaxed);
@@ -450,7 +448,8 @@ task_info scheduler::describe(task_header* t) const {
     } else if (s.is_running()) {
         // A yielded task stays marked running while it waits in a run queue.
         const char* w = t->waiting_on_.load(std::memory_order_relaxed);
-        i.state = (w && std::string_view(w) == "yield") ? task_state::scheduled : task_state::running;
+        i.state =
+            (w && std::string_view(w) == "yield") ? task_state::scheduled : task_state::running;
     } else if (s.is_scheduled()) {
         i.state = task_state::scheduled;
     } else {
@@ -468,7 +467,8 @@ void scheduler::monitor_main() {
     // Samples each worker every half threshold: the same task still running and no new
     // resumption since the last sample means it has held the worker all that time.
     const auto threshold = cfg_.blocking_warning_threshold;
-    const auto interval = std::max<std::chrono::nanoseconds>(threshold / 2, std::chrono::milliseconds(5));
+    const auto interval =
+        std::max<std::chrono::nanoseconds>(threshold / 2, std::chrono::milliseconds(5));
     struct sample {
         task_id id = 0;
         std::uint64_t polls = 0;
@@ -498,7 +498,8 @@ void scheduler::monitor_main() {
     }
 }
 
-void scheduler::report_blocked(std::size_t worker_index, task_id id, std::chrono::nanoseconds held) {
+void scheduler::report_blocked(std::size_t worker_index, task_id id,
+                               std::chrono::nanoseconds held) {
     std::optional<task_info> info;
     owned.for_each([&](task_header* t) {
         if (t->id_ == id) info = describe(t);
@@ -526,7 +527,8 @@ std::vector<task_info> scheduler::dump() const {
         if (i.state != task_state::suspended) i.suspended_at = {};
         out.push_back(std::move(i));
     });
-    std::sort(out.begin(), out.end(), [](const task_info& a, const task_info& b) { return a.id < b.id; });
+    std::sort(out.begin(), out.end(),
+              [](const task_info& a, const task_info& b) { return a.id < b.id; });
     return out;
 }
 

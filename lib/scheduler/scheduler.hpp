@@ -71,7 +71,9 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     // ---- time (lib/time/clock.cpp) ----
     /// The runtime's clock: steady + offset, or the frozen virtual time while paused.
     [[nodiscard]] std::chrono::steady_clock::time_point now() const noexcept;
-    [[nodiscard]] bool is_paused() const noexcept { return paused_.load(std::memory_order_acquire); }
+    [[nodiscard]] bool is_paused() const noexcept {
+        return paused_.load(std::memory_order_acquire);
+    }
     void pause_clock();
     void resume_clock();
     void advance_clock(std::chrono::nanoseconds d);
@@ -94,7 +96,8 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     /// out of the sleepers, as the woken tasks may be on its private lists.
     auto_advance try_auto_advance(std::size_t self);
     /// Converts a deadline of the runtime's clock to steady_clock (for real sleeps).
-    [[nodiscard]] std::chrono::steady_clock::time_point to_steady(std::int64_t clock_ns) const noexcept;
+    [[nodiscard]] std::chrono::steady_clock::time_point to_steady(
+        std::int64_t clock_ns) const noexcept;
 
     runtime_metrics metrics() const;
     std::vector<task_info> dump() const;

@@ -10,8 +10,8 @@ class scheduler;
 class worker;
 
 struct thread_context {
-    worker* w = nullptr;            // this thread's worker, while it runs one
-    scheduler* sched = nullptr;     // the runtime this thread belongs to (worker or blocking)
+    worker* w = nullptr;         // this thread's worker, while it runs one
+    scheduler* sched = nullptr;  // the runtime this thread belongs to (worker or blocking)
 };
 
 /// The calling thread's context. Never cache the result across a suspension point.

@@ -171,7 +171,8 @@ inline bool worker::has_other_runnable() const {
         maintenance_due_ = true;
     }
     if (seeded_) return next_seeded();
-    if (shuffle_) [[unlikely]] interval_tick |= shuffle_order();
+    if (shuffle_) [[unlikely]]
+        interval_tick |= shuffle_order();
     if (interval_tick) {
         if (task_header* t = sched_.inject.pop()) return t;
     }
@@ -209,9 +210,9 @@ inline bool worker::has_other_runnable() const {
         return t;
     }
     if (sched_.inject.is_empty()) return nullptr;
-    std::size_t n = std::min<std::size_t>(sched_.inject.len() / sched_.num_workers() + 1,
-                                          std::min<std::size_t>(local_.remaining(),
-                                                                local_queue::capacity / 2));
+    std::size_t n =
+        std::min<std::size_t>(sched_.inject.len() / sched_.num_workers() + 1,
+                              std::min<std::size_t>(local_.remaining(), local_queue::capacity / 2));
     return sched_.inject.pop_batch(n, [this](task_header* t) { local_.push_back_unchecked(t); });
 }
 
@@ -317,8 +318,7 @@ void worker::wake_if_sleeping_past(std::int64_t deadline_ns) noexcept {
 
 bool worker::has_local_work() const {
     return handoff_ || lifo_ || !local_.is_empty() || !pinned_ready_.empty() ||
-           !seeded_ready_.empty() ||
-           !timer_ready_.empty() ||
+           !seeded_ready_.empty() || !timer_ready_.empty() ||
            pinned_pending_.load(std::memory_order_seq_cst);
 }
 

@@ -77,9 +77,7 @@ class worker {
 
     /// Shuffle mode only: true one time in eight, from this worker's seeded generator (a
     /// park becomes a spurious wake-up, a ready operation yields). False otherwise.
-    bool shuffle_coin() noexcept {
-        return shuffle_ && (shuffle::next(shuffle_state_) & 7) == 0;
-    }
+    bool shuffle_coin() noexcept { return shuffle_ && (shuffle::next(shuffle_state_) & 7) == 0; }
 
     /// Cooperative budget: ready operations a task may perform per resumption before a
     /// cancellation point makes it yield (Tokio's coop budget).
@@ -89,8 +87,8 @@ class worker {
 
     // Metrics (owner writes, anyone reads).
     struct counters {
-        std::atomic<std::uint64_t> polls{0}, steals{0}, steal_operations{0}, parks{0},
-            overflows{0}, busy_ns{0}, spawned{0};
+        std::atomic<std::uint64_t> polls{0}, steals{0}, steal_operations{0}, parks{0}, overflows{0},
+            busy_ns{0}, spawned{0};
     };
     counters stats;
     /// The task being resumed right now (0 between tasks), for the blocked-worker monitor.

@@ -42,9 +42,10 @@ constexpr int max_signal = 64;  // Linux: 1..64
 
 std::uint64_t bit(int signo) noexcept { return std::uint64_t{1} << (signo - 1); }
 
-struct waiter : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>> {
+struct waiter
+    : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>> {
     std::uint64_t mask = 0;
-    int delivered = 0;  // guarded by the service's mutex
+    int delivered = 0;     // guarded by the service's mutex
     bool refused = false;  // guarded too: its select claim was refused, nothing delivered
     weft::detail::waker w;
     weft::detail::task_header* claimer = nullptr;  // a select branch claims before delivery
@@ -62,7 +63,8 @@ class signal_service : public asio::execution_context::service {
         std::uint64_t mask = 0;
         for (int s : signals) {
             if (s < 1 || s > max_signal) {
-                throw std::invalid_argument(fmt::format("weft::signal::wait: {} is not a signal number", s));
+                throw std::invalid_argument(
+                    fmt::format("weft::signal::wait: {} is not a signal number", s));
             }
             mask |= bit(s);
         }
@@ -100,7 +102,8 @@ class signal_service : public asio::execution_context::service {
                 if (self.refused) return 0;  // on_signal dequeued it
                 if (closed_ || weft::detail::cancellation_requested()) {
                     waiters_.erase(waiters_.iterator_to(self));
-                    if (closed_) throw std::logic_error("weft::signal::wait: the runtime shut down");
+                    if (closed_)
+                        throw std::logic_error("weft::signal::wait: the runtime shut down");
                     cancelled = true;
                 }
             }
@@ -148,7 +151,8 @@ class signal_service : public asio::execution_context::service {
     void arm_locked() {
         if (armed_ || !set_) return;
         armed_ = true;
-        set_->async_wait([this](const boost::system::error_code& ec, int signo) { on_signal(ec, signo); });
+        set_->async_wait(
+            [this](const boost::system::error_code& ec, int signo) { on_signal(ec, signo); });
     }
 
     void on_signal(const boost::system::error_code& ec, int signo) {

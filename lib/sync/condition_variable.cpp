@@ -8,7 +8,8 @@
 namespace weft {
 
 namespace {
-// Relocking is not a cancellation point (docs/conventions.md): shielded, so an abort waits for the lock.
+// Relocking is not a cancellation point (docs/conventions.md): shielded, so an abort waits for the
+// lock.
 void relock(std::unique_lock<mutex>& lk, std::source_location where) {
     this_task::shield s;
     mutex* m = lk.mutex();

@@ -12,9 +12,8 @@
 namespace weft {
 
 void mutex::lock_contended(std::source_location where) {
-    if (sem_.spin_acquire_one() ||
-        (sem_.wait_standby("mutex::lock", where) &&
-         (sem_.try_acquire_one() || sem_.spin_acquire_one()))) {
+    if (sem_.spin_acquire_one() || (sem_.wait_standby("mutex::lock", where) &&
+                                    (sem_.try_acquire_one() || sem_.spin_acquire_one()))) {
         // Taken lock-free: a select branch claims; refused, it queues after the reopen.
         if (sem_.claim_taken(1, "mutex::lock", where)) return;
     }

@@ -65,10 +65,9 @@ void child_group::claim_to_end(std::size_t index) noexcept {
     // (returned() lets it decide only with a claim it took before, as ever).
     try {
         if (cancellation_requested()) return;
-        while (!claim_race(&race_, index)) wait_reopened("weft::select (ending branch)",
-                                                         std::source_location::current());
-    } catch (...) {
-    }
+        while (!claim_race(&race_, index))
+            wait_reopened("weft::select (ending branch)", std::source_location::current());
+    } catch (...) {}
 }
 
 void child_group::returned(std::size_t index, std::exception_ptr e) noexcept {

@@ -1,6 +1,6 @@
 // Wakers, parking, cancellation points and the current task.
-#include "thread_parker.hpp"
 #include "task_ops.hpp"
+#include "thread_parker.hpp"
 
 #include "../scheduler/scheduler.hpp"
 #include "../scheduler/thread_context.hpp"
@@ -29,11 +29,13 @@ thread_parker& thread_parker::current() {
 static_assert(alignof(task_header) >= 2 && alignof(wake_target) >= 2,
               "waker tags wake_target pointers in the low bit");
 
-waker::waker(task_header* t) noexcept : bits_(reinterpret_cast<std::uintptr_t>(t)) {
+waker::waker(task_header* t) noexcept
+    : bits_(reinterpret_cast<std::uintptr_t>(t)) {
     t->add_ref();
 }
 
-waker::waker(wake_target* p) noexcept : bits_(reinterpret_cast<std::uintptr_t>(p) | 1U) {
+waker::waker(wake_target* p) noexcept
+    : bits_(reinterpret_cast<std::uintptr_t>(p) | 1U) {
     p->add_ref();
 }
 
@@ -198,7 +200,8 @@ bool is_cancelled() noexcept {
     return t && t->state_.load().is_cancelled();
 }
 
-shield::shield() noexcept : task_(detail::current_task()) {
+shield::shield() noexcept
+    : task_(detail::current_task()) {
     if (task_) ++task_->shield_depth_;
 }
 

@@ -5,10 +5,10 @@
 #include "../scheduler/thread_context.hpp"
 
 #include <weft/detail/assert.hpp>
+#include <weft/detail/join_op.hpp>
 #include <weft/detail/park.hpp>
 #include <weft/detail/select_claim.hpp>
 #include <weft/error.hpp>
-#include <weft/detail/join_op.hpp>
 #include <weft/task/join_handle.hpp>
 #include <weft/task/task_builder.hpp>
 
@@ -51,7 +51,8 @@ std::string exception_text(const std::exception_ptr& e) {
 }  // namespace
 
 task_header::task_header(std::source_location loc) noexcept
-    : id_(new_task_id()), spawned_at_(loc) {}
+    : id_(new_task_id()),
+      spawned_at_(loc) {}
 
 task_header::~task_header() = default;
 
@@ -121,8 +122,9 @@ void join_wait(task_header* t, std::source_location where) {
             return;
         }
         if (cancellation_requested()) {
-            // Cancelled before it resumes (docs/conventions.md): the result, if the task finished meanwhile,
-            // stays for a later join. complete() owns join_waker_ once `complete` is set.
+            // Cancelled before it resumes (docs/conventions.md): the result, if the task finished
+            // meanwhile, stays for a later join. complete() owns join_waker_ once `complete` is
+            // set.
             if (t->state_.unset_join_waker()) t->join_waker_.reset();
             throw_if_cancelled();
         }
@@ -152,9 +154,9 @@ void take_outcome(task_header* t) {
             throw join_error(join_error::kind::cancelled, t->id_, nullptr,
                              fmt::format("weft: {} was cancelled", task_label(t)));
         case outcome::exception:
-            throw join_error(join_error::kind::exception, t->id_, t->exception_,
-                             fmt::format("weft: {} failed: {}", task_label(t),
-                                         exception_text(t->exception_)));
+            throw join_error(
+                join_error::kind::exception, t->id_, t->exception_,
+                fmt::format("weft: {} failed: {}", task_label(t), exception_text(t->exception_)));
         case outcome::pending:
             break;
     }
@@ -192,9 +194,9 @@ void block_on_rethrow(scheduler* rt, task_header* t) {
             break;
     }
     if (std::exception_ptr e = rt->shutdown_exception()) std::rethrow_exception(e);
-    throw join_error(join_error::kind::cancelled, t->id_, nullptr,
-                     fmt::format("weft: block_on's {} was cancelled (the runtime shut down)",
-                                 task_label(t)));
+    throw join_error(
+        join_error::kind::cancelled, t->id_, nullptr,
+        fmt::format("weft: block_on's {} was cancelled (the runtime shut down)", task_label(t)));
 }
 
 }  // namespace weft::detail

@@ -34,8 +34,8 @@ void deallocate_task(void* p, std::size_t bytes) noexcept { ::operator delete(p,
 
 namespace {
 constexpr std::size_t granule = 64;
-constexpr std::size_t classes = 16;  // up to 1 KiB
-constexpr std::size_t batch = 512;   // blocks moved to or from the depot at a time
+constexpr std::size_t classes = 16;            // up to 1 KiB
+constexpr std::size_t batch = 512;             // blocks moved to or from the depot at a time
 constexpr std::size_t max_depot_batches = 64;  // per class: 32k blocks
 
 struct free_block {
@@ -151,7 +151,8 @@ void deallocate_task(void* p, std::size_t bytes) noexcept {
         ::operator delete(p, bytes);
         return;
     }
-    if (!lists.cleanup_armed) [[unlikely]] arm_cleanup();
+    if (!lists.cleanup_armed) [[unlikely]]
+        arm_cleanup();
     block_list& l = lists.active[c];
     if (l.count == batch) spill(c);
     auto* b = static_cast<free_block*>(p);

@@ -55,8 +55,8 @@ class task_tracker_state {
    public:
     std::atomic<std::uint64_t> word{0};
     std::mutex mu;
-    waiter_list waiters;          // guarded by mu
-    std::condition_variable cv;   // plain-thread waiters, with mu
+    waiter_list waiters;           // guarded by mu
+    std::condition_variable cv;    // plain-thread waiters, with mu
     std::uint64_t generation = 0;  // guarded by mu: notifications so far
 
     [[nodiscard]] bool done() const noexcept {
@@ -95,7 +95,8 @@ void tracker_remove(task_tracker_state& s) noexcept {
 
 }  // namespace detail
 
-task_tracker::task_tracker() : s_(std::make_shared<detail::task_tracker_state>()) {}
+task_tracker::task_tracker()
+    : s_(std::make_shared<detail::task_tracker_state>()) {}
 
 bool task_tracker::close() noexcept {
     // Ordering: acq_rel, as tracker_remove: a waiter that sees done after close() of an empty

@@ -16,7 +16,8 @@ std::int64_t steady_ns() noexcept {
 }
 std::chrono::steady_clock::time_point from_ns(std::int64_t ns) noexcept {
     return std::chrono::steady_clock::time_point(
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::nanoseconds(ns)));
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::nanoseconds(ns)));
 }
 }  // namespace
 
@@ -67,7 +68,7 @@ std::size_t scheduler::fire_due_timers(std::int64_t foreign_grace_ns) {
     thread_context& ctx = this_thread_context();
     worker* self = (ctx.w && &ctx.w->sched() == this) ? ctx.w : nullptr;
     if (is_paused()) foreign_grace_ns = 0;  // virtual time: deadlines are exact, nobody lags
-    thread_local std::vector<waker> due;  // reused across firings; a wake never fires timers
+    thread_local std::vector<waker> due;    // reused across firings; a wake never fires timers
     for (auto& w : workers_) {
         std::int64_t limit = w.get() == self ? now_ns : now_ns - foreign_grace_ns;
         if (w->timers().next_ns() <= limit) w->timers().take_due(t, due);

@@ -71,9 +71,11 @@ void resume() { current_scheduler("resume").resume_clock(); }
 namespace detail {
 void advance_clock(std::chrono::nanoseconds d) {
     scheduler* s = this_thread_context().sched;
-    if (!s) throw no_runtime("weft::time::advance: not inside a weft runtime (call it from a task)");
+    if (!s)
+        throw no_runtime("weft::time::advance: not inside a weft runtime (call it from a task)");
     if (!s->is_paused()) {
-        throw std::logic_error("weft::time::advance: the clock is not paused (time::pause() or builder::start_paused(true) first)");
+        throw std::logic_error("weft::time::advance: the clock is not paused (time::pause() or "
+                               "builder::start_paused(true) first)");
     }
     if (d.count() < 0) throw std::invalid_argument("weft::time::advance: negative duration");
     s->advance_clock(d);

@@ -20,10 +20,10 @@ void callback_session::start() {
 void callback_session::read() {
     // The handler runs on the socket's executor: a strand over the weft runtime's executor,
     // so on a weft worker, never at the same time as another handler of this session.
-    socket_.async_read_some(asio::buffer(buf_),
-                            [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-                                if (!ec) self->write(n);  // eof or error: drop the last reference
-                            });
+    socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](
+                                                    boost::system::error_code ec, std::size_t n) {
+        if (!ec) self->write(n);  // eof or error: drop the last reference
+    });
 }
 
 void callback_session::write(std::size_t n) {

@@ -15,7 +15,8 @@ namespace legacy {
 /// while an operation is in flight and is freed after the last one completes.
 class callback_session : public std::enable_shared_from_this<callback_session> {
    public:
-    explicit callback_session(boost::asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
+    explicit callback_session(boost::asio::ip::tcp::socket socket)
+        : socket_(std::move(socket)) {}
     /// Sends the greeting, then echoes until the client closes or an error occurs.
     void start();
 

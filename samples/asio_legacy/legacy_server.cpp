@@ -15,7 +15,10 @@ namespace legacy {
 namespace asio = boost::asio;
 
 legacy_server::legacy_server(weft::executor ex, const asio::ip::tcp::endpoint& endpoint, int step)
-    : ex_(ex), strand_(asio::make_strand(ex)), acceptor_(strand_, endpoint), step_(step) {}
+    : ex_(ex),
+      strand_(asio::make_strand(ex)),
+      acceptor_(strand_, endpoint),
+      step_(step) {}
 
 void legacy_server::start() {
     asio::post(strand_, [self = shared_from_this()] { self->accept(); });
@@ -30,11 +33,11 @@ void legacy_server::stop() {
 
 void legacy_server::accept() {
     // Each connection gets a strand of its own, for the step 1 session's handlers.
-    acceptor_.async_accept(asio::make_strand(ex_),
-                           [self = shared_from_this()](boost::system::error_code ec,
-                                                       asio::ip::tcp::socket socket) {
-                               self->on_accept(ec, std::move(socket));
-                           });
+    acceptor_.async_accept(
+        asio::make_strand(ex_),
+        [self = shared_from_this()](boost::system::error_code ec, asio::ip::tcp::socket socket) {
+            self->on_accept(ec, std::move(socket));
+        });
 }
 
 // [accept_handler]
@@ -46,10 +49,12 @@ void legacy_server::on_accept(boost::system::error_code ec, asio::ip::tcp::socke
                 std::make_shared<callback_session>(std::move(socket))->start();
                 break;
             case 2:  // a handler is a runtime context: it may spawn a task, which may block
-                weft::spawn([s = std::move(socket)]() mutable { echo_with_use_fiber(std::move(s)); });
+                weft::spawn(
+                    [s = std::move(socket)]() mutable { echo_with_use_fiber(std::move(s)); });
                 break;
             default:  // the same task, on weft's own socket type
-                weft::spawn([s = std::move(socket)]() mutable { echo_with_tcp_stream(std::move(s)); });
+                weft::spawn(
+                    [s = std::move(socket)]() mutable { echo_with_tcp_stream(std::move(s)); });
                 break;
         }
         // (Steps 2 and 3 drop the join_handle: the task is detached, and owns its socket like

@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
         server->start();
         // [drop_in]
         const auto ep = server->local_endpoint();
-        std::printf("listening on %s:%u (step %d)\n", ep.address().to_string().c_str(), ep.port(), step);
+        std::printf("listening on %s:%u (step %d)\n", ep.address().to_string().c_str(), ep.port(),
+                    step);
         std::fflush(stdout);
 
         rt.block_on([] { weft::signal::ctrl_c(); });

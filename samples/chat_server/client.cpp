@@ -15,7 +15,8 @@ namespace chat {
 namespace {
 
 std::string_view trim_line(std::string_view s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.remove_suffix(1);
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
+        s.remove_suffix(1);
     return s;
 }
 
@@ -23,7 +24,8 @@ void write_line(auto& out, std::string_view text) { out.write_all(boost::asio::b
 
 }  // namespace
 
-void serve_client(weft::net::tcp_stream stream, client_id id, weft::broadcast::sender<message> room) {
+void serve_client(weft::net::tcp_stream stream, client_id id,
+                  weft::broadcast::sender<message> room) {
     write_line(stream, "welcome! what is your name?\n");
     std::string line;
     if (stream.read_line(line) == 0) return;  // gone before saying anything

@@ -14,6 +14,7 @@ namespace chat {
 /// channel's capacity behind is told how many lines it missed and continues. Returns when the
 /// client closes its side, or after delivering a `last` message (the connection is then
 /// closed). Errors of this connection (e.g. a reset) are thrown as system_error.
-void serve_client(weft::net::tcp_stream stream, client_id id, weft::broadcast::sender<message> room);
+void serve_client(weft::net::tcp_stream stream, client_id id,
+                  weft::broadcast::sender<message> room);
 
 }  // namespace chat

@@ -41,7 +41,8 @@ void join_quietly(weft::join_handle<void>& h) {
 // [serve_room]
 void serve_room(weft::net::tcp_listener& listener, std::size_t capacity) {
     // The room is a broadcast channel. We keep only its sender; each client subscribes.
-    weft::broadcast::sender<chat::message> room = weft::broadcast::channel<chat::message>(capacity).first;
+    weft::broadcast::sender<chat::message> room =
+        weft::broadcast::channel<chat::message>(capacity).first;
     std::vector<weft::join_handle<void>> clients;
     chat::client_id next_id = 1;
 
@@ -51,13 +52,14 @@ void serve_room(weft::net::tcp_listener& listener, std::size_t capacity) {
             for (;;) {
                 weft::net::tcp_stream stream = listener.accept();
                 std::erase_if(clients, [](const auto& c) { return c.is_finished(); });
-                clients.push_back(weft::spawn([s = std::move(stream), id = next_id++, room]() mutable {
-                    try {
-                        chat::serve_client(std::move(s), id, std::move(room));
-                    } catch (const boost::system::system_error&) {
-                        // this client's connection failed; the others carry on
-                    }
-                }));
+                clients.push_back(
+                    weft::spawn([s = std::move(stream), id = next_id++, room]() mutable {
+                        try {
+                            chat::serve_client(std::move(s), id, std::move(room));
+                        } catch (const boost::system::system_error&) {
+                            // this client's connection failed; the others carry on
+                        }
+                    }));
             }
         },
         [] { weft::signal::ctrl_c(); });
@@ -80,7 +82,8 @@ void serve_room(weft::net::tcp_listener& listener, std::size_t capacity) {
 // [serve_room]
 
 int usage(const char* why) {
-    std::fprintf(stderr, "chat_server: %s\nusage: chat_server [--listen ADDR] [--capacity N]\n", why);
+    std::fprintf(stderr, "chat_server: %s\nusage: chat_server [--listen ADDR] [--capacity N]\n",
+                 why);
     return 2;
 }
 

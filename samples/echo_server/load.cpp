@@ -69,7 +69,8 @@ load_result run_load(const load_options& opt) {
     const auto deadline = start + opt.duration;
     std::vector<weft::join_handle<connection_result>> tasks;
     for (std::size_t i = 0; i < opt.connections; ++i) {
-        tasks.push_back(weft::spawn([&opt, i, deadline] { return drive_connection(opt, i, deadline); }));
+        tasks.push_back(
+            weft::spawn([&opt, i, deadline] { return drive_connection(opt, i, deadline); }));
     }
     load_result total;
     for (auto& t : tasks) {

@@ -23,10 +23,9 @@
 namespace {
 
 void usage(std::FILE* to) {
-    std::fputs(
-        "usage: echo_server --listen ADDR\n"
-        "       echo_server --demo [--connections N] [--seconds S] [--size BYTES]\n",
-        to);
+    std::fputs("usage: echo_server --listen ADDR\n"
+               "       echo_server --demo [--connections N] [--seconds S] [--size BYTES]\n",
+               to);
 }
 
 // [run_server]
@@ -35,7 +34,7 @@ int run_server(const std::string& address) {
     rt.block_on([&] {
         auto listener = weft::net::tcp_listener::bind(address);
         const auto ep = listener.local_addr();
-            std::printf("listening on %s:%u\n", ep.address().to_string().c_str(), ep.port());
+        std::printf("listening on %s:%u\n", ep.address().to_string().c_str(), ep.port());
         std::fflush(stdout);  // a script waiting for the port reads this line now
         // Serve until Ctrl-C: select cancels the accept loop when ctrl_c returns, and the
         // loop aborts and joins its connections on the way out.
@@ -82,7 +81,8 @@ int main(int argc, char** argv) {
             echo::parse_load_flags(args.subspan(1), opt, /*allow_connect=*/false);
             return run_demo(opt);
         }
-        if (args.size() == 1 && (std::string_view(args[0]) == "-h" || std::string_view(args[0]) == "--help")) {
+        if (args.size() == 1 &&
+            (std::string_view(args[0]) == "-h" || std::string_view(args[0]) == "--help")) {
             usage(stdout);
             return 0;
         }

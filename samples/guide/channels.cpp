@@ -59,7 +59,7 @@ void oneshot_example() {
 void broadcast_example() {
     // [snippet:broadcast]
     auto [tx, rx1] = weft::broadcast::channel<std::string>(4);  // keeps the last 4 values
-    auto rx2 = tx.subscribe();  // sees values sent from now on
+    auto rx2 = tx.subscribe();                                  // sees values sent from now on
     tx.send("config changed");
     std::string a = rx1.recv(), b = rx2.recv();  // every receiver gets every value
     // [end]
@@ -82,12 +82,12 @@ void watch_example() {
     // [snippet:watch]
     auto [tx, rx] = weft::watch::channel<int>(1);  // the initial value counts as seen
     auto reader = weft::spawn([rx = std::move(rx)]() mutable {
-        rx.changed();                     // waits for a value not yet seen
-        return *rx.borrow_and_update();   // the latest value, marked seen
+        rx.changed();                    // waits for a value not yet seen
+        return *rx.borrow_and_update();  // the latest value, marked seen
     });
     weft::sleep_for(1ms);
     tx.send(2);
-    tx.send(3);  // values in between may be skipped: a watch holds only the latest
+    tx.send(3);                // values in between may be skipped: a watch holds only the latest
     int seen = reader.join();  // 3 (or 2, had the reader run between the sends)
     // [end]
     expect(seen == 2 || seen == 3, "watch sees a newer value");

@@ -1,7 +1,7 @@
 // Guide sample (docs/guide/porting-from-tokio.md): Tokio idioms in weft: the main runtime, a
 // select! loop, a TCP echo server, a paused-clock test, a graceful shutdown with a
-// task_tracker, StreamMap done with forwarding tasks, a watch sender shared by tasks. Snippet regions as in tasks.cpp; exits
-// non-zero if something did not behave as the guide says.
+// task_tracker, StreamMap done with forwarding tasks, a watch sender shared by tasks. Snippet
+// regions as in tasks.cpp; exits non-zero if something did not behave as the guide says.
 #include <weft/weft.hpp>
 
 #include <chrono>
@@ -46,7 +46,7 @@ void select_loop() {
     // [snippet:select-loop]
     int sum = 0, idle_ticks = 0;
     for (;;) {  // loop { select! { v = rx.recv() => ..., _ = sleep(10ms) => ... } }
-        auto ev = weft::select([&] { return rx.recv(); },         // cancel-safe: loses nothing
+        auto ev = weft::select([&] { return rx.recv(); },       // cancel-safe: loses nothing
                                [] { weft::sleep_for(10ms); });  // an idle timer
         if (ev.index() == 1) {
             ++idle_ticks;
@@ -77,18 +77,17 @@ void echo_server() {
             });
         }
     });
-    auto client = weft::net::tcp_stream::connect(
-        "127.0.0.1:" + std::to_string(listener.local_addr().port()));
+    auto client =
+        weft::net::tcp_stream::connect("127.0.0.1:" + std::to_string(listener.local_addr().port()));
     client.write_all(asio::buffer("ping", 4));
     std::string reply(4, '\0');
     client.read_exact(asio::buffer(reply));  // "ping"
-    server.abort();  // the accept loop ends at its next cancellation point
+    server.abort();                          // the accept loop ends at its next cancellation point
     // [end]
     expect(reply == "ping", "echo server");
     try {
         server.join();
-    } catch (const weft::join_error&) {
-    }
+    } catch (const weft::join_error&) {}
 }
 
 }  // namespace
@@ -113,8 +112,8 @@ void graceful_shutdown() {
             while (!stop.is_cancelled()) weft::sleep_for(1ms);
         });
     }
-    stop.cancel();    // ask every worker to finish
-    tracker.close();  // no more tasks will be added
+    stop.cancel();                         // ask every worker to finish
+    tracker.close();                       // no more tasks will be added
     bool all_done = tracker.wait_for(5s);  // false: some task did not end in time
     // [end]
     expect(all_done && tracker.is_empty(), "graceful-shutdown");
@@ -130,9 +129,10 @@ void stream_map() {
     weft::join_set<void> forwarders;
     auto forward = [&forwarders](std::string key, weft::mpsc::receiver<int> rx,
                                  weft::mpsc::sender<std::pair<std::string, int>> out) {
-        forwarders.spawn([key = std::move(key), rx = std::move(rx), out = std::move(out)]() mutable {
-            while (auto v = rx.recv()) out.send({key, *v});
-        });
+        forwarders.spawn(
+            [key = std::move(key), rx = std::move(rx), out = std::move(out)]() mutable {
+                while (auto v = rx.recv()) out.send({key, *v});
+            });
     };
     forward("a", std::move(a_rx), all_tx);
     forward("b", std::move(b_rx), std::move(all_tx));
@@ -156,7 +156,7 @@ void shared_watch() {
     auto b = weft::spawn([shared_tx] { shared_tx->send_modify([](int& v) { v += 10; }); });
     a.join();
     b.join();
-    shared_tx.reset();  // the tasks' copies are gone too: the channel is closed
+    shared_tx.reset();        // the tasks' copies are gone too: the channel is closed
     int seen = *rx.borrow();  // 11
     // [end]
     expect(seen == 11, "shared-watch");

@@ -77,8 +77,11 @@ void select_loop_example() {
     });
     // [snippet:select-loop]
     int handled = 0;
-    auto ended = weft::select([&] { while (rx.recv()) ++handled; },  // a loop branch
-                              [&] { stop.cancelled(); });          // ends the select
+    auto ended = weft::select(
+        [&] {
+            while (rx.recv()) ++handled;
+        },                           // a loop branch
+        [&] { stop.cancelled(); });  // ends the select
     // ended.index() == 1: the loop gave the race back when it started its next recv
     // [end]
     producer.join();

@@ -121,8 +121,8 @@ void blocking_work() {
 void task_options(weft::runtime& rt) {
     // [snippet:task-builder]
     auto h = weft::task_builder()
-                 .name("deep-parser")        // shown in dump(), reports and warnings
-                 .stack_size(1024 * 1024)    // this task only; others keep the default
+                 .name("deep-parser")      // shown in dump(), reports and warnings
+                 .stack_size(1024 * 1024)  // this task only; others keep the default
                  .spawn([] {
                      weft::sleep_for(200ms);  // (recursion-heavy work would go here)
                      return 1;

@@ -39,7 +39,8 @@ void write_records(weft::mpsc::receiver<std::string> rx, file_ptr file) {
             // (not of the machine: that would take fsync, Redis's appendfsync).
             if (std::fwrite(chunk.data(), 1, chunk.size(), file.get()) != chunk.size() ||
                 std::fflush(file.get()) != 0) {
-                std::fprintf(stderr, "mini_kv: writing the append-only log: %s\n", std::strerror(errno));
+                std::fprintf(stderr, "mini_kv: writing the append-only log: %s\n",
+                             std::strerror(errno));
             }
         });
     }
@@ -50,18 +51,23 @@ void write_records(weft::mpsc::receiver<std::string> rx, file_ptr file) {
 
 append_log::append_log(std::filesystem::path path, std::size_t capacity) {
     file_ptr file(std::fopen(path.c_str(), "ab"));
-    if (!file) throw std::runtime_error("cannot open " + path.string() + ": " + std::strerror(errno));
+    if (!file)
+        throw std::runtime_error("cannot open " + path.string() + ": " + std::strerror(errno));
     auto [tx, rx] = weft::mpsc::channel<std::string>(capacity);
     tx_.emplace(std::move(tx));
-    writer_ = weft::task_builder().name("mini_kv append-only log").spawn(
-        [rx = std::move(rx), f = std::move(file)]() mutable { write_records(std::move(rx), std::move(f)); });
+    writer_ = weft::task_builder()
+                  .name("mini_kv append-only log")
+                  .spawn([rx = std::move(rx), f = std::move(file)]() mutable {
+                      write_records(std::move(rx), std::move(f));
+                  });
 }
 
 append_log::~append_log() {
     if (writer_.valid()) close();
 }
 
-void append_log::record_set(std::string_view key, std::string_view value, clock::time_point expires) {
+void append_log::record_set(std::string_view key, std::string_view value,
+                            clock::time_point expires) {
     if (expires == never) {
         std::array<std::string_view, 3> argv{"SET", key, value};
         tx_->send(resp::encode_command(argv));
@@ -70,7 +76,8 @@ void append_log::record_set(std::string_view key, std::string_view value, clock:
     // The deadline as Unix time (PXAT): a relative EX would restart on every replay.
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(expires - weft::time::now());
     auto at = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::system_clock::now().time_since_epoch()) + left;
+                  std::chrono::system_clock::now().time_since_epoch()) +
+              left;
     std::string at_ms = std::to_string(at.count());
     std::array<std::string_view, 5> argv{"SET", key, value, "PXAT", at_ms};
     tx_->send(resp::encode_command(argv));

@@ -30,14 +30,16 @@ std::optional<long long> to_integer(std::string_view s) {
 
 after wrong_arity(std::string& out, std::string_view name) {
     std::string lower(name);
-    std::ranges::transform(lower, lower.begin(), [](char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; });
+    std::ranges::transform(lower, lower.begin(),
+                           [](char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; });
     resp::append_error(out, "ERR wrong number of arguments for '" + lower + "' command");
     return after::reply;
 }
 
 /// The deadline `amount` (in `unit_ms` milliseconds; absolute Unix time if `absolute`) means,
 /// or nullopt if it is not a positive integer Redis would accept.
-std::optional<clock::time_point> deadline_of(std::string_view amount, long long unit_ms, bool absolute) {
+std::optional<clock::time_point> deadline_of(std::string_view amount, long long unit_ms,
+                                             bool absolute) {
     auto n = to_integer(amount);
     if (!n || *n <= 0 || *n > (1LL << 53) / unit_ms) return std::nullopt;
     long long ms = *n * unit_ms;
@@ -64,7 +66,8 @@ void set_command(std::vector<std::string>& argv, store& db, std::string& out) {
         } else if (iequals(opt, "XX") && cond == set_condition::always) {
             cond = set_condition::if_present;
         } else if (!has_expiry && i + 1 < argv.size() &&
-                   (iequals(opt, "EX") || iequals(opt, "PX") || iequals(opt, "EXAT") || iequals(opt, "PXAT"))) {
+                   (iequals(opt, "EX") || iequals(opt, "PX") || iequals(opt, "EXAT") ||
+                    iequals(opt, "PXAT"))) {
             const bool seconds = iequals(opt, "EX") || iequals(opt, "EXAT");
             const bool absolute = iequals(opt, "EXAT") || iequals(opt, "PXAT");
             auto d = deadline_of(argv[++i], seconds ? 1000 : 1, absolute);

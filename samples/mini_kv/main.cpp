@@ -142,8 +142,7 @@ void run(const options& opt) {
     expiry.abort();
     try {
         expiry.join();
-    } catch (const weft::join_error&) {
-    }
+    } catch (const weft::join_error&) {}
     if (log) log->close();
 }
 // [run]

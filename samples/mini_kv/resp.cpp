@@ -49,7 +49,8 @@ result parser::parse(std::string_view& in, std::vector<std::string>& argv) {
             return result::incomplete;
         }
         auto n = to_integer(line->substr(1));
-        if (!n || *n > static_cast<long long>(limits_.max_args)) return fail("invalid multibulk length");
+        if (!n || *n > static_cast<long long>(limits_.max_args))
+            return fail("invalid multibulk length");
         in = rest;
         if (*n <= 0) continue;  // "*0" and "*-1" are empty requests: no reply
         in_request_ = true;
@@ -107,7 +108,8 @@ result parser::parse_body(std::string_view& in) {
         bulk_left_ -= n;
     }
     while (bulk_left_ > 0 && bulk_left_ <= 2 && !in.empty()) {
-        if (in.front() != (bulk_left_ == 2 ? '\r' : '\n')) return fail("expected CRLF after a bulk string");
+        if (in.front() != (bulk_left_ == 2 ? '\r' : '\n'))
+            return fail("expected CRLF after a bulk string");
         in.remove_prefix(1);
         --bulk_left_;
     }
@@ -155,8 +157,9 @@ void append_error(std::string& out, std::string_view msg) {
     // The message may quote the client's input: a CR or LF would end the reply early.
     std::size_t at = out.size();
     out += msg;
-    std::replace_if(out.begin() + static_cast<std::ptrdiff_t>(at), out.end(),
-                    [](char c) { return c == '\r' || c == '\n'; }, ' ');
+    std::replace_if(
+        out.begin() + static_cast<std::ptrdiff_t>(at), out.end(),
+        [](char c) { return c == '\r' || c == '\n'; }, ' ');
     out += "\r\n";
 }
 

@@ -39,7 +39,8 @@ enum class result {
 ///     keep(in);   // an unfinished header line: prepend it to the next bytes
 class parser {
    public:
-    explicit parser(limits l = {}) : limits_(l) {}
+    explicit parser(limits l = {})
+        : limits_(l) {}
 
     /// Consumes bytes from the front of `in`. On incomplete, `in` holds at most an
     /// unfinished header or inline line (shorter than max_inline, else fatal).
@@ -58,23 +59,23 @@ class parser {
     result parse_body(std::string_view& in);
 
     limits limits_;
-    bool in_request_ = false;    // a multibulk header was read; args_left_ elements to go
+    bool in_request_ = false;  // a multibulk header was read; args_left_ elements to go
     std::size_t args_left_ = 0;
-    bool in_bulk_ = false;       // a "$len" header was read; bulk_left_ bytes (CRLF included) to go
+    bool in_bulk_ = false;  // a "$len" header was read; bulk_left_ bytes (CRLF included) to go
     std::size_t bulk_len_ = 0;
     std::size_t bulk_left_ = 0;
     std::vector<std::string> args_;
-    std::string rejection_;      // non-empty: skipping the rest of a refused request
+    std::string rejection_;  // non-empty: skipping the rest of a refused request
     std::string error_;
 };
 
 // Reply encoders: each appends one RESP2 value to `out`.
-void append_simple(std::string& out, std::string_view s);     // +OK
-void append_error(std::string& out, std::string_view msg);    // -ERR ... (CR/LF become spaces)
-void append_integer(std::string& out, long long n);           // :42
-void append_bulk(std::string& out, std::string_view s);       // $3 foo
-void append_null(std::string& out);                           // $-1 (nil)
-void append_array(std::string& out, std::size_t n);           // *n, then n values
+void append_simple(std::string& out, std::string_view s);   // +OK
+void append_error(std::string& out, std::string_view msg);  // -ERR ... (CR/LF become spaces)
+void append_integer(std::string& out, long long n);         // :42
+void append_bulk(std::string& out, std::string_view s);     // $3 foo
+void append_null(std::string& out);                         // $-1 (nil)
+void append_array(std::string& out, std::size_t n);         // *n, then n values
 
 /// A request as a client sends it (an array of bulk strings), e.g. for the append-only log.
 std::string encode_command(std::span<const std::string_view> argv);

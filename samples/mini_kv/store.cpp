@@ -16,7 +16,8 @@
 
 namespace kv {
 
-store::store(std::size_t shards) : shards_(shards == 0 ? 1 : shards) {}
+store::store(std::size_t shards)
+    : shards_(shards == 0 ? 1 : shards) {}
 
 store::entry* store::find_live(shard& s, std::string_view key, clock::time_point now) {
     auto it = s.map.find(key);
@@ -36,11 +37,13 @@ std::optional<std::string> store::get(std::string_view key) {
 }
 
 // [set]
-bool store::set(std::string_view key, std::string value, set_condition cond, clock::time_point expires) {
+bool store::set(std::string_view key, std::string value, set_condition cond,
+                clock::time_point expires) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mu);
     entry* e = find_live(s, key, weft::time::now());
-    if ((cond == set_condition::if_absent && e) || (cond == set_condition::if_present && !e)) return false;
+    if ((cond == set_condition::if_absent && e) || (cond == set_condition::if_present && !e))
+        return false;
     if (!e) e = &s.map[std::string(key)];
     e->value = std::move(value);
     e->expires = expires;
@@ -77,7 +80,8 @@ incr_result store::incr(std::string_view key) {
             return "ERR value is not an integer or out of range";
         }
     }
-    if (n == std::numeric_limits<long long>::max()) return "ERR increment or decrement would overflow";
+    if (n == std::numeric_limits<long long>::max())
+        return "ERR increment or decrement would overflow";
     ++n;
     if (!e) e = &s.map[std::string(key)];
     e->value = std::to_string(n);
@@ -91,7 +95,8 @@ std::size_t store::sweep_expired(std::size_t budget) {
     for (shard& s : shards_) {
         std::lock_guard lock(s.mu);
         const auto now = weft::time::now();
-        for (std::size_t i = 0; i < budget && !s.deadlines.empty() && s.deadlines.top().first <= now; ++i) {
+        for (std::size_t i = 0;
+             i < budget && !s.deadlines.empty() && s.deadlines.top().first <= now; ++i) {
             const auto& [when, key] = s.deadlines.top();
             auto it = s.map.find(key);
             if (it != s.map.end() && it->second.expires == when) {  // else stale: skip it

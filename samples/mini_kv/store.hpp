@@ -44,7 +44,8 @@ class store {
 
     std::optional<std::string> get(std::string_view key);
     /// Stores `value` unless `cond` says otherwise; returns whether it did.
-    bool set(std::string_view key, std::string value, set_condition cond, clock::time_point expires);
+    bool set(std::string_view key, std::string value, set_condition cond,
+             clock::time_point expires);
     /// Removes `key`; returns whether it existed.
     bool del(std::string_view key);
     bool exists(std::string_view key);
@@ -61,7 +62,9 @@ class store {
     };
     struct string_hash {
         using is_transparent = void;  // look std::string keys up by string_view, no copy
-        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
     };
     using deadline = std::pair<clock::time_point, std::string>;
     // [shard]

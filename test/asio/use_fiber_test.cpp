@@ -44,7 +44,8 @@ auto complete_with(asio::any_io_executor ex, Token&& token, V... values) {
         [ex](auto handler, auto... vs) {
             // Moved into the handler: the lambda keeps no copy (of an exception_ptr, say)
             // that another thread would release last.
-            asio::post(ex, [h = std::move(handler), vs...]() mutable { std::move(h)(std::move(vs)...); });
+            asio::post(
+                ex, [h = std::move(handler), vs...]() mutable { std::move(h)(std::move(vs)...); });
         },
         token, std::move(values)...);
 }
@@ -74,7 +75,8 @@ auto abandoned_op(asio::any_io_executor ex, Token&& token) {
 }
 
 /// A connected pair of TCP sockets built on `ex`'s context.
-std::pair<asio::ip::tcp::socket, asio::ip::tcp::socket> socket_pair(const asio::any_io_executor& ex) {
+std::pair<asio::ip::tcp::socket, asio::ip::tcp::socket> socket_pair(
+    const asio::any_io_executor& ex) {
     asio::ip::tcp::acceptor acc(ex, {asio::ip::make_address("127.0.0.1"), 0});
     asio::ip::tcp::socket a(ex);
     a.connect(acc.local_endpoint());
@@ -123,21 +125,24 @@ TEST_CASE("use_fiber returns by completion signature", "[asio][use_fiber]") {
         complete_with<void()>(ex, weft::use_fiber);
         complete_with<void(error_code)>(ex, weft::use_fiber, error_code());
         r.i = complete_with<void(error_code, int)>(ex, weft::use_fiber, error_code(), 7);
-        r.t = complete_with<void(error_code, int, std::string)>(ex, weft::use_fiber, error_code(), 8,
-                                                               std::string("eight"));
+        r.t = complete_with<void(error_code, int, std::string)>(ex, weft::use_fiber, error_code(),
+                                                                8, std::string("eight"));
         complete_with<void(std::exception_ptr)>(ex, weft::use_fiber, std::exception_ptr());
-        r.j = complete_with<void(std::exception_ptr, int)>(ex, weft::use_fiber, std::exception_ptr(), 9);
+        r.j = complete_with<void(std::exception_ptr, int)>(ex, weft::use_fiber,
+                                                           std::exception_ptr(), 9);
         r.k = complete_with<void(int)>(ex, weft::use_fiber, 10);
         r.u = complete_with<void(int, double)>(ex, weft::use_fiber, 11, 1.5);
         // const-reference parameters decay.
-        r.s = complete_with<void(const error_code&, const std::string&)>(ex, weft::use_fiber, error_code(),
-                                                                         std::string("ref"));
+        r.s = complete_with<void(const error_code&, const std::string&)>(
+            ex, weft::use_fiber, error_code(), std::string("ref"));
         return r;
     });
     static_assert(std::is_void_v<decltype(complete_with<void()>(ex, weft::use_fiber))>);
-    static_assert(std::is_void_v<decltype(complete_with<void(error_code)>(ex, weft::use_fiber, error_code()))>);
-    static_assert(std::is_same_v<decltype(complete_with<void(int, double)>(ex, weft::use_fiber, 1, 1.0)),
-                                 std::tuple<int, double>>);
+    static_assert(std::is_void_v<decltype(complete_with<void(error_code)>(ex, weft::use_fiber,
+                                                                          error_code()))>);
+    static_assert(
+        std::is_same_v<decltype(complete_with<void(int, double)>(ex, weft::use_fiber, 1, 1.0)),
+                       std::tuple<int, double>>);
     CHECK(r.i == 7);
     CHECK(r.t == std::tuple(8, std::string("eight")));
     CHECK(r.j == 9);
@@ -173,8 +178,8 @@ TEST_CASE("use_fiber throws errors; use_fiber[ec] stores them", "[asio][use_fibe
         } catch (const std::runtime_error& e) {
             r.rethrown = e.what();
         }
-        auto p = complete_with<void(error_code, std::shared_ptr<int>)>(ex, weft::use_fiber, error_code(),
-                                                                        std::make_shared<int>(5));
+        auto p = complete_with<void(error_code, std::shared_ptr<int>)>(
+            ex, weft::use_fiber, error_code(), std::make_shared<int>(5));
         r.moved = *p;
         return r;
     });
@@ -202,16 +207,17 @@ TEST_CASE("use_fiber with as_tuple, redirect_error and deferred", "[asio][use_fi
         a.close();
         error_code rec;
         char byte = 0;
-        std::size_t n = b.async_read_some(asio::buffer(&byte, 1), asio::redirect_error(weft::use_fiber, rec));
+        std::size_t n =
+            b.async_read_some(asio::buffer(&byte, 1), asio::redirect_error(weft::use_fiber, rec));
 
         asio::steady_timer t2(weft::current_io_executor(), 1ms);
         auto op = t2.async_wait(asio::deferred);
         std::move(op)(weft::use_fiber);
 
-        auto chained = complete_with<void(error_code, int)>(t2.get_executor(), asio::deferred, error_code(), 20) |
-                       asio::deferred([](error_code e, int x) {
-                           return asio::deferred.values(e, x + 1);
-                       });
+        auto chained =
+            complete_with<void(error_code, int)>(t2.get_executor(), asio::deferred, error_code(),
+                                                 20) |
+            asio::deferred([](error_code e, int x) { return asio::deferred.values(e, x + 1); });
         int r = std::move(chained)(weft::use_fiber);
         return std::tuple(ec, n, rec, r);
     });
@@ -295,7 +301,8 @@ TEST_CASE("use_fiber on a foreign io_context run by a std::thread", "[asio][use_
     th.join();
 }
 
-TEST_CASE("abort cancels a pending use_fiber operation through its slot", "[asio][use_fiber][cancel]") {
+TEST_CASE("abort cancels a pending use_fiber operation through its slot",
+          "[asio][use_fiber][cancel]") {
     auto rt = weft::test::make_runtime();
     asio::io_context foreign;
     auto guard = asio::make_work_guard(foreign);
@@ -309,8 +316,9 @@ TEST_CASE("abort cancels a pending use_fiber operation through its slot", "[asio
                 std::atomic<int>& n;
                 ~on_exit() { ++n; }
             } guard_{unwound};
-            asio::any_io_executor ex = on_foreign ? asio::any_io_executor(foreign.get_executor())
-                                                  : asio::any_io_executor(weft::current_io_executor());
+            asio::any_io_executor ex = on_foreign
+                                           ? asio::any_io_executor(foreign.get_executor())
+                                           : asio::any_io_executor(weft::current_io_executor());
             asio::steady_timer t(ex, 1h);
             started = true;
             t.async_wait(weft::use_fiber);
@@ -336,7 +344,8 @@ TEST_CASE("abort cancels a pending use_fiber operation through its slot", "[asio
     auto [reader_cancelled, n, byte] = run(rt, [] {
         auto [a, b] = socket_pair(weft::current_io_executor());
         char byte = 0;
-        auto reader = weft::spawn([&b, &byte] { b.async_read_some(asio::buffer(&byte, 1), weft::use_fiber); });
+        auto reader = weft::spawn(
+            [&b, &byte] { b.async_read_some(asio::buffer(&byte, 1), weft::use_fiber); });
         weft::sleep_for(10ms);
         reader.abort();
         bool cancelled = false;
@@ -356,7 +365,8 @@ TEST_CASE("abort cancels a pending use_fiber operation through its slot", "[asio
     th.join();
 }
 
-TEST_CASE("an operation that ignores cancellation keeps the task until it completes", "[asio][use_fiber][cancel]") {
+TEST_CASE("an operation that ignores cancellation keeps the task until it completes",
+          "[asio][use_fiber][cancel]") {
     auto rt = weft::test::make_runtime();
     std::atomic<int> got{0};
     std::atomic<bool> started{false};
@@ -364,7 +374,7 @@ TEST_CASE("an operation that ignores cancellation keeps the task until it comple
     auto h = rt.spawn([&] {
         started = true;
         got = slow_answer(100ms, th, weft::use_fiber);  // completes anyway: the value is returned
-        weft::yield_now();                          // ...and the next cancellation point throws
+        weft::yield_now();                              // ...and the next cancellation point throws
         got = -1;
     });
     while (!started) std::this_thread::sleep_for(1ms);
@@ -383,7 +393,8 @@ TEST_CASE("an operation that ignores cancellation keeps the task until it comple
     CHECK(got == 42);
 }
 
-TEST_CASE("a handler destroyed uninvoked makes the call throw task_cancelled", "[asio][use_fiber]") {
+TEST_CASE("a handler destroyed uninvoked makes the call throw task_cancelled",
+          "[asio][use_fiber]") {
     auto rt = weft::test::make_runtime();
     auto ex = rt.get_executor();
     bool threw = run(rt, [&] {
@@ -435,7 +446,8 @@ TEST_CASE("use_fiber and asio::awaitable interoperate", "[asio][use_fiber][await
     // A coroutine on the runtime's executor does socket I/O with a fiber on the other side,
     // and awaits a fiber's join.
     std::string echoed = run(rt, [&] {
-        asio::ip::tcp::acceptor acc(weft::current_io_executor(), {asio::ip::make_address("127.0.0.1"), 0});
+        asio::ip::tcp::acceptor acc(weft::current_io_executor(),
+                                    {asio::ip::make_address("127.0.0.1"), 0});
         auto port = acc.local_endpoint().port();
         auto fiber_side = weft::spawn([&acc] {
             auto s = acc.async_accept(weft::use_fiber);
@@ -451,7 +463,8 @@ TEST_CASE("use_fiber and asio::awaitable interoperate", "[asio][use_fiber][await
             rt.get_executor(),
             [port, &joinable]() -> asio::awaitable<std::string> {
                 asio::ip::tcp::socket s(co_await asio::this_coro::executor);
-                co_await s.async_connect({asio::ip::make_address("127.0.0.1"), port}, asio::use_awaitable);
+                co_await s.async_connect({asio::ip::make_address("127.0.0.1"), port},
+                                         asio::use_awaitable);
                 co_await asio::async_write(s, asio::buffer("hello", 5), asio::use_awaitable);
                 std::string in(5, '\0');
                 co_await asio::async_read(s, asio::buffer(in), asio::use_awaitable);
@@ -465,7 +478,8 @@ TEST_CASE("use_fiber and asio::awaitable interoperate", "[asio][use_fiber][await
     CHECK(echoed == "hello1");
 }
 
-TEST_CASE("a timeout around a use_fiber operation cancels it and throws elapsed", "[asio][use_fiber][cancel]") {
+TEST_CASE("a timeout around a use_fiber operation cancels it and throws elapsed",
+          "[asio][use_fiber][cancel]") {
     auto rt = weft::test::make_runtime();
     auto [elapsed, took, then_ok] = run(rt, [] {
         asio::steady_timer t(weft::current_io_executor(), 1h);

@@ -183,13 +183,11 @@ TEST_CASE("broadcast: concurrent receivers each see every value they did not lag
                 }
             }
         };
-        hs.push_back(weft::spawn([rx = std::move(rx0), worker]() mutable {
-            return worker(std::move(rx));
-        }));
+        hs.push_back(
+            weft::spawn([rx = std::move(rx0), worker]() mutable { return worker(std::move(rx)); }));
         for (int i = 1; i < receivers; ++i) {
-            hs.push_back(weft::spawn([rx = tx.subscribe(), worker]() mutable {
-                return worker(std::move(rx));
-            }));
+            hs.push_back(weft::spawn(
+                [rx = tx.subscribe(), worker]() mutable { return worker(std::move(rx)); }));
         }
         for (int i = 0; i < total; ++i) {
             tx.send(i);
@@ -222,8 +220,7 @@ TEST_CASE("broadcast: abort while parked in recv consumes nothing", "[channel][b
             std::optional<int> got;
             try {
                 got = h.join();
-            } catch (const weft::join_error&) {
-            }
+            } catch (const weft::join_error&) {}
             std::optional<int> left = rx.try_recv();
             if (got.has_value() != left.has_value() && (got ? *got : *left) == i) ++good;
         }
@@ -237,9 +234,8 @@ TEST_CASE("broadcast: async_recv forms and cancellation", "[channel][broadcast][
     auto [tx, rx] = weft::broadcast::channel<std::string>(2);
     {
         std::string got;
-        rx.async_recv(asio::bind_executor(ioc, [&](boost::system::error_code ec, std::string v) {
-            got = ec ? "error" : v;
-        }));
+        rx.async_recv(asio::bind_executor(
+            ioc, [&](boost::system::error_code ec, std::string v) { got = ec ? "error" : v; }));
         CHECK(ioc.poll() == 0);
         tx.send("one");
         CHECK(weft::test::run_until(ioc, [&] { return !got.empty(); }));

@@ -12,10 +12,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include <atomic>
 #include <future>
@@ -41,11 +41,12 @@ TEST_CASE("mpsc: async_recv and async_send from plain callbacks", "[channel][mps
     }));
     CHECK(ioc.poll() == 0);  // pending; never completed inline
     CHECK_FALSE(recv_done);
-    tx.async_send(7, asio::bind_executor(ioc, [&](boost::system::error_code ec, std::optional<int> b) {
-        sec1 = ec;
-        back1 = b;
-        send1_done = true;
-    }));
+    tx.async_send(7,
+                  asio::bind_executor(ioc, [&](boost::system::error_code ec, std::optional<int> b) {
+                      sec1 = ec;
+                      back1 = b;
+                      send1_done = true;
+                  }));
     CHECK(weft::test::run_until(ioc, [&] { return recv_done && send1_done; }));
     CHECK(!rec);
     CHECK(got == 7);
@@ -53,11 +54,12 @@ TEST_CASE("mpsc: async_recv and async_send from plain callbacks", "[channel][mps
     CHECK_FALSE(back1.has_value());
     // A send that must wait for room, then fails when the receiver goes.
     tx.send(1);
-    tx.async_send(8, asio::bind_executor(ioc, [&](boost::system::error_code ec, std::optional<int> b) {
-        sec2 = ec;
-        back2 = b;
-        send2_done = true;
-    }));
+    tx.async_send(8,
+                  asio::bind_executor(ioc, [&](boost::system::error_code ec, std::optional<int> b) {
+                      sec2 = ec;
+                      back2 = b;
+                      send2_done = true;
+                  }));
     ioc.restart();
     ioc.poll();
     CHECK_FALSE(send2_done);
@@ -82,8 +84,7 @@ TEST_CASE("mpsc: async_recv reports channel_closed once senders are gone",
     CHECK(ec == weft::error::channel_closed);
 }
 
-TEST_CASE("mpsc: async_recv from an asio::awaitable, fed by a weft task",
-          "[channel][mpsc][asio]") {
+TEST_CASE("mpsc: async_recv from an asio::awaitable, fed by a weft task", "[channel][mpsc][asio]") {
     auto rt = weft::test::make_runtime();
     asio::io_context ioc;
     auto [tx, rx] = weft::mpsc::channel<int>(4);
@@ -219,8 +220,8 @@ TEST_CASE("mpsc: an awaitable's recv cancelled by a timer race (operator||)",
         ioc,
         [&]() -> asio::awaitable<void> {
             asio::steady_timer t(ioc, 10ms);
-            auto r = co_await (rx.async_recv(asio::use_awaitable) ||
-                               t.async_wait(asio::use_awaitable));
+            auto r =
+                co_await (rx.async_recv(asio::use_awaitable) || t.async_wait(asio::use_awaitable));
             outcome = static_cast<int>(r.index());
         },
         asio::detached);

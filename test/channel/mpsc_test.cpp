@@ -12,10 +12,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include <atomic>
 #include <future>
@@ -257,8 +257,7 @@ TEST_CASE("mpsc: recv_many refills from parked senders in FIFO order", "[channel
         });
         { auto drop = std::move(tx); }
         std::vector<int> v;
-        while (rx.recv_many(v, 4) != 0) {
-        }
+        while (rx.recv_many(v, 4) != 0) {}
         h.join();
         return v;
     });
@@ -291,8 +290,7 @@ TEST_CASE("mpsc: unbounded send never waits; dropping the receiver drops the val
     CHECK(sum == 4999950000L);
 }
 
-TEST_CASE("mpsc: values still buffered when the channel dies are destroyed",
-          "[channel][mpsc]") {
+TEST_CASE("mpsc: values still buffered when the channel dies are destroyed", "[channel][mpsc]") {
     lifetime_counter::alive = 0;
     {
         auto [tx, rx] = weft::mpsc::channel<lifetime_counter>(4);

@@ -120,8 +120,7 @@ TEST_CASE("oneshot: abort while parked in recv keeps the value for a later recv"
             std::optional<int> got;
             try {
                 got = h.join();
-            } catch (const weft::join_error&) {
-            }
+            } catch (const weft::join_error&) {}
             s.join();
             std::optional<int> left;
             try {

@@ -12,17 +12,17 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
-#include <cstdint>
 #include <random>
 #include <thread>
 #include <vector>
@@ -188,7 +188,8 @@ TEST_CASE("stress: Asio receivers cancelled by timer races conserve messages",
             if (i % 16 == 0) weft::sleep_for(std::chrono::microseconds(20));
         }
     });
-    CHECK(weft::test::run_until(ioc, [&] { return closed; }, 60s));
+    CHECK(weft::test::run_until(
+        ioc, [&] { return closed; }, 60s));
     producer.join();
     CHECK(recv_n == total);
     CHECK(recv_sum == total * (total + 1) / 2);
@@ -206,18 +207,19 @@ TEST_CASE("stress: Asio senders cancelled while parked conserve messages",
     // either in the channel (counted as sent) or back in the handler (aborted).
     for (std::uint64_t i = 1; i <= rounds; ++i) {
         auto sig = std::make_shared<asio::cancellation_signal>();
-        tx.async_send(i, asio::bind_cancellation_slot(
-                             sig->slot(), asio::bind_executor(ioc, [&, i, sig](
-                                                                      boost::system::error_code ec,
-                                                                      std::optional<std::uint64_t> back) {
-                                 ++finished;
-                                 if (!ec) {
-                                     sent_sum += i;
-                                     ++sent_n;
-                                 } else if (ec == asio::error::operation_aborted && back == i) {
-                                     ++aborted;
-                                 }
-                             })));
+        tx.async_send(i,
+                      asio::bind_cancellation_slot(
+                          sig->slot(),
+                          asio::bind_executor(ioc, [&, i, sig](boost::system::error_code ec,
+                                                               std::optional<std::uint64_t> back) {
+                              ++finished;
+                              if (!ec) {
+                                  sent_sum += i;
+                                  ++sent_n;
+                              } else if (ec == asio::error::operation_aborted && back == i) {
+                                  ++aborted;
+                              }
+                          })));
         if (i % 3 != 0) asio::post(ioc, [sig] { sig->emit(asio::cancellation_type::terminal); });
         if (i % 64 == 0) ioc.poll();
     }
@@ -229,7 +231,8 @@ TEST_CASE("stress: Asio senders cancelled while parked conserve messages",
         }
         return std::make_pair(s, n);
     });
-    CHECK(weft::test::run_until(ioc, [&] { return finished == rounds; }, 60s));
+    CHECK(weft::test::run_until(
+        ioc, [&] { return finished == rounds; }, 60s));
     { auto drop = std::move(tx); }
     auto [s, n] = consumer.join();
     CHECK(finished == rounds);

@@ -22,8 +22,7 @@
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
 
-TEST_CASE("watch: the initial value counts as seen; send makes it changed",
-          "[channel][watch]") {
+TEST_CASE("watch: the initial value counts as seen; send makes it changed", "[channel][watch]") {
     auto [tx, rx] = weft::watch::channel<std::string>("one");
     CHECK(*rx.borrow() == "one");
     CHECK_FALSE(rx.has_changed());

@@ -233,8 +233,7 @@ TEST_CASE("interval: a select loop against a busy channel loses no tick",
         producer.abort();
         try {
             producer.join();  // it uses `stop` on this frame: wait until it is gone
-        } catch (const weft::join_error&) {
-        }
+        } catch (const weft::join_error&) {}
         // The schedule never skips a tick (burst), so the ticks taken so far are exactly
         // the ones from `start` to `last`, one period apart.
         const auto expected = static_cast<std::size_t>((last - start) / 2ms) + 1;

@@ -15,8 +15,8 @@
 #include <atomic>
 #include <csignal>
 #include <cstddef>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -28,13 +28,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto deadline = 90s;   // a whole test; a hang is a failure, not a stuck suite
+constexpr auto deadline = 90s;  // a whole test; a hang is a failure, not a stuck suite
 
 std::size_t items() { return weft::test::scaled(20000); }
 
 /// Counts every item received; each id must arrive exactly once.
 struct tally {
-    explicit tally(std::size_t n) : seen(n, 0) {}
+    explicit tally(std::size_t n)
+        : seen(n, 0) {}
     void add(std::size_t id) {
         if (id >= seen.size() || seen[id]++ != 0) ++duplicated;
         ++received;
@@ -180,7 +181,8 @@ TEST_CASE("select mpsc recv vs recv on another channel loses nothing",
         auto [tx2, rx2] = weft::mpsc::channel<std::size_t>(16);
         std::size_t half = n / 2;
         auto p1 = produce(half, [tx = std::move(tx1)](std::size_t i) { tx.send(i); });
-        auto p2 = produce(n - half, [tx = std::move(tx2), half](std::size_t i) { tx.send(half + i); });
+        auto p2 =
+            produce(n - half, [tx = std::move(tx2), half](std::size_t i) { tx.send(half + i); });
         bool open1 = true, open2 = true;
         while (open1 && open2) {
             auto r = weft::select([&] { return rx1.recv(); }, [&] { return rx2.recv(); });
@@ -192,10 +194,16 @@ TEST_CASE("select mpsc recv vs recv on another channel loses nothing",
             }
         }
         while (open1) {
-            if (auto v = rx1.recv()) t.add(*v); else open1 = false;
+            if (auto v = rx1.recv())
+                t.add(*v);
+            else
+                open1 = false;
         }
         while (open2) {
-            if (auto v = rx2.recv()) t.add(*v); else open2 = false;
+            if (auto v = rx2.recv())
+                t.add(*v);
+            else
+                open2 = false;
         }
         p1.join();
         p2.join();
@@ -281,8 +289,7 @@ TEST_CASE("select broadcast recv vs tick loses nothing", "[concurrency][select][
                 auto r = weft::select([&] { return rx.recv(); }, [&] { tick.tick(); });
                 if (r.index() == 0) t.add(std::get<0>(r));
             }
-        } catch (const weft::channel_closed&) {
-        }
+        } catch (const weft::channel_closed&) {}
         p.join();
         drain_broadcast(rx, t);
     });
@@ -300,8 +307,7 @@ TEST_CASE("select broadcast recv vs recv on one receiver loses nothing",
                 auto r = weft::select([&] { return rx.recv(); }, [&] { return rx.recv(); });
                 t.add(r.index() == 0 ? std::get<0>(r) : std::get<1>(r));
             }
-        } catch (const weft::channel_closed&) {
-        }
+        } catch (const weft::channel_closed&) {}
         p.join();
         drain_broadcast(rx, t);
     });
@@ -316,14 +322,14 @@ TEST_CASE("select broadcast recv vs recv on another channel loses nothing",
         auto [tx2, rx2] = weft::broadcast::channel<std::size_t>(n);
         std::size_t half = n / 2;
         auto p1 = produce(half, [tx = std::move(tx1)](std::size_t i) { tx.send(i); });
-        auto p2 = produce(n - half, [tx = std::move(tx2), half](std::size_t i) { tx.send(half + i); });
+        auto p2 =
+            produce(n - half, [tx = std::move(tx2), half](std::size_t i) { tx.send(half + i); });
         try {
             for (;;) {
                 auto r = weft::select([&] { return rx1.recv(); }, [&] { return rx2.recv(); });
                 t.add(r.index() == 0 ? std::get<0>(r) : std::get<1>(r));
             }
-        } catch (const weft::channel_closed&) {
-        }
+        } catch (const weft::channel_closed&) {}
         p1.join();
         p2.join();
         drain_broadcast(rx1, t);
@@ -332,7 +338,8 @@ TEST_CASE("select broadcast recv vs recv on another channel loses nothing",
     check(o, "broadcast recv vs recv (two channels)");
 }
 
-TEST_CASE("timeout 1ms around broadcast recv loses nothing", "[concurrency][select][conservation]") {
+TEST_CASE("timeout 1ms around broadcast recv loses nothing",
+          "[concurrency][select][conservation]") {
     std::size_t n = items();
     outcome o = run(n, [n](tally& t) {
         auto [tx, rx] = weft::broadcast::channel<std::size_t>(n);
@@ -341,11 +348,9 @@ TEST_CASE("timeout 1ms around broadcast recv loses nothing", "[concurrency][sele
             for (;;) {
                 try {
                     t.add(weft::timeout(1ms, [&] { return rx.recv(); }));
-                } catch (const weft::elapsed&) {
-                }
+                } catch (const weft::elapsed&) {}
             }
-        } catch (const weft::channel_closed&) {
-        }
+        } catch (const weft::channel_closed&) {}
         p.join();
         drain_broadcast(rx, t);
     });
@@ -383,8 +388,7 @@ TEST_CASE("select watch changed vs tick loses no change", "[concurrency][select]
                 t.add(v);
                 ack_tx.send(v);
             }
-        } catch (const weft::channel_closed&) {
-        }
+        } catch (const weft::channel_closed&) {}
         p.join();
     });
     check(o, "watch changed vs tick");
@@ -415,8 +419,7 @@ TEST_CASE("select watch changed vs changed on one receiver loses no change",
                 t.add(v);
                 ack_tx.send(v);
             }
-        } catch (const weft::channel_closed&) {
-        }
+        } catch (const weft::channel_closed&) {}
         p.join();
     });
     check(o, "watch changed vs changed");
@@ -432,7 +435,8 @@ TEST_CASE("a select nested in a select branch loses nothing",
         auto [tx2, rx2] = weft::broadcast::channel<std::size_t>(n);
         std::size_t half = n / 2;
         auto p1 = produce(half, [tx = std::move(tx1)](std::size_t i) { tx.send(i); });
-        auto p2 = produce(n - half, [tx = std::move(tx2), half](std::size_t i) { tx.send(half + i); });
+        auto p2 =
+            produce(n - half, [tx = std::move(tx2), half](std::size_t i) { tx.send(half + i); });
         weft::interval tick(1ms);
         try {
             for (;;) {
@@ -449,8 +453,7 @@ TEST_CASE("a select nested in a select branch loses nothing",
                     t.add(std::get<1>(r));
                 }
             }
-        } catch (const weft::channel_closed&) {
-        }
+        } catch (const weft::channel_closed&) {}
         p1.join();
         p2.join();
         drain_broadcast(rx1, t);
@@ -459,8 +462,7 @@ TEST_CASE("a select nested in a select branch loses nothing",
     check(o, "nested select");
 }
 
-TEST_CASE("a shielded select loser is still granted and select returns",
-          "[concurrency][select]") {
+TEST_CASE("a shielded select loser is still granted and select returns", "[concurrency][select]") {
     // A branch inside this_task::shield cannot be interrupted, so it must not be refused by
     // the claim either (it would wait for ever): its recv is granted although the other
     // branch won, and select returns once it ends.
@@ -534,8 +536,8 @@ TEST_CASE("select semaphore acquire vs acquire loses no permit",
         while (got < n) {
             // the same semaphore twice, then two semaphores, in turn
             bool same = got % 2 == 0;
-            auto r = weft::select([&] { return a.acquire(); },
-                                  [&] { return (same ? a : b).acquire(); });
+            auto r =
+                weft::select([&] { return a.acquire(); }, [&] { return (same ? a : b).acquire(); });
             (r.index() == 0 ? std::get<0>(r) : std::get<1>(r)).forget();
             t.add(got++);
             if (same && got < n && b.available_permits() != 0) {  // b is not raced: drain one
@@ -614,14 +616,13 @@ TEST_CASE("select notify notified vs tick loses no notification",
         while (!p.is_finished()) {
             // vs a tick, vs the same notify, vs another notify, in turn
             std::size_t round = got % 3;
-            auto r = weft::select(
-                [&] { a.notified(); },
-                [&] {
-                    if (round == 0) tick.tick();
-                    if (round == 1) a.notified();
-                    if (round == 2) b.notified();
-                    return round;
-                });
+            auto r = weft::select([&] { a.notified(); },
+                                  [&] {
+                                      if (round == 0) tick.tick();
+                                      if (round == 1) a.notified();
+                                      if (round == 2) b.notified();
+                                      return round;
+                                  });
             if (r.index() == 1 && std::get<1>(r) == 0) continue;
             t.add(got++);
             ack_tx.send(got);
@@ -673,8 +674,7 @@ TEST_CASE("select join_set join_next vs join_next loses no result",
                     return i;
                 });
             }
-            auto r = weft::select([&] { return set.join_next(); },
-                                  [&] { return set.join_next(); });
+            auto r = weft::select([&] { return set.join_next(); }, [&] { return set.join_next(); });
             std::optional<std::size_t> v = r.index() == 0 ? std::get<0>(r) : std::get<1>(r);
             if (v) t.add(*v);
         }
@@ -707,11 +707,16 @@ TEST_CASE("select join_set join_next vs tick loses no result",
     check(o, "join_set join_next vs tick");
 }
 
-TEST_CASE("select when: a disabled branch never runs, all disabled throws", "[concurrency][select]") {
+TEST_CASE("select when: a disabled branch never runs, all disabled throws",
+          "[concurrency][select]") {
     auto rt = weft::test::make_runtime();
     auto res = rt.block_on([] {
         bool ran = false;
-        auto r = weft::select(weft::when(false, [&] { ran = true; return 1; }),
+        auto r = weft::select(weft::when(false,
+                                         [&] {
+                                             ran = true;
+                                             return 1;
+                                         }),
                               [] { return 2; });
         bool threw = false;
         try {
@@ -834,8 +839,7 @@ TEST_CASE("select accept vs join_set join_next serves every connection",
                 std::string line;
                 try {
                     weft::timeout(5s, [&] { c.read_line(line); });
-                } catch (const weft::elapsed&) {
-                }
+                } catch (const weft::elapsed&) {}
                 if (line == "hi\n") ++replied;
             }
             return replied;
@@ -852,8 +856,7 @@ TEST_CASE("select accept vs join_set join_next serves every connection",
                 ++served;
             }
         }
-        while (set.join_next()) {
-        }
+        while (set.join_next()) {}
         std::size_t replied = clients.join();
         for (std::size_t i = 0; i < replied; ++i) t.add(i);
     });
@@ -911,8 +914,7 @@ TEST_CASE("select signal wait vs tick loses no signal", "[concurrency][select][c
     outcome o = run(n, [n](tally& t) {
         try {  // installs the handler before anything raises (SIGUSR2 would terminate)
             weft::timeout(1ms, [] { weft::signal::wait({SIGUSR2}); });
-        } catch (const weft::elapsed&) {
-        }
+        } catch (const weft::elapsed&) {}
         auto [ack_tx, ack_rx] = weft::mpsc::unbounded_channel<int>();
         auto p = weft::spawn([&] {
             int stalls = 0;
@@ -929,8 +931,8 @@ TEST_CASE("select signal wait vs tick loses no signal", "[concurrency][select][c
         weft::interval tick(1ms);
         std::size_t got = 0;
         while (!p.is_finished()) {
-            auto r = weft::select([&] { return weft::signal::wait({SIGUSR2}); },
-                                  [&] { tick.tick(); });
+            auto r =
+                weft::select([&] { return weft::signal::wait({SIGUSR2}); }, [&] { tick.tick(); });
             if (r.index() == 1) continue;
             t.add(got++);
             ack_tx.send(0);

@@ -14,8 +14,8 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
-#include <exception>
 #include <cstddef>
+#include <exception>
 #include <optional>
 #include <string>
 #include <variant>
@@ -46,7 +46,8 @@ void check(const result& r, std::size_t want_index, const char* what) {
 /// never outlives the locals it refers to.
 struct joined_on_exit {
     weft::join_handle<void>& h;
-    explicit joined_on_exit(weft::join_handle<void>& handle) : h(handle) {}
+    explicit joined_on_exit(weft::join_handle<void>& handle)
+        : h(handle) {}
     joined_on_exit(const joined_on_exit&) = delete;
     joined_on_exit& operator=(const joined_on_exit&) = delete;
     ~joined_on_exit() {
@@ -54,8 +55,7 @@ struct joined_on_exit {
         h.abort();
         try {
             h.join();
-        } catch (...) {
-        }
+        } catch (...) {}
     }
 };
 
@@ -239,8 +239,8 @@ TEST_CASE("a branch refused while a loop branch holds the claim wins at the loop
         auto driver = weft::spawn([&, tx = tx] {
             tx.send(0);
             if (!wait_for_count(handled, 1)) return;
-            weft::sleep_for(5ms);   // the notified branch is parked, the loop branch sleeps
-            stop.notify_one();      // refused: the loop branch holds the claim
+            weft::sleep_for(5ms);  // the notified branch is parked, the loop branch sleeps
+            stop.notify_one();     // refused: the loop branch holds the claim
             tx.send(1);
             tx.send(2);
         });
@@ -313,9 +313,7 @@ TEST_CASE("a loop branch in a nested select gives the outer race back",
         });
         joined_on_exit guard{driver};
         auto ev = weft::select(
-            [&] {
-                return weft::select(recv_loop(rx, handled), [&] { never.notified(); }).index();
-            },
+            [&] { return weft::select(recv_loop(rx, handled), [&] { never.notified(); }).index(); },
             [&] { stop.notified(); });
         r.index = ev.index();
         driver.join();

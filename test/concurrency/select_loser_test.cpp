@@ -1,7 +1,7 @@
-// A select loser is cancelled before it resumes (docs/conventions.md): a value, a result or a message handed
-// to a losing branch at the moment the winner ends goes back where it came from. Each test runs
-// the race on many seeded, paused current_thread runtimes: the seed orders the ready tasks, so
-// some seeds hand the value over in the same instant the timer branch wins.
+// A select loser is cancelled before it resumes (docs/conventions.md): a value, a result or a
+// message handed to a losing branch at the moment the winner ends goes back where it came from.
+// Each test runs the race on many seeded, paused current_thread runtimes: the seed orders the ready
+// tasks, so some seeds hand the value over in the same instant the timer branch wins.
 #include "support/harness.hpp"
 
 #include <weft/channel.hpp>
@@ -80,7 +80,8 @@ TEST_CASE("a select loser's oneshot recv leaves the value for a later recv",
     CHECK(lost_runs == 0);
 }
 
-TEST_CASE("a select loser's join leaves the result in the handle", "[concurrency][select][cancel]") {
+TEST_CASE("a select loser's join leaves the result in the handle",
+          "[concurrency][select][cancel]") {
     int lost_runs = 0;
     for (std::uint64_t seed = 0; seed < seeds; ++seed) {
         auto rt = seeded(seed);
@@ -118,8 +119,7 @@ TEST_CASE("an aborted receiver's value stays in the channel", "[concurrency][can
             std::optional<int> got;
             try {
                 got = receiver.join();
-            } catch (const weft::join_error&) {
-            }
+            } catch (const weft::join_error&) {}
             if (!got) got = rx.try_recv();
             if (!got || *got != i) ++lost;
         }

@@ -40,16 +40,20 @@ const char* this_file() { return std::source_location::current().file_name(); }
 
 /// A runtime with `n` tasks named parked-0.. suspended in park_forever.
 struct parked_runtime {
-    explicit parked_runtime(std::size_t n = 5) : rt(weft::test::make_runtime(2)), count(n) {
+    explicit parked_runtime(std::size_t n = 5)
+        : rt(weft::test::make_runtime(2)),
+          count(n) {
         rt.block_on([&] {
             for (std::size_t i = 0; i < n; ++i) {
-                tasks.push_back(weft::task_builder().name(fmt::format("parked-{}", i)).spawn(park_forever));
+                tasks.push_back(
+                    weft::task_builder().name(fmt::format("parked-{}", i)).spawn(park_forever));
             }
         });
         wait_until([&] {
             std::size_t suspended = 0;
             for (const auto& t : rt.dump()) {
-                suspended += t.name.rfind("parked-", 0) == 0 && t.state == weft::task_state::suspended;
+                suspended +=
+                    t.name.rfind("parked-", 0) == 0 && t.state == weft::task_state::suspended;
             }
             return suspended == n;
         });
@@ -76,7 +80,8 @@ std::uint16_t port_of(const weft::console& c) { return c.local_endpoint().port()
 /// Waits until the runtime runs exactly the parked tasks plus `extra` others (a task that
 /// ended, e.g. the console's bind task, may be counted for an instant after its join returned).
 bool settle(parked_runtime& p, std::size_t extra) {
-    return parked_runtime::wait_until([&] { return p.rt.metrics().alive_tasks == p.count + extra; });
+    return parked_runtime::wait_until(
+        [&] { return p.rt.metrics().alive_tasks == p.count + extra; });
 }
 
 std::string host_header(std::uint16_t port) { return fmt::format("Host: 127.0.0.1:{}\r\n", port); }
@@ -109,14 +114,20 @@ TEST_CASE("format_prometheus writes every family with HELP and TYPE", "[diagnost
     for (const auto& e : p.errors) UNSCOPED_INFO(e);
 
     const std::vector<std::pair<std::string, std::string>> runtime_families = {
-        {"weft_workers", "gauge"},           {"weft_alive_tasks", "gauge"},
-        {"weft_spawned_tasks_total", "counter"}, {"weft_global_queue_depth", "gauge"},
-        {"weft_blocking_threads", "gauge"},  {"weft_idle_blocking_threads", "gauge"},
+        {"weft_workers", "gauge"},
+        {"weft_alive_tasks", "gauge"},
+        {"weft_spawned_tasks_total", "counter"},
+        {"weft_global_queue_depth", "gauge"},
+        {"weft_blocking_threads", "gauge"},
+        {"weft_idle_blocking_threads", "gauge"},
     };
     const std::vector<std::pair<std::string, std::string>> worker_families = {
-        {"weft_worker_polls_total", "counter"},         {"weft_worker_steals_total", "counter"},
-        {"weft_worker_steal_operations_total", "counter"}, {"weft_worker_parks_total", "counter"},
-        {"weft_worker_overflows_total", "counter"},     {"weft_worker_local_queue_depth", "gauge"},
+        {"weft_worker_polls_total", "counter"},
+        {"weft_worker_steals_total", "counter"},
+        {"weft_worker_steal_operations_total", "counter"},
+        {"weft_worker_parks_total", "counter"},
+        {"weft_worker_overflows_total", "counter"},
+        {"weft_worker_local_queue_depth", "gauge"},
         {"weft_worker_busy_seconds_total", "counter"},
     };
     for (const auto& [name, type] : runtime_families) {
@@ -134,8 +145,10 @@ TEST_CASE("format_prometheus writes every family with HELP and TYPE", "[diagnost
     CHECK_THAT(text, Catch::Contains("\nweft_spawned_tasks_total 1234567890123\n"));
     CHECK_THAT(text, Catch::Contains("\nweft_worker_polls_total{worker=\"1\"} 11\n"));
     CHECK_THAT(text, Catch::Contains("\nweft_worker_local_queue_depth{worker=\"0\"} 60\n"));
-    CHECK_THAT(text, Catch::Contains("\nweft_worker_busy_seconds_total{worker=\"0\"} 1.500000000\n"));
-    CHECK_THAT(text, Catch::Contains("\nweft_worker_busy_seconds_total{worker=\"1\"} 1.500000001\n"));
+    CHECK_THAT(text,
+               Catch::Contains("\nweft_worker_busy_seconds_total{worker=\"0\"} 1.500000000\n"));
+    CHECK_THAT(text,
+               Catch::Contains("\nweft_worker_busy_seconds_total{worker=\"1\"} 1.500000001\n"));
 }
 
 TEST_CASE("format_dump_json escapes every name into valid JSON", "[diagnostics][json]") {
@@ -170,7 +183,8 @@ TEST_CASE("format_dump_json escapes every name into valid JSON", "[diagnostics][
     CHECK(arr[1]["state"].str() == "running");
     CHECK(arr[1]["waiting_on"].str().empty());
     CHECK(arr[1]["suspended_at"].str().empty());
-    CHECK(arr[2]["name"].str() == "bad \xef\xbf\xbd \xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd end");
+    CHECK(arr[2]["name"].str() ==
+          "bad \xef\xbf\xbd \xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd end");
     CHECK(arr[2]["state"].str() == "scheduled");
     CHECK(arr[3]["id"].num() == 18446744073709.0);
     CHECK(arr[3]["name"].str().empty());
@@ -179,7 +193,8 @@ TEST_CASE("format_dump_json escapes every name into valid JSON", "[diagnostics][
     CHECK(weft::test::json_parser::parse(weft::format_dump_json({}))["tasks"].arr().empty());
 }
 
-TEST_CASE("GET /metrics serves the runtime's metrics as Prometheus text", "[diagnostics][console]") {
+TEST_CASE("GET /metrics serves the runtime's metrics as Prometheus text",
+          "[diagnostics][console]") {
     parked_runtime p(5);
     auto before = p.rt.metrics();
     weft::console c = weft::console::start(p.rt);
@@ -211,10 +226,14 @@ TEST_CASE("GET /metrics serves the runtime's metrics as Prometheus text", "[diag
     for (std::size_t w = 0; w < 2; ++w) {
         std::map<std::string, std::string> label{{"worker", std::to_string(w)}};
         CAPTURE(w);
-        CHECK(m.value("weft_worker_polls_total", label) >= static_cast<double>(before.per_worker[w].polls));
-        CHECK(m.value("weft_worker_polls_total", label) <= static_cast<double>(after.per_worker[w].polls));
-        CHECK(m.value("weft_worker_parks_total", label) <= static_cast<double>(after.per_worker[w].parks));
-        CHECK(m.value("weft_worker_steals_total", label) <= static_cast<double>(after.per_worker[w].steals));
+        CHECK(m.value("weft_worker_polls_total", label) >=
+              static_cast<double>(before.per_worker[w].polls));
+        CHECK(m.value("weft_worker_polls_total", label) <=
+              static_cast<double>(after.per_worker[w].polls));
+        CHECK(m.value("weft_worker_parks_total", label) <=
+              static_cast<double>(after.per_worker[w].parks));
+        CHECK(m.value("weft_worker_steals_total", label) <=
+              static_cast<double>(after.per_worker[w].steals));
         CHECK(m.value("weft_worker_steal_operations_total", label) >= 0);
         CHECK(m.value("weft_worker_overflows_total", label) >= 0);
         CHECK(m.value("weft_worker_local_queue_depth", label) >= 0);
@@ -225,7 +244,8 @@ TEST_CASE("GET /metrics serves the runtime's metrics as Prometheus text", "[diag
     CHECK(m.count("weft_worker_polls_total") == 2);
 }
 
-TEST_CASE("GET /tasks shows each parked task, what it waits on and where", "[diagnostics][console]") {
+TEST_CASE("GET /tasks shows each parked task, what it waits on and where",
+          "[diagnostics][console]") {
     parked_runtime p(3);
     auto start_line = std::source_location::current().line() + 1;
     weft::console c = weft::console::start(p.rt);
@@ -235,17 +255,20 @@ TEST_CASE("GET /tasks shows each parked task, what it waits on and where", "[dia
     REQUIRE(r.status == 200);
     CHECK(r.header("content-type") == "text/plain; charset=utf-8");
     for (int i = 0; i < 3; ++i) {
-        CHECK_THAT(r.body, Catch::Contains(fmt::format("'parked-{}' [suspended] spawned at {}:", i, this_file())));
+        CHECK_THAT(r.body, Catch::Contains(fmt::format("'parked-{}' [suspended] spawned at {}:", i,
+                                                       this_file())));
     }
-    CHECK_THAT(r.body, Catch::Contains(fmt::format("waiting on sleep at {}:{}", this_file(), park_line)));
+    CHECK_THAT(r.body,
+               Catch::Contains(fmt::format("waiting on sleep at {}:{}", this_file(), park_line)));
     // The console's own tasks, spawned at (and its accept waiting at) the start() call.
     // (The listener may be seen running: it has just accepted this very connection.)
-    CHECK_THAT(r.body, Catch::Contains(fmt::format("'weft::console' [suspended] spawned at {}:{}", this_file(),
-                                                   start_line)) ||
-                           Catch::Contains(fmt::format("'weft::console' [running] spawned at {}:{}", this_file(),
-                                                       start_line)));
-    CHECK_THAT(r.body, Catch::Contains(fmt::format("'weft::console connection' [running] spawned at {}:{}",
-                                                   this_file(), start_line)));
+    CHECK_THAT(r.body, Catch::Contains(fmt::format("'weft::console' [suspended] spawned at {}:{}",
+                                                   this_file(), start_line)) ||
+                           Catch::Contains(fmt::format("'weft::console' [running] spawned at {}:{}",
+                                                       this_file(), start_line)));
+    CHECK_THAT(r.body,
+               Catch::Contains(fmt::format("'weft::console connection' [running] spawned at {}:{}",
+                                           this_file(), start_line)));
 
     auto head = http_get(port_of(c), "/tasks", "HEAD");
     CHECK(head.status == 200);
@@ -284,7 +307,8 @@ TEST_CASE("GET /tasks.json is valid JSON with each task's fields", "[diagnostics
     CHECK(names.count("weft::console connection") == 1);
 }
 
-TEST_CASE("GET / serves a self-contained page that polls the metrics and the tasks", "[diagnostics][console]") {
+TEST_CASE("GET / serves a self-contained page that polls the metrics and the tasks",
+          "[diagnostics][console]") {
     parked_runtime p(1);
     weft::console c = weft::console::start(p.rt);
     auto r = http_get(port_of(c), "/");
@@ -452,7 +476,9 @@ TEST_CASE("a client that does not read its response is dropped after write_timeo
     // A task with a 16 MiB name makes /tasks bigger than the socket buffers can absorb
     // (Linux caps a TCP send buffer at 4 MiB by default).
     std::vector<weft::join_handle<void>> big;
-    p.rt.block_on([&] { big.push_back(weft::task_builder().name(std::string(16 << 20, 'x')).spawn(park_forever)); });
+    p.rt.block_on([&] {
+        big.push_back(weft::task_builder().name(std::string(16 << 20, 'x')).spawn(park_forever));
+    });
     weft::console_options o;
     o.write_timeout = 300ms;
     weft::console c = weft::console::start(p.rt, o);
@@ -497,7 +523,8 @@ TEST_CASE("max_connections bounds the connections served at once", "[diagnostics
     }));
 }
 
-TEST_CASE("stop() with clients connected returns promptly and closes them", "[diagnostics][console]") {
+TEST_CASE("stop() with clients connected returns promptly and closes them",
+          "[diagnostics][console]") {
     parked_runtime p(2);
     weft::console c = weft::console::start(p.rt);  // read_timeout 5 s: stop must not wait for it
     const std::uint16_t port = port_of(c);
@@ -520,10 +547,11 @@ TEST_CASE("stop() with clients connected returns promptly and closes them", "[di
         CHECK((t.name.rfind("weft::console", 0) != 0 || t.state == weft::task_state::finished));
     }
     CHECK_THROWS_AS(raw_client(port), std::system_error);  // nothing listens any more
-    c.stop();  // idempotent
+    c.stop();                                              // idempotent
 }
 
-TEST_CASE("console start and stop from inside a task, with a weft::net client", "[diagnostics][console]") {
+TEST_CASE("console start and stop from inside a task, with a weft::net client",
+          "[diagnostics][console]") {
     auto rt = weft::test::make_runtime(2);
     std::string response = rt.block_on([] {
         weft::console c = weft::console::start(weft::handle::current(), "127.0.0.1:0");
@@ -532,7 +560,8 @@ TEST_CASE("console start and stop from inside a task, with a weft::net client", 
         s.write_all(boost::asio::buffer(req));
         std::string out;
         char buf[1024];
-        while (std::size_t n = weft::timeout(5s, [&] { return s.read_some(boost::asio::buffer(buf)); })) {
+        while (std::size_t n =
+                   weft::timeout(5s, [&] { return s.read_some(boost::asio::buffer(buf)); })) {
             out.append(buf, n);
         }
         c.stop();
@@ -550,7 +579,8 @@ TEST_CASE("a console may outlive its runtime", "[diagnostics][console]") {
     CHECK(c.url().empty());
     std::uint16_t port = 0;
     {
-        std::optional<raw_client> lingering;  // a connection still open while the runtime shuts down
+        std::optional<raw_client>
+            lingering;  // a connection still open while the runtime shuts down
         parked_runtime p(1);
         c = weft::console::start(p.rt);
         port = port_of(c);
@@ -586,10 +616,13 @@ TEST_CASE("console options, addresses and moves", "[diagnostics][console]") {
     weft::console_options o;
     o.address = "0.0.0.0:0";
     weft::console any = weft::console::start(p.rt, o);
-    CHECK(http_raw(port_of(any), "GET /metrics HTTP/1.1\r\nHost: console.example\r\n\r\n").status == 200);
+    CHECK(http_raw(port_of(any), "GET /metrics HTTP/1.1\r\nHost: console.example\r\n\r\n").status ==
+          200);
     // And check_host = false turns it off on loopback.
     weft::console_options o2;
     o2.check_host = false;
     weft::console open = weft::console::start(p.rt, o2);
-    CHECK(http_raw(port_of(open), "GET /metrics HTTP/1.1\r\nHost: console.example\r\n\r\n").status == 200);
+    CHECK(
+        http_raw(port_of(open), "GET /metrics HTTP/1.1\r\nHost: console.example\r\n\r\n").status ==
+        200);
 }

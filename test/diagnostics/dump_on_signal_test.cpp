@@ -108,12 +108,14 @@ TEST_CASE("dump_on_signal prints the task dump to stderr on SIGQUIT", "[diagnost
         REQUIRE(printed);
     }
     INFO(text);
-    CHECK_THAT(text, Catch::Contains("weft: SIGQUIT: dump of the runtime: 2 workers, 1 alive tasks"));
+    CHECK_THAT(text,
+               Catch::Contains("weft: SIGQUIT: dump of the runtime: 2 workers, 1 alive tasks"));
     CHECK_THAT(text, Catch::Contains("1 task(s)\n"));
     CHECK_THAT(text, Catch::Contains(fmt::format("'sigquit-parked' [suspended] spawned at {}:",
                                                  std::source_location::current().file_name())));
-    CHECK_THAT(text, Catch::Contains(fmt::format("waiting on sleep at {}:{}",
-                                                 std::source_location::current().file_name(), park_line)));
+    CHECK_THAT(
+        text, Catch::Contains(fmt::format("waiting on sleep at {}:{}",
+                                          std::source_location::current().file_name(), park_line)));
     // Uninstalled: SIGQUIT has its default action again.
     CHECK(is_default_action(SIGQUIT));
 }
@@ -121,7 +123,8 @@ TEST_CASE("dump_on_signal prints the task dump to stderr on SIGQUIT", "[diagnost
 TEST_CASE("dump_on_signal dumps on every delivery until uninstalled", "[diagnostics][signal]") {
     auto rt = weft::test::make_runtime(2);
     rt.block_on([] {
-        for (int i = 0; i < 3; ++i) weft::task_builder().name(fmt::format("usr2-{}", i)).spawn(park_forever);
+        for (int i = 0; i < 3; ++i)
+            weft::task_builder().name(fmt::format("usr2-{}", i)).spawn(park_forever);
     });
     stderr_capture cap;
     weft::signal_dump_guard guard = weft::dump_on_signal(rt.handle(), SIGUSR2);
@@ -142,7 +145,8 @@ TEST_CASE("dump_on_signal dumps on every delivery until uninstalled", "[diagnost
     CHECK(is_default_action(SIGUSR2));
 }
 
-TEST_CASE("dump_on_signal coexists with weft::signal::wait for the same signal", "[diagnostics][signal]") {
+TEST_CASE("dump_on_signal coexists with weft::signal::wait for the same signal",
+          "[diagnostics][signal]") {
     auto rt = weft::test::make_runtime(2);
     stderr_capture cap;
     weft::signal_dump_guard guard = weft::dump_on_signal(rt.handle(), SIGUSR1);

@@ -30,7 +30,8 @@ class raw_client {
    public:
     /// `rcvbuf` > 0 sets SO_RCVBUF before connecting (a small one makes a client that does
     /// not read push back on the server quickly).
-    explicit raw_client(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(5),
+    explicit raw_client(std::uint16_t port,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(5),
                         int rcvbuf = 0) {
         fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "socket");
@@ -126,7 +127,8 @@ inline http_response parse_response(std::string raw) {
     std::size_t pos = head.find("\r\n");
     while (pos != std::string_view::npos && pos < head.size()) {
         std::size_t next = head.find("\r\n", pos + 2);
-        std::string_view line = head.substr(pos + 2, next == std::string_view::npos ? head.npos : next - pos - 2);
+        std::string_view line =
+            head.substr(pos + 2, next == std::string_view::npos ? head.npos : next - pos - 2);
         std::size_t colon = line.find(':');
         if (colon != std::string_view::npos) {
             std::string name(line.substr(0, colon));
@@ -149,9 +151,11 @@ inline http_response http_raw(std::uint16_t port, std::string_view request) {
 }
 
 /// GET `path` with a Host header and Connection: close.
-inline http_response http_get(std::uint16_t port, std::string_view path, std::string_view method = "GET") {
-    std::string req = std::string(method) + " " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1:" +
-                      std::to_string(port) + "\r\nUser-Agent: weft-test\r\nConnection: close\r\n\r\n";
+inline http_response http_get(std::uint16_t port, std::string_view path,
+                              std::string_view method = "GET") {
+    std::string req = std::string(method) + " " + std::string(path) +
+                      " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                      "\r\nUser-Agent: weft-test\r\nConnection: close\r\n\r\n";
     return http_raw(port, req);
 }
 

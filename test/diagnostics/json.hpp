@@ -38,13 +38,17 @@ class json_parser {
     }
 
    private:
-    explicit json_parser(std::string_view s) : s_(s) {}
+    explicit json_parser(std::string_view s)
+        : s_(s) {}
 
     [[noreturn]] void fail(const char* what) const {
-        throw std::runtime_error(std::string("invalid JSON at ") + std::to_string(i_) + ": " + what);
+        throw std::runtime_error(std::string("invalid JSON at ") + std::to_string(i_) + ": " +
+                                 what);
     }
     void ws() {
-        while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+        while (i_ < s_.size() &&
+               (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r'))
+            ++i_;
     }
     char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
     void expect(char c) {
@@ -59,13 +63,23 @@ class json_parser {
     json_value value(int depth) {
         if (depth > 64) fail("too deep");
         switch (peek()) {
-            case '{': return {object(depth)};
-            case '[': return {array(depth)};
-            case '"': return {string()};
-            case 't': literal("true"); return {true};
-            case 'f': literal("false"); return {false};
-            case 'n': literal("null"); return {nullptr};
-            default: return {number()};
+            case '{':
+                return {object(depth)};
+            case '[':
+                return {array(depth)};
+            case '"':
+                return {string()};
+            case 't':
+                literal("true");
+                return {true};
+            case 'f':
+                literal("false");
+                return {false};
+            case 'n':
+                literal("null");
+                return {nullptr};
+            default:
+                return {number()};
         }
     }
     json_value::object object(int depth) {
@@ -118,10 +132,14 @@ class json_parser {
         for (int k = 0; k < 4; ++k) {
             char c = s_[i_++];
             v <<= 4;
-            if (c >= '0' && c <= '9') v |= static_cast<unsigned>(c - '0');
-            else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned>(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F') v |= static_cast<unsigned>(c - 'A' + 10);
-            else fail("bad hex digit");
+            if (c >= '0' && c <= '9')
+                v |= static_cast<unsigned>(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                v |= static_cast<unsigned>(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F')
+                v |= static_cast<unsigned>(c - 'A' + 10);
+            else
+                fail("bad hex digit");
         }
         return v;
     }
@@ -157,14 +175,30 @@ class json_parser {
             if (i_ >= s_.size()) fail("unterminated escape");
             char e = s_[i_++];
             switch (e) {
-                case '"': out += '"'; break;
-                case '\\': out += '\\'; break;
-                case '/': out += '/'; break;
-                case 'b': out += '\b'; break;
-                case 'f': out += '\f'; break;
-                case 'n': out += '\n'; break;
-                case 'r': out += '\r'; break;
-                case 't': out += '\t'; break;
+                case '"':
+                    out += '"';
+                    break;
+                case '\\':
+                    out += '\\';
+                    break;
+                case '/':
+                    out += '/';
+                    break;
+                case 'b':
+                    out += '\b';
+                    break;
+                case 'f':
+                    out += '\f';
+                    break;
+                case 'n':
+                    out += '\n';
+                    break;
+                case 'r':
+                    out += '\r';
+                    break;
+                case 't':
+                    out += '\t';
+                    break;
                 case 'u': {
                     unsigned cp = hex4();
                     if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -178,7 +212,8 @@ class json_parser {
                     utf8(out, cp);
                     break;
                 }
-                default: fail("bad escape");
+                default:
+                    fail("bad escape");
             }
         }
     }

@@ -26,7 +26,8 @@ struct prom_exposition {
     std::vector<std::string> errors;  ///< one per offending line; empty when well-formed
 
     /// The value of the sample `name` with exactly `labels`; NaN-free: -1 when missing.
-    [[nodiscard]] double value(const std::string& name, const std::map<std::string, std::string>& labels = {}) const {
+    [[nodiscard]] double value(const std::string& name,
+                               const std::map<std::string, std::string>& labels = {}) const {
         for (const auto& s : samples) {
             if (s.name == name && s.labels == labels) return s.value;
         }
@@ -39,8 +40,12 @@ struct prom_exposition {
     }
 };
 
-inline bool prom_name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':'; }
-inline bool prom_name_char(char c) { return prom_name_start(c) || std::isdigit(static_cast<unsigned char>(c)); }
+inline bool prom_name_start(char c) {
+    return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':';
+}
+inline bool prom_name_char(char c) {
+    return prom_name_start(c) || std::isdigit(static_cast<unsigned char>(c));
+}
 
 inline prom_exposition parse_prometheus(std::string_view text) {
     prom_exposition out;
@@ -51,7 +56,9 @@ inline prom_exposition parse_prometheus(std::string_view text) {
         if (nl == std::string_view::npos) nl = text.size();
         std::string line(text.substr(pos, nl - pos));
         pos = nl + 1;
-        auto bad = [&](const char* why) { out.errors.push_back(std::string(why) + ": '" + line + "'"); };
+        auto bad = [&](const char* why) {
+            out.errors.push_back(std::string(why) + ": '" + line + "'");
+        };
         if (line.empty()) {
             bad("empty line");
             continue;
@@ -70,8 +77,8 @@ inline prom_exposition parse_prometheus(std::string_view text) {
                     out.helps.insert(name);
                 } else {
                     std::string type = rest.substr(sp + 1);
-                    if (type != "counter" && type != "gauge" && type != "histogram" && type != "summary" &&
-                        type != "untyped") {
+                    if (type != "counter" && type != "gauge" && type != "histogram" &&
+                        type != "summary" && type != "untyped") {
                         bad("unknown type");
                     }
                     if (out.types.count(name)) bad("second TYPE line");

@@ -27,13 +27,16 @@ namespace {
 std::chrono::microseconds cpu_time() {
     rusage u{};
     ::getrusage(RUSAGE_SELF, &u);
-    auto us = [](const timeval& t) { return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec); };
+    auto us = [](const timeval& t) {
+        return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec);
+    };
     return std::chrono::duration_cast<std::chrono::microseconds>(us(u.ru_utime) + us(u.ru_stime));
 }
 
 }  // namespace
 
-TEST_CASE("accept backs off under EMFILE and keeps serving after fds free up", "[net][tcp][emfile]") {
+TEST_CASE("accept backs off under EMFILE and keeps serving after fds free up",
+          "[net][tcp][emfile]") {
     // One worker: its shard already has its reactor (the listener's) when descriptors run
     // out. (A shard creates its reactor on first use, which needs descriptors itself;
     // accept falls back to the listener's shard then.)

@@ -18,7 +18,8 @@ bool wait_until_parked(weft::runtime& rt, weft::task_id id) {
     auto deadline = std::chrono::steady_clock::now() + 10s;
     while (std::chrono::steady_clock::now() < deadline) {
         for (const auto& t : rt.dump()) {
-            if (t.id == id && t.state == weft::task_state::suspended && t.waiting_on == "signal::wait") {
+            if (t.id == id && t.state == weft::task_state::suspended &&
+                t.waiting_on == "signal::wait") {
                 return true;
             }
         }

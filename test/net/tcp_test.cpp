@@ -9,10 +9,10 @@
 #include <catch2/catch.hpp>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -73,7 +73,8 @@ TEST_CASE("echo over loopback with 100 concurrent connections", "[net][tcp]") {
             for (std::size_t i = 0; i < conns; ++i) {
                 sessions.push_back(weft::spawn([s = listener.accept()]() mutable {
                     char buf[1500];
-                    while (std::size_t n = s.read_some(asio::buffer(buf))) s.write_all(asio::buffer(buf, n));
+                    while (std::size_t n = s.read_some(asio::buffer(buf)))
+                        s.write_all(asio::buffer(buf, n));
                     s.shutdown_write();
                 }));
             }
@@ -88,7 +89,8 @@ TEST_CASE("echo over loopback with 100 concurrent connections", "[net][tcp]") {
                     // Uneven chunks, so reads and writes interleave differently per connection.
                     std::size_t chunk = 1 + (id * 97) % 3000;
                     for (std::size_t off = 0; off < out.size(); off += chunk) {
-                        w.write_all(asio::buffer(out.data() + off, std::min(chunk, out.size() - off)));
+                        w.write_all(
+                            asio::buffer(out.data() + off, std::min(chunk, out.size() - off)));
                     }
                     // w is destroyed here: shuts the sending direction down.
                 });
@@ -196,12 +198,12 @@ TEST_CASE("a peer reset is an error on that connection only", "[net][tcp]") {
         return r;
     });
     CHECK(r.read_error == asio::error::connection_reset);
-    CHECK((r.write_error == asio::error::connection_reset || r.write_error == asio::error::broken_pipe));
+    CHECK((r.write_error == asio::error::connection_reset ||
+           r.write_error == asio::error::broken_pipe));
     CHECK(r.other == "still here");
 }
 
-TEST_CASE("a reset reads as the operation and the reason: no source location",
-          "[net][tcp]") {
+TEST_CASE("a reset reads as the operation and the reason: no source location", "[net][tcp]") {
     auto rt = weft::test::make_runtime();
     struct result {
         std::string line_what, fiber_what;
@@ -457,9 +459,9 @@ TEST_CASE("split halves are used by two tasks at once", "[net][tcp]") {
 
 TEST_CASE("bad addresses throw invalid_argument naming them", "[net][address]") {
     auto rt = weft::test::make_runtime();
-    const std::vector<std::string> bad = {"127.0.0.1",    "127.0.0.1:",  "127.0.0.1:99999", "127.0.0.1:8x",
-                                          ":80",          "[::1",        "[::1]",           "[::1]80",
-                                          "::1:80",       "[nope]:80",   "",                "127.0.0.1:-1"};
+    const std::vector<std::string> bad = {
+        "127.0.0.1", "127.0.0.1:", "127.0.0.1:99999", "127.0.0.1:8x", ":80", "[::1",
+        "[::1]",     "[::1]80",    "::1:80",          "[nope]:80",    "",    "127.0.0.1:-1"};
     std::vector<std::string> failures = rt.block_on([&] {
         std::vector<std::string> failures;
         for (const std::string& a : bad) {
@@ -469,10 +471,12 @@ TEST_CASE("bad addresses throw invalid_argument naming them", "[net][address]") 
                     failures.push_back(fmt::format("{}(\"{}\") did not throw", what, a));
                 } catch (const std::invalid_argument& e) {
                     if (std::string(e.what()).find("\"" + a + "\"") == std::string::npos) {
-                        failures.push_back(fmt::format("{}: message without the address: {}", what, e.what()));
+                        failures.push_back(
+                            fmt::format("{}: message without the address: {}", what, e.what()));
                     }
                 } catch (const std::exception& e) {
-                    failures.push_back(fmt::format("{}(\"{}\") threw something else: {}", what, a, e.what()));
+                    failures.push_back(
+                        fmt::format("{}(\"{}\") threw something else: {}", what, a, e.what()));
                 }
             };
             check("tcp_listener::bind", [&] { weft::net::tcp_listener::bind(a); });

@@ -11,8 +11,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <vector>
 #include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -81,9 +81,8 @@ TEST_CASE("a throwing on_task_terminate hook is reported and ignored", "[runtime
     {
         auto rt = weft::builder::multi_thread()
                       .worker_threads(2)
-                      .on_task_terminate([](const weft::task_info&) {
-                          throw std::runtime_error("hook failed");
-                      })
+                      .on_task_terminate(
+                          [](const weft::task_info&) { throw std::runtime_error("hook failed"); })
                       .build();
         sum = rt.block_on([] {
             std::vector<weft::join_handle<int>> hs;
@@ -132,7 +131,10 @@ TEST_CASE("a task that blocks its worker is reported once, by name", "[runtime][
 TEST_CASE("a well-behaved runtime produces no blocking warning", "[runtime][blocking]") {
     stderr_capture cap;
     {
-        auto rt = weft::builder::multi_thread().worker_threads(2).blocking_warning_threshold(50ms).build();
+        auto rt = weft::builder::multi_thread()
+                      .worker_threads(2)
+                      .blocking_warning_threshold(50ms)
+                      .build();
         rt.block_on([] {
             for (int i = 0; i < 20; ++i) weft::sleep_for(5ms);
         });

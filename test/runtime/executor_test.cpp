@@ -5,9 +5,9 @@
 #include <weft/asio.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/defer.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
@@ -28,7 +28,8 @@ using namespace std::chrono_literals;
 
 static_assert(asio::execution::is_executor<weft::executor>::value);
 
-TEST_CASE("asio::post on the runtime executor runs on a worker, not in a task", "[asio][executor]") {
+TEST_CASE("asio::post on the runtime executor runs on a worker, not in a task",
+          "[asio][executor]") {
     auto rt = weft::test::make_runtime();
     std::promise<std::tuple<bool, bool, weft::task_id>> p;
     asio::post(rt.get_executor(), [&] {
@@ -155,7 +156,8 @@ TEST_CASE("async_join with a callback, use_future, an awaitable and deferred", "
     CHECK(v == 6);
     CHECK(ok);
     // use_future, and a failed task: the exception_ptr holds a join_error.
-    auto f = rt.spawn([]() -> int { throw std::runtime_error("bad"); }).async_join(asio::use_future);
+    auto f =
+        rt.spawn([]() -> int { throw std::runtime_error("bad"); }).async_join(asio::use_future);
     try {
         f.get();
         FAIL("expected join_error");

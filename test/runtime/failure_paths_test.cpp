@@ -26,7 +26,8 @@ using namespace std::chrono_literals;
 namespace {
 
 struct hook_refused : std::runtime_error {
-    hook_refused() : std::runtime_error("the on_task_spawn hook refused this task") {}
+    hook_refused()
+        : std::runtime_error("the on_task_spawn hook refused this task") {}
 };
 
 /// Live tasks of `rt` once they had up to 5 s to reach zero (a task finishing is counted
@@ -117,9 +118,9 @@ namespace fault = weft::detail::fault;
 namespace {
 
 struct fault_result {
-    std::string what;         // the exception the failing call threw
+    std::string what;  // the exception the failing call threw
     std::uint64_t injected = 0;
-    int later = 0;            // work that ran after the fault
+    int later = 0;  // work that ran after the fault
     std::size_t alive_after = 0;
 };
 
@@ -132,7 +133,8 @@ TEST_CASE("a blocking-pool thread that cannot start fails spawn_blocking; the po
         fault::reset_on_exit inner;
         fault_result res;
         {
-            auto rt = weft::builder::multi_thread().worker_threads(1).max_blocking_threads(1).build();
+            auto rt =
+                weft::builder::multi_thread().worker_threads(1).max_blocking_threads(1).build();
             fault::arm(fault::point::thread_create);
             try {
                 rt.spawn_blocking([] { return 1; });
@@ -163,7 +165,8 @@ TEST_CASE("a blocking job whose thread cannot start waits for the thread that ex
         fault::reset_on_exit inner;
         fault_result res;
         {
-            auto rt = weft::builder::multi_thread().worker_threads(1).max_blocking_threads(2).build();
+            auto rt =
+                weft::builder::multi_thread().worker_threads(1).max_blocking_threads(2).build();
             auto release = std::make_shared<std::promise<void>>();
             auto first = rt.spawn_blocking([done = release->get_future()] {
                 return done.wait_for(10s) == std::future_status::ready ? 1 : 0;
@@ -234,7 +237,8 @@ TEST_CASE("a task allocation that fails throws bad_alloc from spawn", "[runtime]
                 return std::string();
             });
             auto h = rt.spawn([] { return 1; });
-            res.later = rt.block_on([&h] { return h.join() + weft::spawn([] { return 1; }).join(); });
+            res.later =
+                rt.block_on([&h] { return h.join() + weft::spawn([] { return 1; }).join(); });
             res.alive_after = alive_settled(rt);
         }
         return res;

@@ -17,9 +17,9 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
-#include <cstdlib>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <future>
 #include <memory>
@@ -178,7 +178,7 @@ TEST_CASE("a pinned task woken from a plain thread runs within bounded ticks whi
         REQUIRE(pinned_ready->load());
         std::this_thread::sleep_for(5ms);  // parked in notified() by now
         auto t0 = std::chrono::steady_clock::now();
-        n->notify_one();  // from this plain thread: the owner's pinned inbox
+        n->notify_one();                         // from this plain thread: the owner's pinned inbox
         std::uint64_t polls0 = total_polls(rt);  // from when it is in the inbox (see above)
         probe_result r = wait_probe(f);
         CHECK(r.ran - t0 < latency_bound);

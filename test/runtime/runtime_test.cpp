@@ -33,8 +33,7 @@ TEST_CASE("block_on from a runtime thread is a logic_error", "[runtime]") {
     CHECK_THAT(what, Catch::Contains("block_on"));
 }
 
-TEST_CASE("outside a runtime the free functions throw no_runtime saying what to do",
-          "[runtime]") {
+TEST_CASE("outside a runtime the free functions throw no_runtime saying what to do", "[runtime]") {
     CHECK_THROWS_AS(weft::spawn([] {}), weft::no_runtime);
     CHECK_THROWS_WITH(weft::spawn([] {}), Catch::Contains("runtime::block_on"));
     CHECK_THROWS_AS(weft::handle::current(), weft::no_runtime);

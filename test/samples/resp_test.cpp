@@ -50,15 +50,16 @@ std::vector<argv_t> feed(std::string_view bytes, std::size_t chunk, limits l = {
 TEST_CASE("resp: a multibulk request, whole and cut at every byte", "[samples][resp]") {
     const std::string req = "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$8\r\nva\r\nl\0ue\r\n"s;
     const std::vector<argv_t> want{{"SET", "key", "va\r\nl\0ue"s}};
-    for (std::size_t chunk : {req.size(), std::size_t{1}, std::size_t{2}, std::size_t{5}, std::size_t{7}}) {
+    for (std::size_t chunk :
+         {req.size(), std::size_t{1}, std::size_t{2}, std::size_t{5}, std::size_t{7}}) {
         INFO("chunk " << chunk);
         CHECK(feed(req, chunk) == want);
     }
 }
 
 TEST_CASE("resp: pipelined requests, empty arrays and inline commands", "[samples][resp]") {
-    const std::string req =
-        "*1\r\n$4\r\nPING\r\n*0\r\n*-1\r\nGET  a\tb\r\n\r\n   \r\n*2\r\n$4\r\nECHO\r\n$0\r\n\r\nPING\n";
+    const std::string req = "*1\r\n$4\r\nPING\r\n*0\r\n*-1\r\nGET  a\tb\r\n\r\n   "
+                            "\r\n*2\r\n$4\r\nECHO\r\n$0\r\n\r\nPING\n";
     const std::vector<argv_t> want{{"PING"}, {"GET", "a", "b"}, {"ECHO", ""}, {"PING"}};
     for (std::size_t chunk : {req.size(), std::size_t{1}, std::size_t{3}}) {
         INFO("chunk " << chunk);
@@ -87,8 +88,9 @@ TEST_CASE("resp: incomplete input is kept or consumed as documented", "[samples]
 TEST_CASE("resp: an oversized argument is rejected and the stream goes on", "[samples][resp]") {
     limits l;
     l.max_bulk = 10;
-    const std::string req = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$11\r\nhello world\r\n*1\r\n$4\r\nPING\r\n"
-                            "*2\r\n$4\r\nECHO\r\n$10\r\n0123456789\r\n";
+    const std::string req =
+        "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$11\r\nhello world\r\n*1\r\n$4\r\nPING\r\n"
+        "*2\r\n$4\r\nECHO\r\n$10\r\n0123456789\r\n";
     for (std::size_t chunk : {req.size(), std::size_t{1}, std::size_t{4}}) {
         INFO("chunk " << chunk);
         auto got = feed(req, chunk, l);

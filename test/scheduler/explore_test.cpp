@@ -50,7 +50,9 @@ std::size_t random_runs() { return full_size() ? 5'000 : 300; }
 std::string describe(const char* what, const ex::report& r, const ex::options& o) {
     std::ostringstream s;
     s << what << (o.store_buffering ? " [TSO]" : " [SC]") << ": " << r.runs << " schedules"
-      << (r.exhausted ? " (every schedule within " : r.failed ? " (bound " : " (run limit reached; bound ")
+      << (r.exhausted ? " (every schedule within "
+          : r.failed  ? " (bound "
+                      : " (run limit reached; bound ")
       << o.preemption_bound << " preemptions)"
       << (r.failed ? ", FAILED: " + r.failure : ", no failure");
     return s.str();
@@ -102,7 +104,8 @@ TEST_CASE("explore: the explorer finds a lost update, reports its schedule and r
         for (int t = 0; t < 2; ++t) {
             b.thread([n] { n->store(n->load() + 1); });
         }
-        b.finally([n] { ex::require(n->load() == 2, "lost update: " + std::to_string(n->load())); });
+        b.finally(
+            [n] { ex::require(n->load() == 2, "lost update: " + std::to_string(n->load())); });
     };
     ex::report r = ex::explore_bounded(model, ex::options{});
     REQUIRE(r.failed);
@@ -144,7 +147,8 @@ TEST_CASE("explore: the explorer finds a lost update, reports its schedule and r
                 if (fenced) ex::sync::fence_seq_cst();
                 s->rx = s->x.load();
             });
-            b.finally([s] { ex::require(s->rx == 1 || s->ry == 1, "both loads missed both stores"); });
+            b.finally(
+                [s] { ex::require(s->rx == 1 || s->ry == 1, "both loads missed both stores"); });
         };
     };
     ex::options tso;
@@ -227,33 +231,37 @@ TEST_CASE("explore: local_queue overflow against a concurrent steal", "[schedule
 
 TEST_CASE("explore: inject_queue pushes and batch pushes against pop_batch",
           "[scheduler][explore]") {
-    explore_all("inject push vs pop_batch", [](ex::builder& b) {
-        struct st {
-            inject q;
-            tally<4> t;
-        };
-        auto s = std::make_shared<st>();
-        b.thread([s] {
-            s->q.push(&s->t.nodes[0]);
-            s->t.nodes[1].queue_next_ = &s->t.nodes[2];
-            s->t.nodes[2].queue_next_ = nullptr;
-            s->q.push_batch(&s->t.nodes[1], &s->t.nodes[2], 2);
-        });
-        b.thread([s] { s->q.push(&s->t.nodes[3]); });
-        b.thread([s] {
-            for (int round = 0; round < 2; ++round) {
-                node* first = s->q.pop_batch(3, [&](node* n) { s->t.take(n); });
-                if (first) s->t.take(first);
-                std::size_t len = s->q.len();
-                ex::require(len <= 4, "len wrapped: " + std::to_string(len));
-            }
-        });
-        b.finally([s] {
-            while (node* n = s->q.pop()) s->t.take(n);
-            ex::require(s->q.is_empty() && s->q.len() == 0, "an emptied queue reports a length");
-            s->t.check();
-        });
-    }, -1);
+    explore_all(
+        "inject push vs pop_batch",
+        [](ex::builder& b) {
+            struct st {
+                inject q;
+                tally<4> t;
+            };
+            auto s = std::make_shared<st>();
+            b.thread([s] {
+                s->q.push(&s->t.nodes[0]);
+                s->t.nodes[1].queue_next_ = &s->t.nodes[2];
+                s->t.nodes[2].queue_next_ = nullptr;
+                s->q.push_batch(&s->t.nodes[1], &s->t.nodes[2], 2);
+            });
+            b.thread([s] { s->q.push(&s->t.nodes[3]); });
+            b.thread([s] {
+                for (int round = 0; round < 2; ++round) {
+                    node* first = s->q.pop_batch(3, [&](node* n) { s->t.take(n); });
+                    if (first) s->t.take(first);
+                    std::size_t len = s->q.len();
+                    ex::require(len <= 4, "len wrapped: " + std::to_string(len));
+                }
+            });
+            b.finally([s] {
+                while (node* n = s->q.pop()) s->t.take(n);
+                ex::require(s->q.is_empty() && s->q.len() == 0,
+                            "an emptied queue reports a length");
+                s->t.check();
+            });
+        },
+        -1);
 }
 
 namespace {

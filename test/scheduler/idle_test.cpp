@@ -52,7 +52,7 @@ TEST_CASE("idle: a producer wakes one sleeper only when nobody searches", "[sche
     CHECK(s.transition_from_searching());
     auto w = s.worker_to_notify();
     REQUIRE(w);
-    CHECK(*w == 2);  // the most recent sleeper
+    CHECK(*w == 2);                 // the most recent sleeper
     CHECK(s.num_searching() == 1);  // woken as a searcher
     CHECK(s.num_unparked() == 2);
     CHECK_FALSE(s.is_parked(2));
@@ -63,8 +63,7 @@ TEST_CASE("idle: a producer wakes one sleeper only when nobody searches", "[sche
     CHECK(s.num_sleepers() == 0);
 }
 
-TEST_CASE("idle: a worker that unparks and parks again changes the snapshot",
-          "[scheduler][idle]") {
+TEST_CASE("idle: a worker that unparks and parks again changes the snapshot", "[scheduler][idle]") {
     // The paused clock's auto-advance trusts "two equal snapshots, all parked" to mean that
     // nobody ran in between; an unpark followed by a park must not look like no change.
     idle s(2);
@@ -97,7 +96,9 @@ namespace {
 // worker_to_notify, exactly the calls and order worker.cpp makes. A sleeper whose wait ends by
 // its (generous) timeout while items were queued was lost: nobody woke it.
 struct mini_scheduler {
-    explicit mini_scheduler(std::size_t w) : state(w), sems(w) {
+    explicit mini_scheduler(std::size_t w)
+        : state(w),
+          sems(w) {
         for (auto& s : sems) s = std::make_unique<std::counting_semaphore<>>(0);
     }
     void notify() {
@@ -105,7 +106,7 @@ struct mini_scheduler {
     }
     void produce(long k) {
         work.fetch_add(k, std::memory_order_release);  // publish ...
-        notify();                                       // ... then read the idle state
+        notify();                                      // ... then read the idle state
     }
     bool take() {
         long v = work.load(std::memory_order_acquire);
@@ -144,7 +145,7 @@ struct mini_scheduler {
                     continue;
                 }
                 if (state.is_parked(me)) continue;  // a stale permit: still a sleeper
-                searching = true;  // worker_to_notify marked us searching
+                searching = true;                   // worker_to_notify marked us searching
                 break;
             }
         }

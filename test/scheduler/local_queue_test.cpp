@@ -84,7 +84,8 @@ TEMPLATE_TEST_CASE_SIG("local_queue: a steal takes half (rounded up), returns on
     CHECK(dst.is_empty());
 
     // A thief more than half full has no room for half of ours: nothing moves.
-    for (std::uint32_t i = 0; i < C / 2 + 1; ++i) REQUIRE_FALSE(dst.push_back(&nodes[C + i], overflow));
+    for (std::uint32_t i = 0; i < C / 2 + 1; ++i)
+        REQUIRE_FALSE(dst.push_back(&nodes[C + i], overflow));
     REQUIRE_FALSE(src.push_back(&nodes[3], overflow));
     CHECK(src.steal_into(dst, stolen) == nullptr);
     CHECK(stolen == 0);
@@ -159,7 +160,8 @@ std::string run_owner_and_thieves(std::size_t n, int thieves) {
     }
     for (std::size_t i = 0; i < n; ++i) {
         int s = seen[i].load();
-        if (s != 1) return "task " + std::to_string(i) + " consumed " + std::to_string(s) + " times";
+        if (s != 1)
+            return "task " + std::to_string(i) + " consumed " + std::to_string(s) + " times";
     }
     if (!src.is_empty() || !overflow.is_empty()) return "queues not empty at the end";
     UNSCOPED_INFO("capacity " << C << ", thieves " << thieves << ": " << overflows.load()
@@ -178,7 +180,9 @@ TEMPLATE_TEST_CASE_SIG("local_queue: every pushed task is consumed exactly once 
     }
 }
 
-TEST_CASE("local_queue: the production alias has the configured capacity", "[scheduler][local_queue]") {
+TEST_CASE("local_queue: the production alias has the configured capacity",
+          "[scheduler][local_queue]") {
     STATIC_REQUIRE(weft::detail::local_queue::capacity == WEFT_LOCAL_QUEUE_CAPACITY);
-    STATIC_REQUIRE(std::is_same_v<weft::detail::local_queue::overflow_queue, weft::detail::inject_queue>);
+    STATIC_REQUIRE(
+        std::is_same_v<weft::detail::local_queue::overflow_queue, weft::detail::inject_queue>);
 }

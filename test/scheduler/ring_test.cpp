@@ -18,8 +18,12 @@ struct item {
     static inline long alive = 0;
     static inline long throw_after = -1;  // moves left before one throws; -1: never
     int v;
-    explicit item(int x) : v(x) { ++alive; }
-    item(item&& o) : v(o.v) {
+    explicit item(int x)
+        : v(x) {
+        ++alive;
+    }
+    item(item&& o)
+        : v(o.v) {
         if (throw_after == 0) throw std::runtime_error("move failed");
         if (throw_after > 0) --throw_after;
         ++alive;
@@ -94,7 +98,7 @@ TEST_CASE("ring: a throwing move during growth leaves the ring unchanged", "[sch
         r.push_back(item(1));
         r.push_back(item(2));
         (void)r.pop_front();
-        r.push_back(item(3));  // wrapped: [2, 3] with head at 1
+        r.push_back(item(3));   // wrapped: [2, 3] with head at 1
         item::throw_after = 1;  // growth moves the first value, then the second throws
         CHECK_THROWS_AS(r.push_back(item(4)), std::runtime_error);
         item::throw_after = -1;

@@ -26,7 +26,9 @@ using tp = timer_heap::time_point;
 // A waker target that records which timer fired, in firing order.
 class recorder final : public weft::detail::wake_target {
    public:
-    recorder(std::vector<int>& log, int id) : log_(log), id_(id) {}
+    recorder(std::vector<int>& log, int id)
+        : log_(log),
+          id_(id) {}
     void unpark() noexcept override { log_.push_back(id_); }
 
    private:
@@ -57,7 +59,7 @@ TEST_CASE("timer_heap: random arm/disarm/fire sequences match a multiset model; 
     };
     for (int round = 0; round < rounds; ++round) {
         timer_heap heap;
-        std::deque<timer> timers(64);   // stable addresses
+        std::deque<timer> timers(64);  // stable addresses
         std::vector<int> fired_log;
         // Model: (deadline, arming sequence, timer index); armed[i] is i's key if queued.
         using key = std::tuple<std::int64_t, std::uint64_t, int>;

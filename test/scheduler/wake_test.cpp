@@ -20,8 +20,7 @@ using namespace std::chrono_literals;
 namespace {
 void spin_for(std::chrono::nanoseconds d) {
     auto end = std::chrono::steady_clock::now() + d;
-    while (std::chrono::steady_clock::now() < end) {
-    }
+    while (std::chrono::steady_clock::now() < end) {}
 }
 }  // namespace
 
@@ -50,13 +49,13 @@ TEST_CASE("a task pushed to the ring starts on the parked peer during the produc
         for (int i = 0; i < rounds; ++i) {
             auto started = std::make_shared<std::atomic<bool>>(false);
             auto pushed_at = std::chrono::steady_clock::now();
-            hs.push_back(weft::spawn([started] { started->store(true, std::memory_order_release); }));
+            hs.push_back(
+                weft::spawn([started] { started->store(true, std::memory_order_release); }));
             hs.push_back(weft::spawn([] {}));  // moves the first out of the LIFO slot into the ring
             // The long task: busy, no suspension point, until the pushed task started.
             auto deadline = pushed_at + long_task;
             while (!started->load(std::memory_order_acquire) &&
-                   std::chrono::steady_clock::now() < deadline) {
-            }
+                   std::chrono::steady_clock::now() < deadline) {}
             auto waited = std::chrono::steady_clock::now() - pushed_at;
             if (waited > res.worst) res.worst = waited;
             if (!started->load(std::memory_order_acquire)) {
@@ -74,7 +73,8 @@ TEST_CASE("a task pushed to the ring starts on the parked peer during the produc
         return res;
     });
     INFO("rounds " << rounds << ", late " << r.late_rounds << " (first at round " << r.first_late
-                   << "), worst wait " << std::chrono::duration_cast<std::chrono::microseconds>(r.worst).count()
+                   << "), worst wait "
+                   << std::chrono::duration_cast<std::chrono::microseconds>(r.worst).count()
                    << " us");
     CHECK(r.late_rounds == 0);
 }

@@ -58,8 +58,9 @@ storm_outcome storm(weft::runtime& rt, std::size_t n, std::string_view what, Bod
             }
         }
     });
-    out.ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-                 .count();
+    out.ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count();
     return out;
 }
 
@@ -143,7 +144,8 @@ TEST_CASE("abort storm: senders parked on a full bounded mpsc channel", "[stress
     CHECK(got_sum == preload_sum + sent_sum.load());
     CHECK(sent_n.load() == 0);
     // The aborted senders left no waiter behind: the channel takes cap values again, no more.
-    for (std::uint64_t v = 0; v < cap; ++v) CHECK(tx.try_send(std::uint64_t(v)) == weft::mpsc::send_status::ok);
+    for (std::uint64_t v = 0; v < cap; ++v)
+        CHECK(tx.try_send(std::uint64_t(v)) == weft::mpsc::send_status::ok);
     CHECK(tx.try_send(std::uint64_t(99)) == weft::mpsc::send_status::full);
     CHECK(weft::stress::wait_no_tasks(rt));
 }

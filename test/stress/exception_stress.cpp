@@ -2,7 +2,8 @@
 // across yields, carried as exception_ptr to another task and rethrown there, raised from
 // destructors that suspend while a cancelled task unwinds, and thrown by spawn_blocking jobs.
 // Tasks migrate between the two workers at every suspension, so the per-task exception state
-// (docs/architecture.md, "Exception state") is what keeps current_exception / uncaught_exceptions right.
+// (docs/architecture.md, "Exception state") is what keeps current_exception / uncaught_exceptions
+// right.
 //
 // The suite's std::terminate handler (stress_support.cpp) turns any terminate into exit code 3
 // with a message, so a test that reaches it fails loudly.
@@ -28,11 +29,15 @@ using namespace std::chrono_literals;
 namespace {
 
 struct tagged : std::runtime_error {
-    explicit tagged(std::size_t i) : std::runtime_error("tagged " + std::to_string(i)), id(i) {}
+    explicit tagged(std::size_t i)
+        : std::runtime_error("tagged " + std::to_string(i)),
+          id(i) {}
     std::size_t id;
 };
 struct second : std::runtime_error {
-    explicit second(std::size_t i) : std::runtime_error("second " + std::to_string(i)), id(i) {}
+    explicit second(std::size_t i)
+        : std::runtime_error("second " + std::to_string(i)),
+          id(i) {}
     std::size_t id;
 };
 
@@ -150,8 +155,7 @@ TEST_CASE("nested try blocks across yields and rethrown out of the task after su
                     std::rethrow_exception(e.exception());
                 } catch (const second& s) {
                     if (s.id == i && i % 2 == 1) ++rethrown_ok;
-                } catch (...) {
-                }
+                } catch (...) {}
             }
         }
     });
@@ -197,7 +201,8 @@ TEST_CASE("exception_ptr caught in one task is rethrown in another", "[stress][e
                     std::rethrow_exception(m->second);
                 } catch (const tagged& t) {
                     weft::yield_now();
-                    if (t.id == m->first && std::string(t.what()) == "tagged " + std::to_string(m->first))
+                    if (t.id == m->first &&
+                        std::string(t.what()) == "tagged " + std::to_string(m->first))
                         ++good;
                 }
             }
@@ -305,8 +310,7 @@ TEST_CASE("a destructor that throws after the task caught task_cancelled is repo
                     std::rethrow_exception(e.exception());
                 } catch (const second& s) {
                     r += s.id == 7;
-                } catch (...) {
-                }
+                } catch (...) {}
             }
         }
         return r;
@@ -338,8 +342,7 @@ TEST_CASE("a destructor throwing during cancellation unwinding ends in std::term
         h.abort();
         try {
             rt.block_on([&] { h.join(); });
-        } catch (...) {
-        }
+        } catch (...) {}
         std::fprintf(stdout, "child: no terminate\n");
         std::fflush(stdout);
         std::_Exit(0);
@@ -379,8 +382,7 @@ TEST_CASE("spawn_blocking jobs that throw surface as join_error", "[stress][exce
                     std::rethrow_exception(e.exception());
                 } catch (const tagged& t) {
                     errors_ok += t.id == i;
-                } catch (...) {
-                }
+                } catch (...) {}
             }
         }
     });

@@ -16,7 +16,6 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
-
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -83,7 +82,8 @@ TEST_CASE("net faults: peers that reset (SO_LINGER 0) end only their own connect
     std::atomic<std::size_t> resets{0}, eofs{0}, other{0}, echoed{0};
     bool served_after = false;
     rt.block_on([&] {
-        auto listener = std::make_shared<weft::net::tcp_listener>(weft::net::tcp_listener::bind("127.0.0.1:0"));
+        auto listener =
+            std::make_shared<weft::net::tcp_listener>(weft::net::tcp_listener::bind("127.0.0.1:0"));
         auto ep = listener->local_addr();
         auto server = weft::spawn([&, listener] {
             for (std::size_t i = 0; i <= conns; ++i) {  // +1: the final echo check
@@ -100,7 +100,8 @@ TEST_CASE("net faults: peers that reset (SO_LINGER 0) end only their own connect
                             echoed += 1;
                         }
                     } catch (const boost::system::system_error& e) {
-                        if (e.code() == asio::error::connection_reset || e.code() == asio::error::broken_pipe) {
+                        if (e.code() == asio::error::connection_reset ||
+                            e.code() == asio::error::broken_pipe) {
                             resets += 1;
                         } else {
                             other += 1;
@@ -122,7 +123,8 @@ TEST_CASE("net faults: peers that reset (SO_LINGER 0) end only their own connect
         server.join();
         // Every server-side task has ended (reset or, if the RST raced the read, end of stream).
         auto deadline = weft::time::now() + 20s;
-        while (resets.load() + eofs.load() + other.load() < conns + 1 && weft::time::now() < deadline)
+        while (resets.load() + eofs.load() + other.load() < conns + 1 &&
+               weft::time::now() < deadline)
             weft::sleep_for(1ms);
     });
     CHECK(served_after);
@@ -142,7 +144,8 @@ TEST_CASE("net faults: half-closed peers read end of stream and still get the re
     auto rt = weft::test::make_runtime();
     std::atomic<std::size_t> good{0};
     rt.block_on([&] {
-        auto listener = std::make_shared<weft::net::tcp_listener>(weft::net::tcp_listener::bind("127.0.0.1:0"));
+        auto listener =
+            std::make_shared<weft::net::tcp_listener>(weft::net::tcp_listener::bind("127.0.0.1:0"));
         auto ep = listener->local_addr();
         auto server = weft::spawn([&, listener] {
             for (std::size_t i = 0; i < conns; ++i) {
@@ -182,15 +185,15 @@ TEST_CASE("net faults: half-closed peers read end of stream and still get the re
                          conns);
 }
 
-TEST_CASE("net faults: stalled peers are cut off by weft::timeout on the read",
-          "[stress][net]") {
+TEST_CASE("net faults: stalled peers are cut off by weft::timeout on the read", "[stress][net]") {
     const std::size_t conns = conn_count();
     ensure_fds(conns);
     auto rt = weft::test::make_runtime();
     std::atomic<std::size_t> timed_out{0}, unexpected{0}, client_saw_close{0};
     long long took_ms = 0;
     rt.block_on([&] {
-        auto listener = std::make_shared<weft::net::tcp_listener>(weft::net::tcp_listener::bind("127.0.0.1:0"));
+        auto listener =
+            std::make_shared<weft::net::tcp_listener>(weft::net::tcp_listener::bind("127.0.0.1:0"));
         auto ep = listener->local_addr();
         auto server = weft::spawn([&, listener] {
             for (std::size_t i = 0; i < conns; ++i) {
@@ -219,7 +222,8 @@ TEST_CASE("net faults: stalled peers are cut off by weft::timeout on the read",
                 client_saw_close += 1;  // a reset is a close too
             }
         });
-        took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+        took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - t0)
                       .count();
         server.join();
     });
@@ -244,7 +248,8 @@ TEST_CASE("net faults: garbage sent to a line server gets a bounded-length error
     std::mutex stall_mu;
     std::vector<std::string> stalls;
     rt.block_on([&] {
-        auto listener = std::make_shared<weft::net::tcp_listener>(weft::net::tcp_listener::bind("127.0.0.1:0"));
+        auto listener =
+            std::make_shared<weft::net::tcp_listener>(weft::net::tcp_listener::bind("127.0.0.1:0"));
         auto ep = listener->local_addr();
         auto server = weft::spawn([&, listener] {
             for (std::size_t i = 0; i <= conns; ++i) {
@@ -297,10 +302,10 @@ TEST_CASE("net faults: garbage sent to a line server gets a bounded-length error
                 // The server closed after its error reply while we were still writing.
             } catch (const weft::elapsed&) {
                 std::lock_guard g(stall_mu);  // no suspension while held
-                stalls.push_back(fmt::format("client {} ({} bytes, {}): wrote all: {}, read {} bytes "
-                                             "of replies, then nothing for 10 s",
-                                             i, junk.size(), i % 4 == 0 ? "one long line" : "random",
-                                             wrote, got));
+                stalls.push_back(fmt::format(
+                    "client {} ({} bytes, {}): wrote all: {}, read {} bytes "
+                    "of replies, then nothing for 10 s",
+                    i, junk.size(), i % 4 == 0 ? "one long line" : "random", wrote, got));
             }
         });
         served_after = line_server_answers(ep);
@@ -350,8 +355,7 @@ struct echo_server {
             auto s = listener->accept();  // backs off on EMFILE, never throws it
             std::size_t now = c->open_now.fetch_add(1) + 1;
             std::size_t p = c->peak_open.load();
-            while (now > p && !c->peak_open.compare_exchange_weak(p, now)) {
-            }
+            while (now > p && !c->peak_open.compare_exchange_weak(p, now)) {}
             weft::spawn(echo_one{std::move(s), c});
         }
     }

@@ -1,8 +1,8 @@
 // Aborts raced against grants: while one task hands out permits, locks, notifications or
 // messages, another aborts a random subset of the waiters, on the other worker. A grant that
-// lands on a waiter being cancelled must go to the next waiter or back (docs/conventions.md, cancel-safety);
-// if one is lost, a waiter that was never aborted stays parked forever. So every waiter that
-// was not aborted is joined with a deadline, and a miss is counted as a lost wake-up.
+// lands on a waiter being cancelled must go to the next waiter or back (docs/conventions.md,
+// cancel-safety); if one is lost, a waiter that was never aborted stays parked forever. So every
+// waiter that was not aborted is joined with a deadline, and a miss is counted as a lost wake-up.
 #include "stress/stress_support.hpp"
 
 #include <weft/channel.hpp>
@@ -36,8 +36,7 @@ ending join_bounded(weft::join_handle<void>& h, std::chrono::milliseconds d) {
         h.abort();
         try {
             h.join();
-        } catch (const weft::join_error&) {
-        }
+        } catch (const weft::join_error&) {}
         return ending::hung;
     } catch (const weft::join_error& e) {
         return e.is_cancelled() ? ending::cancelled : ending::failed;
@@ -53,9 +52,15 @@ struct race_totals {
                 ++finished;
                 if (was_aborted) ++granted_to_aborted;
                 break;
-            case ending::cancelled: ++cancelled; break;
-            case ending::failed: ++failed; break;
-            case ending::hung: ++hung; break;
+            case ending::cancelled:
+                ++cancelled;
+                break;
+            case ending::failed:
+                ++failed;
+                break;
+            case ending::hung:
+                ++hung;
+                break;
         }
     }
 };
@@ -292,17 +297,18 @@ TEST_CASE("race: condition_variable notify_one to waiters that are being aborted
             std::size_t a = 0;
             for (char x : marked) a += static_cast<std::size_t>(x);
             const std::size_t notes = hs.size() - a;
-            auto notifier = weft::spawn([&m, &cv, &tokens, notes, seed = static_cast<unsigned>(rng())] {
-                std::minstd_rand rng(seed);
-                for (std::size_t i = 0; i < notes; ++i) {
-                    {
-                        std::lock_guard g(m);
-                        ++tokens;
+            auto notifier =
+                weft::spawn([&m, &cv, &tokens, notes, seed = static_cast<unsigned>(rng())] {
+                    std::minstd_rand rng(seed);
+                    for (std::size_t i = 0; i < notes; ++i) {
+                        {
+                            std::lock_guard g(m);
+                            ++tokens;
+                        }
+                        cv.notify_one();
+                        yield_n(static_cast<unsigned>(rng() % 2));
                     }
-                    cv.notify_one();
-                    yield_n(static_cast<unsigned>(rng() % 2));
-                }
-            });
+                });
             auto aborter = spawn_aborter(hs, marked, static_cast<unsigned>(rng()));
             notifier.join();
             aborter.join();
@@ -362,8 +368,8 @@ TEST_CASE("race: mpsc senders aborted while the receiver drains", "[stress][race
                 // At least 1 + (unaborted senders) values arrive; take no more than that.
                 std::size_t take = std::min<std::size_t>(
                     waiters_per_round / 2,
-                    1 + waiters_per_round - static_cast<std::size_t>(
-                                                std::count(marked.begin(), marked.end(), 1)));
+                    1 + waiters_per_round -
+                        static_cast<std::size_t>(std::count(marked.begin(), marked.end(), 1)));
                 for (std::size_t i = 0; i < take; ++i) {
                     auto v = rx.recv();
                     if (!v) break;
@@ -388,7 +394,8 @@ TEST_CASE("race: mpsc senders aborted while the receiver drains", "[stress][race
                 if (all || weft::time::now() > deadline) break;
                 weft::yield_now();
             }
-            for (std::size_t i = 0; i < hs.size(); ++i) t.add(join_bounded(hs[i], 1000ms), marked[i]);
+            for (std::size_t i = 0; i < hs.size(); ++i)
+                t.add(join_bounded(hs[i], 1000ms), marked[i]);
             while (auto v = rx.try_recv()) {
                 recv_n += 1;
                 recv_sum += *v;
@@ -480,7 +487,8 @@ TEST_CASE("race: broadcast receivers aborted while values are sent", "[stress][r
             for (std::size_t i = 0; i < hs.size(); ++i) {
                 ending e = join_bounded(hs[i], 10s);
                 t.add(e, marked[i]);
-                if (e == ending::finished && sums[i] != values * (values + 1) / 2) ++short_receivers;
+                if (e == ending::finished && sums[i] != values * (values + 1) / 2)
+                    ++short_receivers;
             }
             ++t.rounds;
             t.waiters += hs.size();

@@ -49,7 +49,8 @@ struct spawner {
         weft::yield_now();
         // A chain that never ends, branching while the tree is small (bounded growth).
         weft::spawn(spawner{st, {}, depth + 1});
-        if (st->spawned.load(std::memory_order_relaxed) < 2000) weft::spawn(spawner{st, {}, depth + 1});
+        if (st->spawned.load(std::memory_order_relaxed) < 2000)
+            weft::spawn(spawner{st, {}, depth + 1});
         weft::sleep_for(std::chrono::microseconds(50 * (depth % 20)));
     }
 };
@@ -132,7 +133,8 @@ void start_load(const std::shared_ptr<load_state>& st, std::size_t width) {
 
     // Loopback echo: a listener task, a connection task per client, clients that keep
     // exchanging lines, and some clients that stay silent (their server side parks in read).
-    auto listener = std::make_shared<weft::net::tcp_listener>(weft::net::tcp_listener::bind("127.0.0.1:0"));
+    auto listener =
+        std::make_shared<weft::net::tcp_listener>(weft::net::tcp_listener::bind("127.0.0.1:0"));
     auto ep = listener->local_addr();
     weft::spawn([st, listener] {
         lifetime_counter g;
@@ -188,15 +190,17 @@ TEST_CASE("shutdown under load: destroying the runtime unwinds every task and gu
             // Let it run until every kind of work has happened at least once.
             weft::stress::wait_until(
                 [&] {
-                    return st->sent.load() > 0 && st->locked.load() > 0 && st->io_rounds.load() > 0 &&
-                           st->sleeps.load() > 0 && st->spawned.load() > 100;
+                    return st->sent.load() > 0 && st->locked.load() > 0 &&
+                           st->io_rounds.load() > 0 && st->sleeps.load() > 0 &&
+                           st->spawned.load() > 100;
                 },
                 10s);
             std::this_thread::sleep_for(std::chrono::milliseconds(10 + 7 * (r % 5)));
             alive_at_shutdown = std::max(alive_at_shutdown, rt.metrics().alive_tasks);
             t0 = std::chrono::steady_clock::now();
         }  // ~runtime: cancel everything, unwind, join threads
-        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - t0)
                       .count();
         worst_ms = std::max(worst_ms, static_cast<long long>(ms));
         INFO("round " << r);
@@ -231,15 +235,17 @@ TEST_CASE("shutdown under load on a current_thread runtime", "[stress][shutdown]
                 start_load(st, width);
                 // The load runs only while block_on does, on this thread.
                 auto until = weft::time::now() + 5s;
-                while (weft::time::now() < until &&
-                       (st->sent.load() == 0 || st->io_rounds.load() == 0 || st->locked.load() == 0)) {
+                while (
+                    weft::time::now() < until &&
+                    (st->sent.load() == 0 || st->io_rounds.load() == 0 || st->locked.load() == 0)) {
                     weft::sleep_for(1ms);
                 }
                 weft::sleep_for(std::chrono::milliseconds(5 + r % 5));
             });
             t0 = std::chrono::steady_clock::now();
         }
-        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - t0)
                       .count();
         worst_ms = std::max(worst_ms, static_cast<long long>(ms));
         INFO("round " << r);

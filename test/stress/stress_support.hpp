@@ -109,11 +109,11 @@ bool wait_no_tasks(const weft::runtime& rt, std::size_t allowed = 0,
 
 /// How a child run ended.
 struct child_result {
-    bool exited = false;      ///< exited normally (status below), else killed by `signal`
+    bool exited = false;  ///< exited normally (status below), else killed by `signal`
     int status = -1;
     int signal = 0;
-    bool timed_out = false;   ///< killed by us after the limit
-    std::string output;       ///< its stderr and stdout, interleaved
+    bool timed_out = false;  ///< killed by us after the limit
+    std::string output;      ///< its stderr and stdout, interleaved
 };
 
 /// Runs this test executable again with only the test case `test_name`, with

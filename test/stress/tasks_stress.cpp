@@ -112,7 +112,8 @@ TEST_CASE("100k tasks parked at once on one cancellation token then released and
         rss0 >> 20, rss_parked >> 20, per_task / 1024.0, maps_parked);
 }
 
-TEST_CASE("100k tasks parked in notify: notify_waiters releases every one", "[stress][tasks][parked]") {
+TEST_CASE("100k tasks parked in notify: notify_waiters releases every one",
+          "[stress][tasks][parked]") {
     const std::size_t n = weft::stress::live_size(100'000, 10);
     auto rt = weft::test::make_runtime(2);
     weft::notify bell;
@@ -134,5 +135,6 @@ TEST_CASE("100k tasks parked in notify: notify_waiters releases every one", "[st
     });
     CHECK(woken.load() == n);
     CHECK(weft::stress::wait_no_tasks(rt));
-    weft::stress::report("parked: {} tasks parked in notify::notified, woken by one notify_waiters", n);
+    weft::stress::report("parked: {} tasks parked in notify::notified, woken by one notify_waiters",
+                         n);
 }

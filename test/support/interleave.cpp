@@ -43,7 +43,10 @@ class controller {
     };
 
     controller(const options& o, std::vector<int> prefix, bool random, std::uint64_t seed)
-        : opt_(o), prefix_(std::move(prefix)), random_(random), rng_(seed) {}
+        : opt_(o),
+          prefix_(std::move(prefix)),
+          random_(random),
+          rng_(seed) {}
 
     void run(const setup_fn& setup);
 
@@ -328,7 +331,9 @@ void point() { controller::current->point(true); }
 bool forwarded(const cell* c, std::uint64_t& bits) noexcept {
     return controller::current->forwarded(c, bits);
 }
-void write(cell* c, std::uint64_t bits, std::memory_order o) { controller::current->write(c, bits, o); }
+void write(cell* c, std::uint64_t bits, std::memory_order o) {
+    controller::current->write(c, bits, o);
+}
 void drain() noexcept { controller::current->drain(); }
 void fence() {
     if (controller::current) controller::current->fence();
@@ -387,7 +392,8 @@ report explore_bounded(const setup_fn& setup, const options& opt) {
         const auto& tr = c.trace();
         bool found = false;
         for (std::size_t d = tr.size(); d-- > 0 && !found;) {
-            for (std::size_t j = static_cast<std::size_t>(tr[d].chosen) + 1; j < tr[d].preempt.size(); ++j) {
+            for (std::size_t j = static_cast<std::size_t>(tr[d].chosen) + 1;
+                 j < tr[d].preempt.size(); ++j) {
                 if (tr[d].before + tr[d].preempt[j] <= opt.preemption_bound) {
                     prefix.clear();
                     for (std::size_t k = 0; k < d; ++k) prefix.push_back(tr[k].chosen);

@@ -56,7 +56,7 @@ struct report {
     std::size_t runs = 0;
     bool exhausted = false;  ///< exhaustive mode: every schedule within the bound was run
     bool failed = false;
-    std::string failure;     ///< the broken requirement, the seed (random) and the schedule
+    std::string failure;        ///< the broken requirement, the seed (random) and the schedule
     std::vector<int> schedule;  ///< the failing run's decisions, for replay()
 };
 
@@ -121,8 +121,10 @@ class atomic final : public detail::cell {
     static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8);
 
    public:
-    atomic() noexcept : v_{} {}
-    atomic(T v) noexcept : v_(v) {}  // NOLINT: mirrors std::atomic
+    atomic() noexcept
+        : v_{} {}
+    atomic(T v) noexcept
+        : v_(v) {}  // NOLINT: mirrors std::atomic
     atomic(const atomic&) = delete;
     atomic& operator=(const atomic&) = delete;
 
@@ -150,7 +152,8 @@ class atomic final : public detail::cell {
     T fetch_sub(T d, std::memory_order = std::memory_order_seq_cst) {
         return rmw([&](T old) { return static_cast<T>(old - d); });
     }
-    bool compare_exchange_strong(T& expected, T desired, std::memory_order = std::memory_order_seq_cst,
+    bool compare_exchange_strong(T& expected, T desired,
+                                 std::memory_order = std::memory_order_seq_cst,
                                  std::memory_order = std::memory_order_seq_cst) {
         if (detail::active()) {
             detail::point();
@@ -163,7 +166,8 @@ class atomic final : public detail::cell {
         expected = v_;
         return false;
     }
-    bool compare_exchange_weak(T& expected, T desired, std::memory_order o1 = std::memory_order_seq_cst,
+    bool compare_exchange_weak(T& expected, T desired,
+                               std::memory_order o1 = std::memory_order_seq_cst,
                                std::memory_order o2 = std::memory_order_seq_cst) {
         return compare_exchange_strong(expected, desired, o1, o2);
     }

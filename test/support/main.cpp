@@ -17,7 +17,8 @@ namespace {
 
 class watchdog {
    public:
-    watchdog() : thread_([this] { loop(); }) {}
+    watchdog()
+        : thread_([this] { loop(); }) {}
     ~watchdog() {
         {
             std::lock_guard lock(mu_);
@@ -56,8 +57,10 @@ class watchdog {
             }
             if (cv_.wait_until(lock, deadline_) == std::cv_status::timeout && armed_ &&
                 std::chrono::steady_clock::now() >= deadline_) {
-                std::fprintf(stderr, "\nweft test watchdog: test case '%s' did not finish in %lld s (hang?)\n",
-                             name_.c_str(), static_cast<long long>(limit().count()));
+                std::fprintf(
+                    stderr,
+                    "\nweft test watchdog: test case '%s' did not finish in %lld s (hang?)\n",
+                    name_.c_str(), static_cast<long long>(limit().count()));
                 std::fflush(stderr);
                 std::_Exit(3);
             }

@@ -586,8 +586,8 @@ TEST_CASE("semaphore: acquire_owned errors, close and cancellation", "[sync][sem
         } catch (const weft::semaphore_closed&) {
             try_closed = true;
         }
-        return std::make_tuple(null_rejected, null_try_rejected, timed_out, use_after_timeout,
-                               back, closed, try_closed, sem.use_count());
+        return std::make_tuple(null_rejected, null_try_rejected, timed_out, use_after_timeout, back,
+                               closed, try_closed, sem.use_count());
     });
     CHECK(std::get<0>(r));
     CHECK(std::get<1>(r));

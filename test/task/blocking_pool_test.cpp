@@ -25,8 +25,8 @@ bool wait_for(std::chrono::milliseconds limit, auto&& pred) {
 }
 
 struct burst_result {
-    int rounds = 0;          // rounds completed
-    int stuck = 0;           // rounds where job A never saw job B start
+    int rounds = 0;  // rounds completed
+    int stuck = 0;   // rounds where job A never saw job B start
     bool warm_failed = false;
 };
 
@@ -41,7 +41,8 @@ TEST_CASE("a blocking job never waits behind a running one while the pool is bel
     auto r = weft::test::run_bounded(120s, [rounds] {
         burst_result res;
         for (int i = 0; i < rounds && res.stuck == 0 && !res.warm_failed; ++i) {
-            auto rt = weft::builder::multi_thread().worker_threads(1).max_blocking_threads(4).build();
+            auto rt =
+                weft::builder::multi_thread().worker_threads(1).max_blocking_threads(4).build();
             rt.block_on([] { weft::spawn_blocking([] {}).join(); });
             if (!wait_for(5s, [&] { return rt.metrics().idle_blocking_threads == 1; })) {
                 res.warm_failed = true;

@@ -21,10 +21,7 @@ TEST_CASE("spawn_blocking runs off the workers and returns its value", "[task][b
 }
 
 TEST_CASE("the blocking pool grows on demand and reaps idle threads", "[task][blocking]") {
-    auto rt = weft::builder::multi_thread()
-                  .worker_threads(1)
-                  .thread_keep_alive(50ms)
-                  .build();
+    auto rt = weft::builder::multi_thread().worker_threads(1).thread_keep_alive(50ms).build();
     std::atomic<int> inside{0};
     std::atomic<int> peak{0};
     rt.block_on([&] {
@@ -33,8 +30,7 @@ TEST_CASE("the blocking pool grows on demand and reaps idle threads", "[task][bl
             hs.push_back(weft::spawn_blocking([&] {
                 int now = ++inside;
                 int p = peak.load();
-                while (now > p && !peak.compare_exchange_weak(p, now)) {
-                }
+                while (now > p && !peak.compare_exchange_weak(p, now)) {}
                 // Stay until all eight are inside at once (only a pool that grew to eight
                 // threads gets there), bounded: a fixed pause was too short for thread
                 // creation under TSan on a busy machine.
@@ -62,8 +58,7 @@ TEST_CASE("max_blocking_threads caps the pool; queued jobs still run", "[task][b
             hs.push_back(weft::spawn_blocking([&] {
                 int now = ++inside;
                 int p = peak.load();
-                while (now > p && !peak.compare_exchange_weak(p, now)) {
-                }
+                while (now > p && !peak.compare_exchange_weak(p, now)) {}
                 std::this_thread::sleep_for(10ms);
                 --inside;
                 ++done;

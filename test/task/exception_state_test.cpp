@@ -21,7 +21,10 @@ TEST_CASE("a task may suspend inside a catch block and migrate", "[task][excepti
                     throw std::runtime_error("retry " + std::to_string(i));
                 } catch (const std::runtime_error&) {
                     for (int k = 0; k < 10; ++k) {
-                        if (k % 2) weft::yield_now(); else weft::sleep_for(100us);
+                        if (k % 2)
+                            weft::yield_now();
+                        else
+                            weft::sleep_for(100us);
                         // Still inside the handler, whatever thread we are on now.
                         try {
                             throw;
@@ -59,8 +62,7 @@ TEST_CASE("a destructor may suspend during unwinding", "[task][exceptions]") {
                         }
                     } d{seen};
                     throw std::logic_error("unwind");
-                } catch (const std::logic_error&) {
-                }
+                } catch (const std::logic_error&) {}
                 return seen == 1 && std::uncaught_exceptions() == 0 ? 1 : 0;
             }));
         }

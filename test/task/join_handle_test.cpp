@@ -92,7 +92,12 @@ TEST_CASE("a detached task keeps running", "[task][join]") {
     auto rt = weft::test::make_runtime();
     std::atomic<bool> done{false};
     rt.block_on([&] {
-        { auto h = weft::spawn([&] { weft::sleep_for(5ms); done = true; }); }
+        {
+            auto h = weft::spawn([&] {
+                weft::sleep_for(5ms);
+                done = true;
+            });
+        }
         for (int i = 0; i < 1000 && !done; ++i) weft::sleep_for(1ms);
     });
     CHECK(done.load());
@@ -107,8 +112,7 @@ TEST_CASE("join from a plain thread blocks it until the task ends", "[task][join
     CHECK(h.join() == 9);
 }
 
-TEST_CASE("unhandled_exception policy shutdown_runtime makes block_on rethrow it",
-          "[task][join]") {
+TEST_CASE("unhandled_exception policy shutdown_runtime makes block_on rethrow it", "[task][join]") {
     auto rt = weft::builder::multi_thread()
                   .worker_threads(2)
                   .unhandled_exception(weft::unhandled_exception_policy::shutdown_runtime)
@@ -121,7 +125,8 @@ TEST_CASE("unhandled_exception policy shutdown_runtime makes block_on rethrow it
 }
 
 TEST_CASE("unhandled_exception ignore and log leave the runtime running", "[task][join]") {
-    for (auto p : {weft::unhandled_exception_policy::ignore, weft::unhandled_exception_policy::log}) {
+    for (auto p :
+         {weft::unhandled_exception_policy::ignore, weft::unhandled_exception_policy::log}) {
         auto rt = weft::builder::current_thread().unhandled_exception(p).build();
         int v = rt.block_on([] {
             weft::spawn([] { throw std::runtime_error("dropped on purpose (test)"); });

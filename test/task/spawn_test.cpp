@@ -40,7 +40,8 @@ TEST_CASE("task ids are unique and non-zero", "[task][spawn]") {
     auto rt = weft::test::make_runtime();
     auto ids = rt.block_on([] {
         std::vector<weft::join_handle<weft::task_id>> hs;
-        for (int i = 0; i < 500; ++i) hs.push_back(weft::spawn([] { return weft::this_task::id(); }));
+        for (int i = 0; i < 500; ++i)
+            hs.push_back(weft::spawn([] { return weft::this_task::id(); }));
         std::set<weft::task_id> s;
         for (auto& h : hs) {
             auto id = h.id();
@@ -85,7 +86,10 @@ TEST_CASE("tasks migrate between workers and spawn_local tasks never do", "[task
                     auto home = weft::test::current_thread_id();
                     bool moved = false;
                     for (int k = 0; k < 50; ++k) {
-                        if (k % 2) weft::yield_now(); else weft::sleep_for(100us);
+                        if (k % 2)
+                            weft::yield_now();
+                        else
+                            weft::sleep_for(100us);
                         moved = moved || weft::test::current_thread_id() != home;
                     }
                     return moved;
@@ -165,8 +169,7 @@ TEST_CASE("yield_now lets the other ready tasks run", "[task][spawn]") {
     CHECK(order == std::vector<int>{0, 1, 0, 1, 0, 1});
 }
 
-TEST_CASE("many tasks stay correct with the work-stealing queue under pressure",
-          "[task][spawn]") {
+TEST_CASE("many tasks stay correct with the work-stealing queue under pressure", "[task][spawn]") {
     auto rt = weft::test::make_runtime(2);
     const long n = static_cast<long>(weft::test::scaled(20'000));
     long total = rt.block_on([n] {

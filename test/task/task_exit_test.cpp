@@ -21,9 +21,12 @@ namespace {
 // unless it was moved from.
 struct id_recorder {
     std::shared_ptr<std::atomic<weft::task_id>> seen;
-    explicit id_recorder(std::shared_ptr<std::atomic<weft::task_id>> s) : seen(std::move(s)) {}
-    id_recorder(const id_recorder& o) : seen(o.seen) {}
-    id_recorder(id_recorder&& o) noexcept : seen(std::move(o.seen)) {}
+    explicit id_recorder(std::shared_ptr<std::atomic<weft::task_id>> s)
+        : seen(std::move(s)) {}
+    id_recorder(const id_recorder& o)
+        : seen(o.seen) {}
+    id_recorder(id_recorder&& o) noexcept
+        : seen(std::move(o.seen)) {}
     id_recorder& operator=(const id_recorder&) = delete;
     ~id_recorder() {
         if (seen) seen->store(weft::this_task::id());
@@ -90,8 +93,7 @@ TEST_CASE("a detached task's result is destroyed on the task itself", "[task][ex
     });
 }
 
-TEST_CASE("a finished task's result is destroyed by the handle that lets it go",
-          "[task][exit]") {
+TEST_CASE("a finished task's result is destroyed by the handle that lets it go", "[task][exit]") {
     auto rt = weft::test::make_runtime(1);
     rt.block_on([] {
         auto seen = std::make_shared<std::atomic<weft::task_id>>(~weft::task_id{0});

@@ -39,8 +39,8 @@ TEST_CASE("task_tracker: spawn N, close, wait with a deadline", "[task][task_tra
         bool done = tracker.wait_for(10s);
         // Captures are destroyed before the count drops, so none is left once wait returns.
         return std::make_tuple(len_open, open_wait, first_close, second_close, done,
-                               lifetime_counter::alive.load(), tracker.len(),
-                               tracker.is_empty(), tracker.is_closed());
+                               lifetime_counter::alive.load(), tracker.len(), tracker.is_empty(),
+                               tracker.is_closed());
     });
     CHECK(std::get<0>(r) <= static_cast<std::size_t>(n));
     CHECK_FALSE(std::get<1>(r));
@@ -228,8 +228,7 @@ TEST_CASE("task_tracker: aborted and failed spawns are uncounted", "[task][task_
         bool ok = tracker.wait_for(10s);
         try {
             b.join();
-        } catch (const weft::join_error&) {
-        }
+        } catch (const weft::join_error&) {}
         return ok;
     });
     CHECK(done);

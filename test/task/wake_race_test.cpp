@@ -71,7 +71,8 @@ TEST_CASE("ping-pong between tasks on two workers never loses a wake", "[task][w
     CHECK(total == rounds / 4 * 4);
 }
 
-TEST_CASE("ping-pong between a task and a plain thread never loses a wake", "[task][wake][stress]") {
+TEST_CASE("ping-pong between a task and a plain thread never loses a wake",
+          "[task][wake][stress]") {
     const int rounds = static_cast<int>(weft::test::scaled(20'000));
     auto rt = weft::test::make_runtime(2);
     event to_task, to_thread;

@@ -13,7 +13,8 @@
 using namespace std::chrono_literals;
 
 TEST_CASE("a paused runtime sleeps an hour at once", "[time][paused]") {
-    for (auto b : {weft::builder::current_thread(), weft::builder::multi_thread().worker_threads(2)}) {
+    for (auto b :
+         {weft::builder::current_thread(), weft::builder::multi_thread().worker_threads(2)}) {
         auto rt = b.start_paused(true).build();
         auto wall0 = std::chrono::steady_clock::now();
         auto virt = rt.block_on([] {
@@ -137,8 +138,7 @@ TEST_CASE("timers removed from anywhere in the heap leave the rest firing exactl
         for (auto& h : hs) {
             try {
                 h.join();
-            } catch (const weft::join_error&) {
-            }
+            } catch (const weft::join_error&) {}
         }
         return *log;
     });
@@ -148,9 +148,9 @@ TEST_CASE("timers removed from anywhere in the heap leave the rest firing exactl
         CHECK(log[k].index % 3 != 0);
         CHECK(log[k].late == 0ns);
         if (k > 0) {
-            bool ordered = log[k - 1].deadline < log[k].deadline ||
-                           (log[k - 1].deadline == log[k].deadline &&
-                            log[k - 1].armed < log[k].armed);
+            bool ordered =
+                log[k - 1].deadline < log[k].deadline ||
+                (log[k - 1].deadline == log[k].deadline && log[k - 1].armed < log[k].armed);
             CHECK(ordered);
         }
     }
@@ -171,8 +171,9 @@ TEST_CASE("the paused clock does not jump while a task woken by a blocking job i
             int jumps = 0;
             for (int round = 0; round < 300; ++round) {
                 auto t0 = weft::time::now();
-                weft::spawn_blocking([] { std::this_thread::sleep_for(std::chrono::microseconds(50)); })
-                    .join();
+                weft::spawn_blocking([] {
+                    std::this_thread::sleep_for(std::chrono::microseconds(50));
+                }).join();
                 if (weft::time::now() - t0 >= 1h) ++jumps;
             }
             return jumps;
@@ -185,8 +186,7 @@ TEST_CASE("the paused clock does not jump while a task woken by a blocking job i
     CHECK(jumps == 0);
 }
 
-TEST_CASE("on several workers every paused sleep wakes at its exact deadline",
-          "[time][paused]") {
+TEST_CASE("on several workers every paused sleep wakes at its exact deadline", "[time][paused]") {
     // Sleepers on two workers, deadlines spread and tied. The clock may jump only when no
     // task is runnable, so a woken sleeper must run before the next jump: any jump while one
     // waited (a second advancer not seeing the first one's woken tasks, or a parked worker

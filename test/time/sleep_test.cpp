@@ -53,8 +53,7 @@ TEST_CASE("a sleeper wakes on time while its worker is stuck in a long task", "[
         auto x = weft::spawn([] {
             auto b = weft::spawn([] {  // same worker: the LIFO slot, run when x sleeps
                 auto t0 = std::chrono::steady_clock::now();
-                while (std::chrono::steady_clock::now() - t0 < 1500ms) {
-                }
+                while (std::chrono::steady_clock::now() - t0 < 1500ms) {}
             });
             auto t0 = std::chrono::steady_clock::now();
             weft::sleep_for(5ms);

@@ -26,7 +26,9 @@ template <class F>
 class handler_task final : public task_header {
    public:
     template <class G>
-    explicit handler_task(G&& g) : task_header(std::source_location::current()), f_(std::forward<G>(g)) {
+    explicit handler_task(G&& g)
+        : task_header(std::source_location::current()),
+          f_(std::forward<G>(g)) {
         inline_ = true;
     }
     void run() noexcept override {
@@ -61,11 +63,11 @@ void work_finished(scheduler* sched) noexcept;
 /// Asio executor of a weft runtime (runtime::get_executor(), handle::get_executor()).
 /// Properties: blocking.possibly (the default, as for io_context: execute runs the function
 /// inline when already on one of the runtime's workers outside a task; so asio::dispatch
-/// does) / blocking.never (always queued; what asio::post and defer require), relationship.fork / continuation (continuation
-/// runs next on the current worker, through the LIFO slot), outstanding_work.untracked /
-/// tracked. query(execution::context) is the io_context shard it was obtained on (shard 0 off
-/// the workers). Not serialising: wrap it in asio::make_strand for that. Must not outlive
-/// its runtime (like an io_context's executor).
+/// does) / blocking.never (always queued; what asio::post and defer require), relationship.fork /
+/// continuation (continuation runs next on the current worker, through the LIFO slot),
+/// outstanding_work.untracked / tracked. query(execution::context) is the io_context shard it was
+/// obtained on (shard 0 off the workers). Not serialising: wrap it in asio::make_strand for that.
+/// Must not outlive its runtime (like an io_context's executor).
 ///
 /// ```cpp
 /// asio::post(rt.get_executor(), [] {
@@ -80,13 +82,19 @@ class executor {
     /// Internal: built by runtime::get_executor() and handle::get_executor(); `flags` are
     /// detail::executor_flags. Counts as outstanding work while it has outstanding_work.tracked.
     executor(detail::scheduler* s, boost::asio::io_context* shard, std::uint8_t flags = 0) noexcept
-        : sched_(s), io_(shard), flags_(flags) {
+        : sched_(s),
+          io_(shard),
+          flags_(flags) {
         if (flags_ & detail::exec_tracked) detail::work_started(sched_);
     }
     /// Copies the properties; a tracked copy counts as outstanding work of its own.
-    executor(const executor& o) noexcept : executor(o.sched_, o.io_, o.flags_) {}
+    executor(const executor& o) noexcept
+        : executor(o.sched_, o.io_, o.flags_) {}
     /// Moves, taking over the outstanding-work count of `o` (which becomes untracked).
-    executor(executor&& o) noexcept : sched_(o.sched_), io_(o.io_), flags_(o.flags_) {
+    executor(executor&& o) noexcept
+        : sched_(o.sched_),
+          io_(o.io_),
+          flags_(o.flags_) {
         o.flags_ &= static_cast<std::uint8_t>(~detail::exec_tracked);
     }
     /// Copy assignment (as the copy constructor).
@@ -135,14 +143,16 @@ class executor {
         return *io_;
     }
     /// execution::blocking: possibly (the default) or never.
-    [[nodiscard]] boost::asio::execution::blocking_t query(boost::asio::execution::blocking_t) const noexcept {
+    [[nodiscard]] boost::asio::execution::blocking_t query(
+        boost::asio::execution::blocking_t) const noexcept {
         if (flags_ & detail::exec_blocking_never) return boost::asio::execution::blocking.never;
         return boost::asio::execution::blocking.possibly;
     }
     /// execution::relationship: fork (the default) or continuation.
     [[nodiscard]] boost::asio::execution::relationship_t query(
         boost::asio::execution::relationship_t) const noexcept {
-        if (flags_ & detail::exec_continuation) return boost::asio::execution::relationship.continuation;
+        if (flags_ & detail::exec_continuation)
+            return boost::asio::execution::relationship.continuation;
         return boost::asio::execution::relationship.fork;
     }
     /// execution::outstanding_work: untracked (the default) or tracked.
@@ -166,21 +176,26 @@ class executor {
     }
     /// A copy whose functions run next on the current worker (its LIFO slot), as a continuation
     /// of the running handler.
-    [[nodiscard]] executor require(boost::asio::execution::relationship_t::continuation_t) const noexcept {
+    [[nodiscard]] executor require(
+        boost::asio::execution::relationship_t::continuation_t) const noexcept {
         return with(detail::exec_continuation, 0);
     }
     /// A copy that counts as outstanding work while it exists (like io_context's
     /// executor_work_guard); the runtime still shuts down when destroyed.
-    [[nodiscard]] executor require(boost::asio::execution::outstanding_work_t::tracked_t) const noexcept {
+    [[nodiscard]] executor require(
+        boost::asio::execution::outstanding_work_t::tracked_t) const noexcept {
         return with(detail::exec_tracked, 0);
     }
     /// A copy that does not count as outstanding work.
-    [[nodiscard]] executor require(boost::asio::execution::outstanding_work_t::untracked_t) const noexcept {
+    [[nodiscard]] executor require(
+        boost::asio::execution::outstanding_work_t::untracked_t) const noexcept {
         return with(0, detail::exec_tracked);
     }
 
     /// True on one of the runtime's worker threads.
-    [[nodiscard]] bool running_in_this_thread() const noexcept { return detail::on_worker_of(sched_); }
+    [[nodiscard]] bool running_in_this_thread() const noexcept {
+        return detail::on_worker_of(sched_);
+    }
 
     /// The io_context shard this executor was obtained on.
     [[nodiscard]] boost::asio::io_context& context() const noexcept { return *io_; }

@@ -71,7 +71,8 @@ class use_fiber_t {
     /// it was made. `what` must have static storage.
     /// **Cancellation**: not a suspending call itself: it only returns a token; the operation
     /// the token is passed to behaves as use_fiber_t describes.
-    [[nodiscard]] constexpr use_fiber_t at(const char* what, std::source_location where) const noexcept {
+    [[nodiscard]] constexpr use_fiber_t at(const char* what,
+                                           std::source_location where) const noexcept {
         use_fiber_t t(*this);
         t.what_ = what;
         t.where_ = where;

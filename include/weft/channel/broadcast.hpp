@@ -33,7 +33,8 @@ template <class T>
 class sender {
    public:
     /// Another sender on the same channel; the channel closes when the last one is destroyed.
-    sender(const sender& o) noexcept : st_(o.st_) {
+    sender(const sender& o) noexcept
+        : st_(o.st_) {
         // Ordering: relaxed, as for shared_ptr: the copier holds a count already.
         if (st_) st_->tx_count.fetch_add(1, std::memory_order_relaxed);
     }
@@ -85,7 +86,8 @@ class sender {
    private:
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel(std::size_t);
-    explicit sender(weft::detail::chan::broadcast_ptr<T> st) noexcept : st_(std::move(st)) {}
+    explicit sender(weft::detail::chan::broadcast_ptr<T> st) noexcept
+        : st_(std::move(st)) {}
     weft::detail::chan::broadcast_state<T>& state() const {
         if (!st_) throw std::logic_error("weft::broadcast::sender: used after being moved from");
         return *st_;
@@ -213,8 +215,8 @@ class receiver {
     /// call again) or error::channel_closed. Cancellation through the handler's slot completes
     /// with operation_aborted and consumes nothing. Destroying the receiver aborts a pending
     /// one.
-    template <boost::asio::completion_token_for<void(
-                  boost::system::error_code, weft::detail::chan::async_value_t<T>)>
+    template <boost::asio::completion_token_for<void(boost::system::error_code,
+                                                     weft::detail::chan::async_value_t<T>)>
                   Token>
     auto async_recv(Token&& token) {
         namespace chan = weft::detail::chan;
@@ -228,7 +230,8 @@ class receiver {
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel(std::size_t);
     receiver(weft::detail::chan::broadcast_ptr<T> st, std::uint64_t next)
-        : st_(std::move(st)), cur_(std::make_unique<weft::detail::chan::bc_cursor>()) {
+        : st_(std::move(st)),
+          cur_(std::make_unique<weft::detail::chan::bc_cursor>()) {
         cur_->next = next;
     }
     weft::detail::chan::broadcast_state<T>& state() const {

@@ -16,9 +16,9 @@ class lagged : public boost::system::system_error {
    public:
     /// Built by recv when the receiver fell behind by `skipped` values.
     explicit lagged(std::uint64_t skipped)
-        : boost::system::system_error(
-              error::make_error_code(error::lagged),
-              "weft::broadcast: receiver lagged by " + std::to_string(skipped)),
+        : boost::system::system_error(error::make_error_code(error::lagged),
+                                      "weft::broadcast: receiver lagged by " +
+                                          std::to_string(skipped)),
           skipped_(skipped) {}
     /// How many values this receiver missed.
     [[nodiscard]] std::uint64_t skipped() const noexcept { return skipped_; }

@@ -99,7 +99,8 @@ class sender_base {
     }
 
    protected:
-    explicit sender_base(chan::sender_ref<T> tx) noexcept : tx_(std::move(tx)) {}
+    explicit sender_base(chan::sender_ref<T> tx) noexcept
+        : tx_(std::move(tx)) {}
 
     chan::mpsc_state<T>& state() const {
         if (!tx_) throw std::logic_error("weft::mpsc::sender: used after being moved from");
@@ -110,7 +111,8 @@ class sender_base {
 
    private:
     struct closed_op_node : weft::detail::wait_node {
-        explicit closed_op_node(chan::mpsc_ptr<T> s) noexcept : st(std::move(s)) {}
+        explicit closed_op_node(chan::mpsc_ptr<T> s) noexcept
+            : st(std::move(s)) {}
         bool cancel_wait() noexcept {
             chan::lock_t lk(st->mu);
             if (!is_queued()) return false;
@@ -266,9 +268,9 @@ class receiver_base {
     /// or asio::system_executor. As for any Asio operation, emit its cancellation signal on
     /// the executor the handler runs on (bind the handler to your executor when it has none,
     /// e.g. in a parallel_group: `rx.async_recv(asio::bind_executor(ex, asio::deferred))`).
-    template <boost::asio::completion_token_for<void(boost::system::error_code,
-                                                     chan::async_value_t<T>)>
-                  Token>
+    template <
+        boost::asio::completion_token_for<void(boost::system::error_code, chan::async_value_t<T>)>
+            Token>
     auto async_recv(Token&& token) {
         return boost::asio::async_initiate<Token,
                                            void(boost::system::error_code, chan::async_value_t<T>)>(
@@ -278,16 +280,16 @@ class receiver_base {
     /// Asio form of recv_many: completes with void(error_code, std::vector<T>) holding 1 to
     /// `limit` values (none if `limit` is 0), or error::channel_closed once closed and drained.
     /// Cancellation as async_recv.
-    template <boost::asio::completion_token_for<void(boost::system::error_code, std::vector<T>)>
-                  Token>
+    template <
+        boost::asio::completion_token_for<void(boost::system::error_code, std::vector<T>)> Token>
     auto async_recv_many(std::size_t limit, Token&& token) {
-        return boost::asio::async_initiate<Token,
-                                           void(boost::system::error_code, std::vector<T>)>(
+        return boost::asio::async_initiate<Token, void(boost::system::error_code, std::vector<T>)>(
             chan::initiate_recv_many<T>{chan::mpsc_ptr<T>(&state())}, token, limit);
     }
 
    protected:
-    explicit receiver_base(chan::mpsc_ptr<T> st) noexcept : st_(std::move(st)) {}
+    explicit receiver_base(chan::mpsc_ptr<T> st) noexcept
+        : st_(std::move(st)) {}
 
    private:
     chan::mpsc_state<T>& state() const {
@@ -303,7 +305,8 @@ class receiver_base {
     static void park_locked(chan::mpsc_state<T>& st, chan::rx_node<T>& node,
                             weft::detail::task_header* claimer) {
         if (st.rx_waiter != nullptr) {
-            throw std::logic_error("weft::mpsc::receiver: used concurrently (a receive is pending)");
+            throw std::logic_error(
+                "weft::mpsc::receiver: used concurrently (a receive is pending)");
         }
         node.set_waker(weft::detail::current_waker("weft::mpsc::receiver::recv"));
         node.set_claimer(claimer);
@@ -409,8 +412,8 @@ class sender : public detail_::sender_base<T> {
     /// in the channel (ec clear, nullopt), or with error::channel_closed and the value back.
     /// Cancellation through the handler's slot completes with operation_aborted, the value
     /// back, and nothing sent. A pending async_send keeps the channel open like a sender.
-    template <boost::asio::completion_token_for<void(boost::system::error_code, std::optional<T>)>
-                  Token>
+    template <
+        boost::asio::completion_token_for<void(boost::system::error_code, std::optional<T>)> Token>
     auto async_send(T value, Token&& token) const {
         this->state();
         return boost::asio::async_initiate<Token,
@@ -443,8 +446,8 @@ class unbounded_sender : public detail_::sender_base<T> {
 
     /// Asio form of send; completes at once (posted), with error::channel_closed and the
     /// value back if the receiver is gone.
-    template <boost::asio::completion_token_for<void(boost::system::error_code, std::optional<T>)>
-                  Token>
+    template <
+        boost::asio::completion_token_for<void(boost::system::error_code, std::optional<T>)> Token>
     auto async_send(T value, Token&& token) const {
         this->state();
         return boost::asio::async_initiate<Token,

@@ -38,8 +38,7 @@ struct oneshot_node : wait_node {
 };
 
 template <class T>
-struct oneshot_state
-    : boost::intrusive_ref_counter<oneshot_state<T>, boost::thread_safe_counter> {
+struct oneshot_state : boost::intrusive_ref_counter<oneshot_state<T>, boost::thread_safe_counter> {
     static_assert(std::is_move_constructible_v<T>, "weft::oneshot: T must be move-constructible");
     ~oneshot_state() { WEFT_ASSERT(rx_waiter == nullptr, "a oneshot dies with a waiter"); }
 
@@ -163,7 +162,8 @@ class sender {
    private:
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel();
-    explicit sender(weft::detail::chan::oneshot_ptr<T> st) noexcept : st_(std::move(st)) {}
+    explicit sender(weft::detail::chan::oneshot_ptr<T> st) noexcept
+        : st_(std::move(st)) {}
     void reset() noexcept {
         if (!st_) return;
         weft::detail::wake_batch<1> wb;
@@ -275,8 +275,8 @@ class receiver {
     /// std::optional<T>); error::channel_closed if the sender was destroyed unsent.
     /// Cancellation through the handler's slot completes with operation_aborted and leaves the
     /// value in the channel. Destroying the receiver aborts a pending one.
-    template <boost::asio::completion_token_for<void(
-                  boost::system::error_code, weft::detail::chan::async_value_t<T>)>
+    template <boost::asio::completion_token_for<void(boost::system::error_code,
+                                                     weft::detail::chan::async_value_t<T>)>
                   Token>
     auto async_recv(Token&& token) {
         namespace chan = weft::detail::chan;
@@ -289,7 +289,8 @@ class receiver {
     using chan_state = weft::detail::chan::oneshot_state<T>;
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel();
-    explicit receiver(weft::detail::chan::oneshot_ptr<T> st) noexcept : st_(std::move(st)) {}
+    explicit receiver(weft::detail::chan::oneshot_ptr<T> st) noexcept
+        : st_(std::move(st)) {}
     chan_state& state() const {
         if (!st_) throw std::logic_error("weft::oneshot::receiver: used after being moved from");
         return *st_;

@@ -45,7 +45,9 @@ class ref {
    private:
     friend class sender<T>;
     friend class receiver<T>;
-    ref(std::shared_mutex& mu, const T& v) : lk_(mu), v_(&v) {}
+    ref(std::shared_mutex& mu, const T& v)
+        : lk_(mu),
+          v_(&v) {}
     std::shared_lock<std::shared_mutex> lk_;
     const T* v_;
 };
@@ -88,7 +90,7 @@ class sender {
     /// Modifies the value in place with `f(T&)` under the write lock, then notifies as send
     /// does. If `f` throws, nobody is notified and the exception propagates.
     template <class F>
-        requires std::is_invocable_v<F&, T&>
+    requires std::is_invocable_v<F&, T&>
     void send_modify(F&& f) const {
         send_if_modified([&](T& v) {
             std::invoke(f, v);
@@ -99,7 +101,7 @@ class sender {
     /// Modifies the value with `f(T&)`; notifies (and counts a new version) only if `f`
     /// returns true. Returns what `f` returned.
     template <class F>
-        requires std::is_invocable_r_v<bool, F&, T&>
+    requires std::is_invocable_r_v<bool, F&, T&>
     bool send_if_modified(F&& f) const {
         auto& st = state();
         {
@@ -130,7 +132,8 @@ class sender {
    private:
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel(U);
-    explicit sender(weft::detail::chan::watch_ptr<T> st) noexcept : st_(std::move(st)) {}
+    explicit sender(weft::detail::chan::watch_ptr<T> st) noexcept
+        : st_(std::move(st)) {}
     weft::detail::chan::watch_state<T>& state() const {
         if (!st_) throw std::logic_error("weft::watch::sender: used after being moved from");
         return *st_;
@@ -267,7 +270,8 @@ class receiver {
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel(U);
     receiver(weft::detail::chan::watch_ptr<T> st, std::uint64_t seen)
-        : st_(std::move(st)), cur_(std::make_unique<weft::detail::chan::watch_cursor>()) {
+        : st_(std::move(st)),
+          cur_(std::make_unique<weft::detail::chan::watch_cursor>()) {
         cur_->seen.store(seen, std::memory_order_relaxed);
     }
     weft::detail::chan::watch_state<T>& state() const {

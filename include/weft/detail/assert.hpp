@@ -7,15 +7,15 @@ namespace weft::detail {
                                    int line) noexcept;
 }  // namespace weft::detail
 
-#define WEFT_INVARIANT(cond, msg)                                                       \
-    do {                                                                                \
-        if (!(cond)) [[unlikely]]                                                       \
-            ::weft::detail::invariant_failed(#cond, msg, __FILE__, __LINE__);           \
+#define WEFT_INVARIANT(cond, msg)                                                                  \
+    do {                                                                                           \
+        if (!(cond)) [[unlikely]]                                                                  \
+            ::weft::detail::invariant_failed(#cond, msg, __FILE__, __LINE__);                      \
     } while (false)
 
 #ifdef NDEBUG
-#define WEFT_ASSERT(cond, msg) \
-    do {                       \
+#define WEFT_ASSERT(cond, msg)                                                                     \
+    do {                                                                                           \
     } while (false)
 #else
 #define WEFT_ASSERT(cond, msg) WEFT_INVARIANT(cond, msg)

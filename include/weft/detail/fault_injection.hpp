@@ -44,7 +44,8 @@ void reset() noexcept;
 
 /// True when this call at `p` must fail.
 [[nodiscard]] inline bool hit(point p) noexcept {
-    if (!any_armed.load(std::memory_order_relaxed)) [[likely]] return false;
+    if (!any_armed.load(std::memory_order_relaxed)) [[likely]]
+        return false;
     return hit_armed(p);
 }
 

@@ -25,7 +25,6 @@ namespace weft::detail {
 class scheduler;
 class worker;
 
-
 enum class outcome : std::uint8_t { pending, value, exception, cancelled };
 
 // Task objects come from weft/detail/block_allocator.hpp: spawning a million tasks should
@@ -84,9 +83,7 @@ class task_header {
     }
 
     [[nodiscard]] task_id id() const noexcept { return id_; }
-    [[nodiscard]] bool is_complete() const noexcept {
-        return state_.load().is_complete();
-    }
+    [[nodiscard]] bool is_complete() const noexcept { return state_.load().is_complete(); }
 
     // ---- runtime-owned fields (lib/ only) -------------------------------------------------
     task_state_word state_;

@@ -17,12 +17,12 @@ template <class F>
 using result_of_t = std::invoke_result_t<std::decay_t<F>>;
 
 template <class F>
-concept task_callable = std::is_invocable_v<std::decay_t<F>> &&
-                        std::is_constructible_v<std::decay_t<F>, F>;
+concept task_callable =
+    std::is_invocable_v<std::decay_t<F>> && std::is_constructible_v<std::decay_t<F>, F>;
 
 template <class R>
-inline constexpr bool valid_result_v =
-    std::is_void_v<R> || (std::is_object_v<R> && std::is_move_constructible_v<R>);
+inline constexpr bool valid_result_v = std::is_void_v<R> ||
+                                       (std::is_object_v<R> && std::is_move_constructible_v<R>);
 
 template <class R>
 class task_result : public task_header {
@@ -41,7 +41,8 @@ template <class F, class R>
 class task_impl final : public task_result<R> {
    public:
     template <class G>
-    task_impl(G&& g, std::source_location loc) : task_result<R>(loc) {
+    task_impl(G&& g, std::source_location loc)
+        : task_result<R>(loc) {
         ::new (static_cast<void*>(&fn_)) F(std::forward<G>(g));
     }
 

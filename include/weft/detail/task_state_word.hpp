@@ -50,7 +50,8 @@ class task_state_word {
     /// A value of the word, read once.
     class snapshot {
        public:
-        constexpr explicit snapshot(std::uint32_t bits) noexcept : bits_(bits) {}
+        constexpr explicit snapshot(std::uint32_t bits) noexcept
+            : bits_(bits) {}
         [[nodiscard]] constexpr bool is_scheduled() const noexcept { return bits_ & scheduled; }
         [[nodiscard]] constexpr bool is_running() const noexcept { return bits_ & running; }
         [[nodiscard]] constexpr bool is_notified() const noexcept { return bits_ & notified; }
@@ -81,9 +82,9 @@ class task_state_word {
     // ---- wakes and aborts (any thread) --------------------------------------------------
 
     enum class wake_action : unsigned char {
-        none,     ///< complete or already queued: the wake is absorbed
-        notified, ///< running: the worker requeues it after the switch-out
-        schedule, ///< idle: the caller now owns the one queue entry and must push it
+        none,      ///< complete or already queued: the wake is absorbed
+        notified,  ///< running: the worker requeues it after the switch-out
+        schedule,  ///< idle: the caller now owns the one queue entry and must push it
     };
     /// A wake: idle -> scheduled, running -> running | notified, otherwise nothing.
     wake_action transition_to_notified() noexcept {
@@ -115,8 +116,8 @@ class task_state_word {
         for (;;) {
             WEFT_ASSERT(s & scheduled, "a task taken from a run queue is marked scheduled");
             WEFT_ASSERT(!(s & (running | started | complete)), "a first run finds a fresh task");
-            std::uint32_t next = (s & cancelled) ? (s & ~scheduled) | running
-                                                 : (s & ~scheduled) | running | started;
+            std::uint32_t next =
+                (s & cancelled) ? (s & ~scheduled) | running : (s & ~scheduled) | running | started;
             if (word_.compare_exchange_weak(s, next, std::memory_order_acq_rel,
                                             std::memory_order_acquire)) {
                 return snapshot(s);
@@ -133,8 +134,7 @@ class task_state_word {
             WEFT_ASSERT(s & scheduled, "a task taken from a run queue is marked scheduled");
             WEFT_ASSERT(!(s & (running | started | complete)), "a first run finds a fresh task");
             if (word_.compare_exchange_weak(s, (s & ~scheduled) | running | started,
-                                            std::memory_order_acq_rel,
-                                            std::memory_order_acquire)) {
+                                            std::memory_order_acq_rel, std::memory_order_acquire)) {
                 return true;
             }
         }
@@ -154,8 +154,7 @@ class task_state_word {
             WEFT_ASSERT(v & scheduled, "a resumed task comes from its one queue entry");
             WEFT_ASSERT(!(v & complete), "a complete task is never queued");
             if (word_.compare_exchange_weak(v, (v & ~scheduled) | running,
-                                            std::memory_order_acq_rel,
-                                            std::memory_order_acquire)) {
+                                            std::memory_order_acq_rel, std::memory_order_acquire)) {
                 return;
             }
         }
@@ -196,8 +195,7 @@ class task_state_word {
                 dropped = true;
             }
             if (word_.compare_exchange_weak(s, (s | complete) & ~(running | scheduled | notified),
-                                            std::memory_order_acq_rel,
-                                            std::memory_order_acquire)) {
+                                            std::memory_order_acq_rel, std::memory_order_acquire)) {
                 return snapshot(s);
             }
         }

@@ -42,8 +42,8 @@ class timer {
 
     time_point deadline_{};
     std::uint32_t slot_ = not_queued;  // this timer's record in heap_, guarded by its lock
-    timer_heap* heap_ = nullptr;  // where it was armed (set and cleared by the owner only)
-    waker waker_;                 // guarded by heap_'s lock while queued
+    timer_heap* heap_ = nullptr;       // where it was armed (set and cleared by the owner only)
+    waker waker_;                      // guarded by heap_'s lock while queued
     std::atomic<bool> fired_{false};
 };
 

@@ -190,7 +190,9 @@ class wait_node : public wait_hook {
     /// False means another branch of its task's select holds the race: unlink it and grant it
     /// wait_status::refused, leaving the value, permit or notification for the next waiter or
     /// in the primitive (the waiter retries once the race is released).
-    [[nodiscard]] bool try_claim() noexcept { return claimer_ == nullptr || claim_select(claimer_); }
+    [[nodiscard]] bool try_claim() noexcept {
+        return claimer_ == nullptr || claim_select(claimer_);
+    }
 
    protected:
     using complete_fn = void (*)(wait_node*) noexcept;

@@ -36,7 +36,8 @@ class waker {
     explicit waker(task_header* t) noexcept;
     /// Takes a new reference to `p`.
     explicit waker(wake_target* p) noexcept;
-    waker(waker&& o) noexcept : bits_(std::exchange(o.bits_, 0)) {}
+    waker(waker&& o) noexcept
+        : bits_(std::exchange(o.bits_, 0)) {}
     waker& operator=(waker&& o) noexcept {
         if (this != &o) {
             reset();

@@ -96,7 +96,9 @@ class console {
 
     /// The address the console listens on (with the port picked when it asked for 0); a
     /// default-constructed endpoint when the console is empty.
-    [[nodiscard]] boost::asio::ip::tcp::endpoint local_endpoint() const noexcept { return endpoint_; }
+    [[nodiscard]] boost::asio::ip::tcp::endpoint local_endpoint() const noexcept {
+        return endpoint_;
+    }
     /// "http://<local_endpoint>/" (IPv6 in brackets); empty when the console is empty.
     [[nodiscard]] std::string url() const;
     /// True between start() and stop() (also after the runtime shut the console's tasks down).
@@ -112,7 +114,8 @@ class console {
 
    private:
     console(join_handle<void> server, boost::asio::ip::tcp::endpoint ep) noexcept
-        : server_(std::move(server)), endpoint_(ep) {}
+        : server_(std::move(server)),
+          endpoint_(ep) {}
 
     join_handle<void> server_;  // the listener task; it reaps the connection tasks as it ends
     boost::asio::ip::tcp::endpoint endpoint_;

@@ -12,7 +12,8 @@
 namespace weft {
 
 /// The Content-Type of format_prometheus's output (text exposition format 0.0.4).
-inline constexpr std::string_view prometheus_content_type = "text/plain; version=0.0.4; charset=utf-8";
+inline constexpr std::string_view prometheus_content_type =
+    "text/plain; version=0.0.4; charset=utf-8";
 
 /// `m` in the Prometheus text exposition format 0.0.4: a `# HELP` and a `# TYPE` line per
 /// metric family, then its samples, e.g.

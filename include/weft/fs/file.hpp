@@ -16,7 +16,8 @@ namespace weft::fs {
 /// std::logic_error.
 /// **Cancellation**: a cancellation point; an abort while the read runs waits for it to
 /// finish (it cannot be interrupted), discards the data and throws task_cancelled.
-std::string read(const std::filesystem::path& path, std::source_location where = std::source_location::current());
+std::string read(const std::filesystem::path& path,
+                 std::source_location where = std::source_location::current());
 
 /// Creates or truncates the file at `path` and writes `data` to it. Runs as read() does;
 /// errors as read().

@@ -32,7 +32,8 @@ class tcp_read_half {
     void read_exact(boost::asio::mutable_buffer buf,
                     std::source_location where = std::source_location::current());
     /// See tcp_stream::read_line. **Cancellation**: as there (cancel-safe).
-    std::size_t read_line(std::string& line, std::source_location where = std::source_location::current());
+    std::size_t read_line(std::string& line,
+                          std::source_location where = std::source_location::current());
     /// See tcp_stream::read_line with a length limit. **Cancellation**: as there (cancel-safe).
     std::size_t read_line(std::string& line, std::size_t max_length,
                           std::source_location where = std::source_location::current());

@@ -80,7 +80,8 @@ class tcp_stream {
     /// **Cancellation**: a cancellation point, and cancel-safe: nothing is appended to `line`
     /// until a whole line is there; a partial line stays in the internal buffer. In a
     /// weft::select branch it reads and returns a line only once the branch has won.
-    std::size_t read_line(std::string& line, std::source_location where = std::source_location::current());
+    std::size_t read_line(std::string& line,
+                          std::source_location where = std::source_location::current());
     /// As read_line(line), but refuses a line longer than `max_length` bytes ('\n' included):
     /// throws std::length_error naming the limit once that many bytes arrived without a
     /// '\n' (at most about max_length + 4 KiB is ever buffered), appending nothing; the
@@ -117,7 +118,7 @@ class tcp_stream {
     std::size_t fill_buffer(std::source_location where);
 
     boost::asio::ip::tcp::socket socket_;
-    std::string rbuf_;       // bytes read ahead by read_line: [rpos_, rbuf_.size())
+    std::string rbuf_;  // bytes read ahead by read_line: [rpos_, rbuf_.size())
     std::size_t rpos_ = 0;
     std::uint32_t wait_streak_ = 0;  // reads in a row that had to wait (see tcp_stream.cpp)
 };

@@ -37,12 +37,14 @@ class udp_socket {
     /// Opens a socket bound to `addr` ("host:port" or "[v6]:port"; port 0 picks one); each
     /// resolved address is tried in turn. weft::no_runtime outside a runtime.
     /// **Cancellation**: a cancellation point only while a name is being resolved.
-    static udp_socket bind(std::string_view addr, std::source_location where = std::source_location::current());
+    static udp_socket bind(std::string_view addr,
+                           std::source_location where = std::source_location::current());
 
     /// Sets the default peer for send/recv (and filters received datagrams to it); the first
     /// resolved address of the socket's family is used.
     /// **Cancellation**: a cancellation point only while a name is being resolved.
-    void connect(std::string_view addr, std::source_location where = std::source_location::current());
+    void connect(std::string_view addr,
+                 std::source_location where = std::source_location::current());
 
     /// The bound address (with the actual port when bound to port 0).
     [[nodiscard]] boost::asio::ip::udp::endpoint local_addr() const;
@@ -54,19 +56,22 @@ class udp_socket {
     /// Sends one datagram to the connected peer; returns the bytes sent.
     /// **Cancellation**: a cancellation point; cancel-safe (the datagram is sent whole or
     /// not at all).
-    std::size_t send(boost::asio::const_buffer buf, std::source_location where = std::source_location::current());
+    std::size_t send(boost::asio::const_buffer buf,
+                     std::source_location where = std::source_location::current());
     /// Receives one datagram from the connected peer into `buf` (a longer datagram is
     /// truncated); returns its size.
     /// **Cancellation**: a cancellation point; cancel-safe (nothing is consumed by an abort;
     /// a datagram received in the same instant is returned). In a weft::select branch it
     /// receives only once the branch has won the select: a losing branch takes no datagram.
-    std::size_t recv(boost::asio::mutable_buffer buf, std::source_location where = std::source_location::current());
+    std::size_t recv(boost::asio::mutable_buffer buf,
+                     std::source_location where = std::source_location::current());
     /// Sends one datagram to `to`. Cancellation as send.
     std::size_t send_to(boost::asio::const_buffer buf, const boost::asio::ip::udp::endpoint& to,
                         std::source_location where = std::source_location::current());
     /// Receives one datagram and its sender. Cancellation as recv.
     std::pair<std::size_t, boost::asio::ip::udp::endpoint> recv_from(
-        boost::asio::mutable_buffer buf, std::source_location where = std::source_location::current());
+        boost::asio::mutable_buffer buf,
+        std::source_location where = std::source_location::current());
 
    private:
     boost::asio::ip::udp::socket socket_;

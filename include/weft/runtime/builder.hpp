@@ -61,17 +61,17 @@ class builder {
     /// Everything runs on the thread that calls block_on.
     static builder current_thread();
 
-    builder& worker_threads(std::size_t n);          ///< >= 1; default hardware_concurrency()
-    builder& max_blocking_threads(std::size_t n);    ///< >= 1; default 512
+    builder& worker_threads(std::size_t n);        ///< >= 1; default hardware_concurrency()
+    builder& max_blocking_threads(std::size_t n);  ///< >= 1; default 512
     builder& thread_keep_alive(std::chrono::nanoseconds d);  ///< idle blocking thread lifetime
-    builder& stack_size(std::size_t bytes);          ///< fiber stacks, >= 16 KiB; default 256 KiB
-    builder& thread_name(std::string name);          ///< default "weft-worker"
+    builder& stack_size(std::size_t bytes);  ///< fiber stacks, >= 16 KiB; default 256 KiB
+    builder& thread_name(std::string name);  ///< default "weft-worker"
     /// Called on each worker and blocking-pool thread when it starts, before it runs anything.
     builder& on_thread_start(std::function<void()> f);
     /// Called on each worker and blocking-pool thread just before it exits.
     builder& on_thread_stop(std::function<void()> f);
-    builder& start_paused(bool paused);              ///< virtual clock (see weft::time)
-    builder& seed(std::uint64_t s);                  ///< current_thread: seeded run order
+    builder& start_paused(bool paused);  ///< virtual clock (see weft::time)
+    builder& seed(std::uint64_t s);      ///< current_thread: seeded run order
     /// What to do with an exception of a task that no join observes (its join_handle was
     /// destroyed or detached): see unhandled_exception_policy. Default: log.
     builder& unhandled_exception(unhandled_exception_policy p);

@@ -57,8 +57,8 @@ class handle {
     /// Runs `f` as a task and blocks the calling thread until it ends; returns its value or
     /// rethrows its exception. std::logic_error when called on a runtime thread.
     template <detail::task_callable F>
-    detail::result_of_t<F> block_on(F&& f,
-                                    std::source_location loc = std::source_location::current()) const {
+    detail::result_of_t<F> block_on(
+        F&& f, std::source_location loc = std::source_location::current()) const {
         return block_on_impl(sched_.get(), std::forward<F>(f), loc);
     }
 
@@ -71,7 +71,8 @@ class handle {
     /// Internal: the scheduler behind the handle.
     [[nodiscard]] detail::scheduler* scheduler_ptr() const noexcept { return sched_.get(); }
     /// Internal: a handle to scheduler `s` (use runtime::handle() or handle::current()).
-    explicit handle(std::shared_ptr<detail::scheduler> s) noexcept : sched_(std::move(s)) {}
+    explicit handle(std::shared_ptr<detail::scheduler> s) noexcept
+        : sched_(std::move(s)) {}
 
     template <class F>
     /// Internal: the body of runtime::block_on and handle::block_on.

@@ -29,7 +29,8 @@ namespace weft::signal {
 /// int sig = weft::signal::wait({SIGINT, SIGTERM});  // SIGINT no longer ends the process
 /// server.abort();                                   // shut down gracefully instead
 /// ```
-int wait(std::initializer_list<int> signals, std::source_location where = std::source_location::current());
+int wait(std::initializer_list<int> signals,
+         std::source_location where = std::source_location::current());
 
 /// Waits for SIGINT (Ctrl-C); see wait().
 /// **Cancellation**: as wait(): a cancellation point, cancel-safe (no Ctrl-C is consumed by

@@ -235,9 +235,7 @@ class owned_semaphore_permit {
     /// How many permits this holds.
     [[nodiscard]] std::size_t num_permits() const noexcept { return permit_.num_permits(); }
     /// The semaphore the permits came from (null for an empty permit).
-    [[nodiscard]] const std::shared_ptr<semaphore>& get_semaphore() const noexcept {
-        return sem_;
-    }
+    [[nodiscard]] const std::shared_ptr<semaphore>& get_semaphore() const noexcept { return sem_; }
     /// Keeps the permits out of the semaphore for good: destroying this no longer returns
     /// them. The reference to the semaphore is dropped too.
     void forget() noexcept {

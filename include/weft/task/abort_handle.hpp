@@ -16,13 +16,16 @@ class abort_handle {
    public:
     abort_handle() noexcept = default;
     /// Internal: a handle to task `t` (use join_handle::get_abort_handle()).
-    explicit abort_handle(detail::task_header* t) noexcept : t_(t) {
+    explicit abort_handle(detail::task_header* t) noexcept
+        : t_(t) {
         if (t_) t_->add_ref();
     }
     /// Another handle to the same task.
-    abort_handle(const abort_handle& o) noexcept : abort_handle(o.t_) {}
+    abort_handle(const abort_handle& o) noexcept
+        : abort_handle(o.t_) {}
     /// Takes over `o`'s task; `o` becomes empty.
-    abort_handle(abort_handle&& o) noexcept : t_(std::exchange(o.t_, nullptr)) {}
+    abort_handle(abort_handle&& o) noexcept
+        : t_(std::exchange(o.t_, nullptr)) {}
     /// Refers to `o`'s task instead (copy or move).
     abort_handle& operator=(abort_handle o) noexcept {
         std::swap(t_, o.t_);

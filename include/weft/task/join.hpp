@@ -37,8 +37,7 @@ namespace weft {
 /// cancellation point and waited for; then the caller throws task_cancelled (or the
 /// timeout's weft::elapsed). The values of branches that had finished are destroyed.
 template <class... F>
-    requires(detail::task_callable<F> && ...)
-auto join(F&&... f) {
+requires(detail::task_callable<F>&&...) auto join(F&&... f) {
     using result_t = std::tuple<detail::branch_value_t<F>...>;
     detail::throw_if_cancelled();
     if constexpr (sizeof...(F) == 0) {

@@ -20,7 +20,10 @@ class join_error : public std::runtime_error {
 
     /// Built by weft when a join observes the outcome; `what` names the task.
     join_error(kind k, task_id id, std::exception_ptr e, const std::string& what)
-        : std::runtime_error(what), kind_(k), id_(id), exception_(std::move(e)) {}
+        : std::runtime_error(what),
+          kind_(k),
+          id_(id),
+          exception_(std::move(e)) {}
 
     /// The task was aborted.
     [[nodiscard]] bool is_cancelled() const noexcept { return kind_ == kind::cancelled; }

@@ -57,7 +57,8 @@ class join_handle {
    public:
     join_handle() noexcept = default;
     /// Takes over `o`'s task; `o` becomes invalid (valid() == false).
-    join_handle(join_handle&& o) noexcept : t_(std::exchange(o.t_, nullptr)) {}
+    join_handle(join_handle&& o) noexcept
+        : t_(std::exchange(o.t_, nullptr)) {}
     /// Detaches the task this handle referred to (as the destructor does), then takes over `o`'s.
     join_handle& operator=(join_handle&& o) noexcept {
         if (this != &o) {
@@ -123,7 +124,8 @@ class join_handle {
 
    private:
     friend struct detail::handle_access;
-    explicit join_handle(detail::task_result<T>* t) noexcept : t_(t) {}
+    explicit join_handle(detail::task_result<T>* t) noexcept
+        : t_(t) {}
     void reset() noexcept {
         if (t_) detail::detach_task(std::exchange(t_, nullptr));
     }

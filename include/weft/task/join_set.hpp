@@ -67,11 +67,15 @@ class join_set_member {
    public:
     template <class G>
     join_set_member(std::shared_ptr<join_set_core> core, join_set_node* node, G&& f)
-        : f_(std::in_place, std::forward<G>(f)), core_(std::move(core)), node_(node) {
+        : f_(std::in_place, std::forward<G>(f)),
+          core_(std::move(core)),
+          node_(node) {
         join_set_member_attached(node_);
     }
     join_set_member(join_set_member&& o) noexcept(std::is_nothrow_move_constructible_v<F>)
-        : f_(std::move(o.f_)), core_(std::move(o.core_)), node_(o.node_) {}
+        : f_(std::move(o.f_)),
+          core_(std::move(o.core_)),
+          node_(o.node_) {}
     join_set_member& operator=(join_set_member&&) = delete;
     ~join_set_member() {
         if (!core_) return;
@@ -115,8 +119,8 @@ class join_set : private detail::join_set_base {
     /// Spawns `f` (as weft::spawn, on the current runtime) into the set and returns a handle
     /// that can abort it. weft::no_runtime outside a runtime context.
     template <detail::task_callable F>
-        requires std::is_same_v<detail::result_of_t<F>, T>
-    abort_handle spawn(F&& f, std::source_location loc = std::source_location::current()) {
+    requires std::is_same_v<detail::result_of_t<F>, T> abort_handle
+    spawn(F&& f, std::source_location loc = std::source_location::current()) {
         detail::join_set_node* n = new_node();
         detail::task_result<T>* t;
         try {

@@ -34,7 +34,7 @@ namespace weft {
 /// discards its result, then throws task_cancelled (weft::elapsed from the timeout). If `f`
 /// had not started yet it never runs.
 template <class F>
-    requires detail::task_callable<F>
+requires detail::task_callable<F>
 auto offload(F&& f, std::source_location where = std::source_location::current())
     -> detail::result_of_t<F> {
     using R = detail::result_of_t<F>;

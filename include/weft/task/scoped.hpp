@@ -21,8 +21,7 @@ namespace weft {
 
 class scope;
 template <class F>
-    requires std::invocable<std::decay_t<F>, scope&>
-auto scoped(F&& f);
+requires std::invocable<std::decay_t<F>, scope&> auto scoped(F&& f);
 
 namespace detail {
 /// The callable of a scope's child: hands an exception to the scope and reports its own
@@ -31,9 +30,12 @@ template <class F>
 class scope_child {
    public:
     template <class G>
-    scope_child(child_group& g, G&& f) : g_(&g), f_(std::in_place, std::forward<G>(f)) {}
+    scope_child(child_group& g, G&& f)
+        : g_(&g),
+          f_(std::in_place, std::forward<G>(f)) {}
     scope_child(scope_child&& o) noexcept(std::is_nothrow_move_constructible_v<F>)
-        : g_(std::exchange(o.g_, nullptr)), f_(std::move(o.f_)) {}
+        : g_(std::exchange(o.g_, nullptr)),
+          f_(std::move(o.f_)) {}
     scope_child& operator=(scope_child&&) = delete;
     ~scope_child() {
         if (!g_) return;
@@ -92,9 +94,9 @@ class scope {
 
    private:
     template <class F>
-        requires std::invocable<std::decay_t<F>, scope&>
-    friend auto scoped(F&& f);
-    explicit scope(detail::child_group& g) noexcept : g_(&g) {}
+    requires std::invocable<std::decay_t<F>, scope&> friend auto scoped(F&& f);
+    explicit scope(detail::child_group& g) noexcept
+        : g_(&g) {}
     detail::child_group* g_;
 };
 
@@ -117,8 +119,7 @@ class scope {
 /// scoped still waits for all children (the wait is not itself a cancellation point), then
 /// throws task_cancelled. A timeout around scoped behaves the same and throws weft::elapsed.
 template <class F>
-    requires std::invocable<std::decay_t<F>, scope&>
-auto scoped(F&& f) {
+requires std::invocable<std::decay_t<F>, scope&> auto scoped(F&& f) {
     using R = std::invoke_result_t<std::decay_t<F>, scope&>;
     static_assert(detail::valid_result_v<R>,
                   "weft::scoped: f must return void or a move-constructible object type");

@@ -84,7 +84,8 @@ auto select_impl(bool biased, F&&... f) {
     task_header* parent = current_task();
     std::size_t start = biased ? 0 : select_start(n);
     for (std::size_t k = 0; k < n; ++k) {
-        spawn_select_branch((start + k) % n, g, parent, slots, fns, std::index_sequence_for<F...>{});
+        spawn_select_branch((start + k) % n, g, parent, slots, fns,
+                            std::index_sequence_for<F...>{});
     }
     g.wait("select", std::source_location::current());
     // A winner that returned a value is returned even if the caller was cancelled meanwhile:
@@ -105,8 +106,7 @@ auto select_impl(bool biased, F&&... f) {
 ///
 /// **Cancellation**: as the branch `f` inside weft::select; `when` itself never suspends.
 template <class F>
-    requires detail::task_callable<F>
-detail::when_branch<std::decay_t<F>> when(bool cond, F&& f) {
+requires detail::task_callable<F> detail::when_branch<std::decay_t<F>> when(bool cond, F&& f) {
     return {cond, std::forward<F>(f)};
 }
 
@@ -161,8 +161,7 @@ detail::when_branch<std::decay_t<F>> when(bool cond, F&& f) {
 /// already consumed something, select returns its value (the caller's next cancellation point
 /// throws), otherwise it throws task_cancelled (weft::elapsed from the timeout).
 template <class... F>
-    requires(sizeof...(F) > 0 && (detail::task_callable<F> && ...))
-auto select(F&&... f) {
+requires(sizeof...(F) > 0 && (detail::task_callable<F> && ...)) auto select(F&&... f) {
     return detail::select_impl(false, std::forward<F>(f)...);
 }
 
@@ -171,8 +170,7 @@ auto select(F&&... f) {
 ///
 /// **Cancellation**: as weft::select.
 template <class... F>
-    requires(sizeof...(F) > 0 && (detail::task_callable<F> && ...))
-auto select_biased(F&&... f) {
+requires(sizeof...(F) > 0 && (detail::task_callable<F> && ...)) auto select_biased(F&&... f) {
     return detail::select_impl(true, std::forward<F>(f)...);
 }
 

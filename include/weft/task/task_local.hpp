@@ -74,7 +74,8 @@ class task_local {
 
    public:
     /// `inherited`: spawn copies the parent's value into the child (T must be copyable).
-    constexpr explicit task_local(bool inherited = false) noexcept : inherited_(inherited) {}
+    constexpr explicit task_local(bool inherited = false) noexcept
+        : inherited_(inherited) {}
     task_local(const task_local&) = delete;
     task_local& operator=(const task_local&) = delete;
 
@@ -84,7 +85,7 @@ class task_local {
     /// but T is not copyable.
     /// **Cancellation**: not a cancellation point itself; `f` may suspend freely.
     template <class F>
-        requires std::invocable<std::decay_t<F>>
+    requires std::invocable<std::decay_t<F>>
     auto scope(T value, F&& f) const -> std::invoke_result_t<std::decay_t<F>> {
         std::decay_t<F> fn(std::forward<F>(f));
         detail::local_binding binding(this, std::make_shared<T>(std::move(value)), copier());

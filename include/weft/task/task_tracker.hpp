@@ -151,11 +151,9 @@ class task_tracker {
     /// auto h = weft::task_builder().name("worker").spawn(tracker.track([] { work(); }));
     /// ```
     template <class F>
-        requires std::is_invocable_v<std::decay_t<F>> &&
-                 std::is_constructible_v<std::decay_t<F>, F>
-    tracked<std::decay_t<F>> track(F&& f) const {
-        return tracked<std::decay_t<F>>(token(), std::forward<F>(f));
-    }
+    requires std::is_invocable_v<std::decay_t<F>> && std::is_constructible_v<std::decay_t<F>, F>
+        tracked<std::decay_t<F>> track(F&& f)
+    const { return tracked<std::decay_t<F>>(token(), std::forward<F>(f)); }
 
     /// A token counted by this tracker until it is destroyed: for work that is not a task's
     /// function object.

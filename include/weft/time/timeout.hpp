@@ -76,7 +76,7 @@ std::chrono::steady_clock::time_point deadline_after(const std::chrono::duration
 /// of the task passes through as task_cancelled. What the deadline interrupts is lost only
 /// as far as the interrupted operation is not cancel-safe (docs/conventions.md).
 template <class F>
-    requires std::invocable<std::decay_t<F>>
+requires std::invocable<std::decay_t<F>>
 auto timeout_at(std::chrono::steady_clock::time_point deadline, F&& f)
     -> std::invoke_result_t<std::decay_t<F>> {
     using R = std::invoke_result_t<std::decay_t<F>>;
@@ -123,7 +123,7 @@ auto timeout_at(std::chrono::steady_clock::time_point deadline, F&& f)
 /// of the task passes through as task_cancelled. What the deadline interrupts is lost only
 /// as far as the interrupted operation is not cancel-safe (docs/conventions.md).
 template <class Rep, class Period, class F>
-    requires std::invocable<std::decay_t<F>>
+requires std::invocable<std::decay_t<F>>
 auto timeout(const std::chrono::duration<Rep, Period>& d, F&& f)
     -> std::invoke_result_t<std::decay_t<F>> {
     return weft::timeout_at(detail::deadline_after(d), std::forward<F>(f));

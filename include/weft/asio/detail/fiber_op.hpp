@@ -135,8 +135,12 @@ class fiber_op : public fiber_op_base {
 template <class... Ts>
 class fiber_handler {
    public:
-    fiber_handler(fiber_op<Ts...>* op, waker w) noexcept : op_(op), w_(std::move(w)) {}
-    fiber_handler(fiber_handler&& o) noexcept : op_(std::exchange(o.op_, nullptr)), w_(std::move(o.w_)) {}
+    fiber_handler(fiber_op<Ts...>* op, waker w) noexcept
+        : op_(op),
+          w_(std::move(w)) {}
+    fiber_handler(fiber_handler&& o) noexcept
+        : op_(std::exchange(o.op_, nullptr)),
+          w_(std::move(o.w_)) {}
     fiber_handler(const fiber_handler&) = delete;
     fiber_handler& operator=(const fiber_handler&) = delete;
     fiber_handler& operator=(fiber_handler&&) = delete;
@@ -246,7 +250,8 @@ boost::system::system_error readable_system_error(const boost::system::error_cod
 
 /// After fiber_op::wait: the value the call returns, or the error it throws / stores.
 template <class... Ts>
-typename fiber_result<Ts...>::type take_fiber_result(fiber_op<Ts...>& op, const use_fiber_t& token) {
+typename fiber_result<Ts...>::type take_fiber_result(fiber_op<Ts...>& op,
+                                                     const use_fiber_t& token) {
     using R = fiber_result<Ts...>;
     op.check_outcome(op.result_.has_value() && R::failed(*op.result_));
     std::tuple<Ts...>& t = *op.result_;

@@ -70,7 +70,9 @@ struct broadcast_state
     : boost::intrusive_ref_counter<broadcast_state<T>, boost::thread_safe_counter> {
     static_assert(std::is_copy_constructible_v<T>, "weft::broadcast: T must be copyable");
 
-    explicit broadcast_state(std::size_t c) : cap(c), slots(c) {}
+    explicit broadcast_state(std::size_t c)
+        : cap(c),
+          slots(c) {}
 
     spin_lock mu;
     const std::size_t cap;
@@ -148,7 +150,10 @@ using broadcast_ptr = boost::intrusive_ptr<broadcast_state<T>>;
 
 template <class T>
 struct bc_async_node : bc_node<T> {
-    bc_async_node(broadcast_ptr<T> s, bc_cursor* c) noexcept : st(std::move(s)) { this->rx = c; }
+    bc_async_node(broadcast_ptr<T> s, bc_cursor* c) noexcept
+        : st(std::move(s)) {
+        this->rx = c;
+    }
     bool cancel_wait() noexcept {
         std::lock_guard lk(st->mu);
         if (!this->is_queued()) return false;

@@ -186,8 +186,10 @@ template <class T>
 class sender_ref {
    public:
     sender_ref() noexcept = default;
-    explicit sender_ref(mpsc_ptr<T> st) noexcept : st_(std::move(st)) {}  // adopts one count
-    sender_ref(const sender_ref& o) noexcept : st_(o.st_) {
+    explicit sender_ref(mpsc_ptr<T> st) noexcept
+        : st_(std::move(st)) {}  // adopts one count
+    sender_ref(const sender_ref& o) noexcept
+        : st_(o.st_) {
         // Ordering: relaxed, as for shared_ptr: the copier holds a count already.
         if (st_) st_->senders.fetch_add(1, std::memory_order_relaxed);
     }
@@ -221,7 +223,10 @@ class sender_ref {
 
 template <class T>
 struct async_send_node : tx_node<T> {
-    async_send_node(sender_ref<T> s, T v) : st(s.get()), tx(std::move(s)), storage(std::move(v)) {
+    async_send_node(sender_ref<T> s, T v)
+        : st(s.get()),
+          tx(std::move(s)),
+          storage(std::move(v)) {
         this->value = &*storage;
     }
     bool cancel_wait() noexcept {
@@ -318,7 +323,9 @@ struct initiate_recv {
 
 template <class T>
 struct async_recv_many_node : rx_node<T> {
-    async_recv_many_node(mpsc_ptr<T> s, std::size_t l) noexcept : st(std::move(s)), limit(l) {}
+    async_recv_many_node(mpsc_ptr<T> s, std::size_t l) noexcept
+        : st(std::move(s)),
+          limit(l) {}
     bool cancel_wait() noexcept {
         lock_t lk(st->mu);
         if (st->rx_waiter != this) return false;

@@ -21,7 +21,8 @@ class ring {
    public:
     ring() noexcept = default;
     /// Reserves min(initial, limit) slots now; grows on demand up to `limit` slots.
-    ring(std::size_t initial, std::size_t limit) : limit_(limit) {
+    ring(std::size_t initial, std::size_t limit)
+        : limit_(limit) {
         std::size_t n = initial < limit ? initial : limit;
         if (n != 0) {
             slots_ = alloc().allocate(n);
@@ -63,9 +64,9 @@ class ring {
         ++len_;
     }
     /// Puts `v` back in front of the oldest value: a value handed to a receiver that was
-    /// cancelled before it could return it (the cancel-safety rule of docs/conventions.md). May go one past the
-    /// limit (senders filled the room meanwhile); full() then keeps senders waiting until the
-    /// receiver drained it. If growth or T's move throws, the ring is unchanged.
+    /// cancelled before it could return it (the cancel-safety rule of docs/conventions.md). May go
+    /// one past the limit (senders filled the room meanwhile); full() then keeps senders waiting
+    /// until the receiver drained it. If growth or T's move throws, the ring is unchanged.
     void push_front(T&& v) {
         if (len_ == cap_) grow(len_ + 1);
         WEFT_ASSERT(len_ < cap_, "ring::push_front has room after growing");

@@ -44,7 +44,8 @@ using async_value_t = std::conditional_t<std::is_default_constructible_v<T>, T, 
 /// error::channel_closed, or operation_aborted.
 template <class T, class Node, class StatePtr>
 struct single_receiver_async_node : Node {
-    explicit single_receiver_async_node(StatePtr s) noexcept : st(std::move(s)) {}
+    explicit single_receiver_async_node(StatePtr s) noexcept
+        : st(std::move(s)) {}
     bool cancel_wait() noexcept {
         std::lock_guard lk(st->mu);
         if (st->rx_waiter != this) return false;

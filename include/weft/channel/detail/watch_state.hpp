@@ -52,7 +52,8 @@ struct watch_node : wait_node {
 
 template <class T>
 struct watch_state : boost::intrusive_ref_counter<watch_state<T>, boost::thread_safe_counter> {
-    explicit watch_state(T v) : value(std::move(v)) {}
+    explicit watch_state(T v)
+        : value(std::move(v)) {}
 
     std::shared_mutex value_mu;
     T value;
@@ -97,7 +98,10 @@ using watch_ptr = boost::intrusive_ptr<watch_state<T>>;
 
 template <class T>
 struct watch_async_node : watch_node {
-    watch_async_node(watch_ptr<T> s, watch_cursor* c) noexcept : st(std::move(s)) { rx = c; }
+    watch_async_node(watch_ptr<T> s, watch_cursor* c) noexcept
+        : st(std::move(s)) {
+        rx = c;
+    }
     bool cancel_wait() noexcept {
         std::lock_guard lk(st->mu);
         if (!is_queued()) return false;

@@ -13,8 +13,9 @@
 // of scoped run in parallel on other workers; branches of join/select share one worker but
 // their owner may migrate. The critical sections never suspend.
 //
-// Cancel-safety: the wait is not a cancellation point (docs/conventions.md, cancellation points (3)): an abort of
-// the owner aborts every child and keeps waiting; the owner throws after the wait.
+// Cancel-safety: the wait is not a cancellation point (docs/conventions.md, cancellation points
+// (3)): an abort of the owner aborts every child and keeps waiting; the owner throws after the
+// wait.
 //
 // select (first_end) decides through a claim (detail/select_claim.hpp): each branch's task
 // carries {&race_, index}; a branch that consumes claims race_ first, and an ending branch
@@ -133,7 +134,10 @@ class branch {
    public:
     template <class G>
     branch(child_group& g, std::size_t index, std::optional<V>& slot, G&& f)
-        : g_(&g), index_(index), slot_(&slot), f_(std::in_place, std::forward<G>(f)) {}
+        : g_(&g),
+          index_(index),
+          slot_(&slot),
+          f_(std::in_place, std::forward<G>(f)) {}
     branch(branch&& o) noexcept(std::is_nothrow_move_constructible_v<F>)
         : g_(std::exchange(o.g_, nullptr)),
           index_(o.index_),

@@ -7,8 +7,8 @@
 WEFT_PACKAGES=(meson ninja-build g++ pkg-config libboost1.81-dev libboost-context1.81-dev
                libfmt-dev catch2 cmake python3)
 # Used by tests of the plain build: redis-cli drives samples/mini_kv; doxygen checks that every
-# public symbol is documented (scripts/docs).
-WEFT_TEST_PACKAGES=(redis-tools doxygen)
+# public symbol is documented (scripts/docs); clang-format is the format gate (scripts/format).
+WEFT_TEST_PACKAGES=(redis-tools doxygen clang-format)
 # Only for `scripts/test --browser` (headless Chromium against weft::console).
 WEFT_BROWSER_PACKAGES=(chromium)
 # Only for `scripts/bench --kv` (mini_kv against a real Redis server).

@@ -17,6 +17,10 @@ out. The block must equal it exactly.
 A ```cpp block without a marker is an error unless it is preceded by
 `<!-- not-quoted: REASON -->` (declaration sketches, tables of signatures), so no compilable
 example silently escapes the check. Exit status 1 lists every mismatch as FILE:LINE: TEXT.
+
+With --fix (check_snippets.py ROOT --fix), a quoted block that differs from its region is
+rewritten from the region instead (scripts/format runs this after formatting the samples);
+the other problems are still reported.
 """
 import difflib
 import pathlib
@@ -77,12 +81,14 @@ def blocks(md):
         while j >= 0 and not lines[j].strip():
             j -= 1
         marker = lines[j] if j >= 0 else ""
-        yield start + 1, lang, marker, [l.rstrip() for l in body]
+        yield start + 1, lang, marker, [l.rstrip() for l in body], indent
         i += 1
 
 
 def main():
-    root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
+    args = [a for a in sys.argv[1:] if a != "--fix"]
+    fix = "--fix" in sys.argv[1:]
+    root = pathlib.Path(args[0] if args else ".").resolve()
     pages = [root / "README.md"] + sorted((root / "docs" / "guide").glob("*.md"))
     errors, quoted = [], 0
     cache = {}
@@ -91,7 +97,8 @@ def main():
             errors.append(f"{page.relative_to(root)}: missing")
             continue
         rel = page.relative_to(root)
-        for line, lang, marker, body in blocks(page):
+        fixes = []  # (index of the first body line, old body length, new body lines)
+        for line, lang, marker, body, indent in blocks(page):
             m = MARK.match(marker)
             if not m:
                 if lang in ("cpp", "c++") and not UNQUOTED.match(marker):
@@ -109,10 +116,19 @@ def main():
                 errors.append(f"{rel}:{line}: no region [{name}] in {m.group(1)}")
                 continue
             quoted += 1
-            if region != body:
+            if region != body and fix:
+                fixes.append((line, len(body), [indent + l if l else "" for l in region]))
+            elif region != body:
                 diff = "\n".join(difflib.unified_diff(region, body, f"{m.group(1)}#{name}",
                                                       f"{rel}:{line}", lineterm=""))
                 errors.append(f"{rel}:{line}: differs from {m.group(1)}#{name}:\n{diff}")
+        if fixes:
+            text = page.read_text()
+            lines = text.splitlines()
+            for first, old, new in reversed(fixes):  # from the end: earlier indices stay valid
+                lines[first:first + old] = new
+            page.write_text("\n".join(lines) + ("\n" if text.endswith("\n") else ""))
+            print(f"{rel}: rewrote {len(fixes)} block(s) from their samples")
     for e in errors:
         print(e)
     print(f"{quoted} quoted block(s) checked in {len(pages)} page(s); {len(errors)} problem(s)")

@@ -636,7 +636,15 @@ void worker::after_switch(task_header* t) {
         case switch_reason::none: {
             // Ordering: the fiber's context was saved (resume() stored it) before this
             // transition's release, so whoever schedules it next resumes a complete context.
-            if (t->state_.transition_to_idle()) push_back(t);  // a wake raced with the switch-out
+            if (t->state_.transition_to_idle()) {
+                // A wake raced with the switch-out: the task is runnable again, and it goes to
+                // the ring like any wake, so a parked peer must hear of it. Without the notify
+                // it waited there while this worker ran a long task next and the peer slept
+                // (a 5 ms sleep woken during its own switch-out returned after 1.5 s, under
+                // TSan on a loaded machine: the sleep_test case).
+                push_back(t);
+                sched_.notify_parked();
+            }
             return;
         }
     }

@@ -177,7 +177,9 @@ TEST_CASE("interval: a tick due when another select branch wins is not consumed"
           "[concurrency][interval][select]") {
     // The receive branch claims the select with its value and is still running when the
     // tick branch finds its tick due: the tick branch must be refused before it moves the
-    // schedule on, so the next tick() returns that same tick.
+    // schedule on, so the next tick() returns that same tick. The tick branch waits for the
+    // claim before it looks, so this holds whichever branch starts first (shuffle mode
+    // reorders them, and a tick branch started first would win with its due tick).
     auto rt = weft::test::make_runtime();
     auto r = rt.block_on([] {
         weft::interval every(40ms);
@@ -185,13 +187,20 @@ TEST_CASE("interval: a tick due when another select branch wins is not consumed"
         weft::sleep_for(60ms);  // the tick due at first + 40 ms is due now
         auto [tx, rx] = weft::mpsc::channel<int>(1);
         tx.send(7);
-        auto won = weft::select_biased(
+        std::atomic<bool> claimed{false};
+        auto won = weft::select(
             [&] {
-                auto v = rx.recv();
+                auto v = rx.recv();  // claims the select
+                claimed = true;
                 weft::sleep_for(5ms);  // holds the claim while the tick branch runs
                 return v;
             },
-            [&] { return every.tick(); });
+            [&] {
+                // Bounded: the receive is ready, so the claim comes within a few turns; an
+                // abort ends the loop anyway (yield_now is a cancellation point).
+                for (int turns = 0; !claimed.load() && turns < 100'000; ++turns) weft::yield_now();
+                return every.tick();
+            });
         auto next = every.tick();
         return std::make_tuple(won.index(), first, next);
     });

@@ -271,3 +271,65 @@ TEST_CASE("timers, blocking-pool wakes, I/O completions and the ring make progre
         });
     }
 }
+
+TEST_CASE("a task woken while it switches out is not stranded behind its worker's next task",
+          "[runtime][fairness]") {
+    // x waits on a notify that a plain thread fires at about the moment x parks; right behind
+    // x in its worker's LIFO slot is b, which spins until x runs again (1 s at most). A wake
+    // that lands while x is still switching out makes x runnable again in its worker's ring:
+    // the idle peer must be told, or x waits for b's whole spin (it did: a sleep that fired
+    // during its own switch-out returned after 1.5 s instead of 5 ms).
+    auto rt = weft::test::make_runtime(2);
+    const int rounds = static_cast<int>(weft::test::scaled(1500));
+    std::atomic<int> go{-1};
+    std::atomic<int> done{-1};
+    std::atomic<weft::notify*> slot{nullptr};
+    std::atomic<bool> quit{false};
+    std::thread racer([&] {
+        std::uint32_t x = 12345;
+        for (int round = 0; round < rounds && !quit.load();) {
+            if (go.load() != round) {
+                std::this_thread::yield();
+                continue;
+            }
+            x = x * 1103515245U + 12345U;
+            for (std::uint32_t spin = (x >> 16) % 2000; spin > 0; --spin) {
+                asm volatile("" ::: "memory");  // scan the window around x's switch-out
+            }
+            slot.load()->notify_one();
+            done.store(round);
+            ++round;
+        }
+    });
+    auto slow = rt.block_on([&] {
+        int slow = 0;
+        for (int round = 0; round < rounds; ++round) {
+            auto waited =
+                weft::spawn([&, round] {
+                    auto release = std::make_shared<std::atomic<bool>>(false);
+                    auto b = weft::spawn([release] {
+                        auto t0 = std::chrono::steady_clock::now();
+                        while (!release->load() && std::chrono::steady_clock::now() - t0 < 1s) {}
+                    });
+                    weft::notify n;
+                    slot.store(&n);
+                    auto t0 = std::chrono::steady_clock::now();
+                    go.store(round);
+                    n.notified();
+                    auto waited = std::chrono::steady_clock::now() - t0;
+                    release->store(true);
+                    // The racer touches `n` until it reports the round done.
+                    for (int spins = 0; done.load() != round && spins < 1'000'000; ++spins) {
+                        std::this_thread::yield();
+                    }
+                    b.join();
+                    return waited;
+                }).join();
+            if (waited > 500ms) ++slow;
+        }
+        return slow;
+    });
+    quit = true;
+    racer.join();
+    CHECK(slow == 0);
+}

@@ -186,7 +186,10 @@ inline bool worker::has_other_runnable() const {
             ++lifo_runs_;
             return std::exchange(lifo_, nullptr);
         }
+        // The displaced task is stealable from here on, and this worker is about to run
+        // something else first: a parked peer must hear of it, as of any ring push.
         push_back(std::exchange(lifo_, nullptr));
+        sched_.notify_parked();
     }
     lifo_runs_ = 0;
     if (!timer_ready_.empty()) {

@@ -16,13 +16,19 @@
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 
+#include <dirent.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -37,6 +43,41 @@ constexpr auto pair_lifetime = 6s;
 
 // Shuffle mode (WEFT_SHUFFLE, lib/scheduler/shuffle.hpp) perturbs the tick order on purpose.
 bool shuffled() { return std::getenv("WEFT_SHUFFLE") != nullptr; }
+
+std::int64_t steady_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+// The calling thread's kernel id (a task that never suspends stays on one thread).
+pid_t current_tid() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
+
+// Whether a thread of this process named `name`, other than `self`, sleeps in the kernel
+// ('S' or 'D' in /proc/self/task/TID/stat): a parked worker. A worker that was notified is
+// 'R' from the moment of the wake-up, whether or not the machine has a CPU for it.
+bool peer_workers_asleep(const std::string& name, pid_t self) {
+    bool asleep = false;
+    DIR* d = ::opendir("/proc/self/task");
+    if (!d) return false;
+    while (dirent* e = ::readdir(d)) {
+        if (e->d_name[0] == '.' || std::atoi(e->d_name) == self) continue;
+        std::string dir = std::string("/proc/self/task/") + e->d_name;
+        std::ifstream comm(dir + "/comm");
+        std::string c;
+        if (!std::getline(comm, c) || c != name) continue;
+        std::ifstream stat(dir + "/stat");
+        std::string line;
+        if (!std::getline(stat, line)) continue;
+        auto close = line.rfind(')');  // the name may hold spaces; the state follows it
+        if (close != std::string::npos && close + 2 < line.size()) {
+            char state = line[close + 2];
+            if (state == 'S' || state == 'D') asleep = true;
+        }
+    }
+    ::closedir(d);
+    return asleep;
+}
 
 std::uint64_t total_polls(const weft::runtime& rt) {
     std::uint64_t n = 0;
@@ -182,8 +223,12 @@ TEST_CASE("a pinned task woken from a plain thread runs within bounded ticks whi
         std::uint64_t polls0 = total_polls(rt);  // from when it is in the inbox (see above)
         probe_result r = wait_probe(f);
         CHECK(r.ran - t0 < latency_bound);
-        // The inbox is looked at on every tick once the LIFO slot has had its 3 runs.
-        if (!shuffled()) CHECK(r.polls <= polls0 + 64);
+        // The inbox is looked at on every tick once the LIFO slot has had its 3 runs. The
+        // ticks are summed over the workers, so the count holds on one worker only: on two,
+        // the pair may move to the peer (the LIFO cap's move notifies it), and the peer's
+        // ticks while the probe's worker waits for a CPU are not the probe's (a loaded plain
+        // run counted 6,292). There the latency bound above is the promise.
+        if (!shuffled() && workers == 1) CHECK(r.polls <= polls0 + 64);
         rt.block_on([&] {
             pair.finish();
             pinned->join();
@@ -272,22 +317,27 @@ TEST_CASE("timers, blocking-pool wakes, I/O completions and the ring make progre
     }
 }
 
-// [!mayfail]: the failure is reported but does not fail the suite, because a second way to
-// strand x is still open. Without the notify in worker::after_switch this failed 2 of 3 plain
-// runs; with it, it passed 5 of 5 here and then, in a fresh-clone CI run, 1 round in 1,500
-// waited more than 500 ms behind b (the monitor saw b hold its worker). Until that path is
-// found (issue #12; docs/architecture.md, "Fairness"), the case runs and prints its count.
+// What counts as stranded: x is runnable (its notify returned) while the peer worker's thread
+// sleeps in the kernel, sampled for 50 ms in a row. A slow round alone proves nothing on a
+// loaded machine: the racer may not get a CPU to send the notify, or the woken peer may not
+// get one to run x (one fresh-clone CI run saw 1 round in 1,500 take over 500 ms, with the
+// notify below in place, while other test binaries ran beside it). A sleeping peer is the
+// scheduler's fault: a notify makes its thread runnable at once, whether or not it runs.
 TEST_CASE("a task woken while it switches out is not stranded behind its worker's next task",
-          "[runtime][fairness][!mayfail]") {
+          "[runtime][fairness]") {
     // x waits on a notify that a plain thread fires at about the moment x parks; right behind
     // x in its worker's LIFO slot is b, which spins until x runs again (1 s at most). A wake
     // that lands while x is still switching out makes x runnable again in its worker's ring:
     // the idle peer must be told, or x waits for b's whole spin (it did: a sleep that fired
     // during its own switch-out returned after 1.5 s instead of 5 ms).
-    auto rt = weft::test::make_runtime(2);
+    const std::string name = "weft-strand";
+    auto rt = weft::builder::multi_thread().worker_threads(2).thread_name(name).build();
     const int rounds = static_cast<int>(weft::test::scaled(1500));
     std::atomic<int> go{-1};
     std::atomic<int> done{-1};
+    std::atomic<int> woken{-1};             // the round whose notify_one returned...
+    std::atomic<std::int64_t> woken_at{0};  // ...and when (steady clock, ns)
+    std::atomic<int> ran{-1};               // the round whose x returned from its wait
     std::atomic<weft::notify*> slot{nullptr};
     std::atomic<bool> quit{false};
     std::thread racer([&] {
@@ -302,26 +352,47 @@ TEST_CASE("a task woken while it switches out is not stranded behind its worker'
                 asm volatile("" ::: "memory");  // scan the window around x's switch-out
             }
             slot.load()->notify_one();
+            woken_at.store(steady_ns());
+            woken.store(round);
             done.store(round);
             ++round;
         }
     });
-    auto slow = rt.block_on([&] {
+    struct tally {
+        int stranded = 0;
         int slow = 0;
+    };
+    std::atomic<int> stranded{0};
+    std::atomic<int> stranded_round{-1};
+    auto t = rt.block_on([&] {
+        tally t;
         for (int round = 0; round < rounds; ++round) {
             auto waited =
                 weft::spawn([&, round] {
                     auto release = std::make_shared<std::atomic<bool>>(false);
-                    auto b = weft::spawn([release] {
-                        auto t0 = std::chrono::steady_clock::now();
-                        while (!release->load() && std::chrono::steady_clock::now() - t0 < 1s) {}
+                    auto b = weft::spawn([&, release, round] {
+                        const std::int64_t t0 = steady_ns();
+                        const pid_t self = current_tid();
+                        int asleep = 0;  // consecutive samples with the peer asleep
+                        std::int64_t next_sample = 0;
+                        while (!release->load() && steady_ns() - t0 < 1'000'000'000) {
+                            if (woken.load() != round || ran.load() == round) continue;
+                            const std::int64_t now = steady_ns();
+                            if (now < next_sample || now - woken_at.load() < 10'000'000) continue;
+                            next_sample = now + 2'000'000;
+                            asleep = peer_workers_asleep(name, self) ? asleep + 1 : 0;
+                            if (asleep == 25) {
+                                stranded.fetch_add(1);        // reported after the run (Catch2 is
+                                stranded_round.store(round);  // not for worker threads)
+                            }
+                        }
                     });
                     weft::notify n;
                     slot.store(&n);
-                    auto t0 = std::chrono::steady_clock::now();
                     go.store(round);
                     n.notified();
-                    auto waited = std::chrono::steady_clock::now() - t0;
+                    ran.store(round);
+                    const std::int64_t waited = steady_ns() - woken_at.load();
                     release->store(true);
                     // The racer touches `n` until it reports the round done.
                     for (int spins = 0; done.load() != round && spins < 1'000'000; ++spins) {
@@ -330,11 +401,71 @@ TEST_CASE("a task woken while it switches out is not stranded behind its worker'
                     b.join();
                     return waited;
                 }).join();
-            if (waited > 500ms) ++slow;
+            if (waited > 500'000'000) ++t.slow;
         }
-        return slow;
+        return t;
     });
     quit = true;
     racer.join();
-    CHECK(slow == 0);
+    if (t.slow > 0) {
+        WARN(t.slow << " of " << rounds << " rounds took over 500 ms from the notify to x "
+                    << "running; " << stranded.load() << " of them with the peer asleep");
+    }
+    INFO("the last stranded round: " << stranded_round.load());
+    CHECK(stranded.load() == 0);
+}
+
+TEST_CASE("a task the LIFO cap moves to the ring is not stranded behind its worker's next task",
+          "[runtime][fairness]") {
+    // A pair ping-pongs through one worker's LIFO slot; a pinned task that then holds that
+    // worker for up to 1 s becomes runnable beside it. The cap moves the pair's LIFO task to
+    // the ring so that the pinned one gets its turn: from there the moved task is stealable,
+    // and the parked peer must be told of it, or the pair stops for the whole second (it did:
+    // the move notified nobody). Stranded means what it means above: the pair makes no
+    // progress while the peer worker's thread sleeps, 25 samples in a row.
+    const std::string name = "weft-lifo-cap";
+    auto rt = weft::builder::multi_thread().worker_threads(2).thread_name(name).build();
+    struct outcome {
+        bool stranded = false;
+        std::uint64_t progressed = 0;
+    };
+    auto promise = std::make_shared<std::promise<outcome>>();
+    auto f = promise->get_future();
+    chatty_pair pair;
+    pair.at_steady_state = [promise, rounds = pair.rounds, name] {
+        weft::spawn_local([promise, rounds, name] {
+            const pid_t self = current_tid();
+            const std::uint64_t at_start = rounds->load();
+            const std::int64_t start = steady_ns();
+            outcome o;
+            int asleep = 0;
+            std::uint64_t seen = at_start;
+            std::int64_t next_sample = start + 10'000'000;
+            while (steady_ns() - start < 1'000'000'000) {
+                const std::uint64_t r = rounds->load();
+                if (r >= at_start + 100) break;  // the pair goes on beside us
+                const std::int64_t now = steady_ns();
+                if (now < next_sample) continue;
+                next_sample = now + 2'000'000;
+                asleep = (r == seen && peer_workers_asleep(name, self)) ? asleep + 1 : 0;
+                seen = r;
+                if (asleep == 25) {
+                    o.stranded = true;
+                    break;
+                }
+            }
+            o.progressed = rounds->load() - at_start;
+            promise->set_value(o);
+        });
+    };
+    rt.block_on([&] { pair.start(); });
+    REQUIRE(f.wait_for(pair_lifetime + 2s) == std::future_status::ready);
+    const outcome o = f.get();
+    rt.block_on([&] { pair.finish(); });
+    if (!o.stranded && o.progressed < 100) {
+        WARN("inconclusive: the pair made " << o.progressed
+                                            << " rounds while the pinned task held its worker, "
+                                               "and the peer was never seen asleep");
+    }
+    CHECK_FALSE(o.stranded);
 }

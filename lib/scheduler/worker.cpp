@@ -123,7 +123,10 @@ bool worker::shuffle_order() {
     // Shuffle mode (lib/scheduler/shuffle.hpp): perturb which ready task runs next, within
     // what the fairness rules allow, so the suite meets orders it would rarely see.
     std::uint64_t r = shuffle::next(shuffle_state_);
-    if (lifo_ && (r & 3) == 0) push_back(std::exchange(lifo_, nullptr));
+    if (lifo_ && (r & 3) == 0) {
+        push_back(std::exchange(lifo_, nullptr));
+        sched_.notify_parked();  // stealable now: as the LIFO cap's move (next_task)
+    }
     if (((r >> 2) & 3) == 0 && pinned_ready_.size() > 1) {
         pinned_ready_.push_back(pinned_ready_.front());
         pinned_ready_.pop_front();

@@ -13,6 +13,8 @@ WEFT_TEST_PACKAGES=(redis-tools doxygen clang-format)
 WEFT_BROWSER_PACKAGES=(chromium)
 # Only for `scripts/bench --kv` (mini_kv against a real Redis server).
 WEFT_KV_BENCH_PACKAGES=(redis-server redis-tools)
+# scripts/bench --http: the load generator.
+WEFT_HTTP_BENCH_PACKAGES=(wrk)
 
 # Options of the plain build (build/), shared by scripts/demo and scripts/test so they reuse one
 # build directory: everything on, no sanitizer.

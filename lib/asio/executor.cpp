@@ -34,6 +34,16 @@ boost::asio::io_context& shard_of(scheduler* s) noexcept {
     return s->worker_at(0).io();
 }
 
+boost::asio::io_context& next_shard(scheduler* s) noexcept {
+    std::size_t i = s->next_shard.fetch_add(1, std::memory_order_relaxed) % s->num_workers();
+    return s->worker_at(i).io();
+}
+
+boost::asio::io_context* shard_here(scheduler* s) noexcept {
+    thread_context& ctx = this_thread_context();
+    return ctx.w && &ctx.w->sched() == s ? &ctx.w->io() : nullptr;
+}
+
 void work_started(scheduler* s) noexcept {
     s->outstanding_work.fetch_add(1, std::memory_order_relaxed);
 }

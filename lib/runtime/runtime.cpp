@@ -157,11 +157,11 @@ void runtime::shutdown_timeout(std::chrono::nanoseconds d) {
 weft::handle runtime::handle() const { return weft::handle(sched_); }
 
 executor runtime::get_executor() const noexcept {
-    return executor(sched_.get(), &detail::shard_of(sched_.get()));
+    return executor(sched_.get(), detail::shard_here(sched_.get()));
 }
 
 executor handle::get_executor() const noexcept {
-    return executor(sched_.get(), &detail::shard_of(sched_.get()));
+    return executor(sched_.get(), detail::shard_here(sched_.get()));
 }
 
 runtime_metrics runtime::metrics() const { return sched_->metrics(); }

@@ -108,6 +108,9 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     inject_queue inject;
     idle idle_state;
     std::atomic<long> outstanding_work{0};  // executors with outstanding_work.tracked
+    // Where the next floating executor binds (weft::executor: the shards in turn). Relaxed:
+    // any spread will do, only the count matters.
+    std::atomic<std::size_t> next_shard{0};
     owned_tasks owned;
     blocking_pool blocking;
 

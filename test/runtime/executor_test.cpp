@@ -12,6 +12,7 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -22,6 +23,7 @@
 
 #include <atomic>
 #include <future>
+#include <vector>
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -205,4 +207,38 @@ TEST_CASE("async_join cancelled through its slot completes with operation_aborte
     CHECK(p.get_future().get() == "aborted");
     CHECK_FALSE(ah.is_finished());  // the task itself was left running
     ah.abort();
+}
+
+TEST_CASE("an executor obtained off the workers binds each strand made from it to the next shard",
+          "[asio][executor]") {
+    // A server set up in main makes a strand per connection from rt.get_executor(): the
+    // connections must spread over the shards (each worker runs the reactor work of its own),
+    // and a connection's socket and timers must share its strand's shard.
+    auto rt = weft::test::make_runtime(2);
+    auto ex = rt.get_executor();
+    std::vector<asio::io_context*> shards;
+    for (int i = 0; i < 4; ++i) {
+        auto strand = asio::make_strand(ex);
+        asio::io_context& shard = asio::query(strand, asio::execution::context);
+        asio::ip::tcp::socket socket(strand);
+        asio::steady_timer timer(socket.get_executor());
+        CHECK(&asio::query(socket.get_executor(), asio::execution::context) == &shard);
+        CHECK(&asio::query(timer.get_executor(), asio::execution::context) == &shard);
+        shards.push_back(&shard);
+    }
+    CHECK(shards[0] != shards[1]);  // two workers: in turn
+    CHECK(shards[0] == shards[2]);
+    CHECK(shards[1] == shards[3]);
+    // A copy made before the first query binds on its own; one made after keeps the binding.
+    auto before = ex;
+    asio::io_context& bound = ex.context();
+    auto after = ex;
+    CHECK(&after.context() == &bound);
+    CHECK(&before.context() != &bound);
+    CHECK(before == after);  // equal: they run functions alike
+    // On a worker, the executor answers that worker's shard.
+    CHECK(rt.block_on([&] {
+        return &weft::handle::current().get_executor().context() ==
+               &weft::current_io_executor().context();
+    }));
 }

@@ -8,6 +8,7 @@
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -55,6 +56,10 @@ void submit_handler(scheduler* sched, task_header* t, std::uint8_t flags);
 /// True on a worker thread of `sched` outside a task (where blocking.possibly runs inline).
 bool on_worker_of(const scheduler* sched) noexcept;
 boost::asio::io_context& shard_of(scheduler* sched) noexcept;
+/// The shard a floating executor (obtained off the workers) binds to: the next in turn.
+boost::asio::io_context& next_shard(scheduler* sched) noexcept;
+/// The current worker's shard when called on a worker of `sched`, else null (floating).
+boost::asio::io_context* shard_here(scheduler* sched) noexcept;
 void work_started(scheduler* sched) noexcept;
 void work_finished(scheduler* sched) noexcept;
 
@@ -65,9 +70,19 @@ void work_finished(scheduler* sched) noexcept;
 /// inline when already on one of the runtime's workers outside a task; so asio::dispatch
 /// does) / blocking.never (always queued; what asio::post and defer require), relationship.fork /
 /// continuation (continuation runs next on the current worker, through the LIFO slot),
-/// outstanding_work.untracked / tracked. query(execution::context) is the io_context shard it was
-/// obtained on (shard 0 off the workers). Not serialising: wrap it in asio::make_strand for that.
+/// outstanding_work.untracked / tracked. Not serialising: wrap it in asio::make_strand for that.
 /// Must not outlive its runtime (like an io_context's executor).
+///
+/// query(execution::context) is an io_context shard, and an I/O object built from the executor
+/// is bound to it (its reactor work runs on the worker that owns the shard). An executor
+/// obtained on a worker (in a task or a handler) answers that worker's shard. One obtained off
+/// the workers (`rt.get_executor()` in main) is *floating*: it binds to a shard at its first
+/// query, the next shard in turn, and keeps it; copies made before that bind on their own. So
+/// a server that makes a strand per connection from it (`asio::make_strand(ex)`, as Asio
+/// servers do) spreads its connections over the shards, and everything built from one such
+/// strand (its socket, its timers) shares the strand's shard. Without that, every connection
+/// of a server set up in main landed on one shard, and one worker ran all the reactor work
+/// (docs/architecture.md, "Drop-in I/O placement").
 ///
 /// ```cpp
 /// asio::post(rt.get_executor(), [] {
@@ -89,11 +104,11 @@ class executor {
     }
     /// Copies the properties; a tracked copy counts as outstanding work of its own.
     executor(const executor& o) noexcept
-        : executor(o.sched_, o.io_, o.flags_) {}
+        : executor(o.sched_, o.io_.load(std::memory_order_acquire), o.flags_) {}
     /// Moves, taking over the outstanding-work count of `o` (which becomes untracked).
     executor(executor&& o) noexcept
         : sched_(o.sched_),
-          io_(o.io_),
+          io_(o.io_.load(std::memory_order_acquire)),
           flags_(o.flags_) {
         o.flags_ &= static_cast<std::uint8_t>(~detail::exec_tracked);
     }
@@ -130,17 +145,19 @@ class executor {
         detail::submit_handler(sched_, new detail::handler_task<fn>(std::forward<F>(f)), flags_);
     }
 
-    /// Equal when both refer to the same runtime and shard with the same properties.
+    /// Equal when both refer to the same runtime with the same properties: they run functions
+    /// alike, whatever shard each is bound to (which only places the I/O objects built from
+    /// them; a floating executor and its bound copies stay equal).
     bool operator==(const executor& o) const noexcept {
-        return sched_ == o.sched_ && io_ == o.io_ && flags_ == o.flags_;
+        return sched_ == o.sched_ && flags_ == o.flags_;
     }
     /// Negation of operator==.
     bool operator!=(const executor& o) const noexcept { return !(*this == o); }
 
-    /// execution::context: the io_context shard this executor was obtained on (shard 0 off the
-    /// workers); I/O objects built from this executor are bound to it.
+    /// execution::context: the io_context shard of this executor (see the class: a floating
+    /// executor binds here); I/O objects built from this executor are bound to it.
     [[nodiscard]] boost::asio::io_context& query(boost::asio::execution::context_t) const noexcept {
-        return *io_;
+        return bind();
     }
     /// execution::blocking: possibly (the default) or never.
     [[nodiscard]] boost::asio::execution::blocking_t query(
@@ -197,21 +214,38 @@ class executor {
         return detail::on_worker_of(sched_);
     }
 
-    /// The io_context shard this executor was obtained on.
-    [[nodiscard]] boost::asio::io_context& context() const noexcept { return *io_; }
+    /// The io_context shard of this executor (as query(execution::context)).
+    [[nodiscard]] boost::asio::io_context& context() const noexcept { return bind(); }
 
    private:
+    boost::asio::io_context& bind() const noexcept {
+        boost::asio::io_context* p = io_.load(std::memory_order_acquire);
+        if (p) return *p;
+        boost::asio::io_context* picked = &detail::next_shard(sched_);
+        if (io_.compare_exchange_strong(p, picked, std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
+            return *picked;
+        }
+        return *p;  // another caller bound it first
+    }
     executor with(std::uint8_t set, std::uint8_t clear) const noexcept {
-        return executor(sched_, io_, static_cast<std::uint8_t>((flags_ | set) & ~clear));
+        return executor(sched_, io_.load(std::memory_order_acquire),
+                        static_cast<std::uint8_t>((flags_ | set) & ~clear));
     }
     void swap(executor& o) noexcept {
         std::swap(sched_, o.sched_);
-        std::swap(io_, o.io_);
+        boost::asio::io_context* mine = io_.load(std::memory_order_relaxed);
+        io_.store(o.io_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+        o.io_.store(mine, std::memory_order_relaxed);
         std::swap(flags_, o.flags_);
     }
 
     detail::scheduler* sched_;
-    boost::asio::io_context* io_;
+    /// The shard, or null while floating. Several threads may query one executor object at
+    /// once (a const call), so the first binding is a CAS: exactly one pick wins, and every
+    /// caller returns the winner. Ordering: the shard is an io_context that outlives the
+    /// executor; acquire/release only publish the pointer.
+    mutable std::atomic<boost::asio::io_context*> io_;
     std::uint8_t flags_;
 };
 

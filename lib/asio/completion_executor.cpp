@@ -16,7 +16,7 @@ boost::asio::any_io_executor default_completion_executor() {
 }
 
 boost::asio::any_io_executor runtime_completion_executor(task_header* t) {
-    if (t->sched_) return executor(t->sched_, &shard_of(t->sched_));
+    if (scheduler* s = t->sched()) return executor(s, &shard_of(s));
     return default_completion_executor();
 }
 

@@ -25,9 +25,9 @@ constexpr std::size_t below_guard_slack = 64 * 1024;
 void on_fault(int sig, siginfo_t* info, void* uctx) {
     worker* w = this_thread_context().w;
     task_header* t = w ? w->current() : nullptr;
-    if (t && t->stack_base_ && t->stack_kind_ == 1) {
+    if (t && t->stack_base() && t->stack_kind() == 1) {
         auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
-        auto base = reinterpret_cast<std::uintptr_t>(t->stack_base_);
+        auto base = reinterpret_cast<std::uintptr_t>(t->stack_base());
         long page = ::sysconf(_SC_PAGESIZE);
         if (addr + below_guard_slack >= base && addr < base + static_cast<std::uintptr_t>(page)) {
             report_stack_overflow(t, false);
@@ -81,16 +81,16 @@ void ensure_overflow_handler() {
 
 void report_stack_overflow(const task_header* t, bool at_switch) noexcept {
     char buf[1024];
-    const char* name = t->name_.empty() ? "(unnamed)" : t->name_.c_str();
+    const char* name = t->name().empty() ? "(unnamed)" : t->name().c_str();
     std::size_t usable =
-        t->stack_len_ -
-        (t->stack_kind_ == 1 ? static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) : 0);
+        t->stack_len() -
+        (t->stack_kind() == 1 ? static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) : 0);
     int n = std::snprintf(
         buf, sizeof buf,
         "weft: stack overflow in task %llu '%s' spawned at %s:%u (%s); its stack is %zu bytes%s. "
         "Give it more with weft::task_builder().stack_size(...) or builder::stack_size(...).\n",
-        static_cast<unsigned long long>(t->id_), name, t->spawned_at_.file_name(),
-        static_cast<unsigned>(t->spawned_at_.line()), t->spawned_at_.function_name(), usable,
+        static_cast<unsigned long long>(t->id()), name, t->spawned_at().file_name(),
+        static_cast<unsigned>(t->spawned_at().line()), t->spawned_at().function_name(), usable,
         at_switch ? " (detected at a switch: it has no guard page, so memory below the "
                     "stack may be corrupted)"
                   : "");

@@ -84,7 +84,7 @@ class owned_tasks {
         task_header* head = nullptr;
         std::size_t count = 0;
     };
-    shard& shard_for(task_header* t) { return shards_[(t->id_ / task_id_block) % shards_.size()]; }
+    shard& shard_for(task_header* t) { return shards_[(t->id() / task_id_block) % shards_.size()]; }
 
     std::array<shard, 16> shards_;
     std::atomic<bool> closed_{false};

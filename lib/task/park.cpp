@@ -48,8 +48,8 @@ waker waker::clone() const noexcept {
 void wake_task(task_header* t, bool lifo) noexcept {
     // safety: `schedule` means this wake took the one queue entry; a notified running task
     // is requeued by its worker's switch-out instead.
-    if (t->state_.transition_to_notified() == task_state_word::wake_action::schedule) {
-        t->sched_->schedule(t, lifo);
+    if (t->state().transition_to_notified() == task_state_word::wake_action::schedule) {
+        t->sched()->schedule(t, lifo);
     }
 }
 
@@ -105,12 +105,12 @@ waker current_waker(const char* operation) {
 
 void park(const char* what, std::source_location where) {
     if (task_header* t = current_task()) {
-        t->waiting_on_.store(what, std::memory_order_relaxed);
-        t->suspended_at_.store(where, std::memory_order_relaxed);
+        t->note_waiting(what, where);
         // Shuffle mode: now and then a spurious wake-up (the task yields instead of parking),
         // which the park contract allows and every waiter must survive.
-        worker::suspend(t, t->worker_->shuffle_coin() ? switch_reason::yield : switch_reason::park);
-        t->waiting_on_.store(nullptr, std::memory_order_relaxed);
+        worker::suspend(t, t->current_worker()->shuffle_coin() ? switch_reason::yield
+                                                               : switch_reason::park);
+        t->clear_waiting();
         return;
     }
     check_may_block(what);
@@ -121,7 +121,7 @@ namespace {
 // The outermost fired scope of `t`: its owner reports the deadline (nested timeouts).
 cancel_scope* outermost_fired(task_header* t) noexcept {
     cancel_scope* found = nullptr;
-    for (cancel_scope* s = t->scopes_; s; s = s->outer) {
+    for (cancel_scope* s = t->scopes(); s; s = s->outer) {
         if (s->fired.load(std::memory_order_acquire)) found = s;
     }
     return found;
@@ -132,14 +132,14 @@ namespace {
 // Whether `t` must be interrupted now. The common case (not aborted, no deadline scope)
 // costs one load; the unwinding test, which reads the exception globals, comes last.
 bool interruptible(task_header* t) noexcept {
-    bool aborted = t->state_.load().is_cancelled();
-    if (!aborted && t->scopes_ == nullptr) return false;
+    bool aborted = t->state().load().is_cancelled();
+    if (!aborted && t->scopes() == nullptr) return false;
     if (!aborted && !outermost_fired(t)) return false;
-    return t->shield_depth_ == 0 && std::uncaught_exceptions() == 0;
+    return !t->shielded() && std::uncaught_exceptions() == 0;
 }
 
 void throw_for(task_header* t) {
-    if (t->state_.load().is_cancelled()) throw task_cancelled{};
+    if (t->state().load().is_cancelled()) throw task_cancelled{};
     throw scope_cancelled{outermost_fired(t)};
 }
 }  // namespace
@@ -151,7 +151,7 @@ bool cancellation_requested() noexcept {
 
 bool abort_requested() noexcept {
     task_header* t = current_task();
-    return t && t->state_.load().is_cancelled() && interruptible(t);
+    return t && t->state().load().is_cancelled() && interruptible(t);
 }
 
 void throw_if_cancelled() {
@@ -181,10 +181,9 @@ void yield_now(std::source_location where) {
         return;
     }
     if (interruptible(t)) throw_for(t);
-    t->waiting_on_.store("yield", std::memory_order_relaxed);
-    t->suspended_at_.store(where, std::memory_order_relaxed);
+    t->note_waiting("yield", where);
     worker::suspend(t, switch_reason::yield);
-    t->waiting_on_.store(nullptr, std::memory_order_relaxed);
+    t->clear_waiting();
     if (interruptible(t)) throw_for(t);
 }
 
@@ -192,21 +191,21 @@ namespace this_task {
 
 task_id id() noexcept {
     detail::task_header* t = detail::current_task();
-    return t ? t->identity_->id() : 0;
+    return t ? t->identity()->id() : 0;
 }
 
 bool is_cancelled() noexcept {
     detail::task_header* t = detail::current_task();
-    return t && t->state_.load().is_cancelled();
+    return t && t->state().load().is_cancelled();
 }
 
 shield::shield() noexcept
     : task_(detail::current_task()) {
-    if (task_) ++task_->shield_depth_;
+    if (task_) task_->enter_shield();
 }
 
 shield::~shield() {
-    if (task_) --task_->shield_depth_;
+    if (task_) task_->leave_shield();
 }
 
 }  // namespace this_task

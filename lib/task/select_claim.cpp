@@ -30,8 +30,8 @@ bool claim_race(select_race* race, std::size_t index) noexcept {
         if (!owner) return true;
         // safety: `owner` outlives every branch of this race (its select waits for them), and
         // its claim_ was written before it was submitted, so before this branch existed.
-        race = owner->claim_.race;
-        index = owner->claim_.index;
+        race = owner->claim().race;
+        index = owner->claim().index;
     }
     return true;
 }
@@ -70,7 +70,7 @@ bool release_level(select_race* race, std::size_t index) noexcept {
     // Ordering: acquire, so a level we read as ours was claimed by our own earlier steps (or
     // the steps of the inner branch on whose behalf it is ours), as in claim_race.
     if (race->winner.load(std::memory_order_acquire) != index) return false;
-    if (task_header* owner = race->outer) release_level(owner->claim_.race, owner->claim_.index);
+    if (task_header* owner = race->outer) release_level(owner->claim().race, owner->claim().index);
     // safety: only a holder releases, and nobody else moves a level held for `index` (a claim
     // only moves none -> i), so the store cannot overwrite another branch's claim.
     // Ordering: seq_cst store then the lock in wake_reopened: a waiter that registers under
@@ -84,15 +84,15 @@ bool release_level(select_race* race, std::size_t index) noexcept {
 // The race that refuses `t` now: the lowest level held for another index than `index` (set to
 // ours at that level). Null when every level is free or ours (a claim would succeed).
 select_race* refusing_race(task_header* t, std::size_t& index) noexcept {
-    select_race* race = t->claim_.race;
-    index = t->claim_.index;
+    select_race* race = t->claim().race;
+    index = t->claim().index;
     while (race) {
         std::size_t held = race->winner.load(std::memory_order_acquire);
         if (held != select_race::none && held != index) return race;
         task_header* owner = race->outer;
         if (!owner) return nullptr;
-        race = owner->claim_.race;
-        index = owner->claim_.index;
+        race = owner->claim().race;
+        index = owner->claim().index;
     }
     return nullptr;
 }
@@ -100,13 +100,13 @@ select_race* refusing_race(task_header* t, std::size_t& index) noexcept {
 }  // namespace
 
 void release_claims(task_header* t) noexcept {
-    if (!t || !t->claim_.race) return;
-    release_level(t->claim_.race, t->claim_.index);
+    if (!t || !t->claim().race) return;
+    release_level(t->claim().race, t->claim().index);
 }
 
 void wait_reopened(const char* what, std::source_location where) {
     task_header* t = current_task();
-    if (!t || !t->claim_.race) return;
+    if (!t || !t->claim().race) return;
     for (;;) {
         throw_if_cancelled();
         std::size_t index = 0;
@@ -139,8 +139,8 @@ void wait_reopened(const char* what, std::source_location where) {
 }
 
 bool claim_select(task_header* t) noexcept {
-    if (!t || !t->claim_.race) return true;
-    return claim_race(t->claim_.race, t->claim_.index);
+    if (!t || !t->claim().race) return true;
+    return claim_race(t->claim().race, t->claim().index);
 }
 
 task_header* current_claimer() noexcept {
@@ -154,10 +154,10 @@ void begin_consuming() noexcept { release_claims(claimer_of_current()); }
 
 task_header* claimer_of_current() noexcept {
     task_header* t = current_task();
-    if (!t || !t->claim_.race) return nullptr;
+    if (!t || !t->claim().race) return nullptr;
     // A shielded or unwinding branch cannot be interrupted, so it must not be refused: it
     // would wait for a grant that never comes.
-    if (t->shield_depth_ != 0 || std::uncaught_exceptions() != 0) return nullptr;
+    if (t->shielded() || std::uncaught_exceptions() != 0) return nullptr;
     return t;
 }
 
@@ -167,7 +167,7 @@ std::size_t select_start(std::size_t branches) noexcept {
     task_header* t = current_task();
     if (!t || branches < 2) return 0;
     // A per-task counter, not a thread_local: a task's selects may run on several workers.
-    return t->select_turn_++ % branches;
+    return t->next_select_turn() % branches;
 }
 
 }  // namespace weft::detail

@@ -34,8 +34,8 @@ task_id new_task_id() noexcept {
 }
 
 std::string task_label(const task_header* t) {
-    return t->name_.empty() ? fmt::format("task {}", t->id_)
-                            : fmt::format("task {} '{}'", t->id_, t->name_);
+    return t->name().empty() ? fmt::format("task {}", t->id())
+                             : fmt::format("task {} '{}'", t->id(), t->name());
 }
 
 std::string exception_text(const std::exception_ptr& e) {
@@ -84,7 +84,7 @@ void submit(task_header* t, scheduler* rt, spawn_options&& opts) {
 }
 
 void abort_task(task_header* t) noexcept {
-    if (t->state_.set_cancelled()) wake_task(t);
+    if (t->state().set_cancelled()) wake_task(t);
 }
 
 void join_wait(task_header* t, std::source_location where) {
@@ -108,11 +108,7 @@ void join_wait(task_header* t, std::source_location where) {
         claim();
         return;
     }
-    t->join_waker_ = current_waker("join_handle::join");
-    if (!t->state_.set_join_waker()) {  // completed meanwhile
-        t->join_waker_.reset();
-        return;
-    }
+    if (!t->publish_join_waker(current_waker("join_handle::join"))) return;  // completed
     for (;;) {
         park("join", where);
         // Completed: the result is returned even past a deadline (the caller's next
@@ -123,9 +119,9 @@ void join_wait(task_header* t, std::source_location where) {
         }
         if (cancellation_requested()) {
             // Cancelled before it resumes (docs/conventions.md): the result, if the task finished
-            // meanwhile, stays for a later join. complete() owns join_waker_ once `complete` is
-            // set.
-            if (t->state_.unset_join_waker()) t->join_waker_.reset();
+            // meanwhile, stays for a later join. complete() owns the join waker once `complete`
+            // is set.
+            t->withdraw_join_waker();
             throw_if_cancelled();
         }
     }
@@ -133,30 +129,23 @@ void join_wait(task_header* t, std::source_location where) {
 
 bool register_join_waker(task_header* t, waker w) {
     if (t->is_complete()) return false;
-    t->join_waker_ = std::move(w);
-    if (t->state_.set_join_waker()) return true;
-    t->join_waker_.reset();  // completed meanwhile
-    return false;
+    return t->publish_join_waker(std::move(w));  // false: completed meanwhile
 }
 
-bool unregister_join_waker(task_header* t) {
-    if (!t->state_.unset_join_waker()) return false;
-    t->join_waker_.reset();
-    return true;
-}
+bool unregister_join_waker(task_header* t) { return t->withdraw_join_waker(); }
 
 void take_outcome(task_header* t) {
-    t->state_.drop_join_interest();
-    switch (t->outcome_) {
+    t->state().drop_join_interest();
+    switch (t->final_outcome()) {
         case outcome::value:
             return;
         case outcome::cancelled:
-            throw join_error(join_error::kind::cancelled, t->id_, nullptr,
+            throw join_error(join_error::kind::cancelled, t->id(), nullptr,
                              fmt::format("weft: {} was cancelled", task_label(t)));
         case outcome::exception:
             throw join_error(
-                join_error::kind::exception, t->id_, t->exception_,
-                fmt::format("weft: {} failed: {}", task_label(t), exception_text(t->exception_)));
+                join_error::kind::exception, t->id(), t->exception(),
+                fmt::format("weft: {} failed: {}", task_label(t), exception_text(t->exception())));
         case outcome::pending:
             break;
     }
@@ -164,17 +153,17 @@ void take_outcome(task_header* t) {
 }
 
 void detach_task(task_header* t) noexcept {
-    const bool complete = t->state_.drop_join_interest().is_complete();
+    const bool complete = t->state().drop_join_interest().is_complete();
     // Finished before the handle let go: the result is the handle's to drop, here, in the
     // context that drops the handle (scheduler::complete drops it when the handle went
     // first). Not left to the last release, which may run on some other task's fiber.
     if (complete) t->drop_result();
-    if (complete && t->outcome_ == outcome::exception) {
-        if (scheduler::is_live(t->sched_)) {
-            t->sched_->report_unhandled(t);
+    if (complete && t->final_outcome() == outcome::exception) {
+        if (scheduler::is_live(t->sched())) {
+            t->sched()->report_unhandled(t);
         } else {
             std::fprintf(stderr, "weft: %s ended with an exception nobody joined: %s\n",
-                         task_label(t).c_str(), exception_text(t->exception_).c_str());
+                         task_label(t).c_str(), exception_text(t->exception()).c_str());
         }
     }
     t->release();
@@ -183,19 +172,19 @@ void detach_task(task_header* t) noexcept {
 void block_on_task(scheduler* rt, task_header* t) { rt->block_on(t); }
 
 void block_on_rethrow(scheduler* rt, task_header* t) {
-    t->state_.drop_join_interest();
-    switch (t->outcome_) {
+    t->state().drop_join_interest();
+    switch (t->final_outcome()) {
         case outcome::value:
             return;
         case outcome::exception:
-            std::rethrow_exception(t->exception_);
+            std::rethrow_exception(t->exception());
         case outcome::cancelled:
         case outcome::pending:
             break;
     }
     if (std::exception_ptr e = rt->shutdown_exception()) std::rethrow_exception(e);
     throw join_error(
-        join_error::kind::cancelled, t->id_, nullptr,
+        join_error::kind::cancelled, t->id(), nullptr,
         fmt::format("weft: block_on's {} was cancelled (the runtime shut down)", task_label(t)));
 }
 

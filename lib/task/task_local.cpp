@@ -39,7 +39,7 @@ std::shared_ptr<void>& thread_slot() noexcept {
 /// Never keep the reference across a suspension: the task may resume on another thread
 /// (it points into the task header, which is stable, but the thread slot would not be).
 std::shared_ptr<void>& current_slot() noexcept {
-    if (task_header* t = current_task()) return t->locals_;
+    if (task_header* t = current_task()) return t->locals();
     return thread_slot();
 }
 

@@ -30,7 +30,7 @@ class handler_task final : public task_header {
     explicit handler_task(G&& g)
         : task_header(std::source_location::current()),
           f_(std::forward<G>(g)) {
-        inline_ = true;
+        mark_inline();
     }
     void run() noexcept override {
         try {

@@ -19,6 +19,7 @@
 #include <memory>
 #include <source_location>
 #include <string>
+#include <utility>
 
 namespace weft::detail {
 
@@ -58,6 +59,22 @@ struct scope_cancelled {
     cancel_scope* scope;
 };
 
+template <class T, class Sync>
+class basic_inject_queue;
+template <class T, class Sync, std::uint32_t Capacity>
+class basic_local_queue;
+class blocking_pool;
+class owned_tasks;
+class scope_push;
+class timeout_scope;
+void submit_handler(scheduler* sched, task_header* t, std::uint8_t flags);
+
+// Each field below belongs to one owner, and only that owner writes it. The owners are a few
+// classes of lib/, so they are friends: that costs nothing on the hot paths (worker::suspend,
+// run_task, park) and leaves their code as it was. C++ friendship is per class, not per
+// field, so the sections say which owner each friend is for. Code that is not an owner (free
+// functions in lib/, the templates in weft's headers) goes through the inline accessors, which
+// are reads or one named step each, never a way to write another owner's field.
 class task_header {
    public:
     explicit task_header(std::source_location loc) noexcept;
@@ -85,28 +102,114 @@ class task_header {
     [[nodiscard]] task_id id() const noexcept { return id_; }
     [[nodiscard]] bool is_complete() const noexcept { return state_.load().is_complete(); }
 
-    // ---- runtime-owned fields (lib/ only) -------------------------------------------------
+    // The state word is its own owner type: its only writes are its named transitions, so
+    // whoever holds the task may call them.
+    [[nodiscard]] task_state_word& state() noexcept { return state_; }
+    [[nodiscard]] const task_state_word& state() const noexcept { return state_; }
+
+    // ---- accessors for code that is not an owner --------------------------------------------
+    // The outcome, for whoever takes the result (the join handle, block_on); final once the
+    // state word says complete.
+    [[nodiscard]] outcome final_outcome() const noexcept { return outcome_; }
+    [[nodiscard]] const std::exception_ptr& exception() const noexcept { return exception_; }
+
+    // The join handle's half of the join_waker protocol (task_state_word); complete() owns the
+    // other half. Publishes `w` unless the task completed meanwhile (then drops it).
+    bool publish_join_waker(waker w) noexcept {
+        join_waker_ = std::move(w);
+        if (state_.set_join_waker()) return true;
+        join_waker_.reset();
+        return false;
+    }
+    /// Takes the published waker back; false once complete() owns it.
+    bool withdraw_join_waker() noexcept {
+        if (!state_.unset_join_waker()) return false;
+        join_waker_.reset();
+        return true;
+    }
+
+    [[nodiscard]] scheduler* sched() const noexcept { return sched_; }
+    [[nodiscard]] worker* current_worker() const noexcept { return worker_; }
+
+    // The fiber's stack, for the overflow report (a signal handler reads it: plain loads).
+    [[nodiscard]] const void* stack_base() const noexcept { return stack_base_; }
+    [[nodiscard]] std::size_t stack_len() const noexcept { return stack_len_; }
+    [[nodiscard]] std::uint8_t stack_kind() const noexcept { return stack_kind_; }
+
+    // Identity and context, changed only by the task itself while it runs (shield, the select
+    // turn) or before it is submitted (the claim).
+    [[nodiscard]] task_header* identity() const noexcept { return identity_; }
+    /// task_local's storage: only task_local looks inside.
+    [[nodiscard]] std::shared_ptr<void>& locals() noexcept { return locals_; }
+    [[nodiscard]] cancel_scope* scopes() const noexcept { return scopes_; }
+    [[nodiscard]] bool shielded() const noexcept { return shield_depth_ != 0; }
+    void enter_shield() noexcept { ++shield_depth_; }
+    void leave_shield() noexcept { --shield_depth_; }
+    [[nodiscard]] const claim_record& claim() const noexcept { return claim_; }
+    /// Before the task is submitted only: afterwards any thread may read the claim unlocked.
+    void set_claim(const claim_record& c) noexcept { claim_ = c; }
+    /// Plain select's rotating start.
+    std::uint32_t next_select_turn() noexcept { return select_turn_++; }
+
+    // Diagnostics.
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+    [[nodiscard]] std::source_location spawned_at() const noexcept { return spawned_at_; }
+    /// The task records where it parks, for dump(); relaxed: dump() only needs a recent value.
+    void note_waiting(const char* what, std::source_location where) noexcept {
+        waiting_on_.store(what, std::memory_order_relaxed);
+        suspended_at_.store(where, std::memory_order_relaxed);
+    }
+    void clear_waiting() noexcept { waiting_on_.store(nullptr, std::memory_order_relaxed); }
+
+   protected:
+    virtual ~task_header();
+
+    /// An Asio handler (weft::executor): the worker runs it on its own stack, not in a fiber.
+    void mark_inline() noexcept { inline_ = true; }
+
+   private:
+    friend class scheduler;
+    friend class worker;
+    friend class blocking_pool;
+    friend class owned_tasks;
+    template <class T, class Sync>
+    friend class basic_inject_queue;
+    template <class T, class Sync, std::uint32_t Capacity>
+    friend class basic_local_queue;
+    friend class scope_push;
+    friend class timeout_scope;
+    friend void submit_handler(scheduler* sched, task_header* t, std::uint8_t flags);
+
+    // ---- the header itself: lifetime, identity, state --------------------------------------
     task_state_word state_;
     std::atomic<std::uint32_t> refs_{1};
     const task_id id_;
+
+   protected:
+    // ---- the task's outcome: written by the task templates (task_impl.hpp) as the callable
+    // returns, or by the scheduler, worker and blocking pool for a task that never ran or
+    // could not run. Read through final_outcome()/exception() by the join side. The flags
+    // here and at the start of the next section sit together, so the header has no padding
+    // between them and its constructor clears the five of them together (spawn is hot).
+    std::exception_ptr exception_;
     outcome outcome_ = outcome::pending;
+    bool result_taken_ = false;
+
+   private:
+    // ---- the scheduler and its queues (scheduler, worker, the queue templates, owned_tasks;
+    // submit_handler binds a handler to its scheduler) -------------------------------------
     bool pinned_ = false;
     bool blocking_ = false;
     bool inline_ = false;  // an Asio handler: run on the worker's stack, not in a fiber
-    bool result_taken_ = false;
-    std::uint32_t shield_depth_ = 0;
-    std::exception_ptr exception_;
-    std::source_location spawned_at_;
-    std::string name_;
     std::size_t stack_size_ = 0;
-
     task_header* queue_next_ = nullptr;  // inject queue / ready lists (one at a time)
-    task_header* owned_prev_ = nullptr;  // the runtime's list of live tasks
+    task_header* owned_prev_ = nullptr;  // the runtime's list of live tasks (owned_tasks)
     task_header* owned_next_ = nullptr;
     scheduler* sched_ = nullptr;
     worker* worker_ = nullptr;  // running it now / the owner of a pinned task
 
-    // Fiber, managed by lib/fiber: context, stack and sanitizer bookkeeping.
+    // ---- the fiber and the switch (worker, with lib/fiber): context, stack, sanitizer and
+    // C++ exception state -----------------------------------------------------------------
     void* fiber_ctx_ = nullptr;
     void* stack_base_ = nullptr;  // lowest address of the mapping (guard page included)
     std::size_t stack_len_ = 0;
@@ -116,10 +219,14 @@ class task_header {
     void* eh_caught_ = nullptr;  // this task's C++ exception state while it is switched out
     unsigned int eh_uncaught_ = 0;
 
-    waker join_waker_;  // guarded by the join_waker bit (task_state_word)
+    // ---- join: the joiner writes it (publish_join_waker), complete() takes it; guarded by
+    // the join_waker bit (task_state_word) -------------------------------------------------
+    waker join_waker_;
 
-    // Identity and context: a branch (join/select child) reports its parent's id and shares
-    // its task_locals. `locals_` is opaque storage managed by task_local (lib/ never looks in).
+    // ---- identity and context (set by scheduler::submit; then the task itself, scope_push
+    // and timeout_scope for the scopes, the select code through the accessors) -------------
+    // A branch (join/select child) reports its parent's id and shares its task_locals.
+    // `locals_` is opaque storage managed by task_local (lib/ never looks in).
     task_header* identity_ = this;
     std::shared_ptr<void> locals_;
     cancel_scope* scopes_ = nullptr;  // innermost first; only the task itself touches it
@@ -127,13 +234,14 @@ class task_header {
     // task is submitted, read-only afterwards (by any thread that grants it something).
     claim_record claim_;
     std::uint32_t select_turn_ = 0;  // plain select's rotating start; only the task touches it
+    std::uint32_t shield_depth_ = 0;
 
-    // Diagnostics for dump(): where the task is parked. Written by the task, read by dump().
+    // ---- diagnostics: set at spawn (the constructor, scheduler::submit); where the task is
+    // parked is written by the task (note_waiting) and read by dump() ------------------------
+    std::source_location spawned_at_;
+    std::string name_;
     std::atomic<const char*> waiting_on_{nullptr};
     std::atomic<std::source_location> suspended_at_{};
-
-   protected:
-    virtual ~task_header();
 };
 
 }  // namespace weft::detail

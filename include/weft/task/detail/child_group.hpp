@@ -187,7 +187,7 @@ void spawn_branch(child_group& g, task_header* parent, std::size_t index, std::o
     g.reserve();
     task_header* t = make_task(branch<fn_t, V>(g, index, slot, std::forward<Fn>(fn)),
                                std::source_location::current());
-    t->claim_ = g.claim_for(index);  // not yet submitted: nobody else reads it
+    t->set_claim(g.claim_for(index));  // not yet submitted: nobody else reads it
     spawn_options opts;
     opts.branch_of = parent;
     submit_child(g, t, std::move(opts));

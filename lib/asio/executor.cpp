@@ -28,20 +28,19 @@ bool on_worker_of(const scheduler* s) noexcept {
     return ctx.w && &ctx.w->sched() == s && !ctx.w->in_task();
 }
 
-boost::asio::io_context& shard_of(scheduler* s) noexcept {
+boost::asio::io_context* shard_here(scheduler* s) noexcept {
     thread_context& ctx = this_thread_context();
-    if (ctx.w && &ctx.w->sched() == s) return ctx.w->io();
+    return ctx.w && &ctx.w->sched() == s ? &ctx.w->io() : nullptr;
+}
+
+boost::asio::io_context& shard_of(scheduler* s) noexcept {
+    if (boost::asio::io_context* here = shard_here(s)) return *here;
     return s->worker_at(0).io();
 }
 
 boost::asio::io_context& next_shard(scheduler* s) noexcept {
     std::size_t i = s->next_shard.fetch_add(1, std::memory_order_relaxed) % s->num_workers();
     return s->worker_at(i).io();
-}
-
-boost::asio::io_context* shard_here(scheduler* s) noexcept {
-    thread_context& ctx = this_thread_context();
-    return ctx.w && &ctx.w->sched() == s ? &ctx.w->io() : nullptr;
 }
 
 void work_started(scheduler* s) noexcept {

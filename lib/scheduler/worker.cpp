@@ -123,10 +123,7 @@ bool worker::shuffle_order() {
     // Shuffle mode (lib/scheduler/shuffle.hpp): perturb which ready task runs next, within
     // what the fairness rules allow, so the suite meets orders it would rarely see.
     std::uint64_t r = shuffle::next(shuffle_state_);
-    if (lifo_ && (r & 3) == 0) {
-        push_back(std::exchange(lifo_, nullptr));
-        sched_.notify_parked();  // stealable now: as the LIFO cap's move (next_task)
-    }
+    if (lifo_ && (r & 3) == 0) push_stealable(std::exchange(lifo_, nullptr));
     if (((r >> 2) & 3) == 0 && pinned_ready_.size() > 1) {
         pinned_ready_.push_back(pinned_ready_.front());
         pinned_ready_.pop_front();
@@ -190,9 +187,8 @@ inline bool worker::has_other_runnable() const {
             return std::exchange(lifo_, nullptr);
         }
         // The displaced task is stealable from here on, and this worker is about to run
-        // something else first: a parked peer must hear of it, as of any ring push.
-        push_back(std::exchange(lifo_, nullptr));
-        sched_.notify_parked();
+        // something else first.
+        push_stealable(std::exchange(lifo_, nullptr));
     }
     lifo_runs_ = 0;
     if (!timer_ready_.empty()) {
@@ -266,6 +262,15 @@ task_header* worker::steal() {
     }
 }
 
+[[gnu::always_inline]] inline void worker::push_stealable(task_header* t) {
+    // Every runnable task that goes into the ring (a wake, a yield, a task moved out of the
+    // LIFO slot, one whose wake raced its switch-out) may be stolen from there, and this
+    // worker may run a long task before it gets back to it: a parked peer must hear of it.
+    // Each queueing that once skipped this stranded a task behind its worker's next one.
+    push_back(t);
+    sched_.notify_parked();
+}
+
 void worker::schedule_local(task_header* t, bool lifo) {
     if (firing_timers_ && !seeded_ && !t->pinned_) {
         timer_ready_.push_back(t);
@@ -274,11 +279,9 @@ void worker::schedule_local(task_header* t, bool lifo) {
     if (lifo && !seeded_) {
         task_header* prev = std::exchange(lifo_, t);
         if (!prev) return;
-        push_back(prev);
-    } else {
-        push_back(t);
+        t = prev;  // the slot's previous task goes to the ring
     }
-    sched_.notify_parked();
+    push_stealable(t);
 }
 
 void worker::schedule_pinned(task_header* t) {
@@ -635,8 +638,7 @@ void worker::after_switch(task_header* t) {
         case switch_reason::yield:
             // The state stays `running` (see run_task): the queue entry is the only one, and
             // the release store that publishes it also publishes the saved context.
-            push_back(t);  // behind the ready ones; may be stolen from here on
-            sched_.notify_parked();
+            push_stealable(t);  // behind the ready ones
             return;
         case switch_reason::park:
         case switch_reason::none: {
@@ -644,12 +646,9 @@ void worker::after_switch(task_header* t) {
             // transition's release, so whoever schedules it next resumes a complete context.
             if (t->state_.transition_to_idle()) {
                 // A wake raced with the switch-out: the task is runnable again, and it goes to
-                // the ring like any wake, so a parked peer must hear of it. Without the notify
-                // it waited there while this worker ran a long task next and the peer slept
-                // (a 5 ms sleep woken during its own switch-out returned after 1.5 s, under
-                // TSan on a loaded machine: the sleep_test case).
-                push_back(t);
-                sched_.notify_parked();
+                // the ring like any wake (without the notify, a 5 ms sleep woken during its own
+                // switch-out returned after 1.5 s behind this worker's next task).
+                push_stealable(t);
             }
             return;
         }

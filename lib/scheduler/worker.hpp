@@ -145,6 +145,8 @@ class worker {
     }
     void drain_pinned_inbox();
     void push_back(task_header* t);
+    /// push_back, then wake a parked peer if one should be (see worker.cpp).
+    void push_stealable(task_header* t);
     void maintenance();
     void loop(const std::function<bool()>* done);
     static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) {

@@ -29,7 +29,7 @@ namespace {
 constexpr std::string_view peer_rows[] = {
     "idle_memory",   "spawn_many",    "spawn_remote", "yield_many", "ping_pong",
     "ping_pong_100", "chained_spawn", "mpsc",         "mutex",      "skynet",
-    "timers",        "tcp_echo",      "select",
+    "timers",        "tcp_echo",      "select",       "select_ops",
 };
 
 constexpr std::string_view scaling_rows[] = {

@@ -64,7 +64,7 @@ inline bool readable_now(int fd) noexcept {
 /// blocking; if that finds nothing after all it calls this again, keeping its claim: it
 /// waits on as the winner. `ec` is set when the wait failed.
 template <class Socket>
-void wait_readable_and_claim(Socket& s, weft::detail::task_header* claimer, const char* what,
+void wait_readable_and_claim(Socket& s, const weft::detail::claim_record* claimer, const char* what,
                              std::source_location where, boost::system::error_code& ec) {
     for (;;) {
         if (!readable_now(s.native_handle())) {

@@ -86,7 +86,7 @@ tcp_stream tcp_listener::accept(std::source_location where) {
     auto backoff = first_backoff;
     // A select branch accepts only once it has won (address.hpp: wait_readable_and_claim);
     // a connection that is gone by then (would_block) is waited for as the winner.
-    weft::detail::task_header* claimer = weft::detail::current_claimer();
+    const weft::detail::claim_record* claimer = weft::detail::current_claimer();
     for (;;) {
         error_code ec;
         if (claimer) {

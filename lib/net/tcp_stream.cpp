@@ -50,9 +50,9 @@ bool would_block(const error_code& ec) noexcept {
 // without blocking. If that read finds nothing after all (spurious readiness, or another
 // reader took it), the branch keeps waiting as the winner: it holds the claim, and no other
 // branch could take anything meanwhile. Other tasks keep the speculative path below.
-std::size_t receive_claimed(asio::ip::tcp::socket& socket, weft::detail::task_header* claimer,
-                            asio::mutable_buffer buf, error_code& ec, const char* what,
-                            std::source_location where) {
+std::size_t receive_claimed(asio::ip::tcp::socket& socket,
+                            const weft::detail::claim_record* claimer, asio::mutable_buffer buf,
+                            error_code& ec, const char* what, std::source_location where) {
     for (;;) {
         // Readiness by poll(2), not FIONREAD: end of stream is readable too, and a branch
         // that waited for it would lose every round to a sibling that is always ready.
@@ -66,7 +66,7 @@ std::size_t receive_claimed(asio::ip::tcp::socket& socket, weft::detail::task_he
 std::size_t receive_some(asio::ip::tcp::socket& socket, std::uint32_t& wait_streak,
                          asio::mutable_buffer buf, error_code& ec, const char* what,
                          std::source_location where) {
-    if (weft::detail::task_header* claimer = weft::detail::current_claimer()) {
+    if (const weft::detail::claim_record* claimer = weft::detail::current_claimer()) {
         return receive_claimed(socket, claimer, buf, ec, what, where);
     }
     if (wait_streak % 8 == 0) {

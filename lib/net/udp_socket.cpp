@@ -92,7 +92,7 @@ std::size_t udp_socket::recv(asio::mutable_buffer buf, std::source_location wher
     weft::detail::consume_budget(where);
     error_code ec;
     std::size_t n = 0;
-    if (weft::detail::task_header* claimer = weft::detail::current_claimer()) {
+    if (const weft::detail::claim_record* claimer = weft::detail::current_claimer()) {
         // A select branch: readiness, claim, then a non-blocking receive (address.hpp).
         do {
             ec.clear();
@@ -128,7 +128,7 @@ std::pair<std::size_t, asio::ip::udp::endpoint> udp_socket::recv_from(asio::muta
     asio::ip::udp::endpoint from;
     error_code ec;
     std::size_t n = 0;
-    if (weft::detail::task_header* claimer = weft::detail::current_claimer()) {
+    if (const weft::detail::claim_record* claimer = weft::detail::current_claimer()) {
         // A select branch: readiness, claim, then a non-blocking receive (address.hpp).
         do {
             ec.clear();

@@ -48,7 +48,7 @@ struct waiter
     int delivered = 0;     // guarded by the service's mutex
     bool refused = false;  // guarded too: its select claim was refused, nothing delivered
     weft::detail::waker w;
-    weft::detail::task_header* claimer = nullptr;  // a select branch claims before delivery
+    const weft::detail::claim_record* claimer = nullptr;  // a select branch claims before delivery
 };
 
 class signal_service : public asio::execution_context::service {

@@ -17,7 +17,7 @@ void notify::wait_from(std::uint64_t calls, std::source_location where) {
 
 bool notify::wait_once(std::uint64_t calls, std::source_location where) {
     if ((state_.load(std::memory_order_acquire) >> calls_shift) != calls) return true;
-    detail::task_header* claimer = detail::current_claimer();
+    const detail::claim_record* claimer = detail::current_claimer();
     if (try_take_permit()) {
         if (detail::claim_select(claimer)) return true;
         notify_one();  // refused: the permit goes back (or to a waiter)
@@ -36,6 +36,21 @@ bool notify::wait_once(std::uint64_t calls, std::source_location where) {
             if (s == detail::wait_status::granted) notify_one();
         });
     return s != detail::wait_status::refused;
+}
+
+std::uint32_t notify::notified_operation::start(const detail::claim_record* rec,
+                                                const detail::waker& w) {
+    notify& n = *owner_;
+    if ((n.state_.load(std::memory_order_acquire) >> calls_shift) != calls_) return woken_all;
+    if (n.try_take_permit()) {
+        if (detail::claim_select(rec)) return detail::wait_status::granted;
+        n.notify_one();  // refused: the permit goes back (or to a waiter)
+        return detail::wait_status::refused;
+    }
+    waiter_node& node = node_.emplace(&n);
+    node.set_waker(w.clone());
+    node.set_claimer(rec);
+    return n.enqueue(node, calls_);
 }
 
 std::uint32_t notify::enqueue(waiter_node& w, std::uint64_t calls) noexcept {

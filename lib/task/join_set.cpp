@@ -134,7 +134,7 @@ task_header* join_set_base::next(std::source_location where) {
     join_set_core& c = *core_;
     join_set_node* n;
     // Before any lock: a select branch gives back what it held from its previous operation.
-    task_header* claimer = current_claimer();
+    const claim_record* claimer = current_claimer();
     {
         std::unique_lock lock(c.mu);
         if (!c.ended.empty()) {

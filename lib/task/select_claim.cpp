@@ -26,12 +26,13 @@ bool claim_race(select_race* race, std::size_t index) noexcept {
         // of ours may have been refused further up, so the walk always goes to the top rather
         // than stopping at a level we already hold (stopping there would let a branch of an
         // inner select that lost the outer one consume on a second try).
-        task_header* owner = race->outer;
-        if (!owner) return true;
-        // safety: `owner` outlives every branch of this race (its select waits for them), and
-        // its claim_ was written before it was submitted, so before this branch existed.
-        race = owner->claim().race;
-        index = owner->claim().index;
+        const claim_record* up = race->outer;
+        if (!up) return true;
+        // safety: `up` is the owner task's record; the owner outlives every branch and
+        // operation of this race (its select waits for them), and the record was written
+        // before the owner was submitted, so before this race existed.
+        race = up->race;
+        index = up->index;
     }
     return true;
 }
@@ -70,7 +71,7 @@ bool release_level(select_race* race, std::size_t index) noexcept {
     // Ordering: acquire, so a level we read as ours was claimed by our own earlier steps (or
     // the steps of the inner branch on whose behalf it is ours), as in claim_race.
     if (race->winner.load(std::memory_order_acquire) != index) return false;
-    if (task_header* owner = race->outer) release_level(owner->claim().race, owner->claim().index);
+    if (const claim_record* up = race->outer) release_level(up->race, up->index);
     // safety: only a holder releases, and nobody else moves a level held for `index` (a claim
     // only moves none -> i), so the store cannot overwrite another branch's claim.
     // Ordering: seq_cst store then the lock in wake_reopened: a waiter that registers under
@@ -83,25 +84,25 @@ bool release_level(select_race* race, std::size_t index) noexcept {
 
 // The race that refuses `t` now: the lowest level held for another index than `index` (set to
 // ours at that level). Null when every level is free or ours (a claim would succeed).
-select_race* refusing_race(task_header* t, std::size_t& index) noexcept {
-    select_race* race = t->claim().race;
-    index = t->claim().index;
+select_race* refusing_race(const claim_record& c, std::size_t& index) noexcept {
+    select_race* race = c.race;
+    index = c.index;
     while (race) {
         std::size_t held = race->winner.load(std::memory_order_acquire);
         if (held != select_race::none && held != index) return race;
-        task_header* owner = race->outer;
-        if (!owner) return nullptr;
-        race = owner->claim().race;
-        index = owner->claim().index;
+        const claim_record* up = race->outer;
+        if (!up) return nullptr;
+        race = up->race;
+        index = up->index;
     }
     return nullptr;
 }
 
 }  // namespace
 
-void release_claims(task_header* t) noexcept {
-    if (!t || !t->claim().race) return;
-    release_level(t->claim().race, t->claim().index);
+void release_claims(const claim_record* c) noexcept {
+    if (!c || !c->race) return;
+    release_level(c->race, c->index);
 }
 
 void wait_reopened(const char* what, std::source_location where) {
@@ -110,7 +111,7 @@ void wait_reopened(const char* what, std::source_location where) {
     for (;;) {
         throw_if_cancelled();
         std::size_t index = 0;
-        select_race* race = refusing_race(t, index);
+        select_race* race = refusing_race(t->claim(), index);
         if (!race) return;  // released meanwhile: retry
         reopen_waiter node;
         node.w = current_waker(what);
@@ -138,27 +139,22 @@ void wait_reopened(const char* what, std::source_location where) {
     }
 }
 
-bool claim_select(task_header* t) noexcept {
-    if (!t || !t->claim().race) return true;
-    return claim_race(t->claim().race, t->claim().index);
-}
-
-task_header* current_claimer() noexcept {
-    task_header* t = claimer_of_current();
+const claim_record* current_claimer() noexcept {
+    const claim_record* c = claimer_of_current();
     // Starting another consuming operation: what this branch took before is in user code now.
-    release_claims(t);
-    return t;
+    release_claims(c);
+    return c;
 }
 
 void begin_consuming() noexcept { release_claims(claimer_of_current()); }
 
-task_header* claimer_of_current() noexcept {
+const claim_record* claimer_of_current() noexcept {
     task_header* t = current_task();
     if (!t || !t->claim().race) return nullptr;
     // A shielded or unwinding branch cannot be interrupted, so it must not be refused: it
     // would wait for a grant that never comes.
     if (t->shielded() || std::uncaught_exceptions() != 0) return nullptr;
-    return t;
+    return &t->claim();
 }
 
 bool claim_current() noexcept { return claim_select(current_claimer()); }

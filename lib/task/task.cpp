@@ -100,7 +100,7 @@ void join_wait(task_header* t, std::source_location where) {
     // The start of a consuming op: a select branch gives back what it held (a loop branch),
     // then claims when the result is there; refused, it waits for the race to reopen (the
     // result stays in the handle meanwhile).
-    task_header* claimer = current_claimer();
+    const claim_record* claimer = current_claimer();
     auto claim = [&] {
         while (!claim_select(claimer)) wait_reopened("join", where);
     };

@@ -40,6 +40,10 @@ std::chrono::steady_clock::time_point interval::tick(std::source_location where)
         if (detail::claim_current()) break;
         detail::wait_reopened("interval::tick", where);  // took nothing; retry once reopened
     }
+    return take_tick();
+}
+
+std::chrono::steady_clock::time_point interval::take_tick() {
     const auto due = next_;
     const auto now = detail::clock_now();
     if (now <= due + tolerance) {

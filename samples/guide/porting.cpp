@@ -63,6 +63,33 @@ void select_loop() {
            "select loop: every value arrives (recv loses nothing as a select loser)");
 }
 
+void select_ops_loop() {
+    auto [tx, rx] = weft::mpsc::channel<int>(8);
+    auto producer = weft::spawn([tx = std::move(tx)] {
+        for (int i = 1; i <= 3; ++i) {
+            weft::sleep_for(30ms);
+            tx.send(i);
+        }
+    });
+    // [snippet:select-ops]
+    weft::interval ticker(10ms);
+    int sum = 0, ticks = 0;
+    for (;;) {  // loop { select! { v = rx.recv() => ..., _ = ticker.tick() => ... } }
+        auto ev = weft::select(rx.recv_op(), ticker.tick_op());  // no fiber per branch
+        if (ev.index() == 1) {
+            ++ticks;
+            continue;
+        }
+        std::optional<int> v = std::get<0>(ev);
+        if (!v) break;  // every sender is gone
+        sum += *v;
+    }
+    // sum == 6; ticks > 0
+    // [end]
+    producer.join();
+    expect(sum == 6 && ticks > 0, "select over operations: every value arrives");
+}
+
 void echo_server() {
     // [snippet:tcp-echo]
     auto listener = weft::net::tcp_listener::bind("127.0.0.1:0");  // TcpListener::bind
@@ -168,6 +195,7 @@ int main() {
     weft::runtime rt = weft::builder::multi_thread().worker_threads(2).build();
     rt.block_on([] {
         select_loop();
+        select_ops_loop();
         echo_server();
         graceful_shutdown();
         stream_map();
@@ -178,7 +206,10 @@ int main() {
     // seed fixes. Instant, and reproducible where the run above depends on timing.
     for (std::uint64_t seed = 0; seed < 20; ++seed) {
         auto paused = weft::builder::current_thread().start_paused(true).seed(seed).build();
-        paused.block_on([] { select_loop(); });
+        paused.block_on([] {
+            select_loop();
+            select_ops_loop();
+        });
     }
     std::printf("porting: %s\n", ok ? "all as described" : "FAILED");
     return ok ? 0 : 1;

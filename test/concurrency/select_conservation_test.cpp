@@ -12,6 +12,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+
 #include <atomic>
 #include <csignal>
 #include <cstddef>
@@ -911,10 +913,31 @@ TEST_CASE("select signal wait vs tick loses no signal", "[concurrency][select][c
     // One signal at a time (POSIX merges a signal raised while pending): raised, then
     // acknowledged by the consumer; a signal taken by a losing branch stalls the round.
     std::size_t n = weft::test::scaled(2000);
+    // Until weft's handler is installed, a raised SIGUSR2 would terminate the process; a wait
+    // under a short timeout does not install it when the deadline passes before the wait
+    // starts (seen under TSan). So a no-op handler covers the start, a waiter task is fed
+    // signals until it has one (weft's handler replaced the no-op one then), and a leftover
+    // delivery is drained before counting.
+    struct sigaction quiet {
+    }, before{};
+    quiet.sa_handler = [](int) {};
+    sigemptyset(&quiet.sa_mask);
+    REQUIRE(sigaction(SIGUSR2, &quiet, &before) == 0);
     outcome o = run(n, [n](tally& t) {
-        try {  // installs the handler before anything raises (SIGUSR2 would terminate)
-            weft::timeout(1ms, [] { weft::signal::wait({SIGUSR2}); });
-        } catch (const weft::elapsed&) {}
+        auto installed = weft::spawn([] { return weft::signal::wait({SIGUSR2}); });
+        for (int i = 0; i < 5000 && !installed.is_finished(); ++i) {
+            std::raise(SIGUSR2);
+            weft::sleep_for(1ms);
+        }
+        if (!installed.is_finished()) installed.abort();  // bounded: join then throws
+        REQUIRE(installed.join() == SIGUSR2);
+        for (;;) {
+            try {
+                weft::timeout(20ms, [] { weft::signal::wait({SIGUSR2}); });
+            } catch (const weft::elapsed&) {
+                break;  // nothing pending any more
+            }
+        }
         auto [ack_tx, ack_rx] = weft::mpsc::unbounded_channel<int>();
         auto p = weft::spawn([&] {
             int stalls = 0;
@@ -940,5 +963,6 @@ TEST_CASE("select signal wait vs tick loses no signal", "[concurrency][select][c
         }
         p.join();
     });
+    sigaction(SIGUSR2, &before, nullptr);
     check(o, "signal wait vs tick");
 }

@@ -138,7 +138,7 @@ class receiver {
         auto& st = state();
         weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
-        weft::detail::task_header* claimer = weft::detail::current_claimer();
+        const weft::detail::claim_record* claimer = weft::detail::current_claimer();
         for (bool first = true;;) {
             chan::bc_node<T> node;
             {

@@ -175,7 +175,7 @@ class receiver_base {
         weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
         for (;;) {  // a refused select branch retries from here once the race reopens
-            weft::detail::task_header* claimer = weft::detail::current_claimer();
+            const weft::detail::claim_record* claimer = weft::detail::current_claimer();
             chan::rx_node<T> node;
             {
                 wake_batch<1> wb;
@@ -205,6 +205,65 @@ class receiver_base {
         }
     }
 
+    /// recv() as an operation of weft::select over operations (no fiber of its own):
+    /// `weft::select(rx.recv_op(), ticker.tick_op())`. Completes with what recv() returns.
+    class recv_operation {
+       public:
+        /// What weft::select returns at this operation's index.
+        using value_type = std::optional<T>;
+        recv_operation(const recv_operation&) = delete;
+        recv_operation& operator=(const recv_operation&) = delete;
+
+        /// The select_op protocol (weft/detail/select_op.hpp); called by weft::select only.
+        std::uint32_t start(const weft::detail::claim_record* rec, const weft::detail::waker& w) {
+            wake_batch<1> wb;  // declared first: the refilled sender is woken after unlocking
+            chan::lock_t lk(st_->mu);
+            if (!st_->buf.empty()) {
+                if (!weft::detail::claim_select(rec)) return wait_status::refused;
+                value_.emplace(st_->buf.pop_front());
+                st_->refill_locked(wb);
+                return wait_status::granted;
+            }
+            if (st_->ended_locked()) return wait_status::closed;
+            if (st_->rx_waiter != nullptr) {
+                throw std::logic_error(
+                    "weft::mpsc::receiver: used concurrently (a receive is pending)");
+            }
+            chan::rx_node<T>& node = node_.emplace();
+            node.set_waker(w.clone());
+            node.set_claimer(rec);
+            st_->rx_waiter = &node;
+            return wait_status::waiting;
+        }
+        /// The select_op protocol: the status of the queued waiter.
+        [[nodiscard]] std::uint32_t status() const noexcept { return node_->status(); }
+        /// The select_op protocol: leaves the queue (true if it was still queued).
+        bool withdraw() noexcept {
+            chan::lock_t lk(st_->mu);
+            if (st_->rx_waiter != &*node_) return false;
+            st_->rx_waiter = nullptr;
+            return true;
+        }
+        /// The select_op protocol: the winner's result.
+        value_type finish(std::uint32_t s) {
+            if (value_) return std::move(value_);
+            if (s == wait_status::granted) return std::move(node_->value);
+            return std::nullopt;  // closed and drained
+        }
+
+       private:
+        friend class receiver_base;
+        explicit recv_operation(chan::mpsc_state<T>& st) noexcept
+            : st_(&st) {}
+        chan::mpsc_state<T>* st_;
+        std::optional<T> value_;                // taken at start
+        std::optional<chan::rx_node<T>> node_;  // queued at start; a new one per start
+    };
+
+    /// recv() for weft::select over operations: see recv_operation.
+    /// **Cancellation**: as recv (weft::select over operations).
+    [[nodiscard]] recv_operation recv_op() { return recv_operation(state()); }
+
     /// Receives the next value if one is buffered; std::nullopt otherwise (also once closed).
     /// Never suspends.
     std::optional<T> try_recv() {
@@ -228,7 +287,7 @@ class receiver_base {
         weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
         for (;;) {  // a refused select branch retries from here once the race reopens
-            weft::detail::task_header* claimer = weft::detail::current_claimer();
+            const weft::detail::claim_record* claimer = weft::detail::current_claimer();
             chan::rx_node<T> node;
             bool refused = false;
             for (;;) {
@@ -303,7 +362,7 @@ class receiver_base {
         }
     }
     static void park_locked(chan::mpsc_state<T>& st, chan::rx_node<T>& node,
-                            weft::detail::task_header* claimer) {
+                            const weft::detail::claim_record* claimer) {
         if (st.rx_waiter != nullptr) {
             throw std::logic_error(
                 "weft::mpsc::receiver: used concurrently (a receive is pending)");
@@ -343,7 +402,7 @@ class receiver_base {
     /// `claimer` claims before the first value is taken (null: no claim needed); refused,
     /// nothing is taken.
     static std::size_t drain(chan::mpsc_state<T>& st, std::vector<T>& out, std::size_t limit,
-                             weft::detail::task_header* claimer) {
+                             const weft::detail::claim_record* claimer) {
         std::size_t n = 0;
         while (n < limit) {
             wake_batch<32> wb;

@@ -212,7 +212,7 @@ class receiver {
         weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
         for (;;) {  // a refused select branch retries from here once the race reopens
-            weft::detail::task_header* claimer = weft::detail::current_claimer();
+            const weft::detail::claim_record* claimer = weft::detail::current_claimer();
             chan::oneshot_node<T> node;
             {
                 std::unique_lock lk(st.mu);

@@ -195,7 +195,7 @@ class receiver {
         auto& st = state();
         weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
-        weft::detail::task_header* claimer = weft::detail::current_claimer();
+        const weft::detail::claim_record* claimer = weft::detail::current_claimer();
         for (bool first = true;;) {
             // A select branch marks the value seen only once it has won the select.
             probe p = st.check(*cur_, claimer == nullptr);

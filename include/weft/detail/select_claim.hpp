@@ -9,15 +9,18 @@
 //   - Each select owns a select_race: `winner`, none until a branch claims it.
 //   - A select branch's task_header carries a claim_record {race, index}, written before the
 //     task is submitted and never changed (join and scoped children carry none: claims stop
-//     at a join, as a Tokio join of cancel-safe futures is not cancel-safe).
-//   - A select nested in a branch of an outer select: the inner race's `outer` is the inner
-//     select's owner task (the outer branch), so a claim walks upwards: claiming the inner
-//     race and then the owner's own record, up to a select whose owner is not a branch. The
-//     chain is cut (outer = null) when the inner select is called inside this_task::shield or
-//     while unwinding: such a select must finish even though its owner may have lost.
+//     at a join, as a Tokio join of cancel-safe futures is not cancel-safe). A select over
+//     operations (detail/select_op.hpp) has no branch tasks: each of its operations carries
+//     a record {race, index} of its own, on the caller's stack, and its waiter claims with it.
+//   - A select nested in a branch of an outer select: the inner race's `outer` is the claim
+//     record of the inner select's owner task (the outer branch), so a claim walks upwards:
+//     claiming the inner race and then the owner's own record, up to a select whose owner is
+//     not a branch. The chain is cut (outer = null) when the inner select is called inside
+//     this_task::shield or while unwinding: such a select must finish even though its owner
+//     may have lost.
 //   - Whoever is about to hand a cancel-safe operation's result to a waiter (the granter
-//     under the primitive's lock, or the waiter itself on its fast path) claims first for
-//     the waiter's task and, if refused, leaves the value/permit/notification where it is.
+//     under the primitive's lock, or the waiter itself on its fast path) claims first with
+//     the waiter's record and, if refused, leaves the value/permit/notification where it is.
 //   - A branch that returns claims too (child_group::returned); holding the claim, it wins.
 //
 // Release (a loop branch gives the race back). In Tokio a loop future that took a value and
@@ -58,14 +61,18 @@ namespace weft::detail {
 class task_header;
 struct reopen_waiter;
 
-/// The race of one select (lives in its child_group).
+struct claim_record;
+
+/// The race of one select (lives in its child_group, or on the frame of a select over
+/// operations).
 struct select_race {
     static constexpr std::size_t none = ~std::size_t{0};
     /// The branch index that holds the race, or none.
     std::atomic<std::size_t> winner{none};
-    /// The select's owner task when that task claims in an outer select (it is a branch of one,
-    /// not shielded, not unwinding); null otherwise. Written before any branch is submitted.
-    task_header* outer = nullptr;
+    /// The claim record of the select's owner task when that task claims in an outer select
+    /// (it is a branch of one, not shielded, not unwinding); null otherwise. Written before any
+    /// branch is submitted (or any operation is started).
+    const claim_record* outer = nullptr;
     /// Guards `reopen`: the refused consumers waiting for this race to be released.
     std::mutex mu;
     reopen_waiter* reopen = nullptr;
@@ -82,21 +89,24 @@ struct claim_record {
 /// some level is held by another branch. Never blocks; any thread.
 bool claim_race(select_race* race, std::size_t index) noexcept;
 
-/// Claims for task `t` (a waiter's claimer). True at once (one load) when `t` is not a
-/// select branch.
-bool claim_select(task_header* t) noexcept;
+/// Claims for `c` (a waiter's claimer: a branch task's record, or a select operation's).
+/// True at once when `c` is null (no select to claim).
+inline bool claim_select(const claim_record* c) noexcept {
+    return c == nullptr || claim_race(c->race, c->index);
+}
 
-/// Releases every level held for task `t` (its own race if it holds it there, then the
-/// levels its owners hold on its behalf), top level first, and wakes their refused waiters.
-/// Called by the holder only. No-op when `t` is null or holds nothing.
-void release_claims(task_header* t) noexcept;
+/// Releases every level held for `c` (its own race if it holds it there, then the levels
+/// its owners hold on its behalf), top level first, and wakes their refused waiters.
+/// Called by the holder only. No-op when `c` is null or holds nothing.
+void release_claims(const claim_record* c) noexcept;
 
-/// The start of a consuming operation: the task that must claim for it (the current task
-/// when it is a select branch that is neither inside this_task::shield nor unwinding; null
-/// otherwise: a shielded or unwinding branch must be granted unconditionally). A branch
-/// that holds its select from an earlier operation has moved on: its claims are released
-/// here first (release_claims). Call once per operation, before its first claim.
-task_header* current_claimer() noexcept;
+/// The start of a consuming operation: the claim record it must claim with (the current
+/// task's, when the task is a select branch that is neither inside this_task::shield nor
+/// unwinding; null otherwise: a shielded or unwinding branch must be granted
+/// unconditionally). A branch that holds its select from an earlier operation has moved on:
+/// its claims are released here first (release_claims). Call once per operation, before its
+/// first claim.
+const claim_record* current_claimer() noexcept;
 
 /// The first step of a consuming operation, before its cooperative-budget check: gives back
 /// the claims of the current branch (release_claims), so that when the budget makes it yield,
@@ -107,7 +117,7 @@ void begin_consuming() noexcept;
 
 /// current_claimer() without the release: for a select's own construction (its owner's
 /// record becomes the new race's outer level), which consumes nothing.
-task_header* claimer_of_current() noexcept;
+const claim_record* claimer_of_current() noexcept;
 
 /// The fast path of a consuming call: current_claimer() and claims for it (true when it need
 /// not claim). Call right before taking something that is available now.

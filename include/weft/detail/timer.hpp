@@ -7,6 +7,7 @@
 // no longer refers to it.
 #pragma once
 
+#include <weft/detail/wait_status.hpp>
 #include <weft/detail/waker.hpp>
 
 #include <atomic>
@@ -50,5 +51,29 @@ class timer {
 /// The runtime's clock: steady_clock::now(), or the virtual time while paused. Off any
 /// runtime, steady_clock::now().
 std::chrono::steady_clock::time_point clock_now();
+
+/// The waiting half of a select operation that completes at a deadline (sleep_until_op,
+/// interval::tick_op), in the terms of detail/select_op.hpp. Reaching the deadline consumes
+/// nothing, so it never claims: the select claims for it when it sees it fired.
+class deadline_wait {
+   public:
+    std::uint32_t start(std::chrono::steady_clock::time_point deadline, const waker& w) {
+        if (clock_now() >= deadline) return wait_status::granted;
+        tm_.arm(deadline, w.clone());
+        return wait_status::waiting;
+    }
+    [[nodiscard]] std::uint32_t status() const noexcept {
+        // Ordering: fired() is an acquire pairing with the firing thread's release.
+        return tm_.fired() ? wait_status::granted : wait_status::waiting;
+    }
+    /// True when the timer had not fired: it is out of its heap now and never fires.
+    bool withdraw() noexcept {
+        tm_.disarm();
+        return !tm_.fired();
+    }
+
+   private:
+    timer tm_;
+};
 
 }  // namespace weft::detail

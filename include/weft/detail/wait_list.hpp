@@ -75,6 +75,7 @@
 #include <weft/detail/completion_executor.hpp>
 #include <weft/detail/park.hpp>
 #include <weft/detail/select_claim.hpp>
+#include <weft/detail/wait_status.hpp>
 #include <weft/detail/waker.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -138,19 +139,6 @@ class spin_lock {
     std::atomic<bool> locked_{false};
 };
 
-/// Final statuses of a wait. Primitives may define their own from `user` on.
-namespace wait_status {
-inline constexpr std::uint32_t waiting = 0;  ///< queued: nobody ended the wait yet
-inline constexpr std::uint32_t granted = 1;  ///< got what it waited for
-inline constexpr std::uint32_t closed = 2;   ///< the primitive was closed
-inline constexpr std::uint32_t aborted = 3;  ///< Asio waiter cancelled through its slot
-/// A select claim for the waiter's task was refused: nothing was granted; the waiter waits
-/// for the race to reopen (wait_reopened) and retries. Never given to an Asio waiter (those
-/// carry no claimer).
-inline constexpr std::uint32_t refused = 4;
-inline constexpr std::uint32_t user = 16;
-}  // namespace wait_status
-
 template <std::size_t N>
 class wake_batch;
 template <class Node>
@@ -182,14 +170,16 @@ class wait_node : public wait_hook {
     void set_waker(waker w) noexcept { waker_ = std::move(w); }
     /// Asio waiters have a completion function instead of a waker.
     [[nodiscard]] bool is_async() const noexcept { return complete_ != nullptr; }
-    /// A consuming waiter: the task that must win its select before this node may be granted
-    /// (current_claimer(): null when the waiter is not a select branch, or is shielded or
-    /// unwinding). Set before the node is queued; read by granters under the lock.
-    void set_claimer(task_header* t) noexcept { claimer_ = t; }
+    /// A consuming waiter: the claim that must win its select before this node may be granted
+    /// (current_claimer(): the record of the waiter's task, null when the task is not a select
+    /// branch, or is shielded or unwinding; or the record of one operation of a select over
+    /// operations, detail/select_op.hpp). Set before the node is queued; read by granters
+    /// under the lock.
+    void set_claimer(const claim_record* c) noexcept { claimer_ = c; }
     /// Granter side, under the lock, before writing any payload: may this node be granted?
-    /// False means another branch of its task's select holds the race: unlink it and grant it
-    /// wait_status::refused, leaving the value, permit or notification for the next waiter or
-    /// in the primitive (the waiter retries once the race is released).
+    /// False means another branch (or operation) of its select holds the race: unlink it and
+    /// grant it wait_status::refused, leaving the value, permit or notification for the next
+    /// waiter or in the primitive (the waiter retries once the race is released).
     [[nodiscard]] bool try_claim() noexcept {
         return claimer_ == nullptr || claim_select(claimer_);
     }
@@ -210,7 +200,7 @@ class wait_node : public wait_hook {
     std::atomic<std::uint32_t> status_{wait_status::waiting};
     complete_fn complete_ = nullptr;
     waker waker_;
-    task_header* claimer_ = nullptr;
+    const claim_record* claimer_ = nullptr;
     std::uint64_t seq_ = 0;
 };
 

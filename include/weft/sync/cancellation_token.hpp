@@ -10,8 +10,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <source_location>
 #include <tuple>
+#include <variant>
 
 namespace weft {
 
@@ -55,6 +57,13 @@ class cancellation_token {
     /// **Cancellation**: cancel-safe (waiting consumes nothing); an aborted task throws
     /// task_cancelled.
     void cancelled(std::source_location where = std::source_location::current()) const;
+
+    class cancelled_operation;
+
+    /// cancelled() as an operation of weft::select over operations (no fiber of its own):
+    /// `weft::select(rx.recv_op(), stop.cancelled_op())`.
+    /// **Cancellation**: as cancelled() (weft::select over operations).
+    [[nodiscard]] cancelled_operation cancelled_op() const;
 
     /// A new token cancelled when this one is (at once if it already is); cancelling the
     /// child does not cancel this one. The child keeps its ancestors alive.
@@ -112,5 +121,41 @@ class cancellation_token {
 
     std::shared_ptr<token_state> state_;
 };
+
+/// What cancellation_token::cancelled_op() returns: one cancelled() for weft::select over
+/// operations. It consumes nothing, so it never claims: the select claims for it when it
+/// sees the token cancelled.
+class cancellation_token::cancelled_operation {
+   public:
+    /// What weft::select returns at this operation's index.
+    using value_type = std::monostate;
+    cancelled_operation(const cancelled_operation&) = delete;
+    cancelled_operation& operator=(const cancelled_operation&) = delete;
+
+    /// The select_op protocol (weft/detail/select_op.hpp); called by weft::select only.
+    std::uint32_t start(const detail::claim_record*, const detail::waker& w) {
+        if (is_cancelled(*state_)) return detail::wait_status::granted;
+        waiter_node& node = node_.emplace(state_);
+        node.set_waker(w.clone());
+        return enqueue(*state_, node);
+    }
+    /// The select_op protocol: the status of the queued waiter.
+    [[nodiscard]] std::uint32_t status() const noexcept { return node_->status(); }
+    /// The select_op protocol: leaves the queue (true if it was still queued).
+    bool withdraw() noexcept { return cancel_waiter(*state_, *node_); }
+    /// The select_op protocol: the winner's result.
+    value_type finish(std::uint32_t) noexcept { return {}; }
+
+   private:
+    friend class cancellation_token;
+    explicit cancelled_operation(std::shared_ptr<token_state> st) noexcept
+        : state_(std::move(st)) {}
+    std::shared_ptr<token_state> state_;
+    std::optional<waiter_node> node_;
+};
+
+inline cancellation_token::cancelled_operation cancellation_token::cancelled_op() const {
+    return cancelled_operation(state_);
+}
 
 }  // namespace weft

@@ -22,10 +22,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <source_location>
 #include <stdexcept>
 #include <tuple>
 #include <utility>
+#include <variant>
 
 namespace weft {
 
@@ -114,6 +116,15 @@ class notify {
         wait_from(s >> calls_shift, where);
     }
 
+    class notified_operation;
+
+    /// notified() as an operation of weft::select over operations (no fiber of its own):
+    /// `weft::select(n.notified_op(), rx.recv_op())`. Like notified(), a notify_waiters that
+    /// comes after this call completes it, and it consumes a notify_one's permit only when it
+    /// wins.
+    /// **Cancellation**: as notified() (weft::select over operations).
+    [[nodiscard]] notified_operation notified_op() noexcept;
+
     /// Registers now for notify_waiters() (see the class example).
     [[nodiscard]] waiter enroll() noexcept {
         return waiter(this, state_.load(std::memory_order_acquire) >> calls_shift);
@@ -191,5 +202,36 @@ class notify {
     detail::spin_lock mu_;
     detail::wait_list<waiter_node> waiters_;
 };
+
+/// What notify::notified_op() returns: one notified() for weft::select over operations.
+class notify::notified_operation {
+   public:
+    /// What weft::select returns at this operation's index.
+    using value_type = std::monostate;
+    notified_operation(const notified_operation&) = delete;
+    notified_operation& operator=(const notified_operation&) = delete;
+
+    /// The select_op protocol (weft/detail/select_op.hpp); called by weft::select only.
+    std::uint32_t start(const detail::claim_record* rec, const detail::waker& w);
+    /// The select_op protocol: the status of the queued waiter.
+    [[nodiscard]] std::uint32_t status() const noexcept { return node_->status(); }
+    /// The select_op protocol: leaves the queue (true if it was still queued).
+    bool withdraw() noexcept { return owner_->cancel(*node_); }
+    /// The select_op protocol: the winner's result.
+    value_type finish(std::uint32_t) noexcept { return {}; }
+
+   private:
+    friend class notify;
+    notified_operation(notify* n, std::uint64_t calls) noexcept
+        : owner_(n),
+          calls_(calls) {}
+    notify* owner_;
+    std::uint64_t calls_;  // notify_waiters calls seen when the operation was made
+    std::optional<waiter_node> node_;
+};
+
+inline notify::notified_operation notify::notified_op() noexcept {
+    return notified_operation(this, state_.load(std::memory_order_acquire) >> calls_shift);
+}
 
 }  // namespace weft

@@ -13,12 +13,15 @@
 #include <weft/detail/assert.hpp>
 #include <weft/detail/park.hpp>
 #include <weft/detail/select_claim.hpp>
+#include <weft/detail/select_op.hpp>
 #include <weft/detail/task_impl.hpp>
 #include <weft/task/detail/child_group.hpp>
+#include <weft/task/detail/select_ops.hpp>
 
 #include <cstddef>
 #include <exception>
 #include <optional>
+#include <source_location>
 #include <stdexcept>
 #include <tuple>
 #include <type_traits>
@@ -172,6 +175,69 @@ requires(sizeof...(F) > 0 && (detail::task_callable<F> && ...)) auto select(F&&.
 template <class... F>
 requires(sizeof...(F) > 0 && (detail::task_callable<F> && ...)) auto select_biased(F&&... f) {
     return detail::select_impl(true, std::forward<F>(f)...);
+}
+
+/// An operation that weft::select can race without a fiber of its own: what `recv_op()`,
+/// `notified_op()`, `cancelled_op()`, `tick_op()`, weft::sleep_until_op and weft::sleep_for_op
+/// return. Its `value_type` is what the select returns at its index.
+template <class Op>
+concept select_operation = detail::select_op_protocol<std::remove_cvref_t<Op>>;
+
+/// Races operations on the calling task's own fiber: the first to complete wins, the others
+/// are withdrawn from their queues, and the winner's result is returned in a std::variant at
+/// its index, like the callable form. The operations:
+///
+/// | operation | completes with (`value_type`) | as the blocking call |
+/// |---|---|---|
+/// | `rx.recv_op()` (weft::mpsc receivers) | `std::optional<T>` (nullopt: closed, drained) |
+/// `rx.recv()` | | `n.notified_op()` (weft::notify) | `std::monostate` | `n.notified()` | |
+/// `token.cancelled_op()` (weft::cancellation_token) | `std::monostate` | `token.cancelled()` | |
+/// `ticker.tick_op()` (weft::interval) | the tick's time point | `ticker.tick()` | |
+/// `weft::sleep_until_op(t)`, `weft::sleep_for_op(d)` | `std::monostate` | weft::sleep_until,
+/// weft::sleep_for |
+///
+/// ```cpp
+/// for (;;) {
+///     auto r = weft::select(rx.recv_op(), ticker.tick_op(), stop.cancelled_op());
+///     if (r.index() == 0) { if (auto v = std::get<0>(r)) handle(*v); else break; }
+///     else if (r.index() == 1) flush();
+///     else break;  // stop was cancelled
+/// }
+/// ```
+///
+/// No fiber is started, so it costs about as much as one receive (docs/performance.md, the
+/// select_ops row), where the callable form starts a fiber per branch. Use the callable form
+/// for anything else (a socket read, a join, several steps in one branch); the two nest either
+/// way. Operations start in a rotating order (weft::select_biased: in argument order), so that
+/// when several are ready at once each wins in turn; the first that completes at once ends the
+/// start. An operation object is made for one select call (pass it as a temporary).
+///
+/// Throws what the winning operation's blocking form throws; std::logic_error when an
+/// operation is misused as its blocking form would be (e.g. a receiver already receiving
+/// elsewhere); weft::no_runtime from a timer operation off a runtime's worker.
+///
+/// **Cancellation**: a cancellation point, and cancel-safe: the race is decided by the claim
+/// of weft::select (a consuming operation is granted only after it claimed the race, under
+/// its primitive's lock), so a losing receive or notification takes nothing and leaves its
+/// value or notification in place, and an interval's tick is taken only by a winning
+/// tick_op. Aborting the caller (or a timeout around it expiring) withdraws every operation
+/// and throws task_cancelled (weft::elapsed from the timeout), unless one was already granted:
+/// then its result is returned (the next cancellation point throws). Inside a branch of an
+/// enclosing select it claims through it, as any cancel-safe operation does.
+template <class... Op>
+requires(sizeof...(Op) > 0 && (select_operation<Op> && ...)) auto select(Op&&... op) {
+    return detail::op_select<std::remove_reference_t<Op>...>(op...).run(
+        false, std::source_location::current());
+}
+
+/// weft::select over operations, started in argument order, so that when several are ready
+/// at once the lowest index wins (Tokio's `biased;`).
+///
+/// **Cancellation**: as weft::select over operations.
+template <class... Op>
+requires(sizeof...(Op) > 0 && (select_operation<Op> && ...)) auto select_biased(Op&&... op) {
+    return detail::op_select<std::remove_reference_t<Op>...>(op...).run(
+        true, std::source_location::current());
 }
 
 }  // namespace weft

@@ -1,7 +1,11 @@
 // interval: ticks at a fixed period (Tokio's time::Interval).
 #pragma once
 
+#include <weft/detail/select_claim.hpp>
+#include <weft/detail/timer.hpp>
+
 #include <chrono>
+#include <cstdint>
 #include <source_location>
 
 namespace weft {
@@ -53,6 +57,14 @@ class interval {
     std::chrono::steady_clock::time_point tick(
         std::source_location where = std::source_location::current());
 
+    class tick_operation;
+
+    /// tick() as an operation of weft::select over operations (no fiber of its own):
+    /// `weft::select(rx.recv_op(), ticker.tick_op())`. Completes with the tick's time point;
+    /// the schedule moves on only when it wins, so a tick that loses is the next one taken.
+    /// **Cancellation**: as tick() (weft::select over operations).
+    [[nodiscard]] tick_operation tick_op() noexcept;
+
     /// Restarts the schedule: the next tick is due one period from now.
     void reset();
 
@@ -69,10 +81,41 @@ class interval {
     struct checked {};
     interval(checked, std::chrono::steady_clock::time_point start, std::chrono::nanoseconds period);
     static std::chrono::steady_clock::time_point now();
+    // Takes the due tick: moves the schedule on (the missed-tick behaviour) and returns it.
+    std::chrono::steady_clock::time_point take_tick();
 
     std::chrono::steady_clock::time_point next_;
     std::chrono::nanoseconds period_;
     missed_tick_behavior behavior_ = missed_tick_behavior::burst;
 };
+
+/// What interval::tick_op() returns: one tick() for weft::select over operations.
+class interval::tick_operation {
+   public:
+    /// What weft::select returns at this operation's index.
+    using value_type = std::chrono::steady_clock::time_point;
+    tick_operation(const tick_operation&) = delete;
+    tick_operation& operator=(const tick_operation&) = delete;
+
+    /// The select_op protocol (weft/detail/select_op.hpp); called by weft::select only.
+    std::uint32_t start(const detail::claim_record*, const detail::waker& w) {
+        return wait_.start(owner_->next_, w);
+    }
+    /// The select_op protocol: the status of the queued waiter.
+    [[nodiscard]] std::uint32_t status() const noexcept { return wait_.status(); }
+    /// The select_op protocol: leaves the queue (true if it was still queued).
+    bool withdraw() noexcept { return wait_.withdraw(); }
+    /// The select_op protocol: the winner's result.
+    value_type finish(std::uint32_t) { return owner_->take_tick(); }
+
+   private:
+    friend class interval;
+    explicit tick_operation(interval* owner) noexcept
+        : owner_(owner) {}
+    interval* owner_;
+    detail::deadline_wait wait_;
+};
+
+inline interval::tick_operation interval::tick_op() noexcept { return tick_operation(this); }
 
 }  // namespace weft

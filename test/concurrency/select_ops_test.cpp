@@ -188,6 +188,95 @@ TEST_CASE("select over notified_op and tick_op loses no notification",
     CHECK(got == n);
 }
 
+TEST_CASE("select over oneshot recv_op and tick_op loses no value",
+          "[concurrency][select][select_ops][conservation]") {
+    std::size_t n = weft::test::scaled(4000);
+    auto rt = weft::test::make_runtime();
+    tally t(n);
+    rt.block_on([&] {
+        weft::timeout(deadline, [&] {
+            weft::interval ticker(1ms);
+            for (std::size_t i = 0; i < n; ++i) {
+                auto [tx, rx] = weft::oneshot::channel<std::size_t>();
+                auto p = weft::spawn([tx = std::move(tx), i]() mutable {
+                    weft::sleep_for(1ms);  // lands in the timer pass that fires the tick
+                    tx.send(i);
+                });
+                for (;;) {
+                    auto r = weft::select(rx.recv_op(), ticker.tick_op());
+                    if (r.index() == 0) {
+                        t.add(std::get<0>(r));
+                        break;
+                    }
+                    if (p.is_finished()) {  // sent: it must still be in the channel
+                        if (auto v = rx.try_recv()) t.add(*v);
+                        break;
+                    }
+                }
+                p.join();
+            }
+            // A sender dropped unsent: the recv_op wins by throwing channel_closed.
+            auto [tx, rx] = weft::oneshot::channel<int>();
+            { auto gone = std::move(tx); }
+            CHECK_THROWS_AS(weft::select(rx.recv_op(), weft::sleep_for_op(10s)),
+                            weft::channel_closed);
+        });
+    });
+    check(t, n, "oneshot recv_op vs tick_op");
+}
+
+TEST_CASE("select over broadcast recv_op and tick_op loses no value",
+          "[concurrency][select][select_ops][conservation]") {
+    std::size_t n = items();
+    auto rt = weft::test::make_runtime();
+    tally t(n);
+    rt.block_on([&] {
+        weft::timeout(deadline, [&] {
+            auto [tx, rx] = weft::broadcast::channel<std::size_t>(n);  // never lags
+            auto p = produce(n, 0, std::move(tx));
+            weft::interval ticker(1ms);
+            try {
+                for (;;) {
+                    auto r = weft::select(rx.recv_op(), ticker.tick_op());
+                    if (r.index() == 0) t.add(std::get<0>(r));
+                }
+            } catch (const weft::channel_closed&) {}
+            p.join();
+            // The select ended at the channel's end: it read everything.
+            CHECK_THROWS_AS(rx.try_recv(), weft::channel_closed);
+        });
+    });
+    check(t, n, "broadcast recv_op vs tick_op");
+}
+
+TEST_CASE("select over broadcast recv_op reports a lag like recv",
+          "[concurrency][select][select_ops]") {
+    auto rt = weft::test::make_runtime();
+    rt.block_on([] {
+        auto [tx, rx] = weft::broadcast::channel<int>(2);
+        for (int i = 0; i < 5; ++i) tx.send(i);
+        try {
+            weft::select(rx.recv_op(), weft::sleep_for_op(10s));
+            FAIL("expected broadcast::lagged");
+        } catch (const weft::broadcast::lagged& e) {
+            CHECK(e.skipped() == 3);
+        }
+        auto r = weft::select(rx.recv_op(), weft::sleep_for_op(10s));
+        REQUIRE(r.index() == 0);
+        CHECK(std::get<0>(r) == 3);
+        // Waiting, then woken by a send: the winner reads after its wake.
+        auto h = weft::spawn([tx = std::move(tx)]() mutable {
+            weft::sleep_for(2ms);
+            tx.send(9);
+        });
+        CHECK(std::get<0>(weft::select(rx.recv_op(), weft::sleep_for_op(10s))) == 4);
+        auto r2 = weft::select(rx.recv_op(), weft::sleep_for_op(10s));
+        REQUIRE(r2.index() == 0);
+        CHECK(std::get<0>(r2) == 9);
+        h.join();
+    });
+}
+
 TEST_CASE("select over recv_op and cancelled_op: the values left stay in the channel",
           "[concurrency][select][select_ops][conservation]") {
     std::size_t n = items();

@@ -187,6 +187,84 @@ class receiver {
         }
     }
 
+    /// recv() as an operation of weft::select over operations (no fiber of its own):
+    /// `weft::select(topic.recv_op(), stop.cancelled_op())`. Completes with the value; when it
+    /// wins with a lag report or with the channel closed and read, the select throws
+    /// broadcast::lagged or channel_closed as recv() does. A recv_op that loses reads nothing.
+    class recv_operation {
+       public:
+        /// What weft::select returns at this operation's index.
+        using value_type = T;
+        recv_operation(const recv_operation&) = delete;
+        recv_operation& operator=(const recv_operation&) = delete;
+
+        /// The select_op protocol (weft/detail/select_op.hpp); called by weft::select only.
+        /// A waiter is only notified (it consumes nothing): the read happens in finish(), by
+        /// the winner, as a blocking recv reads after its wake.
+        std::uint32_t start(const weft::detail::claim_record* rec, const weft::detail::waker& w) {
+            namespace ws = weft::detail::wait_status;
+            std::unique_lock lk(st_->mu);
+            if (!st_->readable_locked(*cur_)) {
+                if (st_->closed) return ws::closed;
+                weft::detail::chan::bc_node<T>& node = node_.emplace();
+                node.set_waker(w.clone());
+                st_->waiters.push_back(node);
+                return ws::waiting;
+            }
+            if (!weft::detail::claim_select(rec)) return ws::refused;  // reads nothing
+            read_locked();
+            return ws::granted;
+        }
+        /// The select_op protocol: the status of the queued waiter.
+        [[nodiscard]] std::uint32_t status() const noexcept { return node_->status(); }
+        /// The select_op protocol: leaves the queue (true if it was still queued).
+        bool withdraw() noexcept {
+            std::lock_guard lk(st_->mu);
+            if (!node_->is_queued()) return false;
+            node_->remove();
+            return true;
+        }
+        /// The select_op protocol: the winner's result.
+        value_type finish(std::uint32_t) {
+            if (!read_) {
+                // Notified (a send or the close): the cursor has something to read now, a
+                // value, a lag report or the end (nobody else moves this receiver's cursor).
+                std::lock_guard lk(st_->mu);
+                read_locked();
+            }
+            switch (kind_) {
+                case weft::detail::chan::bc_read::value:
+                    return std::move(*value_);
+                case weft::detail::chan::bc_read::lagged:
+                    throw lagged(skipped_);
+                default:
+                    throw channel_closed("weft::broadcast: every sender is gone");
+            }
+        }
+
+       private:
+        friend class receiver;
+        recv_operation(weft::detail::chan::broadcast_state<T>& st,
+                       weft::detail::chan::bc_cursor& cur) noexcept
+            : st_(&st),
+              cur_(&cur) {}
+        void read_locked() {
+            kind_ = st_->try_recv_locked(*cur_, value_, skipped_);
+            read_ = true;
+        }
+        weft::detail::chan::broadcast_state<T>* st_;
+        weft::detail::chan::bc_cursor* cur_;
+        bool read_ = false;
+        weft::detail::chan::bc_read kind_ = weft::detail::chan::bc_read::empty;
+        std::optional<T> value_;
+        std::uint64_t skipped_ = 0;
+        std::optional<weft::detail::chan::bc_node<T>> node_;
+    };
+
+    /// recv() for weft::select over operations: see recv_operation.
+    /// **Cancellation**: as recv (weft::select over operations).
+    [[nodiscard]] recv_operation recv_op() { return recv_operation(state(), *cur_); }
+
     /// The next value if there is one; std::nullopt if nothing new was sent. Throws
     /// broadcast::lagged and channel_closed as recv does. Never suspends.
     std::optional<T> try_recv() {

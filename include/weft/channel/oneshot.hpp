@@ -260,6 +260,65 @@ class receiver {
         }
     }
 
+    /// recv() as an operation of weft::select over operations (no fiber of its own):
+    /// `weft::select(reply_rx.recv_op(), weft::sleep_for_op(1s))`. Completes with the value;
+    /// throws channel_closed (from the select) when it wins because the sender was dropped
+    /// unsent.
+    class recv_operation {
+       public:
+        /// What weft::select returns at this operation's index.
+        using value_type = T;
+        recv_operation(const recv_operation&) = delete;
+        recv_operation& operator=(const recv_operation&) = delete;
+
+        /// The select_op protocol (weft/detail/select_op.hpp); called by weft::select only.
+        std::uint32_t start(const weft::detail::claim_record* rec, const weft::detail::waker& w) {
+            namespace ws = weft::detail::wait_status;
+            std::unique_lock lk(st_->mu);
+            if (st_->value && !weft::detail::claim_select(rec)) return ws::refused;
+            bool closed;
+            value_ = st_->take_locked(closed);
+            if (value_) return ws::granted;
+            if (closed) return ws::closed;
+            if (st_->rx_waiter != nullptr) {
+                throw std::logic_error(
+                    "weft::oneshot::receiver: used concurrently (a receive is pending)");
+            }
+            weft::detail::chan::oneshot_node<T>& node = node_.emplace();
+            node.set_waker(w.clone());
+            node.set_claimer(rec);
+            st_->rx_waiter = &node;
+            return ws::waiting;
+        }
+        /// The select_op protocol: the status of the queued waiter.
+        [[nodiscard]] std::uint32_t status() const noexcept { return node_->status(); }
+        /// The select_op protocol: leaves the queue (true if it was still queued).
+        bool withdraw() noexcept {
+            std::lock_guard lk(st_->mu);
+            if (st_->rx_waiter != &*node_) return false;
+            st_->rx_waiter = nullptr;
+            return true;
+        }
+        /// The select_op protocol: the winner's result.
+        value_type finish(std::uint32_t s) {
+            if (value_) return std::move(*value_);
+            if (s == weft::detail::wait_status::granted) return std::move(*node_->value);
+            throw channel_closed("weft::oneshot: the sender was dropped unsent");
+        }
+
+       private:
+        friend class receiver;
+        explicit recv_operation(weft::detail::chan::oneshot_state<T>& st) noexcept
+            : st_(&st) {}
+        weft::detail::chan::oneshot_state<T>* st_;
+        std::optional<T> value_;  // taken at start
+        std::optional<weft::detail::chan::oneshot_node<T>> node_;
+    };
+
+    /// recv() for weft::select over operations: see recv_operation.
+    /// **Cancellation**: as recv (weft::select over operations).
+    [[nodiscard]] recv_operation recv_op() { return recv_operation(state()); }
+
     /// The value if it was sent; std::nullopt while it may still come. Throws channel_closed
     /// if the sender was destroyed unsent (or the value was already received). Never suspends.
     std::optional<T> try_recv() {

@@ -1,6 +1,7 @@
 // select_op: the protocol between weft::select over operations (task/detail/select_ops.hpp)
-// and the primitives whose operations it races (mpsc recv_op, notify notified_op,
-// cancellation_token cancelled_op, interval tick_op, sleep_until_op). Not for users.
+// and the primitives whose operations it races (mpsc, oneshot and broadcast recv_op, notify
+// notified_op, cancellation_token cancelled_op, interval tick_op, sleep_until_op). Not for
+// users.
 //
 // A select over callables runs each branch on a fiber of its own; a select over operations
 // runs none. The caller's fiber starts each operation in turn, each queues a waiter the way

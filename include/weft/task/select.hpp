@@ -177,9 +177,9 @@ requires(sizeof...(F) > 0 && (detail::task_callable<F> && ...)) auto select_bias
     return detail::select_impl(true, std::forward<F>(f)...);
 }
 
-/// An operation that weft::select can race without a fiber of its own: what `recv_op()`,
-/// `notified_op()`, `cancelled_op()`, `tick_op()`, weft::sleep_until_op and weft::sleep_for_op
-/// return. Its `value_type` is what the select returns at its index.
+/// An operation that weft::select can race without a fiber of its own: what `recv_op()`
+/// (mpsc, oneshot, broadcast), `notified_op()`, `cancelled_op()`, `tick_op()`, weft::sleep_until_op
+/// and weft::sleep_for_op return. Its `value_type` is what the select returns at its index.
 template <class Op>
 concept select_operation = detail::select_op_protocol<std::remove_cvref_t<Op>>;
 
@@ -187,14 +187,13 @@ concept select_operation = detail::select_op_protocol<std::remove_cvref_t<Op>>;
 /// are withdrawn from their queues, and the winner's result is returned in a std::variant at
 /// its index, like the callable form. The operations:
 ///
-/// | operation | completes with (`value_type`) | as the blocking call |
-/// |---|---|---|
-/// | `rx.recv_op()` (weft::mpsc receivers) | `std::optional<T>` (nullopt: closed, drained) |
-/// `rx.recv()` | | `n.notified_op()` (weft::notify) | `std::monostate` | `n.notified()` | |
-/// `token.cancelled_op()` (weft::cancellation_token) | `std::monostate` | `token.cancelled()` | |
-/// `ticker.tick_op()` (weft::interval) | the tick's time point | `ticker.tick()` | |
-/// `weft::sleep_until_op(t)`, `weft::sleep_for_op(d)` | `std::monostate` | weft::sleep_until,
-/// weft::sleep_for |
+/// - `rx.recv_op()` of a weft::mpsc receiver: `std::optional<T>`, as `rx.recv()`;
+/// - `rx.recv_op()` of a weft::oneshot or weft::broadcast receiver: `T`, throwing
+///   channel_closed (and broadcast::lagged) as their `recv()` does;
+/// - `n.notified_op()` (weft::notify), `token.cancelled_op()` (weft::cancellation_token):
+///   `std::monostate`;
+/// - `ticker.tick_op()` (weft::interval): the tick's time point;
+/// - weft::sleep_until_op(t), weft::sleep_for_op(d): `std::monostate`.
 ///
 /// ```cpp
 /// for (;;) {

@@ -15,13 +15,18 @@ void notify::wait_from(std::uint64_t calls, std::source_location where) {
     }
 }
 
+std::uint32_t notify::take_permit(const detail::claim_record* claimer) noexcept {
+    if (!try_take_permit()) return detail::wait_status::waiting;
+    if (detail::claim_select(claimer)) return detail::wait_status::granted;
+    notify_one();  // refused: the permit goes back (or to a waiter)
+    return detail::wait_status::refused;
+}
+
 bool notify::wait_once(std::uint64_t calls, std::source_location where) {
     if ((state_.load(std::memory_order_acquire) >> calls_shift) != calls) return true;
     const detail::claim_record* claimer = detail::current_claimer();
-    if (try_take_permit()) {
-        if (detail::claim_select(claimer)) return true;
-        notify_one();  // refused: the permit goes back (or to a waiter)
-        return false;
+    if (std::uint32_t s = take_permit(claimer); s != detail::wait_status::waiting) {
+        return s == detail::wait_status::granted;
     }
     waiter_node w(this);
     w.set_waker(detail::current_waker("notify::notified"));
@@ -42,11 +47,7 @@ std::uint32_t notify::notified_operation::start(const detail::claim_record* rec,
                                                 const detail::waker& w) {
     notify& n = *owner_;
     if ((n.state_.load(std::memory_order_acquire) >> calls_shift) != calls_) return woken_all;
-    if (n.try_take_permit()) {
-        if (detail::claim_select(rec)) return detail::wait_status::granted;
-        n.notify_one();  // refused: the permit goes back (or to a waiter)
-        return detail::wait_status::refused;
-    }
+    if (std::uint32_t s = n.take_permit(rec); s != detail::wait_status::waiting) return s;
     waiter_node& node = node_.emplace(&n);
     node.set_waker(w.clone());
     node.set_claimer(rec);

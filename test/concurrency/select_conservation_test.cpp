@@ -4,6 +4,7 @@
 // each item exactly once. Every loop runs under a bounded deadline and fails with a message.
 // 2 workers; sizes scale with WEFT_STRESS_SCALE.
 #include "support/harness.hpp"
+#include "support/tally.hpp"
 
 #include <weft/channel.hpp>
 #include <weft/net.hpp>
@@ -28,29 +29,13 @@
 
 using namespace std::chrono_literals;
 
+using weft::test::tally;
+
 namespace {
 
 constexpr auto deadline = 90s;  // a whole test; a hang is a failure, not a stuck suite
 
 std::size_t items() { return weft::test::scaled(20000); }
-
-/// Counts every item received; each id must arrive exactly once.
-struct tally {
-    explicit tally(std::size_t n)
-        : seen(n, 0) {}
-    void add(std::size_t id) {
-        if (id >= seen.size() || seen[id]++ != 0) ++duplicated;
-        ++received;
-    }
-    [[nodiscard]] std::size_t missing() const {
-        std::size_t m = 0;
-        for (auto c : seen) m += c == 0;
-        return m;
-    }
-    std::vector<std::uint8_t> seen;
-    std::size_t received = 0;
-    std::size_t duplicated = 0;
-};
 
 struct outcome {
     std::size_t sent = 0;

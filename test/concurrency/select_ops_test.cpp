@@ -3,6 +3,7 @@
 // by nothing), fairness of the rotation, a nested claim through an enclosing select, the
 // caller's abort, the paused clock, misuse and plain threads. Every wait is bounded.
 #include "support/harness.hpp"
+#include "support/tally.hpp"
 
 #include <weft/channel.hpp>
 #include <weft/error.hpp>
@@ -23,29 +24,13 @@
 
 using namespace std::chrono_literals;
 
+using weft::test::tally;
+
 namespace {
 
 constexpr auto deadline = 60s;  // a whole test; a hang is a failure, not a stuck suite
 
 std::size_t items() { return weft::test::scaled(20000); }
-
-/// Each id must arrive exactly once.
-struct tally {
-    explicit tally(std::size_t n)
-        : seen(n, 0) {}
-    void add(std::size_t id) {
-        if (id >= seen.size() || seen[id]++ != 0) ++duplicated;
-        ++received;
-    }
-    [[nodiscard]] std::size_t missing() const {
-        std::size_t m = 0;
-        for (auto c : seen) m += c == 0;
-        return m;
-    }
-    std::vector<unsigned char> seen;
-    std::size_t received = 0;
-    std::size_t duplicated = 0;
-};
 
 void check(const tally& t, std::size_t n, const char* what) {
     INFO(what << ": received " << t.received << " of " << n << ", missing " << t.missing()
@@ -53,6 +38,16 @@ void check(const tally& t, std::size_t n, const char* what) {
     CHECK(t.missing() == 0);
     CHECK(t.duplicated == 0);
     CHECK(t.received == n);
+}
+
+/// Runs `body(t)` in a task of a 2-worker runtime under the test deadline; returns what it
+/// counted of `n` ids.
+template <class Body>
+tally run_counted(std::size_t n, Body body) {
+    auto rt = weft::test::make_runtime();
+    tally t(n);
+    rt.block_on([&] { weft::timeout(deadline, [&] { body(t); }); });
+    return t;
 }
 
 /// A producer of `n` ids that sleeps 1 ms every 16, so its wake and a 1 ms tick often fire
@@ -72,30 +67,26 @@ weft::join_handle<void> produce(std::size_t n, std::size_t base, Tx tx) {
 TEST_CASE("select over recv_op and tick_op loses no value and no tick",
           "[concurrency][select][select_ops][conservation]") {
     std::size_t n = items();
-    auto rt = weft::test::make_runtime();
-    tally t(n);
     std::size_t ticks = 0;
     std::vector<std::chrono::steady_clock::time_point> due;
-    rt.block_on([&] {
-        weft::timeout(deadline, [&] {
-            auto [tx, rx] = weft::mpsc::channel<std::size_t>(16);
-            auto p = produce(n, 0, std::move(tx));
-            weft::interval ticker(1ms);
-            for (;;) {
-                auto r = weft::select(rx.recv_op(), ticker.tick_op());
-                if (r.index() == 1) {
-                    ++ticks;
-                    due.push_back(std::get<1>(r));
-                    continue;
-                }
-                std::optional<std::size_t> v = std::get<0>(r);
-                if (!v) break;
-                t.add(*v);
+    tally counted = run_counted(n, [&](tally& t) {
+        auto [tx, rx] = weft::mpsc::channel<std::size_t>(16);
+        auto p = produce(n, 0, std::move(tx));
+        weft::interval ticker(1ms);
+        for (;;) {
+            auto r = weft::select(rx.recv_op(), ticker.tick_op());
+            if (r.index() == 1) {
+                ++ticks;
+                due.push_back(std::get<1>(r));
+                continue;
             }
-            p.join();
-        });
+            std::optional<std::size_t> v = std::get<0>(r);
+            if (!v) break;
+            t.add(*v);
+        }
+        p.join();
     });
-    check(t, n, "recv_op vs tick_op");
+    check(counted, n, "recv_op vs tick_op");
     // A tick is taken only by a winning tick_op: the burst schedule hands out every grid
     // point once, in order, 1 ms apart.
     for (std::size_t i = 1; i < due.size(); ++i) {
@@ -108,44 +99,40 @@ TEST_CASE("select over recv_op and tick_op loses no value and no tick",
 TEST_CASE("select over recv_op on two channels loses no value",
           "[concurrency][select][select_ops][conservation]") {
     std::size_t n = items();
-    auto rt = weft::test::make_runtime();
-    tally t(n);
     std::size_t wins[2] = {0, 0};
-    rt.block_on([&] {
-        weft::timeout(deadline, [&] {
-            auto [tx1, rx1] = weft::mpsc::channel<std::size_t>(16);
-            auto [tx2, rx2] = weft::mpsc::channel<std::size_t>(16);
-            std::size_t half = n / 2;
-            auto p1 = produce(half, 0, std::move(tx1));
-            auto p2 = produce(n - half, half, std::move(tx2));
-            bool open1 = true, open2 = true;
-            while (open1 && open2) {
-                auto r = weft::select(rx1.recv_op(), rx2.recv_op());
-                std::optional<std::size_t> v = r.index() == 0 ? std::get<0>(r) : std::get<1>(r);
-                if (v) {
-                    ++wins[r.index()];
-                    t.add(*v);
-                } else {
-                    (r.index() == 0 ? open1 : open2) = false;
-                }
+    tally counted = run_counted(n, [&](tally& t) {
+        auto [tx1, rx1] = weft::mpsc::channel<std::size_t>(16);
+        auto [tx2, rx2] = weft::mpsc::channel<std::size_t>(16);
+        std::size_t half = n / 2;
+        auto p1 = produce(half, 0, std::move(tx1));
+        auto p2 = produce(n - half, half, std::move(tx2));
+        bool open1 = true, open2 = true;
+        while (open1 && open2) {
+            auto r = weft::select(rx1.recv_op(), rx2.recv_op());
+            std::optional<std::size_t> v = r.index() == 0 ? std::get<0>(r) : std::get<1>(r);
+            if (v) {
+                ++wins[r.index()];
+                t.add(*v);
+            } else {
+                (r.index() == 0 ? open1 : open2) = false;
             }
-            while (open1) {
-                if (auto v = rx1.recv())
-                    t.add(*v);
-                else
-                    open1 = false;
-            }
-            while (open2) {
-                if (auto v = rx2.recv())
-                    t.add(*v);
-                else
-                    open2 = false;
-            }
-            p1.join();
-            p2.join();
-        });
+        }
+        while (open1) {
+            if (auto v = rx1.recv())
+                t.add(*v);
+            else
+                open1 = false;
+        }
+        while (open2) {
+            if (auto v = rx2.recv())
+                t.add(*v);
+            else
+                open2 = false;
+        }
+        p1.join();
+        p2.join();
     });
-    check(t, n, "recv_op vs recv_op");
+    check(counted, n, "recv_op vs recv_op");
     CHECK(wins[0] > 0);
     CHECK(wins[1] > 0);
 }
@@ -191,62 +178,53 @@ TEST_CASE("select over notified_op and tick_op loses no notification",
 TEST_CASE("select over oneshot recv_op and tick_op loses no value",
           "[concurrency][select][select_ops][conservation]") {
     std::size_t n = weft::test::scaled(4000);
-    auto rt = weft::test::make_runtime();
-    tally t(n);
-    rt.block_on([&] {
-        weft::timeout(deadline, [&] {
-            weft::interval ticker(1ms);
-            for (std::size_t i = 0; i < n; ++i) {
-                auto [tx, rx] = weft::oneshot::channel<std::size_t>();
-                auto p = weft::spawn([tx = std::move(tx), i]() mutable {
-                    weft::sleep_for(1ms);  // lands in the timer pass that fires the tick
-                    tx.send(i);
-                });
-                for (;;) {
-                    auto r = weft::select(rx.recv_op(), ticker.tick_op());
-                    if (r.index() == 0) {
-                        t.add(std::get<0>(r));
-                        break;
-                    }
-                    if (p.is_finished()) {  // sent: it must still be in the channel
-                        if (auto v = rx.try_recv()) t.add(*v);
-                        break;
-                    }
+    tally counted = run_counted(n, [&](tally& t) {
+        weft::interval ticker(1ms);
+        for (std::size_t i = 0; i < n; ++i) {
+            auto [tx, rx] = weft::oneshot::channel<std::size_t>();
+            auto p = weft::spawn([tx = std::move(tx), i]() mutable {
+                weft::sleep_for(1ms);  // lands in the timer pass that fires the tick
+                tx.send(i);
+            });
+            for (;;) {
+                auto r = weft::select(rx.recv_op(), ticker.tick_op());
+                if (r.index() == 0) {
+                    t.add(std::get<0>(r));
+                    break;
                 }
-                p.join();
+                if (p.is_finished()) {  // sent: it must still be in the channel
+                    if (auto v = rx.try_recv()) t.add(*v);
+                    break;
+                }
             }
-            // A sender dropped unsent: the recv_op wins by throwing channel_closed.
-            auto [tx, rx] = weft::oneshot::channel<int>();
-            { auto gone = std::move(tx); }
-            CHECK_THROWS_AS(weft::select(rx.recv_op(), weft::sleep_for_op(10s)),
-                            weft::channel_closed);
-        });
+            p.join();
+        }
+        // A sender dropped unsent: the recv_op wins by throwing channel_closed.
+        auto [tx, rx] = weft::oneshot::channel<int>();
+        { auto gone = std::move(tx); }
+        CHECK_THROWS_AS(weft::select(rx.recv_op(), weft::sleep_for_op(10s)), weft::channel_closed);
     });
-    check(t, n, "oneshot recv_op vs tick_op");
+    check(counted, n, "oneshot recv_op vs tick_op");
 }
 
 TEST_CASE("select over broadcast recv_op and tick_op loses no value",
           "[concurrency][select][select_ops][conservation]") {
     std::size_t n = items();
-    auto rt = weft::test::make_runtime();
-    tally t(n);
-    rt.block_on([&] {
-        weft::timeout(deadline, [&] {
-            auto [tx, rx] = weft::broadcast::channel<std::size_t>(n);  // never lags
-            auto p = produce(n, 0, std::move(tx));
-            weft::interval ticker(1ms);
-            try {
-                for (;;) {
-                    auto r = weft::select(rx.recv_op(), ticker.tick_op());
-                    if (r.index() == 0) t.add(std::get<0>(r));
-                }
-            } catch (const weft::channel_closed&) {}
-            p.join();
-            // The select ended at the channel's end: it read everything.
-            CHECK_THROWS_AS(rx.try_recv(), weft::channel_closed);
-        });
+    tally counted = run_counted(n, [&](tally& t) {
+        auto [tx, rx] = weft::broadcast::channel<std::size_t>(n);  // never lags
+        auto p = produce(n, 0, std::move(tx));
+        weft::interval ticker(1ms);
+        try {
+            for (;;) {
+                auto r = weft::select(rx.recv_op(), ticker.tick_op());
+                if (r.index() == 0) t.add(std::get<0>(r));
+            }
+        } catch (const weft::channel_closed&) {}
+        p.join();
+        // The select ended at the channel's end: it read everything.
+        CHECK_THROWS_AS(rx.try_recv(), weft::channel_closed);
     });
-    check(t, n, "broadcast recv_op vs tick_op");
+    check(counted, n, "broadcast recv_op vs tick_op");
 }
 
 TEST_CASE("select over broadcast recv_op reports a lag like recv",
@@ -280,78 +258,70 @@ TEST_CASE("select over broadcast recv_op reports a lag like recv",
 TEST_CASE("select over recv_op and cancelled_op: the values left stay in the channel",
           "[concurrency][select][select_ops][conservation]") {
     std::size_t n = items();
-    auto rt = weft::test::make_runtime();
-    tally t(n);
-    rt.block_on([&] {
-        weft::timeout(deadline, [&] {
-            auto [tx, rx] = weft::mpsc::unbounded_channel<std::size_t>();
-            weft::cancellation_token stop;
-            auto p = weft::spawn([&, tx = std::move(tx)]() mutable {
-                for (std::size_t i = 0; i < n; ++i) {
-                    tx.send(i);
-                    if (i == n / 2) stop.cancel();  // in mid-stream: the select ends there
-                    if (i % 16 == 15) weft::yield_now();
-                }
-            });
-            for (;;) {
-                auto r = weft::select(rx.recv_op(), stop.cancelled_op());
-                if (r.index() == 1) break;
-                t.add(*std::get<0>(r));
+    tally counted = run_counted(n, [&](tally& t) {
+        auto [tx, rx] = weft::mpsc::unbounded_channel<std::size_t>();
+        weft::cancellation_token stop;
+        auto p = weft::spawn([&, tx = std::move(tx)]() mutable {
+            for (std::size_t i = 0; i < n; ++i) {
+                tx.send(i);
+                if (i == n / 2) stop.cancel();  // in mid-stream: the select ends there
+                if (i % 16 == 15) weft::yield_now();
             }
-            CHECK(stop.is_cancelled());
-            p.join();
-            // Everything the select did not take is still in the channel, once.
-            while (auto v = rx.try_recv()) t.add(*v);
         });
+        for (;;) {
+            auto r = weft::select(rx.recv_op(), stop.cancelled_op());
+            if (r.index() == 1) break;
+            t.add(*std::get<0>(r));
+        }
+        CHECK(stop.is_cancelled());
+        p.join();
+        // Everything the select did not take is still in the channel, once.
+        while (auto v = rx.try_recv()) t.add(*v);
     });
-    check(t, n, "recv_op vs cancelled_op, then the rest");
+    check(counted, n, "recv_op vs cancelled_op, then the rest");
 }
 
 TEST_CASE("a select over operations inside a select branch claims through it",
           "[concurrency][select][select_ops][conservation]") {
     std::size_t n = items();
-    auto rt = weft::test::make_runtime();
-    tally t(n);
     std::size_t outer_ticks = 0;
-    rt.block_on([&] {
-        weft::timeout(deadline, [&] {
-            auto [tx1, rx1] = weft::mpsc::channel<std::size_t>(16);
-            auto [tx2, rx2] = weft::mpsc::channel<std::size_t>(16);
-            std::size_t half = n / 2;
-            auto p1 = produce(half, 0, std::move(tx1));
-            auto p2 = produce(n - half, half, std::move(tx2));
-            weft::interval ticker(1ms);
-            int open = 2;
-            bool open1 = true, open2 = true;
-            while (open > 0) {
-                auto r = weft::select(
-                    [&] {
-                        if (open1 && open2) {
-                            auto in = weft::select(rx1.recv_op(), rx2.recv_op());
-                            if (in.index() == 0) return std::pair{0, std::get<0>(in)};
-                            return std::pair{1, std::get<1>(in)};
-                        }
-                        if (open1) return std::pair{0, rx1.recv()};
-                        return std::pair{1, rx2.recv()};
-                    },
-                    [&] { ticker.tick(); });
-                if (r.index() == 1) {
-                    ++outer_ticks;
-                    continue;
-                }
-                auto [which, v] = std::get<0>(r);
-                if (v) {
-                    t.add(*v);
-                } else {
-                    (which == 0 ? open1 : open2) = false;
-                    --open;
-                }
+    tally counted = run_counted(n, [&](tally& t) {
+        auto [tx1, rx1] = weft::mpsc::channel<std::size_t>(16);
+        auto [tx2, rx2] = weft::mpsc::channel<std::size_t>(16);
+        std::size_t half = n / 2;
+        auto p1 = produce(half, 0, std::move(tx1));
+        auto p2 = produce(n - half, half, std::move(tx2));
+        weft::interval ticker(1ms);
+        int open = 2;
+        bool open1 = true, open2 = true;
+        while (open > 0) {
+            auto r = weft::select(
+                [&] {
+                    if (open1 && open2) {
+                        auto in = weft::select(rx1.recv_op(), rx2.recv_op());
+                        if (in.index() == 0) return std::pair{0, std::get<0>(in)};
+                        return std::pair{1, std::get<1>(in)};
+                    }
+                    if (open1) return std::pair{0, rx1.recv()};
+                    return std::pair{1, rx2.recv()};
+                },
+                [&] { ticker.tick(); });
+            if (r.index() == 1) {
+                ++outer_ticks;
+                continue;
             }
-            p1.join();
-            p2.join();
-        });
+            auto [which, v] = std::get<0>(r);
+            if (v) {
+                t.add(*v);
+            } else {
+                (which == 0 ? open1 : open2) = false;
+                --open;
+            }
+        }
+        p1.join();
+        p2.join();
     });
-    check(t, n, "select(recv_op, recv_op) in a branch vs tick");
+    check(counted, n, "select(recv_op, recv_op) in a branch vs tick");
     CHECK(outer_ticks > 0);
 }
 

@@ -225,25 +225,13 @@ class receiver_base {
                 return wait_status::granted;
             }
             if (st_->ended_locked()) return wait_status::closed;
-            if (st_->rx_waiter != nullptr) {
-                throw std::logic_error(
-                    "weft::mpsc::receiver: used concurrently (a receive is pending)");
-            }
-            chan::rx_node<T>& node = node_.emplace();
-            node.set_waker(w.clone());
-            node.set_claimer(rec);
-            st_->rx_waiter = &node;
+            chan::park_receiver_locked(*st_, node_.emplace(), w.clone(), rec, receiver_name);
             return wait_status::waiting;
         }
         /// The select_op protocol: the status of the queued waiter.
         [[nodiscard]] std::uint32_t status() const noexcept { return node_->status(); }
         /// The select_op protocol: leaves the queue (true if it was still queued).
-        bool withdraw() noexcept {
-            chan::lock_t lk(st_->mu);
-            if (st_->rx_waiter != &*node_) return false;
-            st_->rx_waiter = nullptr;
-            return true;
-        }
+        bool withdraw() noexcept { return chan::withdraw_receiver(*st_, *node_); }
         /// The select_op protocol: the winner's result.
         value_type finish(std::uint32_t s) {
             if (value_) return std::move(value_);
@@ -361,15 +349,12 @@ class receiver_base {
             st_.reset();
         }
     }
+    static constexpr const char* receiver_name = "weft::mpsc::receiver";
     static void park_locked(chan::mpsc_state<T>& st, chan::rx_node<T>& node,
                             const weft::detail::claim_record* claimer) {
-        if (st.rx_waiter != nullptr) {
-            throw std::logic_error(
-                "weft::mpsc::receiver: used concurrently (a receive is pending)");
-        }
-        node.set_waker(weft::detail::current_waker("weft::mpsc::receiver::recv"));
-        node.set_claimer(claimer);
-        st.rx_waiter = &node;
+        chan::park_receiver_locked(st, node,
+                                   weft::detail::current_waker("weft::mpsc::receiver::recv"),
+                                   claimer, receiver_name);
     }
     /// A value was handed to this receiver, but its task is being aborted: the value goes
     /// back to the front of the channel and the call throws, since the aborted task would
@@ -390,12 +375,8 @@ class receiver_base {
     }
     static std::uint32_t wait(chan::mpsc_state<T>& st, chan::rx_node<T>& node, const char* what,
                               std::source_location where) {
-        return chan::wait_keep_grant(node, what, where, [&] {
-            chan::lock_t lk(st.mu);
-            if (st.rx_waiter != &node) return false;
-            st.rx_waiter = nullptr;
-            return true;
-        });
+        return chan::wait_keep_grant(node, what, where,
+                                     [&] { return chan::withdraw_receiver(st, node); });
     }
     /// Moves up to `limit` buffered values to `out`, refilling from parked senders; the lock
     /// is taken per batch of 32 (the wakes of the refilled senders happen between batches).

@@ -225,20 +225,12 @@ class receiver {
                 std::optional<T> v = st.take_locked(closed);
                 if (v) return std::move(*v);
                 if (closed) throw channel_closed("weft::oneshot: the sender was dropped unsent");
-                if (st.rx_waiter != nullptr) {
-                    throw std::logic_error(
-                        "weft::oneshot::receiver: used concurrently (a receive is pending)");
-                }
-                node.set_waker(weft::detail::current_waker("weft::oneshot::receiver::recv"));
-                node.set_claimer(claimer);
-                st.rx_waiter = &node;
+                chan::park_receiver_locked(
+                    st, node, weft::detail::current_waker("weft::oneshot::receiver::recv"), claimer,
+                    receiver_name);
             }
-            std::uint32_t s = chan::wait_keep_grant(node, "oneshot::recv", where, [&] {
-                std::lock_guard lk(st.mu);
-                if (st.rx_waiter != &node) return false;
-                st.rx_waiter = nullptr;
-                return true;
-            });
+            std::uint32_t s = chan::wait_keep_grant(
+                node, "oneshot::recv", where, [&] { return chan::withdraw_receiver(st, node); });
             if (s == ws::refused) {
                 weft::detail::wait_reopened("oneshot::recv", where);
                 continue;
@@ -280,25 +272,14 @@ class receiver {
             value_ = st_->take_locked(closed);
             if (value_) return ws::granted;
             if (closed) return ws::closed;
-            if (st_->rx_waiter != nullptr) {
-                throw std::logic_error(
-                    "weft::oneshot::receiver: used concurrently (a receive is pending)");
-            }
-            weft::detail::chan::oneshot_node<T>& node = node_.emplace();
-            node.set_waker(w.clone());
-            node.set_claimer(rec);
-            st_->rx_waiter = &node;
+            weft::detail::chan::park_receiver_locked(*st_, node_.emplace(), w.clone(), rec,
+                                                     receiver_name);
             return ws::waiting;
         }
         /// The select_op protocol: the status of the queued waiter.
         [[nodiscard]] std::uint32_t status() const noexcept { return node_->status(); }
         /// The select_op protocol: leaves the queue (true if it was still queued).
-        bool withdraw() noexcept {
-            std::lock_guard lk(st_->mu);
-            if (st_->rx_waiter != &*node_) return false;
-            st_->rx_waiter = nullptr;
-            return true;
-        }
+        bool withdraw() noexcept { return weft::detail::chan::withdraw_receiver(*st_, *node_); }
         /// The select_op protocol: the winner's result.
         value_type finish(std::uint32_t s) {
             if (value_) return std::move(*value_);
@@ -346,6 +327,7 @@ class receiver {
 
    private:
     using chan_state = weft::detail::chan::oneshot_state<T>;
+    static constexpr const char* receiver_name = "weft::oneshot::receiver";
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel();
     explicit receiver(weft::detail::chan::oneshot_ptr<T> st) noexcept

@@ -173,6 +173,9 @@ class notify {
         return false;
     }
 
+    // Takes a stored permit for `claimer`: granted (taken, claimed), refused (the claim was
+    // refused and the permit went back), or waiting (none stored: queue a waiter).
+    std::uint32_t take_permit(const detail::claim_record* claimer) noexcept;
     void wait_from(std::uint64_t calls, std::source_location where);
     // One attempt of wait_from: true when done, false when a select claim was refused.
     bool wait_once(std::uint64_t calls, std::source_location where);

@@ -26,6 +26,8 @@
 #include <mutex>
 #include <optional>
 #include <source_location>
+#include <stdexcept>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -65,6 +67,31 @@ struct single_receiver_async_node : Node {
 
     StatePtr st;
 };
+
+/// Under the lock of a channel with a single receiver (mpsc, oneshot: `st.rx_waiter`): parks
+/// `node` as that receiver, woken through `w` and claiming with `claimer`. std::logic_error
+/// "`who`: used concurrently (a receive is pending)" when another receive is parked already.
+template <class State, class Node>
+void park_receiver_locked(State& st, Node& node, waker w, const claim_record* claimer,
+                          const char* who) {
+    if (st.rx_waiter != nullptr) {
+        throw std::logic_error(std::string(who) + ": used concurrently (a receive is pending)");
+    }
+    node.set_waker(std::move(w));
+    node.set_claimer(claimer);
+    st.rx_waiter = &node;
+}
+
+/// The waiter side of cancellation for that receiver: under the channel's lock, unparks
+/// `node` if it is still the parked receiver (true: nothing was granted to it); false when a
+/// granter ended its wait first.
+template <class State, class Node>
+bool withdraw_receiver(State& st, Node& node) noexcept {
+    std::lock_guard lk(st.mu);
+    if (st.rx_waiter != &node) return false;
+    st.rx_waiter = nullptr;
+    return true;
+}
 
 /// Parks until `w` (queued, waker set, lock released) gets a final status, and returns it. On
 /// cancellation calls `withdraw()`, which takes the owner's lock and unlinks `w` if it is still

@@ -135,22 +135,27 @@ class op_select {
                 return verdict::won;
             }
             // Nobody holds the race: an operation that ended without consuming is claimed for
-            // here, in rotation order (the order its start gave it).
-            bool claimed_nothing = true;
-            for (std::size_t k = 0; k < n; ++k) {
-                std::size_t i = (first_ + k) % n;
-                if (!is_final(st_[i]) || st_[i] == wait_status::refused) continue;
-                claimed_nothing = false;
-                if (claim_race(&race, i)) {
-                    winner = i;
-                    return verdict::won;
-                }
-                // Ours at this level, refused above it: an enclosing select's branch holds.
-                if (race.winner.load(std::memory_order_acquire) == i) return verdict::refused;
-                break;  // another operation holds the race now: re-read it
+            // here.
+            std::size_t ended = first_ended();
+            if (ended == none) return verdict::undecided;
+            if (claim_race(&race, ended)) {
+                winner = ended;
+                return verdict::won;
             }
-            if (claimed_nothing) return verdict::undecided;
+            // Ours at this level, refused above it: an enclosing select's branch holds.
+            if (race.winner.load(std::memory_order_acquire) == ended) return verdict::refused;
+            // Another operation holds the race now: re-read it.
         }
+    }
+
+    // The first operation, in rotation order (the order start gave them), with a final status
+    // other than refused; none if there is none yet.
+    std::size_t first_ended() const noexcept {
+        for (std::size_t k = 0; k < n; ++k) {
+            std::size_t i = (first_ + k) % n;
+            if (is_final(st_[i]) && st_[i] != wait_status::refused) return i;
+        }
+        return none;
     }
 
     // After withdraw_all(): the operation that holds the race and was granted (it consumed),

@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -351,6 +352,53 @@ TEST_CASE("select over operations rotates; select_biased takes the lowest ready 
         while (rx2.try_recv()) ++left2;
         CHECK(50 + wins[0] + left1 == 100);
         CHECK(wins[1] + left2 == 100);
+    });
+}
+
+TEST_CASE("select over operations: a due tick wins within two selects while values are "
+          "always ready",
+          "[concurrency][select][select_ops][fairness][time]") {
+    // A paused clock makes "due" exact: the tick becomes due at each advance and at no other
+    // moment, so the count of receives between an advance and the tick's win measures the
+    // rotation alone. A fixed start order (always the receive first) fails here: the channel
+    // never runs dry, so the tick would never win.
+    auto rt = weft::builder::current_thread().start_paused(true).build();
+    rt.block_on([] {
+        constexpr std::size_t n = 20000, every = 64;
+        auto [tx, rx] = weft::mpsc::unbounded_channel<std::size_t>();
+        for (std::size_t i = 0; i < n + 2 * every; ++i) tx.send(i);
+        weft::interval ticker(1ms);
+        ticker.tick();  // the first tick is immediate; from here one is due per advance
+        std::size_t received = 0, ticks = 0, since_due = 0, worst_wait = 0;
+        bool due = false;
+        while (received < n) {
+            auto r = weft::select(rx.recv_op(), ticker.tick_op());
+            if (r.index() == 1) {
+                REQUIRE(due);  // a tick wins only when one is due
+                ++ticks;
+                worst_wait = std::max(worst_wait, since_due);
+                due = false;
+                continue;
+            }
+            REQUIRE(std::get<0>(r).has_value());
+            ++received;
+            if (due) ++since_due;
+            if (received % every == 0) {
+                REQUIRE_FALSE(due);  // the last tick was taken before the next is due
+                weft::time::advance(1ms);
+                due = true;
+                since_due = 0;
+            }
+        }
+        INFO("ticks " << ticks << ", worst receives before a due tick won " << worst_wait);
+        CHECK(ticks >= n / every - 1);
+        CHECK(worst_wait <= 1);
+
+        // Biased toward the receive, the tick never wins while a value is ready.
+        weft::time::advance(1ms);
+        for (std::size_t i = 0; i < every; ++i) {
+            CHECK(weft::select_biased(rx.recv_op(), ticker.tick_op()).index() == 0);
+        }
     });
 }
 

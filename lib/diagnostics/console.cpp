@@ -28,6 +28,7 @@
 // closing, the connection shuts its sending side down and drains what the client still
 // sends (bounded in time and bytes): closing a socket with unread input makes the kernel
 // send RST, which can destroy the response before the client has read it.
+#include "../runtime/handle_access.hpp"
 #include "../scheduler/scheduler.hpp"
 #include "http.hpp"
 #include "page.hpp"
@@ -251,7 +252,7 @@ console::~console() {
 console console::start(const handle& h, console_options options, std::source_location where) {
     auto st = std::make_shared<server_state>();
     st->opts = std::move(options);
-    st->sched = h.scheduler_ptr();
+    st->sched = detail::runtime_handle_access::scheduler_of(h);
     st->where = where;
 
     detail::spawn_options bind_opts;

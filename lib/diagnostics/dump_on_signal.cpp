@@ -9,6 +9,7 @@
 // is touched by one thread at a time, and a delivery racing with the uninstall either prints
 // a dump or is dropped, never half-printed. Destroying the last set for a number makes Asio
 // restore that signal's default action.
+#include "../runtime/handle_access.hpp"
 #include "../scheduler/scheduler.hpp"
 
 #include <weft/diagnostics/dump_on_signal.hpp>
@@ -99,7 +100,7 @@ struct signal_dump_guard::impl {
         set.async_wait([this](const boost::system::error_code& ec, int) {
             if (ec) return;  // operation_aborted: uninstalling
             try {
-                write_stderr(render(*rt.scheduler_ptr(), signo));
+                write_stderr(render(*detail::runtime_handle_access::scheduler_of(rt), signo));
             } catch (const std::exception& e) {
                 write_stderr(fmt::format("weft: {}: could not dump the runtime: {}\n",
                                          signal_name(signo), e.what()));

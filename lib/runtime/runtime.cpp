@@ -1,4 +1,5 @@
 // builder validation, runtime lifetime, handle lookup.
+#include "../asio/executor_access.hpp"
 #include "../scheduler/scheduler.hpp"
 #include "../scheduler/thread_context.hpp"
 
@@ -157,11 +158,11 @@ void runtime::shutdown_timeout(std::chrono::nanoseconds d) {
 weft::handle runtime::handle() const { return weft::handle(sched_); }
 
 executor runtime::get_executor() const noexcept {
-    return executor(sched_.get(), detail::shard_here(sched_.get()));
+    return detail::executor_access::make(sched_.get(), detail::shard_here(sched_.get()));
 }
 
 executor handle::get_executor() const noexcept {
-    return executor(sched_.get(), detail::shard_here(sched_.get()));
+    return detail::executor_access::make(sched_.get(), detail::shard_here(sched_.get()));
 }
 
 runtime_metrics runtime::metrics() const { return sched_->metrics(); }

@@ -19,6 +19,7 @@ namespace weft {
 
 namespace detail {
 
+struct executor_access;
 void report_handler_exception(std::exception_ptr e) noexcept;
 
 /// A function object queued like a task but run inline on a worker's own stack (no fiber):
@@ -94,14 +95,6 @@ void work_finished(scheduler* sched) noexcept;
 /// ```
 class executor {
    public:
-    /// Internal: built by runtime::get_executor() and handle::get_executor(); `flags` are
-    /// detail::executor_flags. Counts as outstanding work while it has outstanding_work.tracked.
-    executor(detail::scheduler* s, boost::asio::io_context* shard, std::uint8_t flags = 0) noexcept
-        : sched_(s),
-          io_(shard),
-          flags_(flags) {
-        if (flags_ & detail::exec_tracked) detail::work_started(sched_);
-    }
     /// Copies the properties; a tracked copy counts as outstanding work of its own.
     executor(const executor& o) noexcept
         : executor(o.sched_, o.io_.load(std::memory_order_acquire), o.flags_) {}
@@ -218,6 +211,18 @@ class executor {
     [[nodiscard]] boost::asio::io_context& context() const noexcept { return bind(); }
 
    private:
+    friend struct detail::executor_access;
+
+    // Made by runtime::get_executor() and handle::get_executor() (through executor_access);
+    // `flags` are detail::executor_flags. Counts as outstanding work while it has
+    // outstanding_work.tracked.
+    executor(detail::scheduler* s, boost::asio::io_context* shard, std::uint8_t flags = 0) noexcept
+        : sched_(s),
+          io_(shard),
+          flags_(flags) {
+        if (flags_ & detail::exec_tracked) detail::work_started(sched_);
+    }
+
     boost::asio::io_context& bind() const noexcept {
         boost::asio::io_context* p = io_.load(std::memory_order_acquire);
         if (p) return *p;

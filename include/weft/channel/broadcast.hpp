@@ -34,22 +34,22 @@ class sender {
    public:
     /// Another sender on the same channel; the channel closes when the last one is destroyed.
     sender(const sender& o) noexcept
-        : st_(o.st_) {
+        : shared_(o.shared_) {
         // Ordering: relaxed, as for shared_ptr: the copier holds a count already.
-        if (st_) st_->tx_count.fetch_add(1, std::memory_order_relaxed);
+        if (shared_) shared_->tx_count.fetch_add(1, std::memory_order_relaxed);
     }
     /// Takes over `o`'s reference; `o` becomes empty.
     sender(sender&&) noexcept = default;
     /// Refers to `o`'s channel instead (dropping this reference may close the old channel).
     sender& operator=(const sender& o) noexcept {
         sender tmp(o);
-        st_.swap(tmp.st_);
+        shared_.swap(tmp.shared_);
         return *this;
     }
     /// Takes over `o`'s reference (dropping this one may close the old channel).
     sender& operator=(sender&& o) noexcept {
         sender tmp(std::move(o));
-        st_.swap(tmp.st_);
+        shared_.swap(tmp.shared_);
         return *this;
     }
     ~sender() { reset(); }
@@ -58,18 +58,18 @@ class sender {
     /// none, and the value is dropped). Never waits: when the buffer is full the oldest value
     /// is overwritten and the receivers that had not read it will get broadcast::lagged.
     std::size_t send(T value) const {
-        auto& st = state();
+        auto& shared = state();
         std::optional<T> old;  // the overwritten value dies after unlocking
-        std::unique_lock lk(st.mu);
-        if (st.rx_count == 0) return 0;
-        auto& s = st.slots[st.tail % st.cap];
+        std::unique_lock lk(shared.mu);
+        if (shared.rx_count == 0) return 0;
+        auto& s = shared.slots[shared.tail % shared.cap];
         old.swap(s.val);
-        s.pos = st.tail;
-        s.rem = st.rx_count;
+        s.pos = shared.tail;
+        s.rem = shared.rx_count;
         s.val.emplace(std::move(value));
-        ++st.tail;
-        std::size_t n = st.rx_count;
-        if (!st.waiters.empty()) st.wake_all_locked(lk, weft::detail::wait_status::granted);
+        ++shared.tail;
+        std::size_t n = shared.rx_count;
+        if (!shared.waiters.empty()) shared.wake_all_locked(lk, weft::detail::wait_status::granted);
         return n;
     }
 
@@ -78,32 +78,33 @@ class sender {
 
     /// The number of live receivers.
     [[nodiscard]] std::size_t receiver_count() const {
-        auto& st = state();
-        std::lock_guard lk(st.mu);
-        return st.rx_count;
+        auto& shared = state();
+        std::lock_guard lk(shared.mu);
+        return shared.rx_count;
     }
 
    private:
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel(std::size_t);
-    explicit sender(weft::detail::chan::broadcast_ptr<T> st) noexcept
-        : st_(std::move(st)) {}
+    explicit sender(weft::detail::chan::broadcast_ptr<T> shared) noexcept
+        : shared_(std::move(shared)) {}
     weft::detail::chan::broadcast_state<T>& state() const {
-        if (!st_) throw std::logic_error("weft::broadcast::sender: used after being moved from");
-        return *st_;
+        if (!shared_)
+            throw std::logic_error("weft::broadcast::sender: used after being moved from");
+        return *shared_;
     }
     void reset() noexcept {
-        if (!st_) return;
+        if (!shared_) return;
         // Ordering: acq_rel so the last sender's close follows every other sender's sends.
-        if (st_->tx_count.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-            std::unique_lock lk(st_->mu);
-            st_->closed = true;
-            st_->wake_all_locked(lk, weft::detail::wait_status::closed);
+        if (shared_->tx_count.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            std::unique_lock lk(shared_->mu);
+            shared_->closed = true;
+            shared_->wake_all_locked(lk, weft::detail::wait_status::closed);
         }
-        st_.reset();
+        shared_.reset();
     }
 
-    weft::detail::chan::broadcast_ptr<T> st_;
+    weft::detail::chan::broadcast_ptr<T> shared_;
 };
 
 /// A receiving half: sees every value sent after it subscribed, in order. Movable, single
@@ -117,7 +118,7 @@ class receiver {
     receiver& operator=(receiver&& o) noexcept {
         if (this != &o) {
             reset();
-            st_ = std::move(o.st_);
+            shared_ = std::move(o.shared_);
             cur_ = std::move(o.cur_);
         }
         return *this;
@@ -135,17 +136,17 @@ class receiver {
     /// so a losing branch leaves the value (and a lag report) for the next recv.
     T recv(std::source_location where = std::source_location::current()) {
         namespace chan = weft::detail::chan;
-        auto& st = state();
+        auto& shared = state();
         weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
         const weft::detail::claim_record* claimer = weft::detail::current_claimer();
         for (bool first = true;;) {
             chan::bc_node<T> node;
             {
-                std::unique_lock lk(st.mu);
+                std::unique_lock lk(shared.mu);
                 // A select branch reads (moves its cursor) only once it has won the select:
                 // a loser leaves the value for the next recv.
-                if (st.readable_locked(*cur_) && !weft::detail::claim_select(claimer)) {
+                if (shared.readable_locked(*cur_) && !weft::detail::claim_select(claimer)) {
                     lk.unlock();
                     weft::detail::wait_reopened("broadcast::recv", where);  // took nothing
                     first = false;
@@ -153,16 +154,16 @@ class receiver {
                 }
                 std::optional<T> v;
                 std::uint64_t skipped = 0;
-                switch (st.try_recv_locked(*cur_, v, skipped)) {
-                    case chan::bc_read::value:
+                switch (shared.try_recv_locked(*cur_, v, skipped)) {
+                    case chan::broadcast_read_result::value:
                         lk.unlock();
                         return std::move(*v);
-                    case chan::bc_read::lagged:
+                    case chan::broadcast_read_result::lagged:
                         lk.unlock();
                         throw lagged(skipped);
-                    case chan::bc_read::closed:
+                    case chan::broadcast_read_result::closed:
                         throw channel_closed("weft::broadcast: every sender is gone");
-                    case chan::bc_read::empty:
+                    case chan::broadcast_read_result::empty:
                         break;
                 }
                 if (cur_->pending != nullptr) {
@@ -170,14 +171,14 @@ class receiver {
                         "weft::broadcast::receiver: used concurrently (a receive is pending)");
                 }
                 node.set_waker(weft::detail::current_waker("weft::broadcast::receiver::recv"));
-                st.waiters.push_back(node);
+                shared.waiters.push_back(node);
             }
             // Notified (or closed): read again. A notification is never passed on: every
             // waiting receiver gets one.
             chan::wait_keep_grant(
                 node, "broadcast::recv", where,
                 [&] {
-                    std::lock_guard lk(st.mu);
+                    std::lock_guard lk(shared.mu);
                     if (!node.is_queued()) return false;
                     node.remove();
                     return true;
@@ -203,12 +204,12 @@ class receiver {
         /// the winner, as a blocking recv reads after its wake.
         std::uint32_t start(const weft::detail::claim_record* rec, const weft::detail::waker& w) {
             namespace ws = weft::detail::wait_status;
-            std::unique_lock lk(st_->mu);
-            if (!st_->readable_locked(*cur_)) {
-                if (st_->closed) return ws::closed;
+            std::unique_lock lk(shared_->mu);
+            if (!shared_->readable_locked(*cur_)) {
+                if (shared_->closed) return ws::closed;
                 weft::detail::chan::bc_node<T>& node = node_.emplace();
                 node.set_waker(w.clone());
-                st_->waiters.push_back(node);
+                shared_->waiters.push_back(node);
                 return ws::waiting;
             }
             if (!weft::detail::claim_select(rec)) return ws::refused;  // reads nothing
@@ -219,7 +220,7 @@ class receiver {
         [[nodiscard]] std::uint32_t status() const noexcept { return node_->status(); }
         /// The select_op protocol: leaves the queue (true if it was still queued).
         bool withdraw() noexcept {
-            std::lock_guard lk(st_->mu);
+            std::lock_guard lk(shared_->mu);
             if (!node_->is_queued()) return false;
             node_->remove();
             return true;
@@ -229,13 +230,13 @@ class receiver {
             if (!read_) {
                 // Notified (a send or the close): the cursor has something to read now, a
                 // value, a lag report or the end (nobody else moves this receiver's cursor).
-                std::lock_guard lk(st_->mu);
+                std::lock_guard lk(shared_->mu);
                 read_locked();
             }
             switch (kind_) {
-                case weft::detail::chan::bc_read::value:
+                case weft::detail::chan::broadcast_read_result::value:
                     return std::move(*value_);
-                case weft::detail::chan::bc_read::lagged:
+                case weft::detail::chan::broadcast_read_result::lagged:
                     throw lagged(skipped_);
                 default:
                     throw channel_closed("weft::broadcast: every sender is gone");
@@ -244,18 +245,19 @@ class receiver {
 
        private:
         friend class receiver;
-        recv_operation(weft::detail::chan::broadcast_state<T>& st,
+        recv_operation(weft::detail::chan::broadcast_state<T>& shared,
                        weft::detail::chan::bc_cursor& cur) noexcept
-            : st_(&st),
+            : shared_(&shared),
               cur_(&cur) {}
         void read_locked() {
-            kind_ = st_->try_recv_locked(*cur_, value_, skipped_);
+            kind_ = shared_->try_recv_locked(*cur_, value_, skipped_);
             read_ = true;
         }
-        weft::detail::chan::broadcast_state<T>* st_;
+        weft::detail::chan::broadcast_state<T>* shared_;
         weft::detail::chan::bc_cursor* cur_;
         bool read_ = false;
-        weft::detail::chan::bc_read kind_ = weft::detail::chan::bc_read::empty;
+        weft::detail::chan::broadcast_read_result kind_ =
+            weft::detail::chan::broadcast_read_result::empty;
         std::optional<T> value_;
         std::uint64_t skipped_ = 0;
         std::optional<weft::detail::chan::bc_node<T>> node_;
@@ -269,20 +271,20 @@ class receiver {
     /// broadcast::lagged and channel_closed as recv does. Never suspends.
     std::optional<T> try_recv() {
         namespace chan = weft::detail::chan;
-        auto& st = state();
-        std::unique_lock lk(st.mu);
+        auto& shared = state();
+        std::unique_lock lk(shared.mu);
         std::optional<T> v;
         std::uint64_t skipped = 0;
-        switch (st.try_recv_locked(*cur_, v, skipped)) {
-            case chan::bc_read::value:
+        switch (shared.try_recv_locked(*cur_, v, skipped)) {
+            case chan::broadcast_read_result::value:
                 lk.unlock();
                 return v;
-            case chan::bc_read::lagged:
+            case chan::broadcast_read_result::lagged:
                 lk.unlock();
                 throw lagged(skipped);
-            case chan::bc_read::closed:
+            case chan::broadcast_read_result::closed:
                 throw channel_closed("weft::broadcast: every sender is gone");
-            case chan::bc_read::empty:
+            case chan::broadcast_read_result::empty:
                 break;
         }
         return std::nullopt;
@@ -307,49 +309,50 @@ class receiver {
     friend class sender<T>;
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel(std::size_t);
-    receiver(weft::detail::chan::broadcast_ptr<T> st, std::uint64_t next)
-        : st_(std::move(st)),
+    receiver(weft::detail::chan::broadcast_ptr<T> shared, std::uint64_t next)
+        : shared_(std::move(shared)),
           cur_(std::make_unique<weft::detail::chan::bc_cursor>()) {
         cur_->next = next;
     }
     weft::detail::chan::broadcast_state<T>& state() const {
-        if (!st_) throw std::logic_error("weft::broadcast::receiver: used after being moved from");
-        return *st_;
+        if (!shared_)
+            throw std::logic_error("weft::broadcast::receiver: used after being moved from");
+        return *shared_;
     }
     void reset() noexcept {
-        if (!st_) return;
+        if (!shared_) return;
         std::vector<T> dropped;  // destroyed after unlocking
         {
-            weft::detail::wake_batch<1> wb;
-            std::unique_lock lk(st_->mu);
+            weft::detail::wake_batch<1> wakes;
+            std::unique_lock lk(shared_->mu);
             if (auto* n = std::exchange(cur_->pending, nullptr)) {
                 n->remove();
-                wb.grant(*n, weft::detail::wait_status::aborted);
+                wakes.grant(*n, weft::detail::wait_status::aborted);
             }
-            st_->drop_rx_locked(*cur_, dropped);
+            shared_->drop_rx_locked(*cur_, dropped);
         }
-        st_.reset();
+        shared_.reset();
         cur_.reset();
     }
 
-    weft::detail::chan::broadcast_ptr<T> st_;
+    weft::detail::chan::broadcast_ptr<T> shared_;
     std::unique_ptr<weft::detail::chan::bc_cursor> cur_;
 };
 
 template <class T>
 receiver<T> sender<T>::subscribe() const {
-    auto& st = state();
+    auto& shared = state();
     std::uint64_t next;
     {
-        std::lock_guard lk(st.mu);
-        ++st.rx_count;
-        next = st.tail;
+        std::lock_guard lk(shared.mu);
+        ++shared.rx_count;
+        next = shared.tail;
     }
     try {
-        return receiver<T>(st_, next);
+        return receiver<T>(shared_, next);
     } catch (...) {  // allocating the cursor failed
-        std::lock_guard lk(st.mu);
-        --st.rx_count;
+        std::lock_guard lk(shared.mu);
+        --shared.rx_count;
         throw;
     }
 }
@@ -369,9 +372,9 @@ std::pair<sender<T>, receiver<T>> channel(std::size_t capacity) {
     if (capacity == 0) {
         throw std::invalid_argument("weft::broadcast::channel: capacity must be at least 1");
     }
-    chan::broadcast_ptr<T> st(new chan::broadcast_state<T>(capacity));
-    st->rx_count = 1;
-    return {sender<T>(st), receiver<T>(st, 0)};
+    chan::broadcast_ptr<T> shared(new chan::broadcast_state<T>(capacity));
+    shared->rx_count = 1;
+    return {sender<T>(shared), receiver<T>(shared, 0)};
 }
 
 }  // namespace weft::broadcast

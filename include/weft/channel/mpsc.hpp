@@ -27,40 +27,29 @@ class receiver;
 template <class T>
 class unbounded_receiver;
 
-namespace detail_ {
-template <class T>
-class sender_base;
-template <class T>
-class receiver_base;
-}  // namespace detail_
-
 }  // namespace weft::mpsc
 
-namespace weft::mpsc::detail_ {
-
-namespace chan = weft::detail::chan;
-namespace wait_status = weft::detail::wait_status;
-using weft::detail::wake_batch;
+namespace weft::detail::chan {
 
 /// What bounded and unbounded senders share. Copyable: every copy is a sender; the channel
 /// closes for the receiver when the last one is destroyed. Safe to use from any thread or task.
 template <class T>
-class sender_base {
+class mpsc_sender_base {
    public:
     /// Sends `value` if that needs no waiting: `ok`; `full` (bounded channel at capacity) or
     /// `closed` (receiver gone or closed) leave `value` untouched. Never suspends.
-    send_status try_send(T&& value) const {
-        chan::mpsc_state<T>& st = state();
-        wake_batch<1> wb;
-        chan::lock_t lk(st.mu);
-        send_status s = st.try_send_locked(value, wb);
+    mpsc::send_status try_send(T&& value) const {
+        chan::mpsc_state<T>& shared = state();
+        wake_batch<1> wakes;
+        chan::lock_t lk(shared.mu);
+        mpsc::send_status s = shared.try_send_locked(value, wakes);
         lk.unlock();
         return s;
     }
 
     /// True once the receiver is gone or has called close(): every later send fails.
     [[nodiscard]] bool is_closed() const {
-        // Ordering: acquire pairs with the release in close_locked().
+        // Ordering: acquire pairs with the release in close_and_unlock().
         return state().rx_closed.load(std::memory_order_acquire);
     }
 
@@ -68,17 +57,17 @@ class sender_base {
     /// **Cancellation**: cancel-safe; an abort while waiting throws task_cancelled and
     /// consumes nothing.
     void closed(std::source_location where = std::source_location::current()) const {
-        chan::mpsc_state<T>& st = state();
+        chan::mpsc_state<T>& shared = state();
         weft::detail::consume_budget(where);
         weft::detail::wait_node node;
         {
-            chan::lock_t lk(st.mu);
-            if (st.rx_closed.load(std::memory_order_relaxed)) return;
+            chan::lock_t lk(shared.mu);
+            if (shared.rx_closed.load(std::memory_order_relaxed)) return;
             node.set_waker(weft::detail::current_waker("weft::mpsc::sender::closed"));
-            st.closed_waiters.push_back(node);
+            shared.closed_waiters.push_back(node);
         }
         chan::wait_keep_grant(node, "mpsc::closed", where, [&] {
-            chan::lock_t lk(st.mu);
+            chan::lock_t lk(shared.mu);
             if (!node.is_queued()) return false;
             node.remove();
             return true;
@@ -94,12 +83,12 @@ class sender_base {
     }
 
     /// True when both senders feed the same channel.
-    [[nodiscard]] bool same_channel(const sender_base& o) const noexcept {
+    [[nodiscard]] bool same_channel(const mpsc_sender_base& o) const noexcept {
         return tx_.get() == o.tx_.get();
     }
 
    protected:
-    explicit sender_base(chan::sender_ref<T> tx) noexcept
+    explicit mpsc_sender_base(chan::sender_ref<T> tx) noexcept
         : tx_(std::move(tx)) {}
 
     chan::mpsc_state<T>& state() const {
@@ -112,9 +101,9 @@ class sender_base {
    private:
     struct closed_op_node : weft::detail::wait_node {
         explicit closed_op_node(chan::mpsc_ptr<T> s) noexcept
-            : st(std::move(s)) {}
+            : shared(std::move(s)) {}
         bool cancel_wait() noexcept {
-            chan::lock_t lk(st->mu);
+            chan::lock_t lk(shared->mu);
             if (!is_queued()) return false;
             remove();
             return true;
@@ -125,19 +114,19 @@ class sender_base {
             }
             return std::tuple<boost::system::error_code>();
         }
-        chan::mpsc_ptr<T> st;
+        chan::mpsc_ptr<T> shared;
     };
     struct initiate_closed {
-        chan::mpsc_ptr<T> st;
+        chan::mpsc_ptr<T> shared;
         template <class Handler>
         void operator()(Handler&& h) const {
             using op_t = weft::detail::async_wait_op_for<closed_op_node, Handler>;
-            op_t* op = op_t::create(std::forward<Handler>(h), st);
+            op_t* op = op_t::create(std::forward<Handler>(h), shared);
             op->arm_cancellation();
             {
-                chan::lock_t lk(st->mu);
-                if (!st->rx_closed.load(std::memory_order_relaxed)) {
-                    st->closed_waiters.push_back(*op);
+                chan::lock_t lk(shared->mu);
+                if (!shared->rx_closed.load(std::memory_order_relaxed)) {
+                    shared->closed_waiters.push_back(*op);
                     return;
                 }
             }
@@ -149,19 +138,19 @@ class sender_base {
 /// What bounded and unbounded receivers share. Movable, single owner: never used from two
 /// tasks at once. Destroying it closes the channel and drops the values still buffered.
 template <class T>
-class receiver_base {
+class mpsc_receiver_base {
    public:
-    receiver_base(receiver_base&&) noexcept = default;
-    receiver_base& operator=(receiver_base&& o) noexcept {
+    mpsc_receiver_base(mpsc_receiver_base&&) noexcept = default;
+    mpsc_receiver_base& operator=(mpsc_receiver_base&& o) noexcept {
         if (this != &o) {
             reset();
-            st_ = std::move(o.st_);
+            shared_ = std::move(o.shared_);
         }
         return *this;
     }
-    receiver_base(const receiver_base&) = delete;
-    receiver_base& operator=(const receiver_base&) = delete;
-    ~receiver_base() { reset(); }
+    mpsc_receiver_base(const mpsc_receiver_base&) = delete;
+    mpsc_receiver_base& operator=(const mpsc_receiver_base&) = delete;
+    ~mpsc_receiver_base() { reset(); }
 
     /// Receives the next value, waiting while the channel is empty. Returns std::nullopt once
     /// every sender is gone (or close() was called) and the buffer is drained.
@@ -171,36 +160,36 @@ class receiver_base {
     /// to the front of the channel. A value granted as a timeout's deadline passes is
     /// returned (the next cancellation point throws).
     std::optional<T> recv(std::source_location where = std::source_location::current()) {
-        chan::mpsc_state<T>& st = state();
+        chan::mpsc_state<T>& shared = state();
         weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
         for (;;) {  // a refused select branch retries from here once the race reopens
             const weft::detail::claim_record* claimer = weft::detail::current_claimer();
             chan::rx_node<T> node;
             {
-                wake_batch<1> wb;
-                chan::lock_t lk(st.mu);
-                if (!st.buf.empty()) {
+                wake_batch<1> wakes;
+                chan::lock_t lk(shared.mu);
+                if (!shared.buf.empty()) {
                     if (!weft::detail::claim_select(claimer)) {
                         lk.unlock();
                         weft::detail::wait_reopened("mpsc::recv", where);  // took nothing
                         continue;
                     }
-                    std::optional<T> v(std::in_place, st.buf.pop_front());
-                    st.refill_locked(wb);
+                    std::optional<T> v(std::in_place, shared.buf.pop_front());
+                    shared.refill_locked(wakes);
                     lk.unlock();
                     return v;
                 }
-                if (st.ended_locked()) return std::nullopt;
-                park_locked(st, node, claimer);
+                if (shared.ended_locked()) return std::nullopt;
+                park_locked(shared, node, claimer);
             }
-            std::uint32_t s = wait(st, node, "mpsc::recv", where);
+            std::uint32_t s = wait(shared, node, "mpsc::recv", where);
             if (s == wait_status::refused) {
                 weft::detail::wait_reopened("mpsc::recv", where);
                 continue;
             }
             if (s != wait_status::granted) return std::nullopt;
-            give_back_if_cancelled(st, node);
+            give_back_if_cancelled(shared, node);
             return std::move(node.value);
         }
     }
@@ -216,22 +205,22 @@ class receiver_base {
 
         /// The select_op protocol (weft/detail/select_op.hpp); called by weft::select only.
         std::uint32_t start(const weft::detail::claim_record* rec, const weft::detail::waker& w) {
-            wake_batch<1> wb;  // declared first: the refilled sender is woken after unlocking
-            chan::lock_t lk(st_->mu);
-            if (!st_->buf.empty()) {
+            wake_batch<1> wakes;  // declared first: the refilled sender is woken after unlocking
+            chan::lock_t lk(shared_->mu);
+            if (!shared_->buf.empty()) {
                 if (!weft::detail::claim_select(rec)) return wait_status::refused;
-                value_.emplace(st_->buf.pop_front());
-                st_->refill_locked(wb);
+                value_.emplace(shared_->buf.pop_front());
+                shared_->refill_locked(wakes);
                 return wait_status::granted;
             }
-            if (st_->ended_locked()) return wait_status::closed;
-            chan::park_receiver_locked(*st_, node_.emplace(), w.clone(), rec, receiver_name);
+            if (shared_->ended_locked()) return wait_status::closed;
+            chan::park_receiver_locked(*shared_, node_.emplace(), w.clone(), rec, receiver_name);
             return wait_status::waiting;
         }
         /// The select_op protocol: the status of the queued waiter.
         [[nodiscard]] std::uint32_t status() const noexcept { return node_->status(); }
         /// The select_op protocol: leaves the queue (true if it was still queued).
-        bool withdraw() noexcept { return chan::withdraw_receiver(*st_, *node_); }
+        bool withdraw() noexcept { return chan::withdraw_receiver(*shared_, *node_); }
         /// The select_op protocol: the winner's result.
         value_type finish(std::uint32_t s) {
             if (value_) return std::move(value_);
@@ -240,10 +229,10 @@ class receiver_base {
         }
 
        private:
-        friend class receiver_base;
-        explicit recv_operation(chan::mpsc_state<T>& st) noexcept
-            : st_(&st) {}
-        chan::mpsc_state<T>* st_;
+        friend class mpsc_receiver_base;
+        explicit recv_operation(chan::mpsc_state<T>& shared) noexcept
+            : shared_(&shared) {}
+        chan::mpsc_state<T>* shared_;
         std::optional<T> value_;                // taken at start
         std::optional<chan::rx_node<T>> node_;  // queued at start; a new one per start
     };
@@ -255,12 +244,12 @@ class receiver_base {
     /// Receives the next value if one is buffered; std::nullopt otherwise (also once closed).
     /// Never suspends.
     std::optional<T> try_recv() {
-        chan::mpsc_state<T>& st = state();
-        wake_batch<1> wb;
-        chan::lock_t lk(st.mu);
-        if (st.buf.empty()) return std::nullopt;
-        std::optional<T> v(std::in_place, st.buf.pop_front());
-        st.refill_locked(wb);
+        chan::mpsc_state<T>& shared = state();
+        wake_batch<1> wakes;
+        chan::lock_t lk(shared.mu);
+        if (shared.buf.empty()) return std::nullopt;
+        std::optional<T> v(std::in_place, shared.buf.pop_front());
+        shared.refill_locked(wakes);
         lk.unlock();
         return v;
     }
@@ -271,7 +260,7 @@ class receiver_base {
     std::size_t recv_many(std::vector<T>& out, std::size_t limit,
                           std::source_location where = std::source_location::current()) {
         if (limit == 0) return 0;
-        chan::mpsc_state<T>& st = state();
+        chan::mpsc_state<T>& shared = state();
         weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
         for (;;) {  // a refused select branch retries from here once the race reopens
@@ -279,23 +268,23 @@ class receiver_base {
             chan::rx_node<T> node;
             bool refused = false;
             for (;;) {
-                if (std::size_t n = drain(st, out, limit, claimer)) return n;
-                chan::lock_t lk(st.mu);
-                if (!st.buf.empty()) {
+                if (std::size_t n = drain(shared, out, limit, claimer)) return n;
+                chan::lock_t lk(shared.mu);
+                if (!shared.buf.empty()) {
                     if (weft::detail::claim_select(claimer)) continue;  // filled meanwhile
                     refused = true;
                     break;
                 }
-                if (st.ended_locked()) return 0;
-                park_locked(st, node, claimer);
+                if (shared.ended_locked()) return 0;
+                park_locked(shared, node, claimer);
                 break;
             }
             if (!refused) {
-                std::uint32_t s = wait(st, node, "mpsc::recv_many", where);
+                std::uint32_t s = wait(shared, node, "mpsc::recv_many", where);
                 if (s == wait_status::granted) {
-                    give_back_if_cancelled(st, node);
+                    give_back_if_cancelled(shared, node);
                     out.push_back(std::move(*node.value));
-                    return 1 + drain(st, out, limit - 1, nullptr);  // claimed when granted
+                    return 1 + drain(shared, out, limit - 1, nullptr);  // claimed when granted
                 }
                 if (s != wait_status::refused) return 0;
             }
@@ -335,24 +324,24 @@ class receiver_base {
     }
 
    protected:
-    explicit receiver_base(chan::mpsc_ptr<T> st) noexcept
-        : st_(std::move(st)) {}
+    explicit mpsc_receiver_base(chan::mpsc_ptr<T> shared) noexcept
+        : shared_(std::move(shared)) {}
 
    private:
     chan::mpsc_state<T>& state() const {
-        if (!st_) throw std::logic_error("weft::mpsc::receiver: used after being moved from");
-        return *st_;
+        if (!shared_) throw std::logic_error("weft::mpsc::receiver: used after being moved from");
+        return *shared_;
     }
     void reset() noexcept {
-        if (st_) {
-            st_->drop_rx();
-            st_.reset();
+        if (shared_) {
+            shared_->drop_rx();
+            shared_.reset();
         }
     }
     static constexpr const char* receiver_name = "weft::mpsc::receiver";
-    static void park_locked(chan::mpsc_state<T>& st, chan::rx_node<T>& node,
+    static void park_locked(chan::mpsc_state<T>& shared, chan::rx_node<T>& node,
                             const weft::detail::claim_record* claimer) {
-        chan::park_receiver_locked(st, node,
+        chan::park_receiver_locked(shared, node,
                                    weft::detail::current_waker("weft::mpsc::receiver::recv"),
                                    claimer, receiver_name);
     }
@@ -361,58 +350,58 @@ class receiver_base {
     /// only drop it. A select loser is never handed a value (its claim is refused), and a
     /// grant that meets a deadline (timeout) is returned (wait_list.hpp's contract). If
     /// putting it back fails (allocation, T's move), the value is returned.
-    static void give_back_if_cancelled(chan::mpsc_state<T>& st, chan::rx_node<T>& node) {
+    static void give_back_if_cancelled(chan::mpsc_state<T>& shared, chan::rx_node<T>& node) {
         if (!weft::detail::abort_requested()) return;
         {
-            chan::lock_t lk(st.mu);
+            chan::lock_t lk(shared.mu);
             try {
-                st.buf.push_front(std::move(*node.value));
+                shared.buf.push_front(std::move(*node.value));
             } catch (...) {
                 return;
             }
         }
         weft::detail::throw_if_cancelled();
     }
-    static std::uint32_t wait(chan::mpsc_state<T>& st, chan::rx_node<T>& node, const char* what,
+    static std::uint32_t wait(chan::mpsc_state<T>& shared, chan::rx_node<T>& node, const char* what,
                               std::source_location where) {
         return chan::wait_keep_grant(node, what, where,
-                                     [&] { return chan::withdraw_receiver(st, node); });
+                                     [&] { return chan::withdraw_receiver(shared, node); });
     }
     /// Moves up to `limit` buffered values to `out`, refilling from parked senders; the lock
     /// is taken per batch of 32 (the wakes of the refilled senders happen between batches).
     /// `claimer` claims before the first value is taken (null: no claim needed); refused,
     /// nothing is taken.
-    static std::size_t drain(chan::mpsc_state<T>& st, std::vector<T>& out, std::size_t limit,
+    static std::size_t drain(chan::mpsc_state<T>& shared, std::vector<T>& out, std::size_t limit,
                              const weft::detail::claim_record* claimer) {
         std::size_t n = 0;
         while (n < limit) {
-            wake_batch<32> wb;
-            chan::lock_t lk(st.mu);
-            std::size_t k = st.buf.size();
+            wake_batch<32> wakes;
+            chan::lock_t lk(shared.mu);
+            std::size_t k = shared.buf.size();
             if (k > limit - n) k = limit - n;
             if (k > 32) k = 32;
             if (k == 0) break;
             if (n == 0 && !weft::detail::claim_select(claimer)) break;
             out.reserve(out.size() + k);  // before popping: nothing is lost if it throws
             for (std::size_t i = 0; i < k; ++i) {
-                out.push_back(st.buf.pop_front());
-                st.refill_locked(wb);
+                out.push_back(shared.buf.pop_front());
+                shared.refill_locked(wakes);
             }
             n += k;
         }
         return n;
     }
 
-    chan::mpsc_ptr<T> st_;
+    chan::mpsc_ptr<T> shared_;
 };
 
-}  // namespace weft::mpsc::detail_
+}  // namespace weft::detail::chan
 
 namespace weft::mpsc {
 
 /// The sending half of a bounded channel. Copyable; safe from any thread or task.
 template <class T>
-class sender : public detail_::sender_base<T> {
+class sender : public detail::chan::mpsc_sender_base<T> {
    public:
     /// Sends `value`, waiting while the buffer is full (backpressure; waiting senders are
     /// served in FIFO order). Throws send_error<T> holding `value` if the receiver is gone or
@@ -423,13 +412,13 @@ class sender : public detail_::sender_base<T> {
     void send(T value, std::source_location where = std::source_location::current()) const {
         namespace chan = weft::detail::chan;
         namespace wait_status = weft::detail::wait_status;
-        chan::mpsc_state<T>& st = this->state();
+        chan::mpsc_state<T>& shared = this->state();
         weft::detail::consume_budget(where);
         chan::tx_node<T> node;
         {
-            weft::detail::wake_batch<1> wb;
-            chan::lock_t lk(st.mu);
-            send_status s = st.try_send_locked(value, wb);
+            weft::detail::wake_batch<1> wakes;
+            chan::lock_t lk(shared.mu);
+            send_status s = shared.try_send_locked(value, wakes);
             if (s != send_status::full) {
                 lk.unlock();
                 if (s == send_status::closed) throw send_error<T>(std::move(value));
@@ -437,10 +426,10 @@ class sender : public detail_::sender_base<T> {
             }
             node.value = &value;
             node.set_waker(weft::detail::current_waker("weft::mpsc::sender::send"));
-            st.tx_waiters.push_back(node);
+            shared.tx_waiters.push_back(node);
         }
         std::uint32_t s = chan::wait_keep_grant(node, "mpsc::send", where, [&] {
-            chan::lock_t lk(st.mu);
+            chan::lock_t lk(shared.mu);
             if (!node.is_queued()) return false;
             node.remove();
             return true;
@@ -465,21 +454,21 @@ class sender : public detail_::sender_base<T> {
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel(std::size_t);
     explicit sender(weft::detail::chan::sender_ref<T> tx) noexcept
-        : detail_::sender_base<T>(std::move(tx)) {}
+        : detail::chan::mpsc_sender_base<T>(std::move(tx)) {}
 };
 
 /// The sending half of an unbounded channel. Copyable; safe from any thread or task.
 template <class T>
-class unbounded_sender : public detail_::sender_base<T> {
+class unbounded_sender : public detail::chan::mpsc_sender_base<T> {
    public:
     /// Sends `value` without ever waiting. Throws send_error<T> holding `value` if the
     /// receiver is gone or closed the channel. Not a cancellation point.
     void send(T value) const {
         namespace chan = weft::detail::chan;
-        chan::mpsc_state<T>& st = this->state();
-        weft::detail::wake_batch<1> wb;
-        chan::lock_t lk(st.mu);
-        send_status s = st.try_send_locked(value, wb);
+        chan::mpsc_state<T>& shared = this->state();
+        weft::detail::wake_batch<1> wakes;
+        chan::lock_t lk(shared.mu);
+        send_status s = shared.try_send_locked(value, wakes);
         lk.unlock();
         if (s == send_status::closed) throw send_error<T>(std::move(value));
     }
@@ -499,27 +488,28 @@ class unbounded_sender : public detail_::sender_base<T> {
     template <class U>
     friend std::pair<unbounded_sender<U>, unbounded_receiver<U>> unbounded_channel();
     explicit unbounded_sender(weft::detail::chan::sender_ref<T> tx) noexcept
-        : detail_::sender_base<T>(std::move(tx)) {}
+        : detail::chan::mpsc_sender_base<T>(std::move(tx)) {}
 };
 
-/// The receiving half of a bounded channel (see detail_::receiver_base for the members).
+/// The receiving half of a bounded channel (see detail::chan::mpsc_receiver_base for the members).
 template <class T>
-class receiver : public detail_::receiver_base<T> {
+class receiver : public detail::chan::mpsc_receiver_base<T> {
    private:
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel(std::size_t);
-    explicit receiver(weft::detail::chan::mpsc_ptr<T> st) noexcept
-        : detail_::receiver_base<T>(std::move(st)) {}
+    explicit receiver(weft::detail::chan::mpsc_ptr<T> shared) noexcept
+        : detail::chan::mpsc_receiver_base<T>(std::move(shared)) {}
 };
 
-/// The receiving half of an unbounded channel (see detail_::receiver_base for the members).
+/// The receiving half of an unbounded channel (see detail::chan::mpsc_receiver_base for the
+/// members).
 template <class T>
-class unbounded_receiver : public detail_::receiver_base<T> {
+class unbounded_receiver : public detail::chan::mpsc_receiver_base<T> {
    private:
     template <class U>
     friend std::pair<unbounded_sender<U>, unbounded_receiver<U>> unbounded_channel();
-    explicit unbounded_receiver(weft::detail::chan::mpsc_ptr<T> st) noexcept
-        : detail_::receiver_base<T>(std::move(st)) {}
+    explicit unbounded_receiver(weft::detail::chan::mpsc_ptr<T> shared) noexcept
+        : detail::chan::mpsc_receiver_base<T>(std::move(shared)) {}
 };
 
 /// Creates a bounded channel holding at most `capacity` values (>= 1; 0 throws
@@ -537,16 +527,16 @@ std::pair<sender<T>, receiver<T>> channel(std::size_t capacity) {
     if (capacity == 0) {
         throw std::invalid_argument("weft::mpsc::channel: capacity must be at least 1");
     }
-    chan::mpsc_ptr<T> st(new chan::mpsc_state<T>(capacity));
-    return {sender<T>(chan::sender_ref<T>(st)), receiver<T>(st)};
+    chan::mpsc_ptr<T> shared(new chan::mpsc_state<T>(capacity));
+    return {sender<T>(chan::sender_ref<T>(shared)), receiver<T>(shared)};
 }
 
 /// Creates an unbounded channel: send never waits (memory is the only limit).
 template <class T>
 std::pair<unbounded_sender<T>, unbounded_receiver<T>> unbounded_channel() {
     namespace chan = weft::detail::chan;
-    chan::mpsc_ptr<T> st(new chan::mpsc_state<T>(chan::mpsc_state<T>::unbounded));
-    return {unbounded_sender<T>(chan::sender_ref<T>(st)), unbounded_receiver<T>(st)};
+    chan::mpsc_ptr<T> shared(new chan::mpsc_state<T>(chan::mpsc_state<T>::unbounded));
+    return {unbounded_sender<T>(chan::sender_ref<T>(shared)), unbounded_receiver<T>(shared)};
 }
 
 }  // namespace weft::mpsc

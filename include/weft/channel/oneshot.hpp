@@ -70,28 +70,28 @@ using oneshot_async_node = single_receiver_async_node<T, oneshot_node<T>, onesho
 
 template <class T>
 struct oneshot_initiate_recv {
-    oneshot_ptr<T> st;
+    oneshot_ptr<T> shared;
     template <class Handler>
     void operator()(Handler&& h) const {
         using op_t = async_wait_op_for<oneshot_async_node<T>, Handler>;
-        op_t* op = op_t::create(std::forward<Handler>(h), st);
+        op_t* op = op_t::create(std::forward<Handler>(h), shared);
         op->arm_cancellation();
         std::uint32_t status;
         {
-            std::unique_lock lk(st->mu);
+            std::unique_lock lk(shared->mu);
             bool closed;
-            op->value = st->take_locked(closed);
+            op->value = shared->take_locked(closed);
             if (op->value) {
                 status = wait_status::granted;
             } else if (closed) {
                 status = wait_status::closed;
-            } else if (st->rx_waiter != nullptr) {
+            } else if (shared->rx_waiter != nullptr) {
                 lk.unlock();
                 op->complete(wait_status::aborted);
                 throw std::logic_error(
                     "weft::oneshot::receiver: used concurrently (a receive is pending)");
             } else {
-                st->rx_waiter = op;
+                shared->rx_waiter = op;
                 return;
             }
         }
@@ -117,7 +117,7 @@ class sender {
     sender& operator=(sender&& o) noexcept {
         if (this != &o) {
             reset();
-            st_ = std::move(o.st_);
+            shared_ = std::move(o.shared_);
         }
         return *this;
     }
@@ -129,55 +129,55 @@ class sender {
     /// receiver is gone. Never suspends. std::logic_error if the sender was used already.
     bool send(T value) {
         namespace chan = weft::detail::chan;
-        if (!st_) throw std::logic_error("weft::oneshot::sender: already used or moved from");
-        chan::oneshot_ptr<T> st = std::move(st_);
-        weft::detail::wake_batch<1> wb;
-        std::unique_lock lk(st->mu);
-        st->tx_done = true;
-        if (st->rx_gone.load(std::memory_order_relaxed)) {
+        if (!shared_) throw std::logic_error("weft::oneshot::sender: already used or moved from");
+        chan::oneshot_ptr<T> shared = std::move(shared_);
+        weft::detail::wake_batch<1> wakes;
+        std::unique_lock lk(shared->mu);
+        shared->tx_done = true;
+        if (shared->rx_gone.load(std::memory_order_relaxed)) {
             lk.unlock();
             return false;  // `value` dies here, outside the lock
         }
-        if (chan::oneshot_node<T>* r = st->rx_waiter) {
-            st->rx_waiter = nullptr;
+        if (chan::oneshot_node<T>* r = shared->rx_waiter) {
+            shared->rx_waiter = nullptr;
             if (r->try_claim()) {
                 r->value.emplace(std::move(value));
-                wb.grant(*r, weft::detail::wait_status::granted);
+                wakes.grant(*r, weft::detail::wait_status::granted);
                 return true;
             }
             // Another branch of the receiver's select holds the race: the value stays in the
             // channel and the receiver is told so (it retries once the race reopens).
-            wb.grant(*r, weft::detail::wait_status::refused);
+            wakes.grant(*r, weft::detail::wait_status::refused);
         }
-        st->value.emplace(std::move(value));
+        shared->value.emplace(std::move(value));
         return true;
     }
 
     /// True once the receiver is gone: a send would fail.
     [[nodiscard]] bool is_closed() const noexcept {
         // Ordering: acquire pairs with the receiver's release when it goes.
-        return !st_ || st_->rx_gone.load(std::memory_order_acquire);
+        return !shared_ || shared_->rx_gone.load(std::memory_order_acquire);
     }
 
    private:
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel();
-    explicit sender(weft::detail::chan::oneshot_ptr<T> st) noexcept
-        : st_(std::move(st)) {}
+    explicit sender(weft::detail::chan::oneshot_ptr<T> shared) noexcept
+        : shared_(std::move(shared)) {}
     void reset() noexcept {
-        if (!st_) return;
-        weft::detail::wake_batch<1> wb;
-        std::unique_lock lk(st_->mu);
-        st_->tx_done = true;
-        if (auto* r = std::exchange(st_->rx_waiter, nullptr)) {
-            wb.grant(*r, weft::detail::wait_status::closed);
+        if (!shared_) return;
+        weft::detail::wake_batch<1> wakes;
+        std::unique_lock lk(shared_->mu);
+        shared_->tx_done = true;
+        if (auto* r = std::exchange(shared_->rx_waiter, nullptr)) {
+            wakes.grant(*r, weft::detail::wait_status::closed);
         }
         lk.unlock();
-        wb.flush();
-        st_.reset();
+        wakes.flush();
+        shared_.reset();
     }
 
-    weft::detail::chan::oneshot_ptr<T> st_;
+    weft::detail::chan::oneshot_ptr<T> shared_;
 };
 
 /// The receiving half: movable, single owner.
@@ -190,7 +190,7 @@ class receiver {
     receiver& operator=(receiver&& o) noexcept {
         if (this != &o) {
             reset();
-            st_ = std::move(o.st_);
+            shared_ = std::move(o.shared_);
         }
         return *this;
     }
@@ -208,29 +208,30 @@ class receiver {
     T recv(std::source_location where = std::source_location::current()) {
         namespace chan = weft::detail::chan;
         namespace ws = weft::detail::wait_status;
-        chan::oneshot_state<T>& st = state();
+        chan::oneshot_state<T>& shared = state();
         weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
         for (;;) {  // a refused select branch retries from here once the race reopens
             const weft::detail::claim_record* claimer = weft::detail::current_claimer();
             chan::oneshot_node<T> node;
             {
-                std::unique_lock lk(st.mu);
-                if (st.value && !weft::detail::claim_select(claimer)) {
+                std::unique_lock lk(shared.mu);
+                if (shared.value && !weft::detail::claim_select(claimer)) {
                     lk.unlock();
                     weft::detail::wait_reopened("oneshot::recv", where);  // took nothing
                     continue;
                 }
                 bool closed;
-                std::optional<T> v = st.take_locked(closed);
+                std::optional<T> v = shared.take_locked(closed);
                 if (v) return std::move(*v);
                 if (closed) throw channel_closed("weft::oneshot: the sender was dropped unsent");
                 chan::park_receiver_locked(
-                    st, node, weft::detail::current_waker("weft::oneshot::receiver::recv"), claimer,
-                    receiver_name);
+                    shared, node, weft::detail::current_waker("weft::oneshot::receiver::recv"),
+                    claimer, receiver_name);
             }
-            std::uint32_t s = chan::wait_keep_grant(
-                node, "oneshot::recv", where, [&] { return chan::withdraw_receiver(st, node); });
+            std::uint32_t s = chan::wait_keep_grant(node, "oneshot::recv", where, [&] {
+                return chan::withdraw_receiver(shared, node);
+            });
             if (s == ws::refused) {
                 weft::detail::wait_reopened("oneshot::recv", where);
                 continue;
@@ -243,8 +244,8 @@ class receiver {
                 // recv, and this one throws. (A select loser is never handed the value; a
                 // value granted as a timeout's deadline passes is returned.)
                 {
-                    std::lock_guard lk(st.mu);
-                    st.value = std::move(node.value);
+                    std::lock_guard lk(shared.mu);
+                    shared.value = std::move(node.value);
                 }
                 weft::detail::throw_if_cancelled();
             }
@@ -266,20 +267,20 @@ class receiver {
         /// The select_op protocol (weft/detail/select_op.hpp); called by weft::select only.
         std::uint32_t start(const weft::detail::claim_record* rec, const weft::detail::waker& w) {
             namespace ws = weft::detail::wait_status;
-            std::unique_lock lk(st_->mu);
-            if (st_->value && !weft::detail::claim_select(rec)) return ws::refused;
+            std::unique_lock lk(shared_->mu);
+            if (shared_->value && !weft::detail::claim_select(rec)) return ws::refused;
             bool closed;
-            value_ = st_->take_locked(closed);
+            value_ = shared_->take_locked(closed);
             if (value_) return ws::granted;
             if (closed) return ws::closed;
-            weft::detail::chan::park_receiver_locked(*st_, node_.emplace(), w.clone(), rec,
+            weft::detail::chan::park_receiver_locked(*shared_, node_.emplace(), w.clone(), rec,
                                                      receiver_name);
             return ws::waiting;
         }
         /// The select_op protocol: the status of the queued waiter.
         [[nodiscard]] std::uint32_t status() const noexcept { return node_->status(); }
         /// The select_op protocol: leaves the queue (true if it was still queued).
-        bool withdraw() noexcept { return weft::detail::chan::withdraw_receiver(*st_, *node_); }
+        bool withdraw() noexcept { return weft::detail::chan::withdraw_receiver(*shared_, *node_); }
         /// The select_op protocol: the winner's result.
         value_type finish(std::uint32_t s) {
             if (value_) return std::move(*value_);
@@ -289,9 +290,9 @@ class receiver {
 
        private:
         friend class receiver;
-        explicit recv_operation(weft::detail::chan::oneshot_state<T>& st) noexcept
-            : st_(&st) {}
-        weft::detail::chan::oneshot_state<T>* st_;
+        explicit recv_operation(weft::detail::chan::oneshot_state<T>& shared) noexcept
+            : shared_(&shared) {}
+        weft::detail::chan::oneshot_state<T>* shared_;
         std::optional<T> value_;  // taken at start
         std::optional<weft::detail::chan::oneshot_node<T>> node_;
     };
@@ -303,10 +304,10 @@ class receiver {
     /// The value if it was sent; std::nullopt while it may still come. Throws channel_closed
     /// if the sender was destroyed unsent (or the value was already received). Never suspends.
     std::optional<T> try_recv() {
-        chan_state& st = state();
-        std::unique_lock lk(st.mu);
+        chan_state& shared = state();
+        std::unique_lock lk(shared.mu);
         bool closed;
-        std::optional<T> v = st.take_locked(closed);
+        std::optional<T> v = shared.take_locked(closed);
         if (!v && closed) throw channel_closed("weft::oneshot: the sender was dropped unsent");
         return v;
     }
@@ -330,30 +331,31 @@ class receiver {
     static constexpr const char* receiver_name = "weft::oneshot::receiver";
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel();
-    explicit receiver(weft::detail::chan::oneshot_ptr<T> st) noexcept
-        : st_(std::move(st)) {}
+    explicit receiver(weft::detail::chan::oneshot_ptr<T> shared) noexcept
+        : shared_(std::move(shared)) {}
     chan_state& state() const {
-        if (!st_) throw std::logic_error("weft::oneshot::receiver: used after being moved from");
-        return *st_;
+        if (!shared_)
+            throw std::logic_error("weft::oneshot::receiver: used after being moved from");
+        return *shared_;
     }
     void reset() noexcept {
-        if (!st_) return;
+        if (!shared_) return;
         std::optional<T> dropped;
         {
-            weft::detail::wake_batch<1> wb;
-            std::unique_lock lk(st_->mu);
+            weft::detail::wake_batch<1> wakes;
+            std::unique_lock lk(shared_->mu);
             // Ordering: release pairs with sender::is_closed()'s acquire.
-            st_->rx_gone.store(true, std::memory_order_release);
-            dropped = std::move(st_->value);
-            st_->value.reset();
-            if (auto* r = std::exchange(st_->rx_waiter, nullptr)) {
-                wb.grant(*r, weft::detail::wait_status::aborted);
+            shared_->rx_gone.store(true, std::memory_order_release);
+            dropped = std::move(shared_->value);
+            shared_->value.reset();
+            if (auto* r = std::exchange(shared_->rx_waiter, nullptr)) {
+                wakes.grant(*r, weft::detail::wait_status::aborted);
             }
         }
-        st_.reset();
+        shared_.reset();
     }
 
-    weft::detail::chan::oneshot_ptr<T> st_;
+    weft::detail::chan::oneshot_ptr<T> shared_;
 };
 
 /// Creates a oneshot channel.
@@ -365,8 +367,8 @@ class receiver {
 /// ```
 template <class T>
 std::pair<sender<T>, receiver<T>> channel() {
-    weft::detail::chan::oneshot_ptr<T> st(new weft::detail::chan::oneshot_state<T>());
-    return {sender<T>(st), receiver<T>(st)};
+    weft::detail::chan::oneshot_ptr<T> shared(new weft::detail::chan::oneshot_state<T>());
+    return {sender<T>(shared), receiver<T>(shared)};
 }
 
 }  // namespace weft::oneshot

@@ -63,7 +63,7 @@ class sender {
     sender& operator=(sender&& o) noexcept {
         if (this != &o) {
             reset();
-            st_ = std::move(o.st_);
+            shared_ = std::move(o.shared_);
         }
         return *this;
     }
@@ -77,13 +77,13 @@ class sender {
 
     /// As send, and returns the previous value.
     T send_replace(T value) const {
-        auto& st = state();
+        auto& shared = state();
         {
-            std::unique_lock lk(st.value_mu);
-            std::swap(st.value, value);
-            st.version.fetch_add(1, std::memory_order_release);
+            std::unique_lock lk(shared.value_mu);
+            std::swap(shared.value, value);
+            shared.version.fetch_add(1, std::memory_order_release);
         }
-        st.notify(weft::detail::wait_status::granted);
+        shared.notify(weft::detail::wait_status::granted);
         return value;
     }
 
@@ -103,13 +103,13 @@ class sender {
     template <class F>
     requires std::is_invocable_r_v<bool, F&, T&>
     bool send_if_modified(F&& f) const {
-        auto& st = state();
+        auto& shared = state();
         {
-            std::unique_lock lk(st.value_mu);
-            if (!std::invoke(f, st.value)) return false;
-            st.version.fetch_add(1, std::memory_order_release);
+            std::unique_lock lk(shared.value_mu);
+            if (!std::invoke(f, shared.value)) return false;
+            shared.version.fetch_add(1, std::memory_order_release);
         }
-        st.notify(weft::detail::wait_status::granted);
+        shared.notify(weft::detail::wait_status::granted);
         return true;
     }
 
@@ -121,9 +121,9 @@ class sender {
 
     /// The number of live receivers.
     [[nodiscard]] std::size_t receiver_count() const {
-        auto& st = state();
-        std::lock_guard lk(st.mu);
-        return st.rx_count;
+        auto& shared = state();
+        std::lock_guard lk(shared.mu);
+        return shared.rx_count;
     }
 
     /// True when there is no receiver (values are still stored).
@@ -132,21 +132,21 @@ class sender {
    private:
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel(U);
-    explicit sender(weft::detail::chan::watch_ptr<T> st) noexcept
-        : st_(std::move(st)) {}
+    explicit sender(weft::detail::chan::watch_ptr<T> shared) noexcept
+        : shared_(std::move(shared)) {}
     weft::detail::chan::watch_state<T>& state() const {
-        if (!st_) throw std::logic_error("weft::watch::sender: used after being moved from");
-        return *st_;
+        if (!shared_) throw std::logic_error("weft::watch::sender: used after being moved from");
+        return *shared_;
     }
     void reset() noexcept {
-        if (!st_) return;
+        if (!shared_) return;
         // Ordering: release; receivers read `closed` (acquire) before `version`.
-        st_->closed.store(true, std::memory_order_release);
-        st_->notify(weft::detail::wait_status::closed);
-        st_.reset();
+        shared_->closed.store(true, std::memory_order_release);
+        shared_->notify(weft::detail::wait_status::closed);
+        shared_.reset();
     }
 
-    weft::detail::chan::watch_ptr<T> st_;
+    weft::detail::chan::watch_ptr<T> shared_;
 };
 
 /// A receiving half. Copyable (a copy starts with the same seen version) and movable; each
@@ -156,12 +156,12 @@ class receiver {
    public:
     /// Another receiver of the same channel, which has seen what `o` has seen.
     receiver(const receiver& o) {
-        if (!o.st_) return;  // a copy of a moved-from receiver is moved-from too
+        if (!o.shared_) return;  // a copy of a moved-from receiver is moved-from too
         cur_ = std::make_unique<weft::detail::chan::watch_cursor>();
         cur_->seen.store(o.cur_->seen.load(std::memory_order_relaxed), std::memory_order_relaxed);
-        std::lock_guard lk(o.st_->mu);
-        ++o.st_->rx_count;
-        st_ = o.st_;
+        std::lock_guard lk(o.shared_->mu);
+        ++o.shared_->rx_count;
+        shared_ = o.shared_;
     }
     /// Takes over `o`'s subscription; `o` becomes empty.
     receiver(receiver&&) noexcept = default;
@@ -180,7 +180,7 @@ class receiver {
     ~receiver() { reset(); }
     /// Exchanges two receivers.
     void swap(receiver& o) noexcept {
-        st_.swap(o.st_);
+        shared_.swap(o.shared_);
         cur_.swap(o.cur_);
     }
 
@@ -192,13 +192,13 @@ class receiver {
     void changed(std::source_location where = std::source_location::current()) {
         namespace chan = weft::detail::chan;
         using probe = typename chan::watch_state<T>::probe;
-        auto& st = state();
+        auto& shared = state();
         weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
         weft::detail::consume_budget(where);
         const weft::detail::claim_record* claimer = weft::detail::current_claimer();
         for (bool first = true;;) {
             // A select branch marks the value seen only once it has won the select.
-            probe p = st.check(*cur_, claimer == nullptr);
+            probe p = shared.check(*cur_, claimer == nullptr);
             if (p == probe::changed) {
                 if (claimer == nullptr) return;
                 if (!weft::detail::claim_select(claimer)) {
@@ -206,25 +206,25 @@ class receiver {
                     first = false;
                     continue;
                 }
-                st.check(*cur_, true);  // marks the newest version, which is changed too
+                shared.check(*cur_, true);  // marks the newest version, which is changed too
                 return;
             }
             if (p == probe::closed) throw channel_closed("weft::watch: the sender is gone");
             chan::watch_node node;
             {
-                std::lock_guard lk(st.mu);
-                if (st.check(*cur_, false) != probe::unchanged) continue;  // raced with a send
+                std::lock_guard lk(shared.mu);
+                if (shared.check(*cur_, false) != probe::unchanged) continue;  // raced with a send
                 if (cur_->pending != nullptr) {
                     throw std::logic_error(
                         "weft::watch::receiver: used concurrently (a wait is pending)");
                 }
                 node.set_waker(weft::detail::current_waker("weft::watch::receiver::changed"));
-                st.waiters.push_back(node);
+                shared.waiters.push_back(node);
             }
             chan::wait_keep_grant(
                 node, "watch::changed", where,
                 [&] {
-                    std::lock_guard lk(st.mu);
+                    std::lock_guard lk(shared.mu);
                     if (!node.is_queued()) return false;
                     node.remove();
                     return true;
@@ -248,10 +248,10 @@ class receiver {
 
     /// Reads the current value and marks it seen (a read guard; see ref).
     ref<T> borrow_and_update() {
-        auto& st = state();
-        ref<T> r(st.value_mu, st.value);
+        auto& shared = state();
+        ref<T> r(shared.value_mu, shared.value);
         // The version cannot move while the read lock is held.
-        cur_->seen.store(st.version.load(std::memory_order_acquire), std::memory_order_relaxed);
+        cur_->seen.store(shared.version.load(std::memory_order_acquire), std::memory_order_relaxed);
         return r;
     }
 
@@ -269,40 +269,40 @@ class receiver {
     friend class sender<T>;
     template <class U>
     friend std::pair<sender<U>, receiver<U>> channel(U);
-    receiver(weft::detail::chan::watch_ptr<T> st, std::uint64_t seen)
-        : st_(std::move(st)),
+    receiver(weft::detail::chan::watch_ptr<T> shared, std::uint64_t seen)
+        : shared_(std::move(shared)),
           cur_(std::make_unique<weft::detail::chan::watch_cursor>()) {
         cur_->seen.store(seen, std::memory_order_relaxed);
     }
     weft::detail::chan::watch_state<T>& state() const {
-        if (!st_) throw std::logic_error("weft::watch::receiver: used after being moved from");
-        return *st_;
+        if (!shared_) throw std::logic_error("weft::watch::receiver: used after being moved from");
+        return *shared_;
     }
     void reset() noexcept {
-        if (!st_) return;
+        if (!shared_) return;
         {
-            weft::detail::wake_batch<1> wb;
-            std::unique_lock lk(st_->mu);
-            --st_->rx_count;
+            weft::detail::wake_batch<1> wakes;
+            std::unique_lock lk(shared_->mu);
+            --shared_->rx_count;
             if (auto* n = std::exchange(cur_->pending, nullptr)) {
                 n->remove();
-                wb.grant(*n, weft::detail::wait_status::aborted);
+                wakes.grant(*n, weft::detail::wait_status::aborted);
             }
         }
-        st_.reset();
+        shared_.reset();
         cur_.reset();
     }
 
-    weft::detail::chan::watch_ptr<T> st_;
+    weft::detail::chan::watch_ptr<T> shared_;
     std::unique_ptr<weft::detail::chan::watch_cursor> cur_;
 };
 
 template <class T>
 receiver<T> sender<T>::subscribe() const {
-    auto& st = state();
-    receiver<T> r(st_, st.version.load(std::memory_order_acquire));
-    std::lock_guard lk(st.mu);
-    ++st.rx_count;
+    auto& shared = state();
+    receiver<T> r(shared_, shared.version.load(std::memory_order_acquire));
+    std::lock_guard lk(shared.mu);
+    ++shared.rx_count;
     return r;
 }
 
@@ -321,8 +321,8 @@ receiver<T> sender<T>::subscribe() const {
 template <class T>
 std::pair<sender<T>, receiver<T>> channel(T initial) {
     namespace chan = weft::detail::chan;
-    chan::watch_ptr<T> st(new chan::watch_state<T>(std::move(initial)));
-    return {sender<T>(st), receiver<T>(st, 0)};
+    chan::watch_ptr<T> shared(new chan::watch_state<T>(std::move(initial)));
+    return {sender<T>(shared), receiver<T>(shared, 0)};
 }
 
 }  // namespace weft::watch

@@ -11,6 +11,7 @@
 namespace weft {
 
 namespace detail {
+struct runtime_handle_access;
 /// Runs `t` (already created, not yet submitted) to completion as block_on does and leaves
 /// its outcome in place. std::logic_error on a runtime thread.
 void block_on_task(scheduler* rt, task_header* t);
@@ -68,14 +69,16 @@ class handle {
     /// True when both refer to the same runtime.
     bool operator==(const handle& o) const noexcept { return sched_ == o.sched_; }
 
-    /// Internal: the scheduler behind the handle.
-    [[nodiscard]] detail::scheduler* scheduler_ptr() const noexcept { return sched_.get(); }
-    /// Internal: a handle to scheduler `s` (use runtime::handle() or handle::current()).
+   private:
+    friend class runtime;
+    friend struct detail::runtime_handle_access;
+
+    // A handle to scheduler `s`: made by runtime::handle() and handle::current().
     explicit handle(std::shared_ptr<detail::scheduler> s) noexcept
         : sched_(std::move(s)) {}
 
+    // The body of runtime::block_on and handle::block_on.
     template <class F>
-    /// Internal: the body of runtime::block_on and handle::block_on.
     static detail::result_of_t<F> block_on_impl(detail::scheduler* rt, F&& f,
                                                 std::source_location loc) {
         using R = detail::result_of_t<F>;
@@ -89,7 +92,6 @@ class handle {
         if constexpr (!std::is_void_v<R>) return std::move(*t->value_);
     }
 
-   private:
     std::shared_ptr<detail::scheduler> sched_;
 };
 

@@ -9,17 +9,16 @@ namespace weft {
 
 namespace detail {
 void abort_task(task_header* t) noexcept;
+class join_set_base;
 }  // namespace detail
+
+template <class T>
+class join_handle;
 
 /// Copyable handle that can abort a task and ask whether it finished (Tokio's AbortHandle).
 class abort_handle {
    public:
     abort_handle() noexcept = default;
-    /// Internal: a handle to task `t` (use join_handle::get_abort_handle()).
-    explicit abort_handle(detail::task_header* t) noexcept
-        : t_(t) {
-        if (t_) t_->add_ref();
-    }
     /// Another handle to the same task.
     abort_handle(const abort_handle& o) noexcept
         : abort_handle(o.t_) {}
@@ -47,6 +46,16 @@ class abort_handle {
     [[nodiscard]] bool valid() const noexcept { return t_ != nullptr; }
 
    private:
+    template <class T>
+    friend class join_handle;
+    friend class detail::join_set_base;
+
+    // A handle to task `t`: made by join_handle::get_abort_handle() and join_set's spawns.
+    explicit abort_handle(detail::task_header* t) noexcept
+        : t_(t) {
+        if (t_) t_->add_ref();
+    }
+
     detail::task_header* t_ = nullptr;
 };
 

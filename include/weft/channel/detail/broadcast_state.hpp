@@ -41,7 +41,7 @@
 
 namespace weft::detail::chan {
 
-enum class bc_read { value, empty, lagged, closed };
+enum class broadcast_read_result { value, empty, lagged, closed };
 
 /// A receiver's position; heap-allocated so a pending Asio node can point at it.
 struct bc_cursor {
@@ -53,7 +53,7 @@ template <class T>
 struct bc_node : wait_node {
     bc_cursor* rx = nullptr;
     // Asio nodes: the read done at grant time.
-    bc_read kind = bc_read::empty;
+    broadcast_read_result kind = broadcast_read_result::empty;
     std::optional<T> value;
     std::uint64_t skipped = 0;
 };
@@ -85,14 +85,16 @@ struct broadcast_state
 
     /// Under mu: reads the next value for cursor `c`. On lag, moves `c` to the oldest kept
     /// value and sets `skipped`.
-    bc_read try_recv_locked(bc_cursor& c, std::optional<T>& out, std::uint64_t& skipped) {
-        if (c.next == tail) return closed ? bc_read::closed : bc_read::empty;
+    broadcast_read_result try_recv_locked(bc_cursor& c, std::optional<T>& out,
+                                          std::uint64_t& skipped) {
+        if (c.next == tail)
+            return closed ? broadcast_read_result::closed : broadcast_read_result::empty;
         bc_slot<T>& s = slots[c.next % cap];
         if (s.pos != c.next) {
             std::uint64_t oldest = tail - cap;  // s was overwritten, so tail - c.next > cap
             skipped = oldest - c.next;
             c.next = oldest;
-            return bc_read::lagged;
+            return broadcast_read_result::lagged;
         }
         if (s.rem == 1) {  // the last reader takes the value itself
             out.emplace(std::move(*s.val));
@@ -103,7 +105,7 @@ struct broadcast_state
             --s.rem;
         }
         ++c.next;
-        return bc_read::value;
+        return broadcast_read_result::value;
     }
 
     /// Under mu: whether try_recv_locked would move cursor `c` (a value or a lag report).
@@ -115,7 +117,7 @@ struct broadcast_state
         try {
             n.kind = try_recv_locked(*n.rx, n.value, n.skipped);
         } catch (...) {
-            n.kind = bc_read::closed;  // T's copy threw: report the channel unusable
+            n.kind = broadcast_read_result::closed;  // T's copy threw: report the channel unusable
         }
         n.rx->pending = nullptr;
     }
@@ -151,11 +153,11 @@ using broadcast_ptr = boost::intrusive_ptr<broadcast_state<T>>;
 template <class T>
 struct bc_async_node : bc_node<T> {
     bc_async_node(broadcast_ptr<T> s, bc_cursor* c) noexcept
-        : st(std::move(s)) {
+        : shared(std::move(s)) {
         this->rx = c;
     }
     bool cancel_wait() noexcept {
-        std::lock_guard lk(st->mu);
+        std::lock_guard lk(shared->mu);
         if (!this->is_queued()) return false;
         this->remove();
         this->rx->pending = nullptr;
@@ -168,36 +170,36 @@ struct bc_async_node : bc_node<T> {
             return {make_error_code(boost::asio::error::operation_aborted), async_value_t<T>{}};
         }
         switch (this->kind) {
-            case bc_read::value:
+            case broadcast_read_result::value:
                 return {error_code(), async_value_t<T>(std::move(*this->value))};
-            case bc_read::lagged:
+            case broadcast_read_result::lagged:
                 return {make_error_code(error::lagged), async_value_t<T>{}};
             default:
                 return {make_error_code(error::channel_closed), async_value_t<T>{}};
         }
     }
-    broadcast_ptr<T> st;
+    broadcast_ptr<T> shared;
 };
 
 template <class T>
 struct bc_initiate_recv {
-    broadcast_ptr<T> st;
+    broadcast_ptr<T> shared;
     bc_cursor* cur;
     template <class Handler>
     void operator()(Handler&& h) const {
         using op_t = async_wait_op_for<bc_async_node<T>, Handler>;
-        op_t* op = op_t::create(std::forward<Handler>(h), st, cur);
+        op_t* op = op_t::create(std::forward<Handler>(h), shared, cur);
         op->arm_cancellation();
         {
-            std::unique_lock lk(st->mu);
+            std::unique_lock lk(shared->mu);
             try {
-                op->kind = st->try_recv_locked(*cur, op->value, op->skipped);
+                op->kind = shared->try_recv_locked(*cur, op->value, op->skipped);
             } catch (...) {
                 lk.unlock();
                 op->complete(wait_status::aborted);
                 throw;
             }
-            if (op->kind == bc_read::empty) {
+            if (op->kind == broadcast_read_result::empty) {
                 if (cur->pending != nullptr) {
                     lk.unlock();
                     op->complete(wait_status::aborted);
@@ -205,7 +207,7 @@ struct bc_initiate_recv {
                         "weft::broadcast::receiver: used concurrently (a receive is pending)");
                 }
                 cur->pending = op;
-                st->waiters.push_back(*op);
+                shared->waiters.push_back(*op);
                 return;
             }
         }

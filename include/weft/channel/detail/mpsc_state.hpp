@@ -97,29 +97,29 @@ struct mpsc_state : boost::intrusive_ref_counter<mpsc_state<T>, boost::thread_sa
     /// Under mu, after a value left the buffer: refills it from the first parked sender. (If
     /// T's move throws, the sender stays parked and the exception propagates.)
     template <std::size_t N>
-    void refill_locked(wake_batch<N>& wb) {
+    void refill_locked(wake_batch<N>& wakes) {
         if (tx_waiters.empty()) return;
         tx_node<T>& n = tx_waiters.front();
         buf.push_back(std::move(*n.value));
         tx_waiters.pop_front();
-        wb.grant(n, wait_status::granted);
+        wakes.grant(n, wait_status::granted);
     }
 
-    /// Under mu: tries to deliver `v` without waiting; `wb` receives the receiver's wake when
+    /// Under mu: tries to deliver `v` without waiting; `wakes` receives the receiver's wake when
     /// `v` went straight into its node.
-    mpsc::send_status try_send_locked(T& v, wake_batch<1>& wb) {
+    mpsc::send_status try_send_locked(T& v, wake_batch<1>& wakes) {
         if (rx_closed.load(std::memory_order_relaxed)) return mpsc::send_status::closed;
         if (rx_node<T>* r = rx_waiter) {
             rx_waiter = nullptr;
             if (r->try_claim()) {
                 r->value.emplace(std::move(v));
-                wb.grant(*r, wait_status::granted);
+                wakes.grant(*r, wait_status::granted);
                 return mpsc::send_status::ok;
             }
             // Another branch of the receiver's select holds the race: the receiver is told so
             // (it retries once the race reopens) and the value goes to the buffer, where the
             // retry or a later recv finds it. The buffer was empty, as a receiver was parked.
-            wb.grant(*r, wait_status::refused);
+            wakes.grant(*r, wait_status::refused);
         }
         if (buf.full()) return mpsc::send_status::full;
         buf.push_back(std::move(v));
@@ -133,7 +133,7 @@ struct mpsc_state : boost::intrusive_ref_counter<mpsc_state<T>, boost::thread_sa
 
     /// `lk` holds mu: marks the receiver closed, fails every parked sender and ends every
     /// closed() wait. Releases the lock.
-    void close_locked(lock_t& lk) noexcept {
+    void close_and_unlock(lock_t& lk) noexcept {
         // Ordering: release pairs with is_closed()'s acquire.
         rx_closed.store(true, std::memory_order_release);
         grant_all(tx_waiters, lk, wait_status::closed);
@@ -145,7 +145,7 @@ struct mpsc_state : boost::intrusive_ref_counter<mpsc_state<T>, boost::thread_sa
     void close_rx() noexcept {
         lock_t lk(mu);
         if (rx_closed.load(std::memory_order_relaxed)) return;
-        close_locked(lk);
+        close_and_unlock(lk);
     }
 
     /// The receiver is gone: close, drop the buffered values (outside the lock), and abort an
@@ -153,27 +153,27 @@ struct mpsc_state : boost::intrusive_ref_counter<mpsc_state<T>, boost::thread_sa
     void drop_rx() noexcept {
         ring<T> dropped;
         {
-            wake_batch<1> wb;
+            wake_batch<1> wakes;
             lock_t lk(mu);
             rx_closed.store(true, std::memory_order_release);  // no send lands from here on
             if (rx_node<T>* r = std::exchange(rx_waiter, nullptr)) {
-                wb.grant(*r, wait_status::aborted);
+                wakes.grant(*r, wait_status::aborted);
             }
             dropped = std::move(buf);
             lk.unlock();
-            wb.flush();
+            wakes.flush();
             lk.lock();
-            close_locked(lk);
+            close_and_unlock(lk);
         }
         // `dropped` dies here, after the lock: T's destructor may use this very channel.
     }
 
     /// The last sender is gone: the receiver drains the buffer, then sees the end.
     void drop_last_tx() noexcept {
-        wake_batch<1> wb;
+        wake_batch<1> wakes;
         lock_t lk(mu);
         tx_gone = true;
-        if (rx_node<T>* r = std::exchange(rx_waiter, nullptr)) wb.grant(*r, wait_status::closed);
+        if (rx_node<T>* r = std::exchange(rx_waiter, nullptr)) wakes.grant(*r, wait_status::closed);
     }
 };
 
@@ -186,12 +186,12 @@ template <class T>
 class sender_ref {
    public:
     sender_ref() noexcept = default;
-    explicit sender_ref(mpsc_ptr<T> st) noexcept
-        : st_(std::move(st)) {}  // adopts one count
+    explicit sender_ref(mpsc_ptr<T> shared) noexcept
+        : shared_(std::move(shared)) {}  // adopts one count
     sender_ref(const sender_ref& o) noexcept
-        : st_(o.st_) {
+        : shared_(o.shared_) {
         // Ordering: relaxed, as for shared_ptr: the copier holds a count already.
-        if (st_) st_->senders.fetch_add(1, std::memory_order_relaxed);
+        if (shared_) shared_->senders.fetch_add(1, std::memory_order_relaxed);
     }
     sender_ref(sender_ref&& o) noexcept = default;
     sender_ref& operator=(const sender_ref& o) noexcept {
@@ -206,17 +206,17 @@ class sender_ref {
     }
     ~sender_ref() { reset(); }
     void reset() noexcept {
-        if (!st_) return;
+        if (!shared_) return;
         // Ordering: acq_rel so the last sender's drop follows every other sender's sends.
-        if (st_->senders.fetch_sub(1, std::memory_order_acq_rel) == 1) st_->drop_last_tx();
-        st_.reset();
+        if (shared_->senders.fetch_sub(1, std::memory_order_acq_rel) == 1) shared_->drop_last_tx();
+        shared_.reset();
     }
-    void swap(sender_ref& o) noexcept { st_.swap(o.st_); }
-    [[nodiscard]] mpsc_state<T>* get() const noexcept { return st_.get(); }
-    explicit operator bool() const noexcept { return static_cast<bool>(st_); }
+    void swap(sender_ref& o) noexcept { shared_.swap(o.shared_); }
+    [[nodiscard]] mpsc_state<T>* get() const noexcept { return shared_.get(); }
+    explicit operator bool() const noexcept { return static_cast<bool>(shared_); }
 
    private:
-    mpsc_ptr<T> st_;
+    mpsc_ptr<T> shared_;
 };
 
 // ---- Asio operations -------------------------------------------------------------------
@@ -224,13 +224,13 @@ class sender_ref {
 template <class T>
 struct async_send_node : tx_node<T> {
     async_send_node(sender_ref<T> s, T v)
-        : st(s.get()),
+        : shared(s.get()),
           tx(std::move(s)),
           storage(std::move(v)) {
         this->value = &*storage;
     }
     bool cancel_wait() noexcept {
-        lock_t lk(st->mu);
+        lock_t lk(shared->mu);
         if (!this->is_queued()) return false;
         this->remove();
         return true;
@@ -247,7 +247,7 @@ struct async_send_node : tx_node<T> {
         return {ec, std::move(storage)};
     }
 
-    mpsc_ptr<T> st;
+    mpsc_ptr<T> shared;
     sender_ref<T> tx;  // a pending send keeps the channel open, like a sender
     std::optional<T> storage;
 };
@@ -259,22 +259,22 @@ struct initiate_send {
     void operator()(Handler&& h, T value) const {
         using op_t = async_wait_op_for<async_send_node<T>, Handler>;
         op_t* op = op_t::create(std::forward<Handler>(h), tx, std::move(value));
-        mpsc_state<T>& st = *tx.get();
-        wake_batch<1> wb;
-        lock_t lk(st.mu);
-        mpsc::send_status s = st.try_send_locked(*op->value, wb);
+        mpsc_state<T>& shared = *tx.get();
+        wake_batch<1> wakes;
+        lock_t lk(shared.mu);
+        mpsc::send_status s = shared.try_send_locked(*op->value, wakes);
         if (s == mpsc::send_status::full) {
             lk.unlock();
             op->arm_cancellation();  // outside the lock: it may allocate
             lk.lock();
-            s = st.try_send_locked(*op->value, wb);
+            s = shared.try_send_locked(*op->value, wakes);
             if (s == mpsc::send_status::full) {
-                st.tx_waiters.push_back(*op);
+                shared.tx_waiters.push_back(*op);
                 return;
             }
         }
         lk.unlock();
-        wb.flush();
+        wakes.flush();
         op->complete(s == mpsc::send_status::ok ? wait_status::granted : wait_status::closed);
     }
 };
@@ -284,36 +284,36 @@ using async_recv_node = single_receiver_async_node<T, rx_node<T>, mpsc_ptr<T>>;
 
 template <class T>
 struct initiate_recv {
-    mpsc_ptr<T> st;
+    mpsc_ptr<T> shared;
     template <class Handler>
     void operator()(Handler&& h) const {
         using op_t = async_wait_op_for<async_recv_node<T>, Handler>;
-        op_t* op = op_t::create(std::forward<Handler>(h), st);
+        op_t* op = op_t::create(std::forward<Handler>(h), shared);
         op->arm_cancellation();
         std::uint32_t status;
         {
-            wake_batch<1> wb;
-            lock_t lk(st->mu);
-            if (!st->buf.empty()) {
+            wake_batch<1> wakes;
+            lock_t lk(shared->mu);
+            if (!shared->buf.empty()) {
                 try {
-                    op->value.emplace(st->buf.pop_front());
-                    st->refill_locked(wb);
+                    op->value.emplace(shared->buf.pop_front());
+                    shared->refill_locked(wakes);
                 } catch (...) {  // T's move threw: the operation never started
                     lk.unlock();
                     op->complete(wait_status::aborted);
                     throw;
                 }
                 status = wait_status::granted;
-            } else if (st->ended_locked()) {
+            } else if (shared->ended_locked()) {
                 status = wait_status::closed;
             } else {
-                if (st->rx_waiter != nullptr) {
+                if (shared->rx_waiter != nullptr) {
                     lk.unlock();
                     op->complete(wait_status::aborted);
                     throw std::logic_error(
                         "weft::mpsc::receiver: used concurrently (a receive is pending)");
                 }
-                st->rx_waiter = op;
+                shared->rx_waiter = op;
                 return;
             }
         }
@@ -324,20 +324,20 @@ struct initiate_recv {
 template <class T>
 struct async_recv_many_node : rx_node<T> {
     async_recv_many_node(mpsc_ptr<T> s, std::size_t l) noexcept
-        : st(std::move(s)),
+        : shared(std::move(s)),
           limit(l) {}
     bool cancel_wait() noexcept {
-        lock_t lk(st->mu);
-        if (st->rx_waiter != this) return false;
-        st->rx_waiter = nullptr;
+        lock_t lk(shared->mu);
+        if (shared->rx_waiter != this) return false;
+        shared->rx_waiter = nullptr;
         return true;
     }
     /// Under mu: moves up to limit - out.size() buffered values to `out`.
     template <std::size_t N>
-    void drain_locked(wake_batch<N>& wb) {
-        while (out.size() < limit && !st->buf.empty() && !wb.full()) {
-            out.push_back(st->buf.pop_front());
-            st->refill_locked(wb);
+    void drain_locked(wake_batch<N>& wakes) {
+        while (out.size() < limit && !shared->buf.empty() && !wakes.full()) {
+            out.push_back(shared->buf.pop_front());
+            shared->refill_locked(wakes);
         }
     }
     std::tuple<boost::system::error_code, std::vector<T>> completion_args(
@@ -346,10 +346,10 @@ struct async_recv_many_node : rx_node<T> {
             // Called outside the lock: take what else arrived, as recv_many does.
             if (this->value) out.push_back(std::move(*this->value));
             while (out.size() < limit) {
-                wake_batch<32> wb;
-                lock_t lk(st->mu);
-                if (st->buf.empty()) break;
-                drain_locked(wb);
+                wake_batch<32> wakes;
+                lock_t lk(shared->mu);
+                if (shared->buf.empty()) break;
+                drain_locked(wakes);
             }
             return {boost::system::error_code(), std::move(out)};
         }
@@ -359,36 +359,36 @@ struct async_recv_many_node : rx_node<T> {
         return {ec, std::vector<T>()};
     }
 
-    mpsc_ptr<T> st;
+    mpsc_ptr<T> shared;
     std::size_t limit;
     std::vector<T> out;
 };
 
 template <class T>
 struct initiate_recv_many {
-    mpsc_ptr<T> st;
+    mpsc_ptr<T> shared;
     template <class Handler>
     void operator()(Handler&& h, std::size_t limit) const {
         using op_t = async_wait_op_for<async_recv_many_node<T>, Handler>;
-        op_t* op = op_t::create(std::forward<Handler>(h), st, limit);
+        op_t* op = op_t::create(std::forward<Handler>(h), shared, limit);
         op->arm_cancellation();
         std::uint32_t status = wait_status::granted;
         if (limit != 0) {
             op->out.reserve(limit < 64 ? limit : 64);
-            wake_batch<32> wb;
-            lock_t lk(st->mu);
-            if (!st->buf.empty()) {
-                op->drain_locked(wb);  // the rest, if any, is drained by completion_args
-            } else if (st->ended_locked()) {
+            wake_batch<32> wakes;
+            lock_t lk(shared->mu);
+            if (!shared->buf.empty()) {
+                op->drain_locked(wakes);  // the rest, if any, is drained by completion_args
+            } else if (shared->ended_locked()) {
                 status = wait_status::closed;
             } else {
-                if (st->rx_waiter != nullptr) {
+                if (shared->rx_waiter != nullptr) {
                     lk.unlock();
                     op->complete(wait_status::aborted);
                     throw std::logic_error(
                         "weft::mpsc::receiver: used concurrently (a receive is pending)");
                 }
-                st->rx_waiter = op;
+                shared->rx_waiter = op;
                 return;
             }
         }

@@ -47,11 +47,11 @@ using async_value_t = std::conditional_t<std::is_default_constructible_v<T>, T, 
 template <class T, class Node, class StatePtr>
 struct single_receiver_async_node : Node {
     explicit single_receiver_async_node(StatePtr s) noexcept
-        : st(std::move(s)) {}
+        : shared(std::move(s)) {}
     bool cancel_wait() noexcept {
-        std::lock_guard lk(st->mu);
-        if (st->rx_waiter != this) return false;
-        st->rx_waiter = nullptr;
+        std::lock_guard lk(shared->mu);
+        if (shared->rx_waiter != this) return false;
+        shared->rx_waiter = nullptr;
         return true;
     }
     std::tuple<boost::system::error_code, async_value_t<T>> completion_args(
@@ -65,31 +65,31 @@ struct single_receiver_async_node : Node {
         return {ec, async_value_t<T>{}};
     }
 
-    StatePtr st;
+    StatePtr shared;
 };
 
-/// Under the lock of a channel with a single receiver (mpsc, oneshot: `st.rx_waiter`): parks
+/// Under the lock of a channel with a single receiver (mpsc, oneshot: `shared.rx_waiter`): parks
 /// `node` as that receiver, woken through `w` and claiming with `claimer`. std::logic_error
 /// "`who`: used concurrently (a receive is pending)" when another receive is parked already.
 template <class State, class Node>
-void park_receiver_locked(State& st, Node& node, waker w, const claim_record* claimer,
+void park_receiver_locked(State& shared, Node& node, waker w, const claim_record* claimer,
                           const char* who) {
-    if (st.rx_waiter != nullptr) {
+    if (shared.rx_waiter != nullptr) {
         throw std::logic_error(std::string(who) + ": used concurrently (a receive is pending)");
     }
     node.set_waker(std::move(w));
     node.set_claimer(claimer);
-    st.rx_waiter = &node;
+    shared.rx_waiter = &node;
 }
 
 /// The waiter side of cancellation for that receiver: under the channel's lock, unparks
 /// `node` if it is still the parked receiver (true: nothing was granted to it); false when a
 /// granter ended its wait first.
 template <class State, class Node>
-bool withdraw_receiver(State& st, Node& node) noexcept {
-    std::lock_guard lk(st.mu);
-    if (st.rx_waiter != &node) return false;
-    st.rx_waiter = nullptr;
+bool withdraw_receiver(State& shared, Node& node) noexcept {
+    std::lock_guard lk(shared.mu);
+    if (shared.rx_waiter != &node) return false;
+    shared.rx_waiter = nullptr;
     return true;
 }
 

@@ -99,11 +99,11 @@ using watch_ptr = boost::intrusive_ptr<watch_state<T>>;
 template <class T>
 struct watch_async_node : watch_node {
     watch_async_node(watch_ptr<T> s, watch_cursor* c) noexcept
-        : st(std::move(s)) {
+        : shared(std::move(s)) {
         rx = c;
     }
     bool cancel_wait() noexcept {
-        std::lock_guard lk(st->mu);
+        std::lock_guard lk(shared->mu);
         if (!is_queued()) return false;
         remove();
         rx->pending = nullptr;
@@ -116,21 +116,21 @@ struct watch_async_node : watch_node {
         if (!changed) return std::make_tuple(make_error_code(error::channel_closed));
         return std::make_tuple(boost::system::error_code());
     }
-    watch_ptr<T> st;
+    watch_ptr<T> shared;
 };
 
 template <class T>
 struct watch_initiate_changed {
-    watch_ptr<T> st;
+    watch_ptr<T> shared;
     watch_cursor* cur;
     template <class Handler>
     void operator()(Handler&& h) const {
         using op_t = async_wait_op_for<watch_async_node<T>, Handler>;
-        op_t* op = op_t::create(std::forward<Handler>(h), st, cur);
+        op_t* op = op_t::create(std::forward<Handler>(h), shared, cur);
         op->arm_cancellation();
         {
-            std::unique_lock lk(st->mu);
-            auto p = st->check(*cur, true);
+            std::unique_lock lk(shared->mu);
+            auto p = shared->check(*cur, true);
             if (p == watch_state<T>::probe::unchanged) {
                 if (cur->pending != nullptr) {
                     lk.unlock();
@@ -139,7 +139,7 @@ struct watch_initiate_changed {
                         "weft::watch::receiver: used concurrently (a wait is pending)");
                 }
                 cur->pending = op;
-                st->waiters.push_back(*op);
+                shared->waiters.push_back(*op);
                 return;
             }
             op->changed = p == watch_state<T>::probe::changed;

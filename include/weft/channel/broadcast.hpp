@@ -10,6 +10,7 @@
 #pragma once
 
 #include <weft/channel/detail/broadcast_state.hpp>
+#include <weft/channel/detail/misuse.hpp>
 #include <weft/channel/lagged.hpp>
 
 #include <boost/asio/async_result.hpp>
@@ -89,8 +90,7 @@ class sender {
     explicit sender(weft::detail::chan::broadcast_ptr<T> shared) noexcept
         : shared_(std::move(shared)) {}
     weft::detail::chan::broadcast_state<T>& state() const {
-        if (!shared_)
-            throw std::logic_error("weft::broadcast::sender: used after being moved from");
+        if (!shared_) weft::detail::chan::throw_moved_from("weft::broadcast::sender");
         return *shared_;
     }
     void reset() noexcept {
@@ -167,8 +167,8 @@ class receiver {
                         break;
                 }
                 if (cur_->pending != nullptr) {
-                    throw std::logic_error(
-                        "weft::broadcast::receiver: used concurrently (a receive is pending)");
+                    weft::detail::chan::throw_used_concurrently("weft::broadcast::receiver",
+                                                                "receive");
                 }
                 node.set_waker(weft::detail::current_waker("weft::broadcast::receiver::recv"));
                 shared.waiters.push_back(node);
@@ -315,8 +315,7 @@ class receiver {
         cur_->next = next;
     }
     weft::detail::chan::broadcast_state<T>& state() const {
-        if (!shared_)
-            throw std::logic_error("weft::broadcast::receiver: used after being moved from");
+        if (!shared_) weft::detail::chan::throw_moved_from("weft::broadcast::receiver");
         return *shared_;
     }
     void reset() noexcept {

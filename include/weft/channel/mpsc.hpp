@@ -8,6 +8,7 @@
 // The state, its lock and the cancel-safety argument are described in detail/mpsc_state.hpp.
 #pragma once
 
+#include <weft/channel/detail/misuse.hpp>
 #include <weft/channel/detail/mpsc_state.hpp>
 #include <weft/channel/send_error.hpp>
 
@@ -92,7 +93,7 @@ class mpsc_sender_base {
         : tx_(std::move(tx)) {}
 
     chan::mpsc_state<T>& state() const {
-        if (!tx_) throw std::logic_error("weft::mpsc::sender: used after being moved from");
+        if (!tx_) weft::detail::chan::throw_moved_from("weft::mpsc::sender");
         return *tx_.get();
     }
 
@@ -329,7 +330,7 @@ class mpsc_receiver_base {
 
    private:
     chan::mpsc_state<T>& state() const {
-        if (!shared_) throw std::logic_error("weft::mpsc::receiver: used after being moved from");
+        if (!shared_) weft::detail::chan::throw_moved_from("weft::mpsc::receiver");
         return *shared_;
     }
     void reset() noexcept {

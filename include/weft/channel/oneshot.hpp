@@ -11,6 +11,7 @@
 // either still in the slot or returned by the recv that got it (waiter.hpp).
 #pragma once
 
+#include <weft/channel/detail/misuse.hpp>
 #include <weft/channel/detail/waiter.hpp>
 #include <weft/detail/wait_list.hpp>
 #include <weft/error.hpp>
@@ -88,8 +89,7 @@ struct oneshot_initiate_recv {
             } else if (shared->rx_waiter != nullptr) {
                 lk.unlock();
                 op->complete(wait_status::aborted);
-                throw std::logic_error(
-                    "weft::oneshot::receiver: used concurrently (a receive is pending)");
+                weft::detail::chan::throw_used_concurrently("weft::oneshot::receiver", "receive");
             } else {
                 shared->rx_waiter = op;
                 return;
@@ -334,8 +334,7 @@ class receiver {
     explicit receiver(weft::detail::chan::oneshot_ptr<T> shared) noexcept
         : shared_(std::move(shared)) {}
     chan_state& state() const {
-        if (!shared_)
-            throw std::logic_error("weft::oneshot::receiver: used after being moved from");
+        if (!shared_) weft::detail::chan::throw_moved_from("weft::oneshot::receiver");
         return *shared_;
     }
     void reset() noexcept {

@@ -9,6 +9,7 @@
 // The state, its locks and the no-lost-wake argument are in detail/watch_state.hpp.
 #pragma once
 
+#include <weft/channel/detail/misuse.hpp>
 #include <weft/channel/detail/watch_state.hpp>
 
 #include <boost/asio/async_result.hpp>
@@ -135,7 +136,7 @@ class sender {
     explicit sender(weft::detail::chan::watch_ptr<T> shared) noexcept
         : shared_(std::move(shared)) {}
     weft::detail::chan::watch_state<T>& state() const {
-        if (!shared_) throw std::logic_error("weft::watch::sender: used after being moved from");
+        if (!shared_) weft::detail::chan::throw_moved_from("weft::watch::sender");
         return *shared_;
     }
     void reset() noexcept {
@@ -215,8 +216,7 @@ class receiver {
                 std::lock_guard lk(shared.mu);
                 if (shared.check(*cur_, false) != probe::unchanged) continue;  // raced with a send
                 if (cur_->pending != nullptr) {
-                    throw std::logic_error(
-                        "weft::watch::receiver: used concurrently (a wait is pending)");
+                    weft::detail::chan::throw_used_concurrently("weft::watch::receiver", "wait");
                 }
                 node.set_waker(weft::detail::current_waker("weft::watch::receiver::changed"));
                 shared.waiters.push_back(node);
@@ -275,7 +275,7 @@ class receiver {
         cur_->seen.store(seen, std::memory_order_relaxed);
     }
     weft::detail::chan::watch_state<T>& state() const {
-        if (!shared_) throw std::logic_error("weft::watch::receiver: used after being moved from");
+        if (!shared_) weft::detail::chan::throw_moved_from("weft::watch::receiver");
         return *shared_;
     }
     void reset() noexcept {

@@ -18,6 +18,7 @@
 // to the oldest kept position, tail - cap, and reports how many it skipped.
 #pragma once
 
+#include <weft/channel/detail/misuse.hpp>
 #include <weft/channel/detail/waiter.hpp>
 #include <weft/channel/lagged.hpp>
 #include <weft/detail/wait_list.hpp>
@@ -203,8 +204,8 @@ struct bc_initiate_recv {
                 if (cur->pending != nullptr) {
                     lk.unlock();
                     op->complete(wait_status::aborted);
-                    throw std::logic_error(
-                        "weft::broadcast::receiver: used concurrently (a receive is pending)");
+                    weft::detail::chan::throw_used_concurrently("weft::broadcast::receiver",
+                                                                "receive");
                 }
                 cur->pending = op;
                 shared->waiters.push_back(*op);

@@ -28,6 +28,7 @@
 // returns normally.
 #pragma once
 
+#include <weft/channel/detail/misuse.hpp>
 #include <weft/channel/detail/ring.hpp>
 #include <weft/channel/detail/waiter.hpp>
 #include <weft/channel/send_error.hpp>
@@ -310,8 +311,7 @@ struct initiate_recv {
                 if (shared->rx_waiter != nullptr) {
                     lk.unlock();
                     op->complete(wait_status::aborted);
-                    throw std::logic_error(
-                        "weft::mpsc::receiver: used concurrently (a receive is pending)");
+                    weft::detail::chan::throw_used_concurrently("weft::mpsc::receiver", "receive");
                 }
                 shared->rx_waiter = op;
                 return;
@@ -385,8 +385,7 @@ struct initiate_recv_many {
                 if (shared->rx_waiter != nullptr) {
                     lk.unlock();
                     op->complete(wait_status::aborted);
-                    throw std::logic_error(
-                        "weft::mpsc::receiver: used concurrently (a receive is pending)");
+                    weft::detail::chan::throw_used_concurrently("weft::mpsc::receiver", "receive");
                 }
                 shared->rx_waiter = op;
                 return;

@@ -15,6 +15,7 @@
 // for the receiver before handing it over (detail/select_claim.hpp).
 #pragma once
 
+#include <weft/channel/detail/misuse.hpp>
 #include <weft/detail/assert.hpp>
 #include <weft/detail/park.hpp>
 #include <weft/detail/wait_list.hpp>
@@ -75,7 +76,7 @@ template <class State, class Node>
 void park_receiver_locked(State& shared, Node& node, waker w, const claim_record* claimer,
                           const char* who) {
     if (shared.rx_waiter != nullptr) {
-        throw std::logic_error(std::string(who) + ": used concurrently (a receive is pending)");
+        weft::detail::chan::throw_used_concurrently(who, "receive");
     }
     node.set_waker(std::move(w));
     node.set_claimer(claimer);

@@ -18,6 +18,7 @@
 // an aborted changed() has seen nothing and marks nothing.
 #pragma once
 
+#include <weft/channel/detail/misuse.hpp>
 #include <weft/channel/detail/waiter.hpp>
 #include <weft/detail/wait_list.hpp>
 #include <weft/error.hpp>
@@ -135,8 +136,7 @@ struct watch_initiate_changed {
                 if (cur->pending != nullptr) {
                     lk.unlock();
                     op->complete(wait_status::aborted);
-                    throw std::logic_error(
-                        "weft::watch::receiver: used concurrently (a wait is pending)");
+                    weft::detail::chan::throw_used_concurrently("weft::watch::receiver", "wait");
                 }
                 cur->pending = op;
                 shared->waiters.push_back(*op);

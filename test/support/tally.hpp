@@ -17,6 +17,11 @@ struct tally {
         if (id >= seen.size() || seen[id]++ != 0) ++duplicated;
         ++received;
     }
+    /// Receives from `rx` until its channel ends (recv() returns nullopt), recording each id.
+    template <class Receiver>
+    void drain(Receiver& rx) {
+        while (auto v = rx.recv()) add(*v);
+    }
     /// Ids that never arrived.
     [[nodiscard]] std::size_t missing() const {
         std::size_t m = 0;

@@ -118,18 +118,8 @@ TEST_CASE("select over recv_op on two channels loses no value",
                 (r.index() == 0 ? open1 : open2) = false;
             }
         }
-        while (open1) {
-            if (auto v = rx1.recv())
-                t.add(*v);
-            else
-                open1 = false;
-        }
-        while (open2) {
-            if (auto v = rx2.recv())
-                t.add(*v);
-            else
-                open2 = false;
-        }
+        if (open1) t.drain(rx1);
+        if (open2) t.drain(rx2);
         p1.join();
         p2.join();
     });

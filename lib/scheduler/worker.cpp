@@ -17,6 +17,7 @@
 #include "../fiber/context.hpp"
 #include "../fiber/exception_state.hpp"
 #include "../fiber/overflow_report.hpp"
+#include "asio_thread_cache.hpp"
 #include "scheduler.hpp"
 #include "shuffle.hpp"
 #include "thread_context.hpp"
@@ -74,6 +75,7 @@ void worker::run_until(const std::function<bool()>& done) { loop(&done); }
 
 void worker::loop(const std::function<bool()>* done) {
     thread_context_scope scope(&sched_, this);
+    asio_thread_cache asio_cache;  // tasks' Asio operations recycle memory, as handlers do
     // A loop with a predicate (current_thread's block_on) checks it between tasks; tasks
     // switching among themselves would postpone that, so they come back here instead.
     direct_ok_ = done == nullptr;

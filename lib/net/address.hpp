@@ -47,7 +47,7 @@ boost::asio::io_context& runtime_home_context(const char* what);
 
 /// use_fiber as weft's own calls use it: also on threads that may block, named for dump().
 inline use_fiber_t wait_token(const char* what, std::source_location where) noexcept {
-    return use_fiber.allowing_threads().at(what, where);
+    return weft::detail::use_fiber_access::internal_token(what, where);
 }
 
 /// Whether `fd` has something to read (a byte, a datagram, a connection, end of stream or an

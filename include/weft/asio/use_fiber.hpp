@@ -18,6 +18,10 @@
 
 namespace weft {
 
+namespace detail {
+struct use_fiber_access;
+}
+
 /// The type of weft::use_fiber. A completion token: pass it where an Asio operation takes a
 /// handler, from inside a task.
 ///
@@ -67,28 +71,9 @@ class use_fiber_t {
         return t;
     }
 
-    /// Internal (weft's own suspending calls): names the wait for dump() and records where
-    /// it was made. `what` must have static storage.
-    /// **Cancellation**: not a suspending call itself: it only returns a token; the operation
-    /// the token is passed to behaves as use_fiber_t describes.
-    [[nodiscard]] constexpr use_fiber_t at(const char* what,
-                                           std::source_location where) const noexcept {
-        use_fiber_t t(*this);
-        t.what_ = what;
-        t.where_ = where;
-        return t;
-    }
-
-    /// Internal: also allows the call on a thread that is not a task (it blocks that thread),
-    /// as weft's net calls do on blocking-pool and plain threads.
-    [[nodiscard]] constexpr use_fiber_t allowing_threads() const noexcept {
-        use_fiber_t t(*this);
-        t.allow_thread_ = true;
-        return t;
-    }
-
    private:
     friend class detail::fiber_op_base;
+    friend struct detail::use_fiber_access;
     friend boost::system::error_code* detail::token_error_slot(const use_fiber_t&) noexcept;
 
     boost::system::error_code* ec_ = nullptr;
@@ -100,6 +85,23 @@ class use_fiber_t {
 /// The completion token that suspends the calling task until an Asio operation completes.
 /// See use_fiber_t.
 inline constexpr use_fiber_t use_fiber{};
+
+namespace detail {
+/// The token weft's own suspending calls (weft::net, weft::fs, ...) pass to Asio: use_fiber
+/// that names the wait for dump() and records where it was made, and that also runs on a
+/// thread that is not a task (blocking that thread), as those calls allow on blocking-pool and
+/// plain threads. `what` must have static storage. Not part of the public token.
+struct use_fiber_access {
+    static constexpr use_fiber_t internal_token(const char* what,
+                                                std::source_location where) noexcept {
+        use_fiber_t t;
+        t.what_ = what;
+        t.where_ = where;
+        t.allow_thread_ = true;
+        return t;
+    }
+};
+}  // namespace detail
 
 }  // namespace weft
 

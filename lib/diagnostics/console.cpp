@@ -51,6 +51,8 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <optional>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -75,20 +77,22 @@ struct server_state {
 
 enum class head_result { complete, closed, too_large, timed_out };
 
-// Reads until the blank line ending the request head; `end` is then the offset just past it.
-head_result read_head(net::tcp_stream& s, std::string& buf, std::size_t& end,
+// Reads until `reader` has a verdict on the request head (then in `status`: 0, or the error
+// status to answer with). At most max_request_head bytes are read.
+head_result read_head(net::tcp_stream& s, http::request_reader& reader, int& status,
                       const console_options& o) {
     try {
         return weft::timeout(o.read_timeout, [&] {
             char chunk[4096];
             for (;;) {
-                end = http::find_head_end(buf);
-                if (end != std::string::npos) return head_result::complete;
-                if (buf.size() >= o.max_request_head) return head_result::too_large;
-                std::size_t room = std::min(sizeof chunk, o.max_request_head - buf.size());
+                if (reader.size() >= o.max_request_head) return head_result::too_large;
+                std::size_t room = std::min(sizeof chunk, o.max_request_head - reader.size());
                 std::size_t n = s.read_some(asio::buffer(chunk, room));
                 if (n == 0) return head_result::closed;
-                buf.append(chunk, n);
+                if (std::optional<int> v = reader.put(std::string_view(chunk, n))) {
+                    status = *v;
+                    return head_result::complete;
+                }
             }
         });
     } catch (const elapsed&) {
@@ -101,30 +105,30 @@ std::string error_response(int status, bool head_only = false, std::string_view 
     return http::make_response(status, text_plain, body, head_only, extra);
 }
 
-// The response to one complete request head.
-std::string answer(std::string_view head, const server_state& st) {
-    http::request req;
-    if (int status = http::parse_request(head, req)) return error_response(status);
-    const bool head_only = req.method == "HEAD";
+// The response to a complete, well-formed request head.
+std::string answer(const http::request_reader::request_type& req, const server_state& st) {
+    const std::string_view method = req.method_string();
+    const std::string_view target = req.target();
+    const std::string_view path = target.substr(0, target.find('?'));
+    const bool head_only = method == "HEAD";
     if (st.loopback && st.opts.check_host) {
-        std::string_view host = req.header("Host");
+        std::string_view host = req[boost::beast::http::field::host];
         if (!host.empty() && !http::is_loopback_host(host)) return error_response(403, head_only);
     }
     enum class route { page, metrics, tasks, tasks_json };
     route r;
-    if (req.path == "/") {
+    if (path == "/") {
         r = route::page;
-    } else if (req.path == "/metrics") {
+    } else if (path == "/metrics") {
         r = route::metrics;
-    } else if (req.path == "/tasks") {
+    } else if (path == "/tasks") {
         r = route::tasks;
-    } else if (req.path == "/tasks.json") {
+    } else if (path == "/tasks.json") {
         r = route::tasks_json;
     } else {
         return error_response(404, head_only);
     }
-    if (req.method != "GET" && !head_only)
-        return error_response(405, false, "Allow: GET, HEAD\r\n");
+    if (method != "GET" && !head_only) return error_response(405, false, "Allow: GET, HEAD\r\n");
 
     switch (r) {
         case route::page:
@@ -149,14 +153,18 @@ std::string answer(std::string_view head, const server_state& st) {
 
 // Serves one connection: one request, one response, then a graceful close.
 void serve(net::tcp_stream& s, const server_state& st) {
-    std::string buf;
-    std::size_t end = 0;
+    http::request_reader reader(st.opts.max_request_head);
+    int status = 0;
     std::string response;
     try {
-        switch (read_head(s, buf, end, st.opts)) {
+        switch (read_head(s, reader, status, st.opts)) {
             case head_result::complete:
+                if (status != 0) {
+                    response = error_response(status);
+                    break;
+                }
                 try {
-                    response = answer(std::string_view(buf).substr(0, end), st);
+                    response = answer(reader.request(), st);
                 } catch (const std::bad_alloc&) {
                     response = error_response(500);
                 }
@@ -169,7 +177,7 @@ void serve(net::tcp_stream& s, const server_state& st) {
                 break;
             case head_result::closed:
                 // A client that half-closed after a partial head may still read the answer.
-                if (buf.empty()) return;
+                if (reader.size() == 0) return;
                 response = error_response(400);
                 break;
         }

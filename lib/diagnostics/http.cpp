@@ -1,141 +1,102 @@
-// Strict parsing of request heads for weft::console (see http.hpp). Strict on purpose: the
-// console answers tools and browsers, so anything unusual is more likely an attack or a
-// confused client than a peer worth accommodating, and 400 is the safe answer.
+// Request heads for weft::console (see http.hpp): Beast parses them; this file holds only
+// the console's own rules around it. Strict on purpose: the console answers tools and
+// browsers, so anything unusual is more likely an attack or a confused client than a peer
+// worth accommodating, and 400 is the safe answer.
 #include "http.hpp"
 
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/field.hpp>
 
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <cctype>
+#include <cstdint>
 
 namespace weft::diagnostics {
 namespace {
+namespace beast_http = boost::beast::http;
 
-// RFC 9110 token characters (method and header names).
-bool is_tchar(char c) noexcept {
-    if (std::isalnum(static_cast<unsigned char>(c))) return true;
-    constexpr std::string_view extra = "!#$%&'*+-.^_`|~";
-    return extra.find(c) != std::string_view::npos;
-}
+bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
-bool is_token(std::string_view s) noexcept {
-    return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(a[i])) !=
-            std::tolower(static_cast<unsigned char>(b[i]))) {
-            return false;
-        }
-    }
-    return true;
-}
-
-std::string_view trim_ows(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-// Splits off the next line (without its LF and an optional CR before it). False when a bare
-// CR appears anywhere else: a line ending some parsers accept and others do not is how
-// request smuggling starts.
-bool next_line(std::string_view& rest, std::string_view& line) noexcept {
-    std::size_t lf = rest.find('\n');
-    if (lf == std::string_view::npos) {
-        line = rest;
-        rest = {};
-    } else {
-        line = rest.substr(0, lf);
-        rest.remove_prefix(lf + 1);
-    }
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    return line.find('\r') == std::string_view::npos;
+// True when the request line `line`, whose version Beast rejected, names a well-formed
+// version of a major other than 1. Beast has parsed "method SP target SP" by then (neither
+// holds a space), so the version is the 8 bytes after the second space.
+bool unsupported_major(std::string_view line) noexcept {
+    std::size_t sp = line.find(' ');
+    if (sp == std::string_view::npos) return false;
+    sp = line.find(' ', sp + 1);
+    if (sp == std::string_view::npos) return false;
+    std::string_view v = line.substr(sp + 1, 8);
+    return v.size() == 8 && v.substr(0, 5) == "HTTP/" && is_digit(v[5]) && v[6] == '.' &&
+           is_digit(v[7]) && v[5] != '1';
 }
 
 }  // namespace
 
-std::size_t find_head_end(std::string_view buf) noexcept {
-    for (std::size_t lf = buf.find('\n'); lf != std::string_view::npos;
-         lf = buf.find('\n', lf + 1)) {
-        std::size_t next = lf + 1;
-        if (next < buf.size() && buf[next] == '\r') ++next;
-        if (next < buf.size() && buf[next] == '\n') return next + 1;
+request_reader::request_reader(std::size_t max_head) {
+    // Beast's limit bounds what one put() hands it and it has not consumed yet, counted in
+    // buf_, which is at most twice as long as what was put: at twice the caller's bound it
+    // never cuts in before the caller's, and is left as a backstop.
+    constexpr std::size_t beast_max = UINT32_MAX / 2 - 1;
+    parser_.header_limit(static_cast<std::uint32_t>(std::min(max_head, beast_max) * 2 + 2));
+    // A head only: the console reads no body, so whatever Content-Length or chunked coding
+    // announces is not parsed (nor checked against Beast's body limit).
+    parser_.skip(true);
+}
+
+std::optional<int> request_reader::put(std::string_view bytes) {
+    size_ += bytes.size();
+    for (char c : bytes) {
+        // RFC 9112 2.2 lets a server take a bare LF for a line end; Beast takes only CRLF.
+        // A bare CR stays as it is, and Beast rejects it.
+        if (c == '\n' && (buf_.empty() || buf_.back() != '\r')) buf_ += '\r';
+        buf_ += c;
     }
-    return std::string_view::npos;
-}
-
-std::string_view request::header(std::string_view name) const noexcept {
-    for (const auto& [k, v] : headers) {
-        if (iequals(k, name)) return v;
+    if (!parser_.got_some()) {
+        // RFC 9112 2.2: empty lines before the request line are ignored; Beast would take
+        // the first for a malformed method. A lone CR may be the start of one more.
+        while (buf_.compare(fed_, 2, "\r\n") == 0) fed_ += 2;
+        if (fed_ == buf_.size() || buf_.compare(fed_, std::string::npos, "\r") == 0)
+            return std::nullopt;
     }
-    return {};
-}
+    boost::beast::error_code ec;
+    // Beast consumes whole lines only (a header line once it has seen that the next one is
+    // not a fold) and copies what it keeps: the rest is passed again with the next bytes.
+    fed_ += parser_.put(boost::asio::buffer(buf_.data() + fed_, buf_.size() - fed_), ec);
+    if (ec == beast_http::error::need_more) return std::nullopt;
+    if (ec) return verdict(ec);
+    if (!parser_.is_header_done()) return std::nullopt;
 
-std::size_t request::count(std::string_view name) const noexcept {
-    return static_cast<std::size_t>(std::count_if(
-        headers.begin(), headers.end(), [&](const auto& h) { return iequals(h.first, name); }));
-}
-
-int parse_request(std::string_view head, request& out) {
-    out = request{};
-    std::string_view rest = head;
-    std::string_view line;
-    // RFC 9112 2.2: ignore at least one empty line before the request line.
-    do {
-        if (rest.empty() || !next_line(rest, line)) return 400;
-    } while (line.empty());
-
-    // request-line = method SP request-target SP HTTP-version, single spaces.
-    std::size_t sp1 = line.find(' ');
-    if (sp1 == std::string_view::npos) return 400;
-    std::size_t sp2 = line.find(' ', sp1 + 1);
-    if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos)
+    // Beast joins an obs-fold line to the value before it. RFC 9112 5.2 lets a server reject
+    // it instead, and the console does: a line one parser folds and another splits is how
+    // request smuggling starts. In a complete head (its request line holds no LF, and Beast
+    // rejects a header line that starts with whitespace right after it) any LF followed by
+    // whitespace is a fold.
+    std::string_view head(buf_.data(), fed_);
+    if (head.find("\n ") != std::string_view::npos || head.find("\n\t") != std::string_view::npos)
         return 400;
-    out.method = line.substr(0, sp1);
-    out.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-    std::string_view version = line.substr(sp2 + 1);
-    if (!is_token(out.method)) return 400;
-    if (out.target.empty() || out.target.front() != '/') return 400;
-    for (char c : out.target) {
-        if (c <= 0x20 || c >= 0x7f) return 400;
-    }
-    out.path = out.target.substr(0, out.target.find('?'));
-    if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' ||
-        !std::isdigit(static_cast<unsigned char>(version[5])) ||
-        !std::isdigit(static_cast<unsigned char>(version[7]))) {
-        return 400;
-    }
-    if (version[5] != '1') return 505;
-    out.minor_version = version[7] - '0';
-
-    while (!rest.empty()) {
-        if (!next_line(rest, line)) return 400;
-        if (line.empty()) break;  // the blank line ending the head
-        // obs-fold (a line continuing the previous header) is rejected, as RFC 9112 5.2
-        // allows.
-        if (line.front() == ' ' || line.front() == '\t') return 400;
-        std::size_t colon = line.find(':');
-        if (colon == std::string_view::npos) return 400;
-        std::string_view name = line.substr(0, colon);
-        // No whitespace between the name and the colon (RFC 9112 5.1): that too is a
-        // smuggling vector.
-        if (!is_token(name)) return 400;
-        std::string_view value = trim_ows(line.substr(colon + 1));
-        for (char c : value) {
-            auto u = static_cast<unsigned char>(c);
-            if ((u < 0x20 && c != '\t') || u == 0x7f) return 400;
-        }
-        out.headers.emplace_back(name, value);
-    }
-    // RFC 9112 3.2: a 1.1 request without exactly one Host is a 400.
-    std::size_t hosts = out.count("Host");
-    if (hosts > 1 || (out.minor_version >= 1 && hosts == 0)) return 400;
+    const request_type& req = parser_.get();
+    // Beast takes any request-target; the console serves paths only (origin form).
+    if (req.target().empty() || req.target().front() != '/') return 400;
+    // RFC 9112 3.2: a 1.1 request without exactly one Host is a 400; Beast does not check.
+    std::size_t hosts = req.count(beast_http::field::host);
+    if (hosts > 1 || (req.version() >= 11 && hosts == 0)) return 400;
     return 0;
+}
+
+std::optional<int> request_reader::verdict(boost::beast::error_code ec) const {
+    if (ec == beast_http::error::header_limit) return 431;
+    // Beast reports HTTP/2.0 as it reports HTTP/1.x: bad_version. A major version the server
+    // does not implement has its own status (RFC 9110 15.6.6), which the console has always
+    // answered. On an error in the request line Beast has consumed none of it.
+    if (ec == beast_http::error::bad_version &&
+        unsupported_major(std::string_view(buf_).substr(fed_))) {
+        return 505;
+    }
+    return 400;
 }
 
 std::string_view reason_phrase(int status) noexcept {
@@ -190,7 +151,8 @@ bool is_loopback_host(std::string_view host) {
     } else if (std::size_t colon = name.rfind(':'); colon != std::string_view::npos) {
         name = name.substr(0, colon);
     }
-    if (iequals(name, "localhost") || iequals(name, "localhost.")) return true;
+    if (boost::beast::iequals(name, "localhost") || boost::beast::iequals(name, "localhost."))
+        return true;
     boost::system::error_code ec;
     auto addr = boost::asio::ip::make_address(std::string(name), ec);
     return !ec && addr.is_loopback();

@@ -410,6 +410,54 @@ TEST_CASE("the console answers malformed and unsupported requests with the right
     CHECK(http_get(port, "/metrics").status == 200);
 }
 
+TEST_CASE("framing headers, versions, folds, empty lines and pipelining get the right status",
+          "[diagnostics][console]") {
+    parked_runtime p(1);
+    weft::console c = weft::console::start(p.rt);
+    const std::uint16_t port = port_of(c);
+    const std::string host = host_header(port);
+    struct probe {
+        std::string request;
+        int status;
+    };
+    const std::vector<probe> probes = {
+        // Framing headers Beast validates although no body is read: ambiguous framing is
+        // refused outright.
+        {"GET /metrics HTTP/1.1\r\n" + host + "Content-Length: abc\r\n\r\n", 400},
+        {"GET /metrics HTTP/1.1\r\n" + host + "Content-Length: 1, 2\r\n\r\n", 400},
+        {"POST /metrics HTTP/1.1\r\n" + host +
+             "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\nhello",
+         400},
+        {"GET /metrics HTTP/1.1\r\n" + host + "Connection: close, \"x\r\n\r\n", 400},
+        // A body length past Beast's default body limit: the body is never read, so no limit.
+        {"POST /metrics HTTP/1.1\r\n" + host + "Content-Length: 99999999999\r\n\r\nx", 405},
+        // Beast knows versions 1.0 and 1.1 only; another 1.x is malformed, another major 505
+        // whatever follows it.
+        {"GET /metrics HTTP/1.2\r\n" + host + "\r\n", 400},
+        {"GET /metrics HTTP/2.0 \r\n" + host + "\r\n", 505},
+        // obs-fold with a tab, and after a bare LF, is refused like one with a space.
+        {"GET /metrics HTTP/1.1\r\n" + host + "X: a\r\n\tfolded\r\n\r\n", 400},
+        {"GET /metrics HTTP/1.1\nHost: 127.0.0.1\n folded\n\n", 400},
+        // Any number of empty lines before the request line is ignored.
+        {"\r\n\n\r\nGET /metrics HTTP/1.1\r\n" + host + "\r\n", 200},
+        // Beast takes bytes above 0x7f in a target; no route has them.
+        {"GET /metrics\xc3\xa9 HTTP/1.1\r\n" + host + "\r\n", 404},
+    };
+    for (const auto& pr : probes) {
+        CAPTURE(pr.request.substr(0, 200));
+        auto r = http_raw(port, pr.request);
+        CAPTURE(r.raw.substr(0, 300));
+        CHECK(r.status == pr.status);
+    }
+
+    // A pipelined second request is neither parsed nor answered: one response, then close.
+    auto r = http_raw(port, "GET /metrics HTTP/1.1\r\n" + host + "\r\nGET /nope HTTP/1.1\r\n" +
+                                host + "\r\n");
+    CHECK(r.status == 200);
+    CHECK(r.raw.find("HTTP/1.1 404") == std::string::npos);
+    CHECK(http_get(port, "/metrics").status == 200);
+}
+
 TEST_CASE("garbage input leaves the console serving and leaks no task", "[diagnostics][console]") {
     parked_runtime p(2);
     weft::console c = weft::console::start(p.rt);

@@ -54,7 +54,8 @@ struct console_options {
 /// - `/tasks`      format_dump(dump()), text/plain;
 /// - `/tasks.json` format_dump_json(dump()).
 /// Any other path gets 404, a malformed request 400, a request head over
-/// console_options::max_request_head 431, an HTTP version other than 1.x 505. Every response
+/// console_options::max_request_head 431, an HTTP major version other than 1 505 (HTTP/1.0
+/// and HTTP/1.1 are served; another 1.x is malformed to the parser, 400). Every response
 /// carries `Connection: close`.
 ///
 /// The console's own tasks are named "weft::console" (the listener) and

@@ -19,10 +19,8 @@ bool barrier::arrive(waiter_node& w) noexcept {
 }
 
 bool barrier::cancel(waiter_node& w) noexcept {
-    std::lock_guard lk(mu_);
-    if (!w.is_queued()) return false;
-    w.remove();  // the arrival stays counted: barrier::wait is not cancel-safe
-    return true;
+    // The arrival stays counted: barrier::wait is not cancel-safe.
+    return detail::withdraw_if_queued(mu_, w);
 }
 
 bool barrier::wait(std::source_location where) {

@@ -89,25 +89,21 @@ bool batch_semaphore::wait_standby(const char* what, std::source_location where)
 }
 
 bool batch_semaphore::cancel_standby(permit_waiter& w) noexcept {
-    std::lock_guard lk(mu_);
-    if (!w.is_queued()) return false;
-    w.remove();
-    if (standby_.empty()) state_.fetch_and(~standby_bit, std::memory_order_relaxed);
-    return true;
+    return withdraw_if_queued(mu_, w, [this](std::unique_lock<spin_lock>&) noexcept {
+        if (standby_.empty()) state_.fetch_and(~standby_bit, std::memory_order_relaxed);
+    });
 }
 
 bool batch_semaphore::cancel(permit_waiter& w) noexcept {
-    std::unique_lock lk(mu_);
-    if (!w.is_queued()) return false;
-    w.remove();
-    std::size_t got = w.needed - w.remaining;
-    w.remaining = w.needed;
-    if (got != 0) {
-        assign_locked(got, lk);  // clears the waiters bit if the list is now empty
-    } else if (waiters_.empty()) {
-        state_.fetch_and(~waiters_bit, std::memory_order_relaxed);
-    }
-    return true;
+    return withdraw_if_queued(mu_, w, [this, &w](std::unique_lock<spin_lock>& lk) noexcept {
+        std::size_t got = w.needed - w.remaining;
+        w.remaining = w.needed;
+        if (got != 0) {
+            assign_locked(got, lk);  // clears the waiters bit if the list is now empty
+        } else if (waiters_.empty()) {
+            state_.fetch_and(~waiters_bit, std::memory_order_relaxed);
+        }
+    });
 }
 
 void batch_semaphore::release_slow(std::size_t n) noexcept {

@@ -85,10 +85,7 @@ std::uint32_t cancellation_token::enqueue(token_state& n, waiter_node& w) noexce
 }
 
 bool cancellation_token::cancel_waiter(token_state& n, waiter_node& w) noexcept {
-    std::lock_guard lk(n.mu);
-    if (!w.is_queued()) return false;
-    w.remove();
-    return true;
+    return detail::withdraw_if_queued(n.mu, w);
 }
 
 void cancellation_token::cancelled(std::source_location where) const {

@@ -33,12 +33,7 @@ void condition_variable::wait(std::unique_lock<mutex>& lk, std::source_location 
     try {
         detail::wait_for_grant(
             w, "condition_variable::wait", where,
-            [&]() noexcept {
-                std::lock_guard g(mu_);
-                if (!w.is_queued()) return false;
-                w.remove();
-                return true;
-            },
+            [&]() noexcept { return detail::withdraw_if_queued(mu_, w); },
             [&](std::uint32_t s) noexcept {
                 // A notify_one that chose an aborted waiter goes to the next one instead.
                 if (s == detail::wait_status::granted) notify_one();

@@ -86,15 +86,15 @@ std::uint32_t notify::enqueue(waiter_node& w, std::uint64_t calls) noexcept {
 }
 
 bool notify::cancel(waiter_node& w) noexcept {
-    std::lock_guard lk(mu_);
-    if (!w.is_queued()) return false;
-    w.remove();  // from waiters_, or from a notify_waiters batch in progress
-    if (waiters_.empty()) {
-        std::uint64_t s = state_.load(std::memory_order_relaxed);
-        // While `waiting`, only holders of mu_ change the word.
-        if ((s & state_mask) == waiting) state_.store(s & ~state_mask, std::memory_order_relaxed);
-    }
-    return true;
+    // Unlinked from waiters_, or from a notify_waiters batch in progress.
+    return detail::withdraw_if_queued(
+        mu_, w, [this](std::unique_lock<detail::spin_lock>&) noexcept {
+            if (!waiters_.empty()) return;
+            std::uint64_t s = state_.load(std::memory_order_relaxed);
+            // While `waiting`, only holders of mu_ change the word.
+            if ((s & state_mask) == waiting)
+                state_.store(s & ~state_mask, std::memory_order_relaxed);
+        });
 }
 
 void notify::notify_one() noexcept {

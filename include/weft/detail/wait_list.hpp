@@ -29,7 +29,18 @@
 //     linked it unlinks it and has consumed nothing; if it is no longer linked it was granted
 //     meanwhile and must pass what it got on (unlock the mutex it was handed, return the
 //     permits, forward the notification), so a grant is never lost and never duplicated.
+//     withdraw_if_queued() below is that step, written once.
 // Under the lock, "linked" and "status == waiting" mean the same thing.
+//
+// Lock order with a wake_batch. A granter declares its wake_batch *before* the lock guard:
+//     wake_batch<1> wakes;           // destroyed last: flushes after the unlock
+//     std::unique_lock lk(mu);
+// so that on every exit path (return, throw) the guard is destroyed first and the batch's
+// destructor wakes the waiters after the lock is released. Declared the other way round, the
+// wakes would run under the lock: a woken fiber resumed at once on another worker would spin
+// on the lock its granter still holds, and an Asio completion (or the waker of a foreign
+// thread) would run code that is not ours under a spin lock. No wake and no user code ever
+// runs under the lock; a granter that unlocks by hand calls wakes.flush() after lk.unlock().
 //
 // Select claims (detail/select_claim.hpp). A waiter that consumes (receives a value, takes a
 // permit or a lock, takes a notification, advances a cursor) calls set_claimer(
@@ -49,8 +60,9 @@
 // grant and the deadline coincide (timeout returns a value f returned). A wait granted as its
 // task is *aborted* passes the grant on (unlock, release, forward) or, for a receive, puts the
 // value back (mpsc recv/recv_many, oneshot recv; a join leaves the result in the handle) and
-// throws: the aborted task would only drop it. With claims, a select loser is never granted;
-// a select winner is aborted only when the select's own caller is cancelled.
+// throws: the aborted task would only drop it (a receive whose put-back throws returns the
+// value instead: channel/detail/waiter.hpp, give_back_if_aborted). With claims, a select loser is
+// never granted; a select winner is aborted only when the select's own caller is cancelled.
 //
 // Hooks are auto_unlink, so a node can be unlinked from whichever list holds it: grant_all()
 // moves a whole list to a list on its own stack and grants from there in batches, releasing
@@ -321,6 +333,37 @@ void grant_all(wait_list<Node>& list, std::unique_lock<Lock>& lk, std::uint32_t 
 template <std::size_t N = 32, class Node, class Lock>
 void grant_all(wait_list<Node>& list, std::unique_lock<Lock>& lk, std::uint32_t status) noexcept {
     grant_all<N>(list, lk, status, [](Node&) noexcept {});
+}
+
+/// The waiter side of cancellation (the contract above): takes `mu`, the owner's lock; if `w`
+/// is still queued, unlinks it, calls `undo(lk)` with the lock still held (in `lk`, which
+/// `undo` may release, e.g. to hand back partial progress through a wake batch) and returns
+/// true: nothing was granted. Returns false, with nothing undone, when a granter ended the
+/// wait first (the waiter then owns, and must pass on, what it was granted).
+template <class Lock, class Undo>
+bool withdraw_if_queued(Lock& mu, wait_node& w, Undo&& undo) noexcept {
+    std::unique_lock<Lock> lk(mu);
+    if (!w.is_queued()) return false;
+    w.remove();
+    undo(lk);
+    return true;
+}
+
+/// withdraw_if_queued for a waiter with no partial progress to undo.
+template <class Lock>
+bool withdraw_if_queued(Lock& mu, wait_node& w) noexcept {
+    return withdraw_if_queued(mu, w, [](std::unique_lock<Lock>&) noexcept {});
+}
+
+/// Starts an Asio wait whose `enqueue(op)` takes the owner's lock itself and returns
+/// wait_status::waiting when it queued `op`, else the final status `op` is completed with
+/// (ready, closed, refused). The cancellation slot is armed first, outside the lock (it may
+/// allocate), so a cancellation can reach `op` as soon as it is queued.
+template <class Op, class Enqueue>
+void arm_and_enqueue(Op& op, Enqueue&& enqueue) {
+    op.arm_cancellation();
+    std::uint32_t s = enqueue(op);
+    if (s != wait_status::waiting) op.complete(s);
 }
 
 /// The waiting side for a task or a plain thread. `w` is queued with its waker set, and the

@@ -52,8 +52,9 @@ class barrier {
             [](auto handler, barrier* self) {
                 using op = detail::async_wait_op_for<waiter_node, decltype(handler)>;
                 op* o = op::create(std::move(handler), self);
-                o->arm_cancellation();
-                if (self->arrive(*o)) o->complete(leader);
+                detail::arm_and_enqueue(*o, [self](op& queued) noexcept {
+                    return self->arrive(queued) ? leader : detail::wait_status::waiting;
+                });
             },
             token, this);
     }

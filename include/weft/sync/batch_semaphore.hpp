@@ -42,10 +42,17 @@
 
 #include <weft/detail/wait_list.hpp>
 
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/system/error_code.hpp>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <source_location>
+#include <tuple>
+#include <utility>
 
 namespace weft::detail {
 
@@ -184,9 +191,7 @@ class batch_semaphore {
             op.complete(wait_status::granted);
             return;
         }
-        op.arm_cancellation();
-        std::uint32_t s = enqueue(op);
-        if (s != wait_status::waiting) op.complete(s);
+        arm_and_enqueue(op, [this](Op& o) noexcept { return enqueue(o); });
     }
 
    private:
@@ -211,5 +216,36 @@ class batch_semaphore {
 };
 
 inline bool permit_waiter::cancel_wait() noexcept { return sem->cancel(*this); }
+
+/// The Asio waiter of a lock built on a batch_semaphore (weft::mutex, weft::shared_mutex).
+/// `Lock` (a std::unique_lock or std::shared_lock) is what the handler gets: owning the lock
+/// when granted (adopted: the permits are taken already), empty with operation_aborted when
+/// cancelled. A handler destroyed uninvoked unlocks through it (wait_list.hpp's contract).
+template <class Lock>
+struct lock_waiter : permit_waiter {
+    using mutex_type = typename Lock::mutex_type;
+    lock_waiter(batch_semaphore* s, std::size_t n, mutex_type* m) noexcept
+        : permit_waiter(s, n),
+          owner(m) {}
+    std::tuple<boost::system::error_code, Lock> completion_args(std::uint32_t s) noexcept {
+        if (s == wait_status::granted)
+            return {boost::system::error_code(), Lock(*owner, std::adopt_lock)};
+        return {boost::asio::error::operation_aborted, Lock()};
+    }
+    mutex_type* owner;
+};
+
+/// The Asio lock of `m`, a lock that takes `n` permits of `sem`: completes with
+/// `void(error_code, Lock)` (see lock_waiter), on the handler's executor, never inline.
+template <class Lock, class CompletionToken>
+auto async_lock_permits(batch_semaphore& sem, std::size_t n, typename Lock::mutex_type& m,
+                        CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code, Lock)>(
+        [](auto handler, batch_semaphore* s, std::size_t k, typename Lock::mutex_type* owner) {
+            using op = async_wait_op_for<lock_waiter<Lock>, decltype(handler)>;
+            s->start_async(*op::create(std::move(handler), s, k, owner));
+        },
+        token, &sem, n, &m);
+}
 
 }  // namespace weft::detail

@@ -82,10 +82,9 @@ class cancellation_token {
                     o->complete(detail::wait_status::granted);
                     return;
                 }
-                o->arm_cancellation();
-                if (enqueue(*o->owner, *o) != detail::wait_status::waiting) {
-                    o->complete(detail::wait_status::granted);
-                }
+                // enqueue: waiting, or granted when cancelled meanwhile.
+                detail::arm_and_enqueue(
+                    *o, [](op& queued) noexcept { return enqueue(*queued.owner, queued); });
             },
             token, state_);
     }

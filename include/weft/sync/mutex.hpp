@@ -73,32 +73,12 @@ class mutex {
     /// never taken. A handler destroyed uninvoked releases the lock it was granted.
     template <class CompletionToken>
     auto async_lock(CompletionToken&& token) {
-        return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code,
-                                                                 std::unique_lock<mutex>)>(
-            [](auto handler, mutex* self) {
-                using op = detail::async_wait_op_for<lock_waiter, decltype(handler)>;
-                self->sem_.start_async(*op::create(std::move(handler), self));
-            },
-            token, this);
+        return detail::async_lock_permits<std::unique_lock<mutex>>(
+            sem_, 1, *this, std::forward<CompletionToken>(token));
     }
 
    private:
     void lock_contended(std::source_location where);
-
-    struct lock_waiter : detail::permit_waiter {
-        explicit lock_waiter(mutex* m) noexcept
-            : permit_waiter(&m->sem_, 1),
-              owner(m) {}
-        std::tuple<boost::system::error_code, std::unique_lock<mutex>> completion_args(
-            std::uint32_t s) noexcept {
-            if (s == detail::wait_status::granted) {
-                return {boost::system::error_code(),
-                        std::unique_lock<mutex>(*owner, std::adopt_lock)};
-            }
-            return {boost::asio::error::operation_aborted, std::unique_lock<mutex>()};
-        }
-        mutex* owner;
-    };
 
     detail::batch_semaphore sem_;
 };

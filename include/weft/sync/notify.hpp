@@ -194,9 +194,8 @@ class notify {
                     o->complete(detail::wait_status::granted);
                     return;
                 }
-                o->arm_cancellation();
-                std::uint32_t s = self->enqueue(*o, snapshot);
-                if (s != detail::wait_status::waiting) o->complete(s);
+                detail::arm_and_enqueue(
+                    *o, [&](op& queued) noexcept { return self->enqueue(queued, snapshot); });
             },
             token, this, calls);
     }

@@ -86,58 +86,19 @@ class shared_mutex {
     /// complete it with asio::error::operation_aborted and an empty lock; nothing is taken.
     template <class CompletionToken>
     auto async_lock(CompletionToken&& token) {
-        return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code,
-                                                                 std::unique_lock<shared_mutex>)>(
-            [](auto handler, shared_mutex* self) {
-                using op = detail::async_wait_op_for<write_waiter, decltype(handler)>;
-                self->sem_.start_async(*op::create(std::move(handler), self));
-            },
-            token, this);
+        return detail::async_lock_permits<std::unique_lock<shared_mutex>>(
+            sem_, max_readers, *this, std::forward<CompletionToken>(token));
     }
 
     /// Asio form of lock_shared(): `void(error_code, std::shared_lock<weft::shared_mutex>)`.
     /// **Cancellation**: as async_lock.
     template <class CompletionToken>
     auto async_lock_shared(CompletionToken&& token) {
-        return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code,
-                                                                 std::shared_lock<shared_mutex>)>(
-            [](auto handler, shared_mutex* self) {
-                using op = detail::async_wait_op_for<read_waiter, decltype(handler)>;
-                self->sem_.start_async(*op::create(std::move(handler), self));
-            },
-            token, this);
+        return detail::async_lock_permits<std::shared_lock<shared_mutex>>(
+            sem_, 1, *this, std::forward<CompletionToken>(token));
     }
 
    private:
-    struct write_waiter : detail::permit_waiter {
-        explicit write_waiter(shared_mutex* m) noexcept
-            : permit_waiter(&m->sem_, max_readers),
-              owner(m) {}
-        std::tuple<boost::system::error_code, std::unique_lock<shared_mutex>> completion_args(
-            std::uint32_t s) noexcept {
-            if (s == detail::wait_status::granted) {
-                return {boost::system::error_code(),
-                        std::unique_lock<shared_mutex>(*owner, std::adopt_lock)};
-            }
-            return {boost::asio::error::operation_aborted, std::unique_lock<shared_mutex>()};
-        }
-        shared_mutex* owner;
-    };
-    struct read_waiter : detail::permit_waiter {
-        explicit read_waiter(shared_mutex* m) noexcept
-            : permit_waiter(&m->sem_, 1),
-              owner(m) {}
-        std::tuple<boost::system::error_code, std::shared_lock<shared_mutex>> completion_args(
-            std::uint32_t s) noexcept {
-            if (s == detail::wait_status::granted) {
-                return {boost::system::error_code(),
-                        std::shared_lock<shared_mutex>(*owner, std::adopt_lock)};
-            }
-            return {boost::asio::error::operation_aborted, std::shared_lock<shared_mutex>()};
-        }
-        shared_mutex* owner;
-    };
-
     detail::batch_semaphore sem_;
 };
 

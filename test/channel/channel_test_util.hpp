@@ -6,8 +6,11 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <stdexcept>
 
 namespace weft::test {
 
@@ -26,6 +29,21 @@ bool eventually(Pred&& pred, std::chrono::milliseconds limit = std::chrono::seco
 inline void settle(std::chrono::milliseconds d = std::chrono::milliseconds(20)) {
     weft::sleep_for(d);
 }
+
+/// A value whose move constructor throws once `armed` is set (once: it clears it), leaving
+/// its source intact (strong guarantee), for the paths that must survive a throwing move.
+struct move_bomb {
+    explicit move_bomb(int x)
+        : v(x) {}
+    move_bomb(move_bomb&& o)
+        : v(o.v),
+          armed(o.armed) {
+        if (armed->exchange(false)) throw std::runtime_error("move_bomb: the move throws");
+    }
+    move_bomb& operator=(move_bomb&&) noexcept = default;
+    int v;
+    std::shared_ptr<std::atomic<bool>> armed = std::make_shared<std::atomic<bool>>(false);
+};
 
 /// Runs `ioc` on the calling thread until `done()` or 5 s pass; true if done() held.
 inline bool run_until(boost::asio::io_context& ioc, const std::function<bool()>& done,

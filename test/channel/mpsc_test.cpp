@@ -363,6 +363,38 @@ TEST_CASE("mpsc: abort while parked in recv loses no value", "[channel][mpsc][ab
     CHECK(r.first == rounds);
 }
 
+TEST_CASE("mpsc: a value handed to an aborted recv goes back, or is returned if that throws",
+          "[channel][mpsc][abort]") {
+    // One worker: the sender's task hands the value over and aborts the receiver before the
+    // receiver runs again, so the receiver always sees a grant and an abort together.
+    auto rt = weft::test::make_runtime(1);
+    for (bool throwing : {false, true}) {
+        auto r = rt.block_on([throwing] {
+            auto [tx, rx] = weft::mpsc::channel<weft::test::move_bomb>(1);
+            auto h = weft::spawn([&rx] { return rx.recv()->v; });
+            weft::test::settle();  // h is parked in recv
+            weft::test::move_bomb b(7);
+            auto armed = b.armed;
+            tx.send(std::move(b));
+            armed->store(throwing);  // the move that puts it back (push_front) throws
+            h.abort();
+            int joined = -1;
+            try {
+                joined = h.join();
+            } catch (const weft::join_error& e) {
+                if (!e.is_cancelled()) return std::make_pair(-2, -2);
+            }
+            std::optional<weft::test::move_bomb> v = rx.try_recv();
+            return std::make_pair(joined, v ? v->v : -1);
+        });
+        if (throwing) {
+            CHECK(r == std::make_pair(7, -1));  // returned by the aborted recv, not lost
+        } else {
+            CHECK(r == std::make_pair(-1, 7));  // back at the front of the channel
+        }
+    }
+}
+
 TEST_CASE("mpsc: abort while parked in send: the value is not sent, others are kept",
           "[channel][mpsc][abort]") {
     auto rt = weft::test::make_runtime();

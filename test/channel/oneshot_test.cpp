@@ -104,6 +104,42 @@ TEST_CASE("oneshot: a plain thread blocks in recv", "[channel][oneshot]") {
     t.join();
 }
 
+TEST_CASE("oneshot: a value handed to an aborted recv goes back, or is returned if that throws",
+          "[channel][oneshot][abort]") {
+    // One worker: the sender's task hands the value over and aborts the receiver before the
+    // receiver runs again, so the receiver always sees a grant and an abort together.
+    auto rt = weft::test::make_runtime(1);
+    for (bool throwing : {false, true}) {
+        auto r = rt.block_on([throwing] {
+            auto [tx, rx] = weft::oneshot::channel<weft::test::move_bomb>();
+            auto h = weft::spawn([&rx] { return rx.recv().v; });
+            weft::test::settle();  // h is parked in recv
+            weft::test::move_bomb b(7);
+            auto armed = b.armed;
+            tx.send(std::move(b));
+            armed->store(throwing);  // the move that puts it back throws
+            h.abort();
+            int joined = -1;
+            try {
+                joined = h.join();
+            } catch (const weft::join_error& e) {
+                if (!e.is_cancelled()) return std::make_pair(-2, -2);
+            }
+            int left = -1;
+            try {
+                if (auto v = rx.try_recv()) left = v->v;
+            } catch (const weft::channel_closed&) {  // the task took it
+            }
+            return std::make_pair(joined, left);
+        });
+        if (throwing) {
+            CHECK(r == std::make_pair(7, -1));  // returned by the aborted recv, not lost
+        } else {
+            CHECK(r == std::make_pair(-1, 7));  // back in the channel, the recv threw
+        }
+    }
+}
+
 TEST_CASE("oneshot: abort while parked in recv keeps the value for a later recv",
           "[channel][oneshot][abort]") {
     auto rt = weft::test::make_runtime();

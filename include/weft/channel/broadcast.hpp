@@ -152,38 +152,19 @@ class receiver {
                     first = false;
                     continue;
                 }
-                std::optional<T> v;
-                std::uint64_t skipped = 0;
-                switch (shared.try_recv_locked(*cur_, v, skipped)) {
-                    case chan::broadcast_read_result::value:
-                        lk.unlock();
-                        return std::move(*v);
-                    case chan::broadcast_read_result::lagged:
-                        lk.unlock();
-                        throw lagged(skipped);
-                    case chan::broadcast_read_result::closed:
-                        throw channel_closed("weft::broadcast: every sender is gone");
-                    case chan::broadcast_read_result::empty:
-                        break;
+                chan::broadcast_read<T> r;
+                if (shared.read_locked(*cur_, r)) {
+                    lk.unlock();
+                    return r.take();
                 }
-                if (cur_->pending != nullptr) {
-                    weft::detail::chan::throw_used_concurrently("weft::broadcast::receiver",
-                                                                "receive");
-                }
-                node.set_waker(weft::detail::current_waker("weft::broadcast::receiver::recv"));
-                shared.waiters.push_back(node);
+                chan::queue_cursor_waiter_locked(
+                    *cur_, shared.waiters, node,
+                    weft::detail::current_waker("weft::broadcast::receiver::recv"), receiver_name,
+                    "receive");
             }
             // Notified (or closed): read again. A notification is never passed on: every
             // waiting receiver gets one.
-            chan::wait_keep_grant(
-                node, "broadcast::recv", where,
-                [&] {
-                    std::lock_guard lk(shared.mu);
-                    if (!node.is_queued()) return false;
-                    node.remove();
-                    return true;
-                },
-                first);
+            chan::wait_queued(shared.mu, node, "broadcast::recv", where, first);
             first = false;
         }
     }
@@ -213,34 +194,22 @@ class receiver {
                 return ws::waiting;
             }
             if (!weft::detail::claim_select(rec)) return ws::refused;  // reads nothing
-            read_locked();
+            shared_->read_locked(*cur_, read_);
             return ws::granted;
         }
         /// The select_op protocol: the status of the queued waiter.
         [[nodiscard]] std::uint32_t status() const noexcept { return node_->status(); }
         /// The select_op protocol: leaves the queue (true if it was still queued).
-        bool withdraw() noexcept {
-            std::lock_guard lk(shared_->mu);
-            if (!node_->is_queued()) return false;
-            node_->remove();
-            return true;
-        }
+        bool withdraw() noexcept { return weft::detail::withdraw_if_queued(shared_->mu, *node_); }
         /// The select_op protocol: the winner's result.
         value_type finish(std::uint32_t) {
-            if (!read_) {
+            if (read_.kind == weft::detail::chan::broadcast_read_result::empty) {
                 // Notified (a send or the close): the cursor has something to read now, a
                 // value, a lag report or the end (nobody else moves this receiver's cursor).
                 std::lock_guard lk(shared_->mu);
-                read_locked();
+                shared_->read_locked(*cur_, read_);
             }
-            switch (kind_) {
-                case weft::detail::chan::broadcast_read_result::value:
-                    return std::move(*value_);
-                case weft::detail::chan::broadcast_read_result::lagged:
-                    throw lagged(skipped_);
-                default:
-                    throw channel_closed("weft::broadcast: every sender is gone");
-            }
+            return read_.take();
         }
 
        private:
@@ -249,17 +218,9 @@ class receiver {
                        weft::detail::chan::bc_cursor& cur) noexcept
             : shared_(&shared),
               cur_(&cur) {}
-        void read_locked() {
-            kind_ = shared_->try_recv_locked(*cur_, value_, skipped_);
-            read_ = true;
-        }
         weft::detail::chan::broadcast_state<T>* shared_;
         weft::detail::chan::bc_cursor* cur_;
-        bool read_ = false;
-        weft::detail::chan::broadcast_read_result kind_ =
-            weft::detail::chan::broadcast_read_result::empty;
-        std::optional<T> value_;
-        std::uint64_t skipped_ = 0;
+        weft::detail::chan::broadcast_read<T> read_;  // empty until read
         std::optional<weft::detail::chan::bc_node<T>> node_;
     };
 
@@ -273,21 +234,10 @@ class receiver {
         namespace chan = weft::detail::chan;
         auto& shared = state();
         std::unique_lock lk(shared.mu);
-        std::optional<T> v;
-        std::uint64_t skipped = 0;
-        switch (shared.try_recv_locked(*cur_, v, skipped)) {
-            case chan::broadcast_read_result::value:
-                lk.unlock();
-                return v;
-            case chan::broadcast_read_result::lagged:
-                lk.unlock();
-                throw lagged(skipped);
-            case chan::broadcast_read_result::closed:
-                throw channel_closed("weft::broadcast: every sender is gone");
-            case chan::broadcast_read_result::empty:
-                break;
-        }
-        return std::nullopt;
+        chan::broadcast_read<T> r;
+        if (!shared.read_locked(*cur_, r)) return std::nullopt;
+        lk.unlock();
+        return r.take();
     }
 
     /// Asio form of recv: void(error_code, T) (T not default-constructible:
@@ -315,23 +265,14 @@ class receiver {
         cur_->next = next;
     }
     weft::detail::chan::broadcast_state<T>& state() const {
-        if (!shared_) weft::detail::chan::throw_moved_from("weft::broadcast::receiver");
+        if (!shared_) weft::detail::chan::throw_moved_from(receiver_name);
         return *shared_;
     }
+    static constexpr const char* receiver_name = weft::detail::chan::broadcast_receiver_name;
     void reset() noexcept {
-        if (!shared_) return;
-        std::vector<T> dropped;  // destroyed after unlocking
-        {
-            weft::detail::wake_batch<1> wakes;
-            std::unique_lock lk(shared_->mu);
-            if (auto* n = std::exchange(cur_->pending, nullptr)) {
-                n->remove();
-                wakes.grant(*n, weft::detail::wait_status::aborted);
-            }
-            shared_->drop_rx_locked(*cur_, dropped);
-        }
-        shared_.reset();
-        cur_.reset();
+        std::vector<T> dropped;  // the values only this receiver held, destroyed after unlocking
+        weft::detail::chan::drop_cursor_receiver(
+            shared_, cur_, [&]() noexcept { shared_->drop_rx_locked(*cur_, dropped); });
     }
 
     weft::detail::chan::broadcast_ptr<T> shared_;

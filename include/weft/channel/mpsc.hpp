@@ -67,12 +67,7 @@ class mpsc_sender_base {
             node.set_waker(weft::detail::current_waker("weft::mpsc::sender::closed"));
             shared.closed_waiters.push_back(node);
         }
-        chan::wait_keep_grant(node, "mpsc::closed", where, [&] {
-            chan::lock_t lk(shared.mu);
-            if (!node.is_queued()) return false;
-            node.remove();
-            return true;
-        });
+        chan::wait_queued(shared.mu, node, "mpsc::closed", where);
     }
 
     /// Asio form of closed(): completes with void(error_code) once the receiver is gone.
@@ -86,6 +81,21 @@ class mpsc_sender_base {
     /// True when both senders feed the same channel.
     [[nodiscard]] bool same_channel(const mpsc_sender_base& o) const noexcept {
         return tx_.get() == o.tx_.get();
+    }
+
+    /// Asio form of send: completes with void(error_code, std::optional<T>) once the value is
+    /// in the channel (ec clear, nullopt; on an unbounded channel at once, posted), or with
+    /// error::channel_closed and the value back if the receiver is gone. Cancellation through
+    /// the handler's slot (while a bounded channel is full) completes with operation_aborted,
+    /// the value back, and nothing sent. A pending async_send keeps the channel open like a
+    /// sender.
+    template <
+        boost::asio::completion_token_for<void(boost::system::error_code, std::optional<T>)> Token>
+    auto async_send(T value, Token&& token) const {
+        state();
+        return boost::asio::async_initiate<Token,
+                                           void(boost::system::error_code, std::optional<T>)>(
+            chan::initiate_send<T>{tx_}, token, std::move(value));
     }
 
    protected:
@@ -103,12 +113,7 @@ class mpsc_sender_base {
     struct closed_op_node : weft::detail::wait_node {
         explicit closed_op_node(chan::mpsc_ptr<T> s) noexcept
             : shared(std::move(s)) {}
-        bool cancel_wait() noexcept {
-            chan::lock_t lk(shared->mu);
-            if (!is_queued()) return false;
-            remove();
-            return true;
-        }
+        bool cancel_wait() noexcept { return weft::detail::withdraw_if_queued(shared->mu, *this); }
         std::tuple<boost::system::error_code> completion_args(std::uint32_t status) noexcept {
             if (status == wait_status::aborted) {
                 return std::make_tuple(make_error_code(boost::asio::error::operation_aborted));
@@ -161,9 +166,7 @@ class mpsc_receiver_base {
     /// to the front of the channel. A value granted as a timeout's deadline passes is
     /// returned (the next cancellation point throws).
     std::optional<T> recv(std::source_location where = std::source_location::current()) {
-        chan::mpsc_state<T>& shared = state();
-        weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
-        weft::detail::consume_budget(where);
+        chan::mpsc_state<T>& shared = begin_receive(where);
         for (;;) {  // a refused select branch retries from here once the race reopens
             const weft::detail::claim_record* claimer = weft::detail::current_claimer();
             chan::rx_node<T> node;
@@ -184,13 +187,13 @@ class mpsc_receiver_base {
                 if (shared.ended_locked()) return std::nullopt;
                 park_locked(shared, node, claimer);
             }
-            std::uint32_t s = wait(shared, node, "mpsc::recv", where);
+            std::uint32_t s = chan::wait_as_receiver(shared, node, "mpsc::recv", where);
             if (s == wait_status::refused) {
                 weft::detail::wait_reopened("mpsc::recv", where);
                 continue;
             }
             if (s != wait_status::granted) return std::nullopt;
-            give_back_if_cancelled(shared, node);
+            give_back_if_aborted(shared, node);
             return std::move(node.value);
         }
     }
@@ -261,9 +264,7 @@ class mpsc_receiver_base {
     std::size_t recv_many(std::vector<T>& out, std::size_t limit,
                           std::source_location where = std::source_location::current()) {
         if (limit == 0) return 0;
-        chan::mpsc_state<T>& shared = state();
-        weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
-        weft::detail::consume_budget(where);
+        chan::mpsc_state<T>& shared = begin_receive(where);
         for (;;) {  // a refused select branch retries from here once the race reopens
             const weft::detail::claim_record* claimer = weft::detail::current_claimer();
             chan::rx_node<T> node;
@@ -281,9 +282,9 @@ class mpsc_receiver_base {
                 break;
             }
             if (!refused) {
-                std::uint32_t s = wait(shared, node, "mpsc::recv_many", where);
+                std::uint32_t s = chan::wait_as_receiver(shared, node, "mpsc::recv_many", where);
                 if (s == wait_status::granted) {
-                    give_back_if_cancelled(shared, node);
+                    give_back_if_aborted(shared, node);
                     out.push_back(std::move(*node.value));
                     return 1 + drain(shared, out, limit - 1, nullptr);  // claimed when granted
                 }
@@ -333,40 +334,32 @@ class mpsc_receiver_base {
         if (!shared_) weft::detail::chan::throw_moved_from("weft::mpsc::receiver");
         return *shared_;
     }
+    /// The start of recv and recv_many: the state, then the cooperative scheduling point.
+    chan::mpsc_state<T>& begin_receive(std::source_location where) {
+        chan::mpsc_state<T>& shared = state();
+        weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
+        weft::detail::consume_budget(where);
+        return shared;
+    }
     void reset() noexcept {
         if (shared_) {
             shared_->drop_rx();
             shared_.reset();
         }
     }
-    static constexpr const char* receiver_name = "weft::mpsc::receiver";
+    static constexpr const char* receiver_name = chan::mpsc_receiver_name;
     static void park_locked(chan::mpsc_state<T>& shared, chan::rx_node<T>& node,
                             const weft::detail::claim_record* claimer) {
         chan::park_receiver_locked(shared, node,
                                    weft::detail::current_waker("weft::mpsc::receiver::recv"),
                                    claimer, receiver_name);
     }
-    /// A value was handed to this receiver, but its task is being aborted: the value goes
-    /// back to the front of the channel and the call throws, since the aborted task would
-    /// only drop it. A select loser is never handed a value (its claim is refused), and a
-    /// grant that meets a deadline (timeout) is returned (wait_list.hpp's contract). If
-    /// putting it back fails (allocation, T's move), the value is returned.
-    static void give_back_if_cancelled(chan::mpsc_state<T>& shared, chan::rx_node<T>& node) {
-        if (!weft::detail::abort_requested()) return;
-        {
-            chan::lock_t lk(shared.mu);
-            try {
-                shared.buf.push_front(std::move(*node.value));
-            } catch (...) {
-                return;
-            }
-        }
-        weft::detail::throw_if_cancelled();
-    }
-    static std::uint32_t wait(chan::mpsc_state<T>& shared, chan::rx_node<T>& node, const char* what,
-                              std::source_location where) {
-        return chan::wait_keep_grant(node, what, where,
-                                     [&] { return chan::withdraw_receiver(shared, node); });
+    /// A value handed to this receiver as its task was being aborted goes back to the front
+    /// of the channel (which may then hold one more than its capacity) and the call throws;
+    /// if that fails, the value is returned (waiter.hpp: give_back_if_aborted).
+    static void give_back_if_aborted(chan::mpsc_state<T>& shared, chan::rx_node<T>& node) {
+        chan::give_back_if_aborted(shared, node,
+                                   [&](T&& v) { shared.buf.push_front(std::move(v)); });
     }
     /// Moves up to `limit` buffered values to `out`, refilling from parked senders; the lock
     /// is taken per batch of 32 (the wakes of the refilled senders happen between batches).
@@ -429,26 +422,8 @@ class sender : public detail::chan::mpsc_sender_base<T> {
             node.set_waker(weft::detail::current_waker("weft::mpsc::sender::send"));
             shared.tx_waiters.push_back(node);
         }
-        std::uint32_t s = chan::wait_keep_grant(node, "mpsc::send", where, [&] {
-            chan::lock_t lk(shared.mu);
-            if (!node.is_queued()) return false;
-            node.remove();
-            return true;
-        });
+        std::uint32_t s = chan::wait_queued(shared.mu, node, "mpsc::send", where);
         if (s == wait_status::closed) throw send_error<T>(std::move(value));
-    }
-
-    /// Asio form of send: completes with void(error_code, std::optional<T>) once the value is
-    /// in the channel (ec clear, nullopt), or with error::channel_closed and the value back.
-    /// Cancellation through the handler's slot completes with operation_aborted, the value
-    /// back, and nothing sent. A pending async_send keeps the channel open like a sender.
-    template <
-        boost::asio::completion_token_for<void(boost::system::error_code, std::optional<T>)> Token>
-    auto async_send(T value, Token&& token) const {
-        this->state();
-        return boost::asio::async_initiate<Token,
-                                           void(boost::system::error_code, std::optional<T>)>(
-            weft::detail::chan::initiate_send<T>{this->tx_}, token, std::move(value));
     }
 
    private:
@@ -465,24 +440,10 @@ class unbounded_sender : public detail::chan::mpsc_sender_base<T> {
     /// Sends `value` without ever waiting. Throws send_error<T> holding `value` if the
     /// receiver is gone or closed the channel. Not a cancellation point.
     void send(T value) const {
-        namespace chan = weft::detail::chan;
-        chan::mpsc_state<T>& shared = this->state();
-        weft::detail::wake_batch<1> wakes;
-        chan::lock_t lk(shared.mu);
-        send_status s = shared.try_send_locked(value, wakes);
-        lk.unlock();
-        if (s == send_status::closed) throw send_error<T>(std::move(value));
-    }
-
-    /// Asio form of send; completes at once (posted), with error::channel_closed and the
-    /// value back if the receiver is gone.
-    template <
-        boost::asio::completion_token_for<void(boost::system::error_code, std::optional<T>)> Token>
-    auto async_send(T value, Token&& token) const {
-        this->state();
-        return boost::asio::async_initiate<Token,
-                                           void(boost::system::error_code, std::optional<T>)>(
-            weft::detail::chan::initiate_send<T>{this->tx_}, token, std::move(value));
+        // An unbounded channel is never full: try_send either sends or leaves `value` closed.
+        if (this->try_send(std::move(value)) == send_status::closed) {
+            throw send_error<T>(std::move(value));
+        }
     }
 
    private:

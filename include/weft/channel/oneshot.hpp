@@ -8,7 +8,9 @@
 // whether the receiver is gone (also atomic, for is_closed()), and the receiver's parked node,
 // into which a send hands the value directly. Cancel-safety: the node gets the value only under
 // the lock and an aborted receiver withdraws its node under the same lock, so the value is
-// either still in the slot or returned by the recv that got it (waiter.hpp).
+// either still in the slot or returned by the recv that got it; a recv that got it as its task
+// was aborted puts it back in the slot, or returns it if that throws (waiter.hpp:
+// give_back_if_aborted).
 #pragma once
 
 #include <weft/channel/detail/misuse.hpp>
@@ -76,26 +78,12 @@ struct oneshot_initiate_recv {
     void operator()(Handler&& h) const {
         using op_t = async_wait_op_for<oneshot_async_node<T>, Handler>;
         op_t* op = op_t::create(std::forward<Handler>(h), shared);
-        op->arm_cancellation();
-        std::uint32_t status;
-        {
-            std::unique_lock lk(shared->mu);
+        start_async_receive<1>(*shared, op, "weft::oneshot::receiver", [&](wake_batch<1>&) {
             bool closed;
             op->value = shared->take_locked(closed);
-            if (op->value) {
-                status = wait_status::granted;
-            } else if (closed) {
-                status = wait_status::closed;
-            } else if (shared->rx_waiter != nullptr) {
-                lk.unlock();
-                op->complete(wait_status::aborted);
-                weft::detail::chan::throw_used_concurrently("weft::oneshot::receiver", "receive");
-            } else {
-                shared->rx_waiter = op;
-                return;
-            }
-        }
-        op->complete(status);
+            if (op->value) return wait_status::granted;
+            return closed ? wait_status::closed : wait_status::waiting;
+        });
     }
 };
 
@@ -138,17 +126,9 @@ class sender {
             lk.unlock();
             return false;  // `value` dies here, outside the lock
         }
-        if (chan::oneshot_node<T>* r = shared->rx_waiter) {
-            shared->rx_waiter = nullptr;
-            if (r->try_claim()) {
-                r->value.emplace(std::move(value));
-                wakes.grant(*r, weft::detail::wait_status::granted);
-                return true;
-            }
-            // Another branch of the receiver's select holds the race: the value stays in the
-            // channel and the receiver is told so (it retries once the race reopens).
-            wakes.grant(*r, weft::detail::wait_status::refused);
-        }
+        if (chan::hand_to_receiver_locked(*shared, value, wakes)) return true;
+        // No receiver parked, or another branch of its select holds the race (it was told so
+        // and retries once the race reopens): the value stays in the channel.
         shared->value.emplace(std::move(value));
         return true;
     }
@@ -169,9 +149,8 @@ class sender {
         weft::detail::wake_batch<1> wakes;
         std::unique_lock lk(shared_->mu);
         shared_->tx_done = true;
-        if (auto* r = std::exchange(shared_->rx_waiter, nullptr)) {
-            wakes.grant(*r, weft::detail::wait_status::closed);
-        }
+        weft::detail::chan::end_receiver_wait_locked(*shared_, wakes,
+                                                     weft::detail::wait_status::closed);
         lk.unlock();
         wakes.flush();
         shared_.reset();
@@ -229,9 +208,7 @@ class receiver {
                     shared, node, weft::detail::current_waker("weft::oneshot::receiver::recv"),
                     claimer, receiver_name);
             }
-            std::uint32_t s = chan::wait_keep_grant(node, "oneshot::recv", where, [&] {
-                return chan::withdraw_receiver(shared, node);
-            });
+            std::uint32_t s = chan::wait_as_receiver(shared, node, "oneshot::recv", where);
             if (s == ws::refused) {
                 weft::detail::wait_reopened("oneshot::recv", where);
                 continue;
@@ -239,16 +216,10 @@ class receiver {
             if (s != ws::granted) {
                 throw channel_closed("weft::oneshot: the sender was dropped unsent");
             }
-            if (weft::detail::abort_requested()) {
-                // Handed over as this task was being aborted: the value goes back for a later
-                // recv, and this one throws. (A select loser is never handed the value; a
-                // value granted as a timeout's deadline passes is returned.)
-                {
-                    std::lock_guard lk(shared.mu);
-                    shared.value = std::move(node.value);
-                }
-                weft::detail::throw_if_cancelled();
-            }
+            // Handed over as this task was being aborted: the value goes back to the (empty)
+            // slot for a later recv, and this one throws; if that fails, it is returned.
+            chan::give_back_if_aborted(shared, node,
+                                       [&](T&& v) { shared.value.emplace(std::move(v)); });
             return std::move(*node.value);
         }
     }
@@ -347,9 +318,8 @@ class receiver {
             shared_->rx_gone.store(true, std::memory_order_release);
             dropped = std::move(shared_->value);
             shared_->value.reset();
-            if (auto* r = std::exchange(shared_->rx_waiter, nullptr)) {
-                wakes.grant(*r, weft::detail::wait_status::aborted);
-            }
+            weft::detail::chan::end_receiver_wait_locked(*shared_, wakes,
+                                                         weft::detail::wait_status::aborted);
         }
         shared_.reset();
     }

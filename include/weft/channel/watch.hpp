@@ -215,21 +215,12 @@ class receiver {
             {
                 std::lock_guard lk(shared.mu);
                 if (shared.check(*cur_, false) != probe::unchanged) continue;  // raced with a send
-                if (cur_->pending != nullptr) {
-                    weft::detail::chan::throw_used_concurrently("weft::watch::receiver", "wait");
-                }
-                node.set_waker(weft::detail::current_waker("weft::watch::receiver::changed"));
-                shared.waiters.push_back(node);
+                chan::queue_cursor_waiter_locked(
+                    *cur_, shared.waiters, node,
+                    weft::detail::current_waker("weft::watch::receiver::changed"),
+                    chan::watch_receiver_name, "wait");
             }
-            chan::wait_keep_grant(
-                node, "watch::changed", where,
-                [&] {
-                    std::lock_guard lk(shared.mu);
-                    if (!node.is_queued()) return false;
-                    node.remove();
-                    return true;
-                },
-                first);
+            chan::wait_queued(shared.mu, node, "watch::changed", where, first);
             first = false;
         }
     }
@@ -275,22 +266,12 @@ class receiver {
         cur_->seen.store(seen, std::memory_order_relaxed);
     }
     weft::detail::chan::watch_state<T>& state() const {
-        if (!shared_) weft::detail::chan::throw_moved_from("weft::watch::receiver");
+        if (!shared_) weft::detail::chan::throw_moved_from(weft::detail::chan::watch_receiver_name);
         return *shared_;
     }
     void reset() noexcept {
-        if (!shared_) return;
-        {
-            weft::detail::wake_batch<1> wakes;
-            std::unique_lock lk(shared_->mu);
-            --shared_->rx_count;
-            if (auto* n = std::exchange(cur_->pending, nullptr)) {
-                n->remove();
-                wakes.grant(*n, weft::detail::wait_status::aborted);
-            }
-        }
-        shared_.reset();
-        cur_.reset();
+        weft::detail::chan::drop_cursor_receiver(shared_, cur_,
+                                                 [&]() noexcept { --shared_->rx_count; });
     }
 
     weft::detail::chan::watch_ptr<T> shared_;

@@ -50,13 +50,31 @@ struct bc_cursor {
     wait_node* pending = nullptr;  // the queued Asio node of this receiver (under mu)
 };
 
+/// One read of a receiver's cursor (broadcast_state::read_locked) and what it found.
+template <class T>
+struct broadcast_read {
+    broadcast_read_result kind = broadcast_read_result::empty;  // empty: not read, or nothing
+    std::optional<T> value;
+    std::uint64_t skipped = 0;
+
+    /// After unlocking, for a read that found something: the value, or throws
+    /// broadcast::lagged (the cursor has moved to the oldest kept value) or channel_closed.
+    T take() {
+        switch (kind) {
+            case broadcast_read_result::value:
+                return std::move(*value);
+            case broadcast_read_result::lagged:
+                throw weft::broadcast::lagged(skipped);
+            default:
+                throw channel_closed("weft::broadcast: every sender is gone");
+        }
+    }
+};
+
 template <class T>
 struct bc_node : wait_node {
     bc_cursor* rx = nullptr;
-    // Asio nodes: the read done at grant time.
-    broadcast_read_result kind = broadcast_read_result::empty;
-    std::optional<T> value;
-    std::uint64_t skipped = 0;
+    broadcast_read<T> read;  // Asio nodes: the read done at grant time
 };
 
 template <class T>
@@ -84,41 +102,25 @@ struct broadcast_state
     bool closed = false;
     wait_list<bc_node<T>> waiters;
 
-    /// Under mu: reads the next value for cursor `c`. On lag, moves `c` to the oldest kept
-    /// value and sets `skipped`.
-    broadcast_read_result try_recv_locked(bc_cursor& c, std::optional<T>& out,
-                                          std::uint64_t& skipped) {
-        if (c.next == tail)
-            return closed ? broadcast_read_result::closed : broadcast_read_result::empty;
-        bc_slot<T>& s = slots[c.next % cap];
-        if (s.pos != c.next) {
-            std::uint64_t oldest = tail - cap;  // s was overwritten, so tail - c.next > cap
-            skipped = oldest - c.next;
-            c.next = oldest;
-            return broadcast_read_result::lagged;
-        }
-        if (s.rem == 1) {  // the last reader takes the value itself
-            out.emplace(std::move(*s.val));
-            s.val.reset();
-            s.rem = 0;
-        } else {
-            out.emplace(*s.val);  // may throw: nothing changed yet
-            --s.rem;
-        }
-        ++c.next;
-        return broadcast_read_result::value;
+    /// Under mu: reads the next value for cursor `c` into `r`; false when there is nothing
+    /// to read yet (r.kind == empty). On lag, moves `c` to the oldest kept value and sets
+    /// r.skipped.
+    bool read_locked(bc_cursor& c, broadcast_read<T>& r) {
+        r.kind = read_kind_locked(c, r);
+        return r.kind != broadcast_read_result::empty;
     }
 
-    /// Under mu: whether try_recv_locked would move cursor `c` (a value or a lag report).
+    /// Under mu: whether read_locked would move cursor `c` (a value or a lag report).
     [[nodiscard]] bool readable_locked(const bc_cursor& c) const noexcept { return c.next != tail; }
 
     /// Under mu, from grant_all: an Asio node reads its result while its receiver is alive.
     void fill_locked(bc_node<T>& n) {
         if (!n.is_async()) return;
         try {
-            n.kind = try_recv_locked(*n.rx, n.value, n.skipped);
+            read_locked(*n.rx, n.read);
         } catch (...) {
-            n.kind = broadcast_read_result::closed;  // T's copy threw: report the channel unusable
+            n.read.kind =
+                broadcast_read_result::closed;  // T's copy threw: report the channel unusable
         }
         n.rx->pending = nullptr;
     }
@@ -128,6 +130,30 @@ struct broadcast_state
         grant_all(waiters, lk, status, [this](bc_node<T>& n) { fill_locked(n); });
     }
 
+   private:
+    broadcast_read_result read_kind_locked(bc_cursor& c, broadcast_read<T>& r) {
+        if (c.next == tail)
+            return closed ? broadcast_read_result::closed : broadcast_read_result::empty;
+        bc_slot<T>& s = slots[c.next % cap];
+        if (s.pos != c.next) {
+            std::uint64_t oldest = tail - cap;  // s was overwritten, so tail - c.next > cap
+            r.skipped = oldest - c.next;
+            c.next = oldest;
+            return broadcast_read_result::lagged;
+        }
+        if (s.rem == 1) {  // the last reader takes the value itself
+            r.value.emplace(std::move(*s.val));
+            s.val.reset();
+            s.rem = 0;
+        } else {
+            r.value.emplace(*s.val);  // may throw: nothing changed yet
+            --s.rem;
+        }
+        ++c.next;
+        return broadcast_read_result::value;
+    }
+
+   public:
     /// A receiver goes: its unread values lose a reader; those left with none are moved to
     /// `dropped` (destroyed by the caller after unlocking).
     void drop_rx_locked(bc_cursor& c, std::vector<T>& dropped) {
@@ -151,35 +177,27 @@ struct broadcast_state
 template <class T>
 using broadcast_ptr = boost::intrusive_ptr<broadcast_state<T>>;
 
+/// How a receiving handle is named in misuse errors.
+inline constexpr const char* broadcast_receiver_name = "weft::broadcast::receiver";
+
 template <class T>
-struct bc_async_node : bc_node<T> {
-    bc_async_node(broadcast_ptr<T> s, bc_cursor* c) noexcept
-        : shared(std::move(s)) {
-        this->rx = c;
-    }
-    bool cancel_wait() noexcept {
-        std::lock_guard lk(shared->mu);
-        if (!this->is_queued()) return false;
-        this->remove();
-        this->rx->pending = nullptr;
-        return true;
-    }
+struct bc_async_node : cursor_async_node<bc_node<T>, broadcast_ptr<T>> {
+    using cursor_async_node<bc_node<T>, broadcast_ptr<T>>::cursor_async_node;
     std::tuple<boost::system::error_code, async_value_t<T>> completion_args(
         std::uint32_t status) noexcept {
         using boost::system::error_code;
         if (status == wait_status::aborted) {
             return {make_error_code(boost::asio::error::operation_aborted), async_value_t<T>{}};
         }
-        switch (this->kind) {
+        switch (this->read.kind) {
             case broadcast_read_result::value:
-                return {error_code(), async_value_t<T>(std::move(*this->value))};
+                return {error_code(), async_value_t<T>(std::move(*this->read.value))};
             case broadcast_read_result::lagged:
                 return {make_error_code(error::lagged), async_value_t<T>{}};
             default:
                 return {make_error_code(error::channel_closed), async_value_t<T>{}};
         }
     }
-    broadcast_ptr<T> shared;
 };
 
 template <class T>
@@ -190,29 +208,10 @@ struct bc_initiate_recv {
     void operator()(Handler&& h) const {
         using op_t = async_wait_op_for<bc_async_node<T>, Handler>;
         op_t* op = op_t::create(std::forward<Handler>(h), shared, cur);
-        op->arm_cancellation();
-        {
-            std::unique_lock lk(shared->mu);
-            try {
-                op->kind = shared->try_recv_locked(*cur, op->value, op->skipped);
-            } catch (...) {
-                lk.unlock();
-                op->complete(wait_status::aborted);
-                throw;
-            }
-            if (op->kind == broadcast_read_result::empty) {
-                if (cur->pending != nullptr) {
-                    lk.unlock();
-                    op->complete(wait_status::aborted);
-                    weft::detail::chan::throw_used_concurrently("weft::broadcast::receiver",
-                                                                "receive");
-                }
-                cur->pending = op;
-                shared->waiters.push_back(*op);
-                return;
-            }
-        }
-        op->complete(wait_status::granted);
+        start_async_cursor_wait(*shared, *cur, op, broadcast_receiver_name, "receive", [&] {
+            return shared->read_locked(*cur, op->read) ? wait_status::granted
+                                                       : wait_status::waiting;
+        });
     }
 };
 

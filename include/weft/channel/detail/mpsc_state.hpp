@@ -18,7 +18,9 @@
 // are moved out and destroyed after unlocking.
 //
 // T needs only a move constructor. If it throws, the channel stays consistent (no waiter is
-// left hanging) but the value being moved may be lost.
+// left hanging: a receiver whose hand-over throws stays parked) but the value being moved may
+// be lost, except when an aborted receiver gives its value back (waiter.hpp:
+// give_back_if_aborted: then the receive returns it).
 //
 // Cancel-safety: a receiver's node gets a value only under the lock, and an aborted receiver
 // withdraws its node under the same lock, so a value is either in the buffer or handed to a
@@ -110,18 +112,10 @@ struct mpsc_state : boost::intrusive_ref_counter<mpsc_state<T>, boost::thread_sa
     /// `v` went straight into its node.
     mpsc::send_status try_send_locked(T& v, wake_batch<1>& wakes) {
         if (rx_closed.load(std::memory_order_relaxed)) return mpsc::send_status::closed;
-        if (rx_node<T>* r = rx_waiter) {
-            rx_waiter = nullptr;
-            if (r->try_claim()) {
-                r->value.emplace(std::move(v));
-                wakes.grant(*r, wait_status::granted);
-                return mpsc::send_status::ok;
-            }
-            // Another branch of the receiver's select holds the race: the receiver is told so
-            // (it retries once the race reopens) and the value goes to the buffer, where the
-            // retry or a later recv finds it. The buffer was empty, as a receiver was parked.
-            wakes.grant(*r, wait_status::refused);
-        }
+        if (hand_to_receiver_locked(*this, v, wakes)) return mpsc::send_status::ok;
+        // No receiver parked, or another branch of its select holds the race (it was told so
+        // and retries once the race reopens): the value goes to the buffer, where the retry or
+        // a later recv finds it. A parked receiver means the buffer was empty.
         if (buf.full()) return mpsc::send_status::full;
         buf.push_back(std::move(v));
         return mpsc::send_status::ok;
@@ -157,9 +151,7 @@ struct mpsc_state : boost::intrusive_ref_counter<mpsc_state<T>, boost::thread_sa
             wake_batch<1> wakes;
             lock_t lk(mu);
             rx_closed.store(true, std::memory_order_release);  // no send lands from here on
-            if (rx_node<T>* r = std::exchange(rx_waiter, nullptr)) {
-                wakes.grant(*r, wait_status::aborted);
-            }
+            end_receiver_wait_locked(*this, wakes, wait_status::aborted);
             dropped = std::move(buf);
             lk.unlock();
             wakes.flush();
@@ -174,12 +166,15 @@ struct mpsc_state : boost::intrusive_ref_counter<mpsc_state<T>, boost::thread_sa
         wake_batch<1> wakes;
         lock_t lk(mu);
         tx_gone = true;
-        if (rx_node<T>* r = std::exchange(rx_waiter, nullptr)) wakes.grant(*r, wait_status::closed);
+        end_receiver_wait_locked(*this, wakes, wait_status::closed);
     }
 };
 
 template <class T>
 using mpsc_ptr = boost::intrusive_ptr<mpsc_state<T>>;
+
+/// How the receiving handle is named in misuse errors.
+inline constexpr const char* mpsc_receiver_name = "weft::mpsc::receiver";
 
 /// A counted reference that keeps the channel open for the receiver (what every sender, and
 /// every pending async_send, holds).
@@ -230,12 +225,7 @@ struct async_send_node : tx_node<T> {
           storage(std::move(v)) {
         this->value = &*storage;
     }
-    bool cancel_wait() noexcept {
-        lock_t lk(shared->mu);
-        if (!this->is_queued()) return false;
-        this->remove();
-        return true;
-    }
+    bool cancel_wait() noexcept { return withdraw_if_queued(shared->mu, *this); }
     std::tuple<boost::system::error_code, std::optional<T>> completion_args(
         std::uint32_t status) noexcept {
         tx.reset();  // a finished send no longer keeps the channel open
@@ -290,34 +280,14 @@ struct initiate_recv {
     void operator()(Handler&& h) const {
         using op_t = async_wait_op_for<async_recv_node<T>, Handler>;
         op_t* op = op_t::create(std::forward<Handler>(h), shared);
-        op->arm_cancellation();
-        std::uint32_t status;
-        {
-            wake_batch<1> wakes;
-            lock_t lk(shared->mu);
-            if (!shared->buf.empty()) {
-                try {
-                    op->value.emplace(shared->buf.pop_front());
-                    shared->refill_locked(wakes);
-                } catch (...) {  // T's move threw: the operation never started
-                    lk.unlock();
-                    op->complete(wait_status::aborted);
-                    throw;
-                }
-                status = wait_status::granted;
-            } else if (shared->ended_locked()) {
-                status = wait_status::closed;
-            } else {
-                if (shared->rx_waiter != nullptr) {
-                    lk.unlock();
-                    op->complete(wait_status::aborted);
-                    weft::detail::chan::throw_used_concurrently("weft::mpsc::receiver", "receive");
-                }
-                shared->rx_waiter = op;
-                return;
+        start_async_receive<1>(*shared, op, mpsc_receiver_name, [&](wake_batch<1>& wakes) {
+            if (shared->buf.empty()) {
+                return shared->ended_locked() ? wait_status::closed : wait_status::waiting;
             }
-        }
-        op->complete(status);
+            op->value.emplace(shared->buf.pop_front());
+            shared->refill_locked(wakes);
+            return wait_status::granted;
+        });
     }
 };
 
@@ -326,12 +296,7 @@ struct async_recv_many_node : rx_node<T> {
     async_recv_many_node(mpsc_ptr<T> s, std::size_t l) noexcept
         : shared(std::move(s)),
           limit(l) {}
-    bool cancel_wait() noexcept {
-        lock_t lk(shared->mu);
-        if (shared->rx_waiter != this) return false;
-        shared->rx_waiter = nullptr;
-        return true;
-    }
+    bool cancel_wait() noexcept { return withdraw_receiver(*shared, *this); }
     /// Under mu: moves up to limit - out.size() buffered values to `out`.
     template <std::size_t N>
     void drain_locked(wake_batch<N>& wakes) {
@@ -371,27 +336,18 @@ struct initiate_recv_many {
     void operator()(Handler&& h, std::size_t limit) const {
         using op_t = async_wait_op_for<async_recv_many_node<T>, Handler>;
         op_t* op = op_t::create(std::forward<Handler>(h), shared, limit);
-        op->arm_cancellation();
-        std::uint32_t status = wait_status::granted;
-        if (limit != 0) {
-            op->out.reserve(limit < 64 ? limit : 64);
-            wake_batch<32> wakes;
-            lock_t lk(shared->mu);
-            if (!shared->buf.empty()) {
-                op->drain_locked(wakes);  // the rest, if any, is drained by completion_args
-            } else if (shared->ended_locked()) {
-                status = wait_status::closed;
-            } else {
-                if (shared->rx_waiter != nullptr) {
-                    lk.unlock();
-                    op->complete(wait_status::aborted);
-                    weft::detail::chan::throw_used_concurrently("weft::mpsc::receiver", "receive");
-                }
-                shared->rx_waiter = op;
-                return;
-            }
+        if (limit == 0) {
+            op->complete(wait_status::granted);
+            return;
         }
-        op->complete(status);
+        op->out.reserve(limit < 64 ? limit : 64);
+        start_async_receive<32>(*shared, op, mpsc_receiver_name, [&](wake_batch<32>& wakes) {
+            if (shared->buf.empty()) {
+                return shared->ended_locked() ? wait_status::closed : wait_status::waiting;
+            }
+            op->drain_locked(wakes);  // the rest, if any, is drained by completion_args
+            return wait_status::granted;
+        });
     }
 };
 

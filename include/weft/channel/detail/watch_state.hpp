@@ -97,27 +97,19 @@ struct watch_state : boost::intrusive_ref_counter<watch_state<T>, boost::thread_
 template <class T>
 using watch_ptr = boost::intrusive_ptr<watch_state<T>>;
 
+/// How a receiving handle is named in misuse errors.
+inline constexpr const char* watch_receiver_name = "weft::watch::receiver";
+
 template <class T>
-struct watch_async_node : watch_node {
-    watch_async_node(watch_ptr<T> s, watch_cursor* c) noexcept
-        : shared(std::move(s)) {
-        rx = c;
-    }
-    bool cancel_wait() noexcept {
-        std::lock_guard lk(shared->mu);
-        if (!is_queued()) return false;
-        remove();
-        rx->pending = nullptr;
-        return true;
-    }
+struct watch_async_node : cursor_async_node<watch_node, watch_ptr<T>> {
+    using cursor_async_node<watch_node, watch_ptr<T>>::cursor_async_node;
     std::tuple<boost::system::error_code> completion_args(std::uint32_t status) noexcept {
         if (status == wait_status::aborted) {
             return std::make_tuple(make_error_code(boost::asio::error::operation_aborted));
         }
-        if (!changed) return std::make_tuple(make_error_code(error::channel_closed));
+        if (!this->changed) return std::make_tuple(make_error_code(error::channel_closed));
         return std::make_tuple(boost::system::error_code());
     }
-    watch_ptr<T> shared;
 };
 
 template <class T>
@@ -128,23 +120,12 @@ struct watch_initiate_changed {
     void operator()(Handler&& h) const {
         using op_t = async_wait_op_for<watch_async_node<T>, Handler>;
         op_t* op = op_t::create(std::forward<Handler>(h), shared, cur);
-        op->arm_cancellation();
-        {
-            std::unique_lock lk(shared->mu);
+        start_async_cursor_wait(*shared, *cur, op, watch_receiver_name, "wait", [&] {
             auto p = shared->check(*cur, true);
-            if (p == watch_state<T>::probe::unchanged) {
-                if (cur->pending != nullptr) {
-                    lk.unlock();
-                    op->complete(wait_status::aborted);
-                    weft::detail::chan::throw_used_concurrently("weft::watch::receiver", "wait");
-                }
-                cur->pending = op;
-                shared->waiters.push_back(*op);
-                return;
-            }
+            if (p == watch_state<T>::probe::unchanged) return wait_status::waiting;
             op->changed = p == watch_state<T>::probe::changed;
-        }
-        op->complete(wait_status::granted);
+            return wait_status::granted;
+        });
     }
 };
 

@@ -74,9 +74,9 @@ std::size_t receive_some(asio::ip::tcp::socket& socket, std::uint32_t& wait_stre
         return receive_claimed(socket, claimer, buf, ec, what, where);
     }
     // The probe interval: 8 up to 15 waits in a row, then the streak's highest power of two,
-    // at most 64 (see above).
+    // at most 64 (see above). A power of two: a mask, not a division, on every read.
     const std::uint32_t probe_every = std::clamp<std::uint32_t>(std::bit_floor(wait_streak), 8, 64);
-    if (wait_streak % probe_every == 0) {
+    if ((wait_streak & (probe_every - 1)) == 0) {
         std::size_t n = socket.read_some(buf, ec);
         if (!would_block(ec)) {
             wait_streak = 0;

@@ -4,6 +4,9 @@
 
 #include "support/harness.hpp"
 
+#include <weft/task/join_error.hpp>
+#include <weft/task/join_handle.hpp>
+
 #include <boost/asio/io_context.hpp>
 
 #include <atomic>
@@ -44,6 +47,24 @@ struct move_bomb {
     int v;
     std::shared_ptr<std::atomic<bool>> armed = std::make_shared<std::atomic<bool>>(false);
 };
+
+/// For the give-back tests: with `h` parked in a recv of `int` from a channel of move_bomb,
+/// sends move_bomb(7) through `send`, arms the value's next move when `throwing` (the move
+/// that would put it back), aborts `h` and joins it. Returns what the recv returned, -1 if
+/// `h` ended cancelled, -2 if it failed otherwise.
+template <class Send>
+int hand_over_then_abort(Send&& send, weft::join_handle<int>& h, bool throwing) {
+    move_bomb b(7);
+    auto armed = b.armed;
+    send(std::move(b));
+    armed->store(throwing);
+    h.abort();
+    try {
+        return h.join();
+    } catch (const weft::join_error& e) {
+        return e.is_cancelled() ? -1 : -2;
+    }
+}
 
 /// Runs `ioc` on the calling thread until `done()` or 5 s pass; true if done() held.
 inline bool run_until(boost::asio::io_context& ioc, const std::function<bool()>& done,

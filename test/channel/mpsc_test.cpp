@@ -373,17 +373,9 @@ TEST_CASE("mpsc: a value handed to an aborted recv goes back, or is returned if 
             auto [tx, rx] = weft::mpsc::channel<weft::test::move_bomb>(1);
             auto h = weft::spawn([&rx] { return rx.recv()->v; });
             weft::test::settle();  // h is parked in recv
-            weft::test::move_bomb b(7);
-            auto armed = b.armed;
-            tx.send(std::move(b));
-            armed->store(throwing);  // the move that puts it back (push_front) throws
-            h.abort();
-            int joined = -1;
-            try {
-                joined = h.join();
-            } catch (const weft::join_error& e) {
-                if (!e.is_cancelled()) return std::make_pair(-2, -2);
-            }
+            // When throwing, the move that puts the value back (push_front) throws.
+            int joined = weft::test::hand_over_then_abort(
+                [&tx](weft::test::move_bomb b) { tx.send(std::move(b)); }, h, throwing);
             std::optional<weft::test::move_bomb> v = rx.try_recv();
             return std::make_pair(joined, v ? v->v : -1);
         });

@@ -114,17 +114,8 @@ TEST_CASE("oneshot: a value handed to an aborted recv goes back, or is returned 
             auto [tx, rx] = weft::oneshot::channel<weft::test::move_bomb>();
             auto h = weft::spawn([&rx] { return rx.recv().v; });
             weft::test::settle();  // h is parked in recv
-            weft::test::move_bomb b(7);
-            auto armed = b.armed;
-            tx.send(std::move(b));
-            armed->store(throwing);  // the move that puts it back throws
-            h.abort();
-            int joined = -1;
-            try {
-                joined = h.join();
-            } catch (const weft::join_error& e) {
-                if (!e.is_cancelled()) return std::make_pair(-2, -2);
-            }
+            int joined = weft::test::hand_over_then_abort(
+                [&tx](weft::test::move_bomb b) { tx.send(std::move(b)); }, h, throwing);
             int left = -1;
             try {
                 if (auto v = rx.try_recv()) left = v->v;

@@ -336,17 +336,30 @@ TEST_CASE("GET / serves a self-contained page that polls the metrics and the tas
     CHECK(head.header("content-length") == std::to_string(r.body.size()));
 }
 
+namespace {
+// A raw request and the status the console must answer it with.
+struct status_probe {
+    std::string request;
+    int status;
+};
+
+// Sends `pr.request` on a connection of its own and checks the status; returns the response
+// for the caller's further checks.
+weft::test::http_response check_status(std::uint16_t port, const status_probe& pr) {
+    auto r = http_raw(port, pr.request);
+    CAPTURE(r.raw.substr(0, 300));
+    CHECK(r.status == pr.status);
+    return r;
+}
+}  // namespace
+
 TEST_CASE("the console answers malformed and unsupported requests with the right status",
           "[diagnostics][console]") {
     parked_runtime p(1);
     weft::console c = weft::console::start(p.rt);
     const std::uint16_t port = port_of(c);
     const std::string host = host_header(port);
-    struct probe {
-        std::string request;
-        int status;
-    };
-    const std::vector<probe> probes = {
+    const std::vector<status_probe> probes = {
         {"GET /nope HTTP/1.1\r\n" + host + "\r\n", 404},
         {"GET /metrics/ HTTP/1.1\r\n" + host + "\r\n", 404},
         {"POST /nope HTTP/1.1\r\n" + host + "\r\n", 404},
@@ -388,9 +401,7 @@ TEST_CASE("the console answers malformed and unsupported requests with the right
     };
     for (const auto& pr : probes) {
         CAPTURE(pr.request.substr(0, 200));
-        auto r = http_raw(port, pr.request);
-        CAPTURE(r.raw.substr(0, 300));
-        CHECK(r.status == pr.status);
+        auto r = check_status(port, pr);
         if (r.status != 200 && r.status != 0) CHECK(r.header("connection") == "close");
         if (pr.status == 405) CHECK(r.header("allow") == "GET, HEAD");
     }
@@ -416,11 +427,7 @@ TEST_CASE("framing headers, versions, folds, empty lines and pipelining get the 
     weft::console c = weft::console::start(p.rt);
     const std::uint16_t port = port_of(c);
     const std::string host = host_header(port);
-    struct probe {
-        std::string request;
-        int status;
-    };
-    const std::vector<probe> probes = {
+    const std::vector<status_probe> probes = {
         // Framing headers Beast validates although no body is read: ambiguous framing is
         // refused outright.
         {"GET /metrics HTTP/1.1\r\n" + host + "Content-Length: abc\r\n\r\n", 400},
@@ -445,9 +452,7 @@ TEST_CASE("framing headers, versions, folds, empty lines and pipelining get the 
     };
     for (const auto& pr : probes) {
         CAPTURE(pr.request.substr(0, 200));
-        auto r = http_raw(port, pr.request);
-        CAPTURE(r.raw.substr(0, 300));
-        CHECK(r.status == pr.status);
+        check_status(port, pr);
     }
 
     // A pipelined second request is neither parsed nor answered: one response, then close.

@@ -2,4 +2,4 @@
 #pragma once
 
 #include <weft/error.hpp>
-#include <weft/fs/file.hpp>
+#include <weft/fs/whole_file.hpp>

@@ -1,4 +1,4 @@
-// fs::read / fs::write: whole-file I/O that does not block a worker (Tokio's tokio::fs).
+// fs::read / fs::write: whole-file I/O that does not block a worker (tokio::fs::read, write).
 #pragma once
 
 #include <filesystem>

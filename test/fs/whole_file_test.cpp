@@ -19,7 +19,7 @@ std::filesystem::path temp_path(const char* name) {
 
 }  // namespace
 
-TEST_CASE("fs::write then fs::read round trip", "[net][fs]") {
+TEST_CASE("fs::write then fs::read round trip", "[fs]") {
     auto rt = weft::test::make_runtime();
     auto p = temp_path("round-trip");
     std::string data(1 << 20, '\0');
@@ -39,7 +39,7 @@ TEST_CASE("fs::write then fs::read round trip", "[net][fs]") {
     std::filesystem::remove(p);
 }
 
-TEST_CASE("fs errors are filesystem_error naming the path", "[net][fs]") {
+TEST_CASE("fs errors are filesystem_error naming the path", "[fs]") {
     auto rt = weft::test::make_runtime();
     auto missing = temp_path("does-not-exist");
     struct result {

@@ -5,7 +5,7 @@
 // rule). The blocking-pool hand-off costs two thread switches; docs/notes/net.md has the
 // numbers against reading inline with std::ifstream.
 #include <weft/detail/park.hpp>
-#include <weft/fs/file.hpp>
+#include <weft/fs/whole_file.hpp>
 #include <weft/task/join_error.hpp>
 #include <weft/task/spawn.hpp>
 #include <weft/task/this_task.hpp>

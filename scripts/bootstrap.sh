@@ -5,7 +5,7 @@
 # The Debian 12 packages weft needs to build, test and package itself (CMake and pkg-config
 # are used by the consumer tests).
 WEFT_PACKAGES=(meson ninja-build g++ pkg-config libboost1.81-dev libboost-context1.81-dev
-               libfmt-dev catch2 cmake python3)
+               libfmt-dev catch2 cmake python3 liburing-dev)
 # Used by tests of the plain build: redis-cli drives samples/mini_kv; doxygen checks that every
 # public symbol is documented (scripts/docs); clang-format is the format gate (scripts/format).
 WEFT_TEST_PACKAGES=(redis-tools doxygen clang-format)

@@ -78,6 +78,9 @@ void fail(point p) {
         case point::stack_map:
             throw std::system_error(std::make_error_code(std::errc::not_enough_memory),
                                     "weft fault injection: mmap");
+        case point::io_uring_setup:
+            throw std::system_error(std::make_error_code(std::errc::operation_not_permitted),
+                                    "weft fault injection: io_uring_queue_init");
         case point::task_alloc:
         case point::timer_heap_grow:
             break;

@@ -1,10 +1,16 @@
-// weft::fs: whole-file read and write with POSIX calls, run on the blocking pool from a task.
+// weft::fs: whole-file read and write. On the thread_pool backend (and on a plain thread) the
+// whole job is one function of POSIX calls, run on the blocking pool from a task (one
+// hand-off for the file, as tokio::fs::read does); on the io_uring backend each step is a
+// file_call on the worker's ring, with no hand-off at all.
 //
-// The job borrows the caller's path and data, so the task must not leave before the job
+// The pool job borrows the caller's path and data, so the task must not leave before the job
 // ends: it waits for the join under a shield and only then honours an abort (offload's
 // rule). The blocking-pool hand-off costs two thread switches; docs/notes/net.md has the
 // numbers against reading inline with std::ifstream.
+#include "file_call.hpp"
+
 #include <weft/detail/park.hpp>
+#include <weft/fs/io_backend.hpp>
 #include <weft/fs/whole_file.hpp>
 #include <weft/task/join_error.hpp>
 #include <weft/task/spawn.hpp>
@@ -105,9 +111,82 @@ int run_file_job(F f, const char* what, std::source_location where) {
     throw std::filesystem::filesystem_error(what, p, std::error_code(err, std::system_category()));
 }
 
+// Whether the calling task's file calls go to its worker's ring.
+bool on_ring() {
+    return weft::detail::current_task() != nullptr && backend() == io_backend::io_uring;
+}
+
+std::int64_t step(weft::detail::file_call c, const char* what, std::source_location where) {
+    return weft::detail::perform(c, what, where);
+}
+
+std::string read_on_ring(const std::filesystem::path& path, std::source_location where) {
+    const char* what = "weft::fs::read";
+    weft::detail::file_call c;
+    c.what = weft::detail::file_call::op::open;
+    c.path = path.c_str();
+    c.flags = O_RDONLY;
+    std::int64_t fd = step(c, what, where);
+    if (fd < 0) fail(what, path, static_cast<int>(-fd));
+    fd_guard f{static_cast<int>(fd)};
+    struct stat st {};
+    if (::fstat(f.fd, &st) != 0) fail(what, path, errno);
+    std::size_t want = st.st_size > 0 ? static_cast<std::size_t>(st.st_size) : 0;
+    // Read on until end of file, as the pool path does: a file may grow while it is read,
+    // and procfs files report size 0.
+    std::string out(want > 0 ? want + 1 : 4096, '\0');
+    std::size_t len = 0;
+    for (;;) {
+        if (len == out.size()) out.resize(out.size() * 2);
+        c = {};
+        c.what = weft::detail::file_call::op::read;
+        c.fd = f.fd;
+        c.buf = out.data() + len;
+        c.len = out.size() - len;
+        c.offset = len;
+        std::int64_t n = step(c, what, where);
+        if (n < 0) fail(what, path, static_cast<int>(-n));
+        if (n == 0) break;
+        len += static_cast<std::size_t>(n);
+    }
+    out.resize(len);
+    weft::detail::throw_if_cancelled();  // the data of an aborted read is dropped
+    return out;
+}
+
+void write_on_ring(const std::filesystem::path& path, std::string_view data,
+                   std::source_location where) {
+    const char* what = "weft::fs::write";
+    weft::detail::file_call c;
+    c.what = weft::detail::file_call::op::open;
+    c.path = path.c_str();
+    c.flags = O_WRONLY | O_CREAT | O_TRUNC;
+    c.mode = 0666;
+    std::int64_t fd = step(c, what, where);
+    if (fd < 0) fail(what, path, static_cast<int>(-fd));
+    fd_guard f{static_cast<int>(fd)};
+    std::size_t done = 0;
+    while (done < data.size()) {
+        c = {};
+        c.what = weft::detail::file_call::op::write;
+        c.fd = f.fd;
+        // safety: a write only reads from the buffer; file_call has one pointer both ways.
+        c.buf = const_cast<char*>(data.data() + done);
+        c.len = data.size() - done;
+        c.offset = done;
+        std::int64_t n = step(c, what, where);
+        if (n < 0) fail(what, path, static_cast<int>(-n));
+        done += static_cast<std::size_t>(n);
+    }
+    int raw = std::exchange(f.fd, -1);
+    if (::close(raw) != 0 && errno != EINTR) fail(what, path, errno);
+    weft::detail::throw_if_cancelled();
+}
+
 }  // namespace
 
 std::string read(const std::filesystem::path& path, std::source_location where) {
+    if (on_ring()) return read_on_ring(path, where);
     std::string out;
     if (int err =
             run_file_job([&path, &out] { return read_now(path, out); }, "weft::fs::read", where)) {
@@ -117,6 +196,7 @@ std::string read(const std::filesystem::path& path, std::source_location where) 
 }
 
 void write(const std::filesystem::path& path, std::string_view data, std::source_location where) {
+    if (on_ring()) return write_on_ring(path, data, where);
     if (int err = run_file_job([&path, data] { return write_now(path, data); }, "weft::fs::write",
                                where)) {
         fail("weft::fs::write", path, err);

@@ -70,6 +70,11 @@ builder& builder::unhandled_exception(unhandled_exception_policy p) {
     cfg_.unhandled = p;
     return *this;
 }
+builder& builder::file_io(fs::io_backend b) {
+    cfg_.file_io = b;
+    return *this;
+}
+
 builder& builder::blocking_warning_threshold(std::chrono::nanoseconds d) {
     cfg_.blocking_warning_threshold = d;
     return *this;
@@ -110,6 +115,10 @@ runtime builder::build() {
     if (cfg_.blocking_warning_threshold.count() < 0) {
         throw std::invalid_argument(
             "weft::builder::blocking_warning_threshold: must not be negative");
+    }
+    if (cfg_.file_io != fs::io_backend::automatic && cfg_.file_io != fs::io_backend::io_uring &&
+        cfg_.file_io != fs::io_backend::thread_pool) {
+        throw std::invalid_argument("weft::builder::file_io: not a weft::fs::io_backend value");
     }
     auto s = std::make_shared<detail::scheduler>(cfg_);
     s->start();

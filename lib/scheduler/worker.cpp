@@ -17,6 +17,7 @@
 #include "../fiber/context.hpp"
 #include "../fiber/exception_state.hpp"
 #include "../fiber/overflow_report.hpp"
+#include "../fs/uring_ring.hpp"
 #include "asio_thread_cache.hpp"
 #include "scheduler.hpp"
 #include "shuffle.hpp"
@@ -67,6 +68,11 @@ worker::~worker() {
     guard_.reset();
     // Handlers still queued (timers of tasks leaked by a timed-out shutdown) are destroyed
     // with the io_context; they only hold wakers.
+}
+
+void worker::open_file_ring() {
+    file_ring_tried_ = true;
+    file_ring_ = open_worker_ring(io_, sched_.config().file_io);
 }
 
 void worker::run() { loop(nullptr); }

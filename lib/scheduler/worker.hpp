@@ -26,6 +26,7 @@
 #include <deque>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -33,6 +34,7 @@
 namespace weft::detail {
 
 class scheduler;
+class uring_ring;
 
 /// Why a fiber switched back to its worker.
 enum class switch_reason : std::uint8_t { none, park, yield, done };
@@ -68,6 +70,15 @@ class worker {
     static worker* suspend(task_header* t, switch_reason why);
 
     boost::asio::io_context& io() { return io_; }
+    /// This worker's io_uring ring for its tasks' file calls, set up on first use; null when
+    /// the runtime's file backend is the blocking pool or no ring could be had. Owner thread.
+    uring_ring* file_ring() {
+        if (!file_ring_tried_) [[unlikely]]
+            open_file_ring();
+        return file_ring_.get();
+    }
+    /// The ring if it was set up already (never sets one up).
+    [[nodiscard]] uring_ring* file_ring_if_set() const noexcept { return file_ring_.get(); }
     timer_heap& timers() { return timers_; }
     [[nodiscard]] std::size_t index() const { return index_; }
     [[nodiscard]] scheduler& sched() const { return sched_; }
@@ -148,6 +159,7 @@ class worker {
     /// push_back, then wake a parked peer if one should be (see worker.cpp).
     void push_stealable(task_header* t);
     void maintenance();
+    void open_file_ring();
     void loop(const std::function<bool()>* done);
     static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) {
         c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
@@ -157,6 +169,9 @@ class worker {
     const std::size_t index_;
     boost::asio::io_context io_;
     std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
+    // After io_: the ring's eventfd waits in io_, so the ring must be destroyed first.
+    std::unique_ptr<uring_ring> file_ring_;
+    bool file_ring_tried_ = false;
     local_queue local_;
     task_header* lifo_ = nullptr;
     unsigned lifo_runs_ = 0;

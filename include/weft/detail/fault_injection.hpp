@@ -21,9 +21,10 @@ enum class point : unsigned {
     task_alloc,       ///< a task's allocation (spawn): std::bad_alloc
     timer_heap_grow,  ///< a worker timer heap's vectors growing: std::bad_alloc
     stack_map,        ///< stack_cache's mmap: fails as mmap does (MAP_FAILED, ENOMEM)
+    io_uring_setup,   ///< a worker's io_uring ring: refused as seccomp refuses it (EPERM)
 };
 /// Number of points.
-inline constexpr unsigned point_count = 4;
+inline constexpr unsigned point_count = 5;
 
 /// Set while some point is armed. Ordering: relaxed both ways. A test arms a point before the
 /// operation it wants to fail, and that operation reaches the point through the runtime's own

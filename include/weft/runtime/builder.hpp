@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include <weft/fs/io_backend.hpp>
 #include <weft/metrics.hpp>
 
 namespace weft {
@@ -39,6 +40,7 @@ struct runtime_config {
     std::chrono::nanoseconds blocking_warning_threshold = std::chrono::milliseconds(100);
     std::function<void(const task_info&)> on_task_spawn;
     std::function<void(const task_info&)> on_task_terminate;
+    fs::io_backend file_io = fs::io_backend::automatic;
 };
 }  // namespace detail
 
@@ -86,6 +88,11 @@ class builder {
     /// cancelled), with state task_state::finished. An exception thrown by `f` is reported on
     /// stderr and otherwise ignored.
     builder& on_task_terminate(std::function<void(const task_info&)> f);
+
+    /// How tasks' file calls (weft::fs) reach the kernel: a ring per worker, or the blocking
+    /// pool (see fs::io_backend). Default automatic: io_uring where the build and the kernel
+    /// allow it.
+    builder& file_io(fs::io_backend b);
 
     /// Creates the runtime. std::invalid_argument naming the bad option.
     [[nodiscard]] runtime build();

@@ -1,0 +1,204 @@
+// file: each call is one file_call (file_call.hpp) through the calling context's backend;
+// the loops of read_exact and write_all are here, above the backend, so both backends share
+// them.
+#include "file_call.hpp"
+
+#include <weft/fs/file.hpp>
+
+#include <boost/asio/error.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <system_error>
+#include <utility>
+
+namespace weft::fs {
+namespace {
+
+[[noreturn]] void fail(const char* what, const std::filesystem::path& p, int err) {
+    throw std::filesystem::filesystem_error(what, p, std::error_code(err, std::system_category()));
+}
+
+[[noreturn]] void fail_eof(const char* what, const std::filesystem::path& p, std::size_t got,
+                           std::size_t wanted) {
+    throw boost::system::system_error(boost::asio::error::eof,
+                                      std::string(what) + ": " + p.string() +
+                                          ": end of file after " + std::to_string(got) + " of " +
+                                          std::to_string(wanted) + " bytes");
+}
+
+std::size_t transfer(int fd, detail::file_call::op op, void* data, std::size_t len,
+                     std::uint64_t offset, const char* what, const std::filesystem::path& p,
+                     std::source_location where) {
+    detail::file_call c;
+    c.what = op;
+    c.fd = fd;
+    c.buf = data;
+    c.len = len;
+    c.offset = offset;
+    std::int64_t r = detail::perform(c, what, where);
+    if (r < 0) fail(what, p, static_cast<int>(-r));
+    return static_cast<std::size_t>(r);
+}
+
+}  // namespace
+
+file file::open(const std::filesystem::path& path, std::source_location where) {
+    return open_options().read(true).open(path, where);
+}
+
+file file::create(const std::filesystem::path& path, std::source_location where) {
+    return open_options().write(true).create(true).truncate(true).open(path, where);
+}
+
+file::file(int fd, std::filesystem::path path) noexcept
+    : fd_(fd),
+      path_(std::move(path)) {}
+
+file::file(file&& o) noexcept
+    : fd_(std::exchange(o.fd_, -1)),
+      path_(std::move(o.path_)) {}
+
+file& file::operator=(file&& o) noexcept {
+    if (this != &o) {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = std::exchange(o.fd_, -1);
+        path_ = std::move(o.path_);
+    }
+    return *this;
+}
+
+file::~file() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+int file::checked_fd(const char* what) const {
+    if (fd_ < 0) fail(what, path_, EBADF);  // closed or moved from
+    return fd_;
+}
+
+std::size_t file::read_some(boost::asio::mutable_buffer buf, std::source_location where) {
+    const char* what = "weft::fs::file::read_some";
+    return transfer(checked_fd(what), detail::file_call::op::read, buf.data(), buf.size(),
+                    detail::file_call::at_position, what, path_, where);
+}
+
+void file::read_exact(boost::asio::mutable_buffer buf, std::source_location where) {
+    const char* what = "weft::fs::file::read_exact";
+    auto* p = static_cast<char*>(buf.data());
+    std::size_t got = 0;
+    while (got < buf.size()) {
+        std::size_t n =
+            transfer(checked_fd(what), detail::file_call::op::read, p + got, buf.size() - got,
+                     detail::file_call::at_position, what, path_, where);
+        if (n == 0) fail_eof(what, path_, got, buf.size());
+        got += n;
+    }
+}
+
+std::size_t file::read_some_at(std::uint64_t offset, boost::asio::mutable_buffer buf,
+                               std::source_location where) {
+    const char* what = "weft::fs::file::read_some_at";
+    return transfer(checked_fd(what), detail::file_call::op::read, buf.data(), buf.size(), offset,
+                    what, path_, where);
+}
+
+void file::read_exact_at(std::uint64_t offset, boost::asio::mutable_buffer buf,
+                         std::source_location where) {
+    const char* what = "weft::fs::file::read_exact_at";
+    auto* p = static_cast<char*>(buf.data());
+    std::size_t got = 0;
+    while (got < buf.size()) {
+        std::size_t n = transfer(checked_fd(what), detail::file_call::op::read, p + got,
+                                 buf.size() - got, offset + got, what, path_, where);
+        if (n == 0) fail_eof(what, path_, got, buf.size());
+        got += n;
+    }
+}
+
+std::size_t file::write_some(boost::asio::const_buffer buf, std::source_location where) {
+    const char* what = "weft::fs::file::write_some";
+    // safety: a write only reads from the buffer; file_call has one pointer for both ways.
+    return transfer(checked_fd(what), detail::file_call::op::write, const_cast<void*>(buf.data()),
+                    buf.size(), detail::file_call::at_position, what, path_, where);
+}
+
+void file::write_all(boost::asio::const_buffer buf, std::source_location where) {
+    const char* what = "weft::fs::file::write_all";
+    const auto* p = static_cast<const char*>(buf.data());
+    std::size_t done = 0;
+    while (done < buf.size()) {
+        done +=
+            transfer(checked_fd(what), detail::file_call::op::write, const_cast<char*>(p + done),
+                     buf.size() - done, detail::file_call::at_position, what, path_, where);
+    }
+}
+
+std::size_t file::write_some_at(std::uint64_t offset, boost::asio::const_buffer buf,
+                                std::source_location where) {
+    const char* what = "weft::fs::file::write_some_at";
+    return transfer(checked_fd(what), detail::file_call::op::write, const_cast<void*>(buf.data()),
+                    buf.size(), offset, what, path_, where);
+}
+
+void file::write_all_at(std::uint64_t offset, boost::asio::const_buffer buf,
+                        std::source_location where) {
+    const char* what = "weft::fs::file::write_all_at";
+    const auto* p = static_cast<const char*>(buf.data());
+    std::size_t done = 0;
+    while (done < buf.size()) {
+        done +=
+            transfer(checked_fd(what), detail::file_call::op::write, const_cast<char*>(p + done),
+                     buf.size() - done, offset + done, what, path_, where);
+    }
+}
+
+void file::sync_all(std::source_location where) {
+    const char* what = "weft::fs::file::sync_all";
+    transfer(checked_fd(what), detail::file_call::op::sync_all, nullptr, 0, 0, what, path_, where);
+}
+
+void file::sync_data(std::source_location where) {
+    const char* what = "weft::fs::file::sync_data";
+    transfer(checked_fd(what), detail::file_call::op::sync_data, nullptr, 0, 0, what, path_, where);
+}
+
+std::uint64_t file::size() const {
+    struct stat st {};
+    if (::fstat(checked_fd("weft::fs::file::size"), &st) != 0) {
+        fail("weft::fs::file::size", path_, errno);
+    }
+    return static_cast<std::uint64_t>(st.st_size);
+}
+
+void file::set_len(std::uint64_t bytes) {
+    if (::ftruncate(checked_fd("weft::fs::file::set_len"), static_cast<off_t>(bytes)) != 0) {
+        fail("weft::fs::file::set_len", path_, errno);
+    }
+}
+
+std::uint64_t file::seek(std::uint64_t offset) {
+    off_t r = ::lseek(checked_fd("weft::fs::file::seek"), static_cast<off_t>(offset), SEEK_SET);
+    if (r < 0) fail("weft::fs::file::seek", path_, errno);
+    return static_cast<std::uint64_t>(r);
+}
+
+std::uint64_t file::position() const {
+    off_t r = ::lseek(checked_fd("weft::fs::file::position"), 0, SEEK_CUR);
+    if (r < 0) fail("weft::fs::file::position", path_, errno);
+    return static_cast<std::uint64_t>(r);
+}
+
+void file::close() {
+    if (fd_ < 0) return;
+    // The descriptor is released whatever close reports (Linux frees it even on EINTR).
+    if (::close(std::exchange(fd_, -1)) != 0 && errno != EINTR) {
+        fail("weft::fs::file::close", path_, errno);
+    }
+}
+
+}  // namespace weft::fs

@@ -1,0 +1,152 @@
+// perform(): one file call through the backend of the calling context (see file_call.hpp).
+//
+// On the io_uring backend the operation (uring_ring.hpp) lives in this frame, and the frame is
+// not left before the operation's completion was reaped: the kernel may be filling the
+// caller's buffer until then. On the thread_pool backend the job borrows the caller's
+// buffer and path, so the task waits for the job to end under a shield, abort or not.
+#include "file_call.hpp"
+
+#include "../scheduler/scheduler.hpp"
+#include "../scheduler/thread_context.hpp"
+#include "../scheduler/worker.hpp"
+#include "uring_ring.hpp"
+
+#include <weft/detail/park.hpp>
+#include <weft/task/join_error.hpp>
+#include <weft/task/spawn.hpp>
+#include <weft/task/this_task.hpp>
+
+#include <boost/asio/post.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <stdexcept>
+
+namespace weft::detail {
+namespace {
+
+// The kernel transfers at most this much per call (see uring_ring.cpp); the same clamp here
+// keeps the two backends' short reads alike.
+constexpr std::size_t max_transfer = 0x7ffff000;
+
+std::int64_t on_pool(const file_call& c, std::source_location where) {
+    auto job = weft::spawn_blocking([&c] { return perform_inline(c); }, where);
+    std::int64_t result = -ECANCELED;
+    {
+        // The job borrows `c` and the buffers it points to: leave only once it has ended.
+        this_task::shield s;
+        try {
+            result = job.join();
+        } catch (const join_error&) {
+            // The runtime shut down before the job could run: nothing happened.
+        }
+    }
+    return result;
+}
+
+// Waits for `op`, asking the ring's kernel to cancel it if the task is aborted meanwhile.
+void wait_for(uring_ring& ring, uring_op& op, const char* what, std::source_location where) {
+    bool cancel_sent = false;
+    while (!op.done.load(std::memory_order_acquire)) {  // pairs with the reaper's release
+        if (!cancel_sent && cancellation_requested()) {
+            cancel_sent = true;
+            // The ring is the submitting worker's, and only its thread touches it: a task
+            // that the abort resumed elsewhere asks that worker. `ring` outlives the request:
+            // this task does not leave before the operation completes, so the runtime (and
+            // its workers) are still up; a request that arrives after the completion finds
+            // the slot's generation changed and does nothing.
+            worker* here = this_thread_context().w;
+            if (here != nullptr && here->file_ring_if_set() == &ring) {
+                ring.cancel(op.user_data);
+            } else {
+                boost::asio::post(ring.io(), [r = &ring, ud = op.user_data] { r->cancel(ud); });
+            }
+            continue;
+        }
+        // The abort's wake-up was taken above; from here only the completion wakes us (or a
+        // shuffle-mode spurious wake, which the loop absorbs).
+        park(what, where);
+    }
+}
+
+}  // namespace
+
+std::int64_t perform_inline(const file_call& c) noexcept {
+    std::size_t len = std::min(c.len, max_transfer);
+    for (;;) {
+        ssize_t r = -1;
+        switch (c.what) {
+            case file_call::op::open:
+                r = ::open(c.path, c.flags | O_CLOEXEC, static_cast<mode_t>(c.mode));
+                break;
+            case file_call::op::read:
+                r = c.offset == file_call::at_position
+                        ? ::read(c.fd, c.buf, len)
+                        : ::pread(c.fd, c.buf, len, static_cast<off_t>(c.offset));
+                break;
+            case file_call::op::write:
+                r = c.offset == file_call::at_position
+                        ? ::write(c.fd, c.buf, len)
+                        : ::pwrite(c.fd, c.buf, len, static_cast<off_t>(c.offset));
+                break;
+            case file_call::op::sync_all:
+                r = ::fsync(c.fd);
+                break;
+            case file_call::op::sync_data:
+                r = ::fdatasync(c.fd);
+                break;
+        }
+        if (r >= 0) return r;
+        if (errno != EINTR) return -errno;
+    }
+}
+
+std::int64_t perform(const file_call& c, const char* what, std::source_location where) {
+    if (current_task() == nullptr) {
+        check_may_block(what);
+        return perform_inline(c);
+    }
+    // The cancellation point, and the cooperative budget: on io_uring a read of a cached page
+    // completes inline and the task does not suspend, so a loop of file calls would otherwise
+    // hold its worker for as long as it runs.
+    consume_budget(where);
+    worker* w = this_thread_context().w;
+    uring_ring* ring = w != nullptr ? w->file_ring() : nullptr;
+    std::int64_t result = 0;
+    if (ring == nullptr) {
+        result = on_pool(c, where);
+    } else {
+        uring_op op;
+        op.w = current_waker(what);
+        if (int rc = ring->submit(c, op); rc < 0) return rc;
+        if (!op.done.load(std::memory_order_acquire)) wait_for(*ring, op, what, where);
+        result = op.result;
+    }
+    // A call that completed returns its result even if the task was aborted meanwhile (the
+    // next cancellation point throws): its effect happened, and reporting it keeps reads at
+    // the file's position from losing bytes. One the kernel cancelled had no effect.
+    // (A pool job that never ran, the runtime shutting down, reports -ECANCELED too.)
+    if (result == -ECANCELED) throw_if_cancelled();
+    return result;
+}
+
+fs::io_backend task_backend() {
+    worker* w = current_task() != nullptr ? this_thread_context().w : nullptr;
+    if (w == nullptr) {
+        throw std::logic_error(
+            "weft::fs::backend: called outside a task (a plain thread or the blocking pool runs "
+            "file calls itself)");
+    }
+    return w->file_ring() != nullptr ? fs::io_backend::io_uring : fs::io_backend::thread_pool;
+}
+
+}  // namespace weft::detail
+
+namespace weft::fs {
+
+io_backend backend() { return detail::task_backend(); }
+
+}  // namespace weft::fs

@@ -58,6 +58,11 @@ int read_now(const std::filesystem::path& p, std::string& out) noexcept {
             }
             if (n == 0) break;
             len += static_cast<std::size_t>(n);
+            // The size fstat reported is read and the read came back short: the file ends
+            // here (unless it grows this instant, which no read order can rule out), so no
+            // call just to see the 0. Not for files that report size 0 (procfs, which returns
+            // short reads mid-file) or short reads before the size (FUSE may).
+            if (want > 0 && len >= want && len < out.size() && S_ISREG(st.st_mode)) break;
         }
         out.resize(len);
         return 0;
@@ -148,6 +153,8 @@ std::string read_on_ring(const std::filesystem::path& path, std::source_location
         if (n < 0) fail(what, path, static_cast<int>(-n));
         if (n == 0) break;
         len += static_cast<std::size_t>(n);
+        // The size is read and the read came back short: done (see read_now).
+        if (want > 0 && len >= want && len < out.size() && S_ISREG(st.st_mode)) break;
     }
     out.resize(len);
     weft::detail::throw_if_cancelled();  // the data of an aborted read is dropped

@@ -7,9 +7,14 @@
 //   a list: those rows, still in the fixed order (peer rows first, then scaling rows).
 // Scaling rows (run only when named): spawn_many_10k / _100k / _1m, tcp_echo_10 / _100 /
 // _1000 (connections; 100,000 round trips in all), idle_memory_10k / _100k.
+// File rows (run only when named; scripts/bench --files makes their data set):
+// files_small, files_random, files_seq, each run by the programs in WEFT_FILES_RUN (default
+// "weft,weft_pool,sync": weft's io_uring and thread-pool backends on a runtime of their own,
+// and a plain synchronous loop); see support/files.hpp.
 // A known row whose source is not compiled in yet prints a "skipped" line, as the
 // Boost.Fiber peer does for tcp_echo; an unknown name is an error (exit 2).
 #include "support/bench.hpp"
+#include "support/files.hpp"
 
 #include <weft/runtime.hpp>
 
@@ -20,9 +25,11 @@
 #include <cstdlib>
 #include <exception>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace {
 
@@ -37,9 +44,47 @@ constexpr std::string_view scaling_rows[] = {
     "tcp_echo_100",   "tcp_echo_1000",   "idle_memory_10k", "idle_memory_100k",
 };
 
+constexpr std::string_view file_rows[] = {"files_small", "files_random", "files_seq"};
+constexpr std::string_view file_programs[] = {"weft", "weft_pool", "sync"};
+
+bool is_file_row(std::string_view name) {
+    return std::ranges::find(file_rows, name) != std::end(file_rows);
+}
+
+bool is_file_row_str(const std::string& name) { return is_file_row(name); }
+
 bool is_known(std::string_view name) {
     return std::ranges::find(peer_rows, name) != std::end(peer_rows) ||
-           std::ranges::find(scaling_rows, name) != std::end(scaling_rows);
+           std::ranges::find(scaling_rows, name) != std::end(scaling_rows) || is_file_row(name);
+}
+
+// Calls `f` for each comma-separated, non-empty item of `list`.
+template <class F>
+void for_each_item(std::string_view list, F f) {
+    while (!list.empty()) {
+        auto comma = list.find(',');
+        auto tok = list.substr(0, comma);
+        if (!tok.empty()) f(tok);
+        list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    }
+}
+
+// Runs one row; an exception escaping it ends the process, as a failed check does.
+template <class F>
+void guarded(std::string_view name, F f) {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "weft_bench: %.*s failed: %s\n", static_cast<int>(name.size()),
+                     name.data(), e.what());
+        std::_Exit(2);
+    } catch (...) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "weft_bench: %.*s failed with a non-std exception\n",
+                     static_cast<int>(name.size()), name.data());
+        std::_Exit(2);
+    }
 }
 
 void usage(std::FILE* to) {
@@ -47,6 +92,8 @@ void usage(std::FILE* to) {
     for (auto n : peer_rows) std::fprintf(to, " %.*s", static_cast<int>(n.size()), n.data());
     std::fputs("\nscaling rows:", to);
     for (auto n : scaling_rows) std::fprintf(to, " %.*s", static_cast<int>(n.size()), n.data());
+    std::fputs("\nfile rows (WEFT_FILES_RUN: weft,weft_pool,sync):", to);
+    for (auto n : file_rows) std::fprintf(to, " %.*s", static_cast<int>(n.size()), n.data());
     std::fputs("\n", to);
 }
 
@@ -84,26 +131,43 @@ int main(int argc, char** argv) {
             usage(stdout);
             return 0;
         }
-        while (!arg.empty()) {
-            auto comma = arg.find(',');
-            auto tok = arg.substr(0, comma);
-            if (!tok.empty()) {
-                if (!is_known(tok)) {
-                    std::fprintf(stderr, "weft_bench: unknown workload '%.*s'\n",
-                                 static_cast<int>(tok.size()), tok.data());
-                    usage(stderr);
-                    return 2;
-                }
-                wanted.emplace(tok);
+        bool bad = false;
+        for_each_item(arg, [&](std::string_view tok) {
+            if (!is_known(tok)) {
+                std::fprintf(stderr, "weft_bench: unknown workload '%.*s'\n",
+                             static_cast<int>(tok.size()), tok.data());
+                bad = true;
             }
-            arg = comma == std::string_view::npos ? std::string_view{} : arg.substr(comma + 1);
+            wanted.emplace(tok);
+        });
+        if (bad) {
+            usage(stderr);
+            return 2;
         }
     } else {
         for (auto n : peer_rows) wanted.emplace(n);
     }
 
-    // Timing starts inside each workload, after this: runtime construction is not counted.
-    weft::runtime rt = weft::builder::multi_thread().worker_threads(2).build();
+    std::vector<std::string_view> programs;
+    const char* run_env = std::getenv("WEFT_FILES_RUN");
+    const bool file_rows_wanted = std::ranges::any_of(wanted, is_file_row_str);
+    std::string_view run_list = run_env == nullptr ? "weft,weft_pool,sync" : run_env;
+    for_each_item(file_rows_wanted ? run_list : std::string_view{}, [&](std::string_view p) {
+        auto it = std::ranges::find(file_programs, p);
+        if (it == std::end(file_programs)) {
+            std::fprintf(stderr, "weft_bench: WEFT_FILES_RUN: unknown program '%.*s'\n",
+                         static_cast<int>(p.size()), p.data());
+            std::exit(2);
+        }
+        programs.push_back(*it);
+    });
+
+    // Timing starts inside each workload, after this: runtime construction is not counted. The
+    // file rows build their own runtimes, and this one would only idle beside them.
+    std::optional<weft::runtime> rt;
+    if (!std::ranges::all_of(wanted, is_file_row_str)) {
+        rt.emplace(weft::builder::multi_thread().worker_threads(2).build());
+    }
 
     auto run = [&](std::string_view name) {
         if (!wanted.contains(name)) return;
@@ -116,23 +180,26 @@ int main(int argc, char** argv) {
         // often tasks moved, workers parked), to explain a row whose time changed.
         const bool counters = std::getenv("WEFT_BENCH_METRICS") != nullptr;
         weft::runtime_metrics before;
-        if (counters) before = rt.metrics();
-        try {
-            fn(rt);
-            if (counters) print_counters(name, before, rt.metrics());
-        } catch (const std::exception& e) {
-            std::fflush(stdout);
-            std::fprintf(stderr, "weft_bench: %.*s failed: %s\n", static_cast<int>(name.size()),
-                         name.data(), e.what());
-            std::_Exit(2);
-        } catch (...) {
-            std::fflush(stdout);
-            std::fprintf(stderr, "weft_bench: %.*s failed with a non-std exception\n",
-                         static_cast<int>(name.size()), name.data());
-            std::_Exit(2);
+        if (counters) before = rt->metrics();
+        guarded(name, [&] {
+            fn(*rt);
+            if (counters) print_counters(name, before, rt->metrics());
+        });
+    };
+    auto run_files = [&](std::string_view name) {
+        if (!wanted.contains(name)) return;
+        const files::data_set set = files::from_env();
+        for (auto program : programs) {
+            files::row_fn fn = files::find_row(name, program);
+            if (fn == nullptr) {
+                emit_skipped_as(program, name, "not built yet: its weft API is not in the tree");
+                continue;
+            }
+            guarded(name, [&] { fn(set); });
         }
     };
     for (auto n : peer_rows) run(n);
     for (auto n : scaling_rows) run(n);
+    for (auto n : file_rows) run_files(n);
     return 0;
 }

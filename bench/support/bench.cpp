@@ -34,19 +34,28 @@ workload_fn find_workload(std::string_view name) {
 }
 
 void emit(std::string_view workload, u64 n, u64 ns_total, std::string_view extra) {
+    emit_as("weft", workload, n, ns_total, extra);
+}
+
+void emit_as(std::string_view peer, std::string_view workload, u64 n, u64 ns_total,
+             std::string_view extra) {
     const double per = static_cast<double>(ns_total) / static_cast<double>(n);
     std::string line = fmt::format(
-        "{{\"peer\":\"weft\",\"workload\":\"{}\",\"n\":{},\"ns_total\":{},\"ns_per_op\":{:.2f},"
+        "{{\"peer\":\"{}\",\"workload\":\"{}\",\"n\":{},\"ns_total\":{},\"ns_per_op\":{:.2f},"
         "\"extra\":{{{}}}}}\n",
-        workload, n, ns_total, per, extra);
+        peer, workload, n, ns_total, per, extra);
     std::fputs(line.c_str(), stdout);
     std::fflush(stdout);
 }
 
 void emit_skipped(std::string_view workload, std::string_view reason) {
-    std::string line = fmt::format(
-        "{{\"peer\":\"weft\",\"workload\":\"{}\",\"skipped\":true,\"reason\":\"{}\"}}\n", workload,
-        reason);
+    emit_skipped_as("weft", workload, reason);
+}
+
+void emit_skipped_as(std::string_view peer, std::string_view workload, std::string_view reason) {
+    std::string line =
+        fmt::format("{{\"peer\":\"{}\",\"workload\":\"{}\",\"skipped\":true,\"reason\":\"{}\"}}\n",
+                    peer, workload, reason);
     std::fputs(line.c_str(), stdout);
     std::fflush(stdout);
 }

@@ -36,8 +36,13 @@ workload_fn find_workload(std::string_view name);
 /// Prints the result line and flushes, so a later crash cannot eat it.
 void emit(std::string_view workload, u64 n, u64 ns_total, std::string_view extra);
 
+/// emit() under another peer name: the file rows' weft_pool and sync programs.
+void emit_as(std::string_view peer, std::string_view workload, u64 n, u64 ns_total,
+             std::string_view extra);
+
 /// Prints the line the peers print for a row they cannot run.
 void emit_skipped(std::string_view workload, std::string_view reason);
+void emit_skipped_as(std::string_view peer, std::string_view workload, std::string_view reason);
 
 /// `VERIFICATION FAILED: what` on stderr, then exits with status 1 at once. Exits without
 /// running destructors: a check may fail inside a task, on a worker, while the runtime runs.

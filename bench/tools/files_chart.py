@@ -19,6 +19,8 @@ from files_table import CACHES, PROGRAMS, ROWS, load  # noqa: E402
 
 LABELS = {"weft": "weft (io_uring)", "weft_pool": "weft (thread pool)",
           "tokio": "tokio::fs", "sync": "synchronous loop"}
+# Fixed per program, so that a chart with a program missing (not built) keeps the others'.
+COLORS = {"weft": "tab:blue", "weft_pool": "tab:cyan", "tokio": "tab:orange", "sync": "tab:gray"}
 
 
 def main(argv):
@@ -28,7 +30,7 @@ def main(argv):
     rows = [r for r in ROWS if any(k[0] == r[0] for k in values)]
     if not rows:
         sys.exit(f"files_chart.py: {argv[1]}: no results")
-    fig, axes = plt.subplots(1, len(rows), figsize=(4.2 * len(rows), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(rows), figsize=(max(4.2 * len(rows), 6.0), 3.8), squeeze=False)
     width = 0.8 / len(PROGRAMS)
     for ax, (w, _, unit, _) in zip(axes[0], rows):
         caches = [c for c in CACHES if any((w, c, p) in values for p in PROGRAMS)]
@@ -45,15 +47,17 @@ def main(argv):
                 lo.append(med - min(vals))
                 hi.append(max(vals) - med)
                 top = max(top, max(vals))
-            ax.bar(xs, meds, width, yerr=[lo, hi], capsize=3, label=LABELS[p])
+            if xs:
+                ax.bar(xs, meds, width, yerr=[lo, hi], capsize=3, label=LABELS[p],
+                       color=COLORS[p])
         ax.set_xticks(range(len(caches)))
         ax.set_xticklabels([f"{c} page cache" for c in caches])
         ax.set_ylabel(unit)
         ax.set_title(w, fontsize=10)
         ax.set_ylim(0, top * 1.35 if top > 0 else 1)  # room for the legend above the bars
         ax.legend(fontsize=7, loc="upper center", ncol=2)
-    fig.suptitle("scripts/bench --files (median of the rounds, whiskers: min-max; higher is better)",
-                 fontsize=10)
+    fig.suptitle("scripts/bench --files: median of the rounds, whiskers min-max, higher is better",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(argv[2], dpi=110)
 

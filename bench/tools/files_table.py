@@ -9,7 +9,7 @@ Each input line is one program's run of one row (the peers' schema plus "run":k)
 or a skipped line ({"peer":...,"workload":...,"skipped":true,"reason":...}).
 
 Throughput, higher is better: files/s for files_small, MB/s (10^6 bytes/s) for the others.
-Each cell is the median over the rounds and, under it, the slowest and the fastest round.
+Each cell is the median over the rounds, then the slowest and the fastest round.
 Ratios are of medians: weft / tokio and weft / weft_pool (issue #16's goal for files_small
 and files_random: at least 2 and 1.5), and weft / sync.
 """
@@ -62,7 +62,7 @@ def fmt(v):
 def table(values, skipped, backends):
     out = []
     rounds = max((len(v) for v in values.values()), default=0)
-    out.append(f"median of {rounds} rounds (min-max below it); higher is better; ratios of medians")
+    out.append(f"median of {rounds} rounds (min-max); higher is better; ratios of medians")
     out.append("")
     out.append("| row | cache | unit | " + " | ".join(PROGRAMS) +
                " | weft / tokio | weft / weft_pool | weft / sync |")
@@ -78,7 +78,7 @@ def table(values, skipped, backends):
                 xs = values.get((w, cache, p))
                 if xs:
                     med[p] = statistics.median(xs)
-                    cells.append(f"{fmt(med[p])}<br>{fmt(min(xs))}-{fmt(max(xs))}")
+                    cells.append(f"{fmt(med[p])} ({fmt(min(xs))}-{fmt(max(xs))})")
                 elif (w, p) in skipped:
                     cells.append("not built" if p.startswith("weft") else "skipped")
                 else:

@@ -4,6 +4,7 @@
 #include "file_call.hpp"
 
 #include <weft/fs/file.hpp>
+#include <weft/task/task_cancelled.hpp>
 
 #include <boost/asio/error.hpp>
 #include <boost/system/system_error.hpp>
@@ -31,21 +32,46 @@ namespace {
                                           std::to_string(wanted) + " bytes");
 }
 
-std::size_t transfer(int fd, detail::file_call::op op, void* data, std::size_t len,
+std::size_t transfer(int fd, weft::detail::file_call::op op, void* data, std::size_t len,
                      std::uint64_t offset, const char* what, const std::filesystem::path& p,
                      std::source_location where) {
-    detail::file_call c;
+    weft::detail::file_call c;
     c.what = op;
     c.fd = fd;
     c.buf = data;
     c.len = len;
     c.offset = offset;
-    std::int64_t r = detail::perform(c, what, where);
+    std::int64_t r = weft::detail::perform(c, what, where);
     if (r < 0) fail(what, p, static_cast<int>(-r));
     return static_cast<std::size_t>(r);
 }
 
 }  // namespace
+
+namespace detail {
+std::pair<boost::system::error_code, std::size_t> transfer_for_asio(int fd, bool write,
+                                                                    std::uint64_t offset,
+                                                                    void* data, std::size_t len) {
+    weft::detail::file_call c;
+    c.what = write ? weft::detail::file_call::op::write : weft::detail::file_call::op::read;
+    c.fd = fd;
+    c.buf = data;
+    c.len = len;
+    c.offset = offset;
+    try {
+        std::int64_t r = weft::detail::perform(
+            c, write ? "weft::fs::file::async_write_some_at" : "weft::fs::file::async_read_some_at",
+            std::source_location::current());
+        if (r < 0)
+            return {
+                boost::system::error_code(static_cast<int>(-r), boost::system::system_category()),
+                0};
+        return {boost::system::error_code(), static_cast<std::size_t>(r)};
+    } catch (const weft::task_cancelled&) {
+        return {boost::asio::error::operation_aborted, 0};
+    }
+}
+}  // namespace detail
 
 file file::open(const std::filesystem::path& path, std::source_location where) {
     return open_options().read(true).open(path, where);
@@ -83,8 +109,8 @@ int file::checked_fd(const char* what) const {
 
 std::size_t file::read_some(boost::asio::mutable_buffer buf, std::source_location where) {
     const char* what = "weft::fs::file::read_some";
-    return transfer(checked_fd(what), detail::file_call::op::read, buf.data(), buf.size(),
-                    detail::file_call::at_position, what, path_, where);
+    return transfer(checked_fd(what), weft::detail::file_call::op::read, buf.data(), buf.size(),
+                    weft::detail::file_call::at_position, what, path_, where);
 }
 
 void file::read_exact(boost::asio::mutable_buffer buf, std::source_location where) {
@@ -93,8 +119,8 @@ void file::read_exact(boost::asio::mutable_buffer buf, std::source_location wher
     std::size_t got = 0;
     while (got < buf.size()) {
         std::size_t n =
-            transfer(checked_fd(what), detail::file_call::op::read, p + got, buf.size() - got,
-                     detail::file_call::at_position, what, path_, where);
+            transfer(checked_fd(what), weft::detail::file_call::op::read, p + got, buf.size() - got,
+                     weft::detail::file_call::at_position, what, path_, where);
         if (n == 0) fail_eof(what, path_, got, buf.size());
         got += n;
     }
@@ -103,8 +129,8 @@ void file::read_exact(boost::asio::mutable_buffer buf, std::source_location wher
 std::size_t file::read_some_at(std::uint64_t offset, boost::asio::mutable_buffer buf,
                                std::source_location where) {
     const char* what = "weft::fs::file::read_some_at";
-    return transfer(checked_fd(what), detail::file_call::op::read, buf.data(), buf.size(), offset,
-                    what, path_, where);
+    return transfer(checked_fd(what), weft::detail::file_call::op::read, buf.data(), buf.size(),
+                    offset, what, path_, where);
 }
 
 void file::read_exact_at(std::uint64_t offset, boost::asio::mutable_buffer buf,
@@ -113,7 +139,7 @@ void file::read_exact_at(std::uint64_t offset, boost::asio::mutable_buffer buf,
     auto* p = static_cast<char*>(buf.data());
     std::size_t got = 0;
     while (got < buf.size()) {
-        std::size_t n = transfer(checked_fd(what), detail::file_call::op::read, p + got,
+        std::size_t n = transfer(checked_fd(what), weft::detail::file_call::op::read, p + got,
                                  buf.size() - got, offset + got, what, path_, where);
         if (n == 0) fail_eof(what, path_, got, buf.size());
         got += n;
@@ -123,8 +149,9 @@ void file::read_exact_at(std::uint64_t offset, boost::asio::mutable_buffer buf,
 std::size_t file::write_some(boost::asio::const_buffer buf, std::source_location where) {
     const char* what = "weft::fs::file::write_some";
     // safety: a write only reads from the buffer; file_call has one pointer for both ways.
-    return transfer(checked_fd(what), detail::file_call::op::write, const_cast<void*>(buf.data()),
-                    buf.size(), detail::file_call::at_position, what, path_, where);
+    return transfer(checked_fd(what), weft::detail::file_call::op::write,
+                    const_cast<void*>(buf.data()), buf.size(), weft::detail::file_call::at_position,
+                    what, path_, where);
 }
 
 void file::write_all(boost::asio::const_buffer buf, std::source_location where) {
@@ -132,17 +159,17 @@ void file::write_all(boost::asio::const_buffer buf, std::source_location where) 
     const auto* p = static_cast<const char*>(buf.data());
     std::size_t done = 0;
     while (done < buf.size()) {
-        done +=
-            transfer(checked_fd(what), detail::file_call::op::write, const_cast<char*>(p + done),
-                     buf.size() - done, detail::file_call::at_position, what, path_, where);
+        done += transfer(checked_fd(what), weft::detail::file_call::op::write,
+                         const_cast<char*>(p + done), buf.size() - done,
+                         weft::detail::file_call::at_position, what, path_, where);
     }
 }
 
 std::size_t file::write_some_at(std::uint64_t offset, boost::asio::const_buffer buf,
                                 std::source_location where) {
     const char* what = "weft::fs::file::write_some_at";
-    return transfer(checked_fd(what), detail::file_call::op::write, const_cast<void*>(buf.data()),
-                    buf.size(), offset, what, path_, where);
+    return transfer(checked_fd(what), weft::detail::file_call::op::write,
+                    const_cast<void*>(buf.data()), buf.size(), offset, what, path_, where);
 }
 
 void file::write_all_at(std::uint64_t offset, boost::asio::const_buffer buf,
@@ -151,20 +178,22 @@ void file::write_all_at(std::uint64_t offset, boost::asio::const_buffer buf,
     const auto* p = static_cast<const char*>(buf.data());
     std::size_t done = 0;
     while (done < buf.size()) {
-        done +=
-            transfer(checked_fd(what), detail::file_call::op::write, const_cast<char*>(p + done),
-                     buf.size() - done, offset + done, what, path_, where);
+        done += transfer(checked_fd(what), weft::detail::file_call::op::write,
+                         const_cast<char*>(p + done), buf.size() - done, offset + done, what, path_,
+                         where);
     }
 }
 
 void file::sync_all(std::source_location where) {
     const char* what = "weft::fs::file::sync_all";
-    transfer(checked_fd(what), detail::file_call::op::sync_all, nullptr, 0, 0, what, path_, where);
+    transfer(checked_fd(what), weft::detail::file_call::op::sync_all, nullptr, 0, 0, what, path_,
+             where);
 }
 
 void file::sync_data(std::source_location where) {
     const char* what = "weft::fs::file::sync_data";
-    transfer(checked_fd(what), detail::file_call::op::sync_data, nullptr, 0, 0, what, path_, where);
+    transfer(checked_fd(what), weft::detail::file_call::op::sync_data, nullptr, 0, 0, what, path_,
+             where);
 }
 
 std::uint64_t file::size() const {

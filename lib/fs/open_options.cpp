@@ -39,12 +39,12 @@ int open_options::flags() const {
 }
 
 file open_options::open(const std::filesystem::path& path, std::source_location where) const {
-    detail::file_call c;
-    c.what = detail::file_call::op::open;
+    weft::detail::file_call c;
+    c.what = weft::detail::file_call::op::open;
     c.path = path.c_str();
     c.flags = flags();
     c.mode = mode_;
-    std::int64_t fd = detail::perform(c, "weft::fs::file::open", where);
+    std::int64_t fd = weft::detail::perform(c, "weft::fs::file::open", where);
     if (fd < 0) {
         throw std::filesystem::filesystem_error(
             "weft::fs::file::open", path,

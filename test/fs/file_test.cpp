@@ -8,12 +8,15 @@
 #include "support/fd_exhaustion.hpp"
 #include "support/harness.hpp"
 
+#include <weft/asio.hpp>
 #include <weft/detail/fault_injection.hpp>
 #include <weft/fs.hpp>
 #include <weft/runtime.hpp>
 #include <weft/task.hpp>
 #include <weft/time.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/system/system_error.hpp>
@@ -471,4 +474,96 @@ TEST_CASE("file: an Asio handler on a worker may not make a file call", "[fs][fi
     auto f = err.get_future();
     REQUIRE(f.wait_for(5s) == std::future_status::ready);
     CHECK_THAT(f.get(), Catch::Contains("would block a worker"));
+}
+
+TEST_CASE("file: Asio forms complete on the handler's executor, with any token",
+          "[fs][file][asio]") {
+    for (auto b : backends()) {
+        INFO(name(b));
+        temp_dir dir;
+        fsys::path p = dir.path / "f";
+        std::string data = pattern(10'000, 3);
+        weft::fs::write(p, data);
+        auto rt = runtime_on(b);
+        auto f = weft::fs::open_options().read(true).write(true).open(p);
+
+        // A callback started from a handler on a worker: it runs later, on that worker's
+        // shard, outside any task.
+        struct seen {
+            boost::system::error_code ec;
+            std::size_t n = 0;
+            bool in_task = true;
+            std::string bytes;
+        };
+        std::promise<seen> done;
+        std::string buf(100, '\0');
+        boost::asio::post(rt.get_executor(), [&] {
+            f.async_read_some_at(5000, boost::asio::buffer(buf),
+                                 [&](boost::system::error_code ec, std::size_t n) {
+                                     done.set_value({ec, n, weft::this_task::id() != 0, buf});
+                                 });
+        });
+        auto fut = done.get_future();
+        REQUIRE(fut.wait_for(5s) == std::future_status::ready);
+        seen s = fut.get();
+        CHECK_FALSE(s.ec);
+        CHECK(s.n == 100);
+        CHECK_FALSE(s.in_task);
+        CHECK(s.bytes == data.substr(5000, 100));
+
+        // use_fiber from a task: the task waits; errors are thrown
+        std::size_t wrote = rt.block_on([&] {
+            return f.async_write_some_at(10'000, boost::asio::buffer(std::string("tail")),
+                                         weft::use_fiber);
+        });
+        CHECK(wrote == 4);
+        CHECK(weft::fs::read(p) == data + "tail");
+        std::string past(8, '\0');
+        CHECK(rt.block_on([&] {
+            return f.async_read_some_at(1'000'000, boost::asio::buffer(past), weft::use_fiber);
+        }) == 0);
+        // a descriptor error arrives as the error_code
+        auto ro = weft::fs::file::open(p);
+        boost::system::error_code ec;
+        rt.block_on([&] {
+            (void)ro.async_write_some_at(0, boost::asio::buffer(std::string("x")),
+                                         weft::use_fiber[ec]);
+        });
+        CHECK(ec == boost::system::errc::bad_file_descriptor);
+    }
+}
+
+TEST_CASE("file: an Asio read cancelled through its slot", "[fs][file][asio]") {
+    temp_dir dir;
+    fsys::path fifo = dir.path / "fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    auto rt = runtime_on(weft::fs::io_backend::io_uring);
+    auto f = weft::fs::open_options().read(true).write(true).open(fifo);
+    // Start, cancel and complete on one shard, so the slot is only touched by its thread.
+    auto shard = rt.block_on([] { return weft::current_io_executor(); });
+    boost::asio::cancellation_signal cancel;
+    std::promise<std::pair<boost::system::error_code, std::size_t>> done;
+    char c = 0;
+    boost::asio::post(shard, [&] {
+        f.async_read_some_at(0, boost::asio::buffer(&c, 1),
+                             boost::asio::bind_cancellation_slot(
+                                 cancel.slot(), [&](boost::system::error_code ec, std::size_t n) {
+                                     done.set_value({ec, n});
+                                 }));
+    });
+    std::this_thread::sleep_for(30ms);  // the read is in the kernel, waiting for a writer
+    boost::asio::post(shard, [&] { cancel.emit(boost::asio::cancellation_type::terminal); });
+    const bool on_ring = expected(weft::fs::io_backend::io_uring) == weft::fs::io_backend::io_uring;
+    // Without io_uring in the build the pool's read runs to its end: one byte ends it.
+    if (!on_ring) REQUIRE(::write(f.native_handle(), "z", 1) == 1);
+    auto fut = done.get_future();
+    REQUIRE(fut.wait_for(5s) == std::future_status::ready);
+    auto [ec, n] = fut.get();
+    if (on_ring) {
+        CHECK(ec == boost::asio::error::operation_aborted);
+        CHECK(n == 0);
+    } else {
+        CHECK_FALSE(ec);
+        CHECK(n == 1);
+    }
 }

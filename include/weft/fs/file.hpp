@@ -2,17 +2,69 @@
 // tokio::fs::File), on a worker's io_uring ring or on the blocking pool.
 #pragma once
 
+#include <weft/asio/executor.hpp>
 #include <weft/fs/io_backend.hpp>
 #include <weft/fs/open_options.hpp>
+#include <weft/task/abort_handle.hpp>
+#include <weft/task/spawn.hpp>
 
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/cancellation_type.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/system/error_code.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <source_location>
+#include <type_traits>
+#include <utility>
 
 namespace weft::fs {
+
+namespace detail {
+/// One positional read (`write` false) or write of an Asio operation of file, performed by
+/// the task that the operation spawned: (error, bytes); operation_aborted when the task was
+/// aborted (the operation's cancellation slot) before the kernel did anything.
+std::pair<boost::system::error_code, std::size_t> transfer_for_asio(int fd, bool write,
+                                                                    std::uint64_t offset,
+                                                                    void* data, std::size_t len);
+
+struct initiate_file_transfer {
+    template <class Handler>
+    void operator()(Handler&& handler, int fd, bool write, std::uint64_t offset, void* data,
+                    std::size_t len) const {
+        using handler_t = std::decay_t<Handler>;
+        auto slot = boost::asio::get_associated_cancellation_slot(handler);
+        // The handler runs on its own executor, or on the shard of the worker that started
+        // the operation (as an Asio I/O object's handler runs on the object's executor).
+        auto work = boost::asio::prefer(
+            boost::asio::get_associated_executor(handler, weft::current_io_executor()),
+            boost::asio::execution::outstanding_work.tracked);
+        auto job = weft::spawn([h = handler_t(std::forward<Handler>(handler)),
+                                work = std::move(work), fd, write, offset, data, len]() mutable {
+            auto [ec, n] = transfer_for_asio(fd, write, offset, data, len);
+            // Posted, never run inside this task: a handler is not a task.
+            boost::asio::post(work, [h = std::move(h), ec = ec, n = n]() mutable {
+                boost::asio::get_associated_cancellation_slot(h).clear();
+                std::move(h)(ec, n);
+            });
+        });
+        // The slot aborts the task; the task still waits for the kernel (the buffer is the
+        // caller's until the handler runs), then completes with operation_aborted if the
+        // call was cancelled, or with its result if it had completed.
+        if (slot.is_connected()) {
+            slot.assign(
+                [a = job.get_abort_handle()](boost::asio::cancellation_type) { a.abort(); });
+        }
+    }
+};
+}  // namespace detail
 
 /// An open file. Movable, not copyable; the destructor closes it.
 ///
@@ -104,6 +156,34 @@ class file {
     /// **Cancellation**: as write_all.
     void write_all_at(std::uint64_t offset, boost::asio::const_buffer buf,
                       std::source_location where = std::source_location::current());
+
+    /// Asio form of read_some_at, for callback code, strands and coroutines (any completion
+    /// token: a callback, asio::use_awaitable, use_future, weft::use_fiber): completes with
+    /// void(boost::system::error_code, std::size_t). Starts from a task or an Asio handler on
+    /// a worker (weft::no_runtime elsewhere); the call runs in a task of its own on the
+    /// runtime's file backend. The handler runs on its associated executor, or on the shard
+    /// of the starting worker; never inside this call. `buf` must stay valid until then.
+    /// **Cancellation**: through the handler's cancellation slot: the call is cancelled where
+    /// the kernel can (io_uring), and the handler gets operation_aborted with 0 bytes, or the
+    /// call's result if it completed first.
+    template <class Token>
+    auto async_read_some_at(std::uint64_t offset, boost::asio::mutable_buffer buf, Token&& token) {
+        return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+            detail::initiate_file_transfer{}, token,
+            checked_fd("weft::fs::file::async_read_some_at"), false, offset, buf.data(),
+            buf.size());
+    }
+    /// Asio form of write_some_at: as async_read_some_at. `buf` must stay valid until the
+    /// handler runs.
+    /// **Cancellation**: as async_read_some_at.
+    template <class Token>
+    auto async_write_some_at(std::uint64_t offset, boost::asio::const_buffer buf, Token&& token) {
+        // safety: the write only reads from the buffer; one pointer type serves both ways.
+        return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+            detail::initiate_file_transfer{}, token,
+            checked_fd("weft::fs::file::async_write_some_at"), true, offset,
+            const_cast<void*>(buf.data()), buf.size());
+    }
 
     /// Flushes data and metadata to the device (fsync).
     /// **Cancellation**: a cancellation point; an abort waits for the flush to end.

@@ -64,7 +64,31 @@ struct task_info {
     /// (every suspending call but the variadic join/select), otherwise the nearest weft entry
     /// point (e.g. through std::lock_guard).
     std::source_location suspended_at;
+    /// Only in a dump taken with `weft::with_backtraces`, for a suspended task: its stack
+    /// where it parked, innermost frame first, one `#i function at file:line` line per frame
+    /// (at most dump_backtrace_frames; the first few are weft's own park path, then the
+    /// task's code). When its stack could not be read, a single line in parentheses says why
+    /// (woken meanwhile, over dump_backtrace_tasks, too little stack left, unsupported
+    /// platform). Empty otherwise.
+    std::vector<std::string> backtrace;
 };
+
+/// Tag type of weft::with_backtraces.
+struct with_backtraces_t {
+    /// Explicit, so `{}` does not pick the overload by accident.
+    explicit with_backtraces_t() = default;
+};
+/// Asks runtime::dump for the stack of every suspended task (task_info::backtrace):
+/// `rt.dump(weft::with_backtraces)`.
+inline constexpr with_backtraces_t with_backtraces{};
+
+/// Frames kept per task in a dump with backtraces (the innermost ones).
+inline constexpr std::size_t dump_backtrace_frames = 32;
+/// Suspended tasks whose stacks one dump with backtraces reads (in task-id order); the others
+/// get a line saying they were skipped. Bounds the dump's cost: each read is a few
+/// microseconds of unwinding, and symbolising new addresses costs more (see
+/// docs/notes/diagnostics.md).
+inline constexpr std::size_t dump_backtrace_tasks = 256;
 
 /// A text form of a dump, one task per line (Go's goroutine dump, in short).
 std::string format_dump(const std::vector<task_info>& tasks);

@@ -187,6 +187,14 @@ std::string format_dump_json(const std::vector<task_info>& tasks) {
         out += ",\"suspended_at\":";
         json_location(out,
                       t.state == task_state::suspended ? t.suspended_at : std::source_location());
+        if (!t.backtrace.empty()) {
+            out += ",\"backtrace\":[";
+            for (std::size_t i = 0; i < t.backtrace.size(); ++i) {
+                if (i) out += ',';
+                json_string(out, t.backtrace[i]);
+            }
+            out += ']';
+        }
         out += '}';
     }
     out += "]}\n";

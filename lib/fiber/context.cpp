@@ -55,6 +55,35 @@ weft_context_start:
     ud2
     .cfi_endproc
     .size   weft_context_start, .-weft_context_start
+
+    .globl  weft_on_context_start
+    .hidden weft_on_context_start
+    .type   weft_on_context_start, @function
+    .p2align 4
+weft_on_context_start:
+    .cfi_startproc
+    .cfi_def_cfa %rsp, 56
+    .cfi_offset 16, -8
+    .cfi_offset %rbp, -16
+    .cfi_offset %rbx, -24
+    .cfi_offset %r15, -32
+    .cfi_offset %r14, -40
+    .cfi_offset %r13, -48
+    .cfi_offset %r12, -56
+    movq    %rdi, %rbx
+    subq    $8, %rsp
+    .cfi_adjust_cfa_offset 8
+    movq    %r13, %rdi
+    callq   *%r12
+    .globl  weft_on_context_return
+    .hidden weft_on_context_return
+weft_on_context_return:
+    movq    %rbx, %rdi
+    xorl    %esi, %esi
+    callq   weft_switch_context
+    ud2
+    .cfi_endproc
+    .size   weft_on_context_start, .-weft_on_context_start
 )");
 
 extern "C" {
@@ -64,6 +93,8 @@ struct weft_transfer {
 };
 weft_transfer weft_switch_context(void* to, void* data) noexcept;
 void weft_context_start() noexcept;
+void weft_on_context_start() noexcept;
+void weft_on_context_return() noexcept;
 }
 
 namespace weft::detail {
@@ -85,6 +116,36 @@ context_transfer switch_context(void* to, void* data) noexcept {
     return {t.from, t.data};
 }
 
+// A second saved context is written just below `ctx`, in the part of its stack that is free
+// while it is suspended, as if `ctx`'s code had switched out once more: r12 = fn, r13 = arg,
+// rbp as `ctx` saved it, resume address weft_on_context_start. Switching to it pops those
+// and leaves rsp == ctx, so weft_on_context_start begins with `ctx`'s saved registers and
+// resume address right above rsp: the layout weft_switch_context leaves after its pushes,
+// which its CFI describes (CFA = rsp + 56, each register at its push slot). An unwinder
+// coming out of `fn` therefore recovers `ctx`'s registers and return address and carries on
+// into the code that switched out. After `fn`, it switches back to the caller (rbx holds the
+// caller's context); the context that switch saves, below `ctx` again, is dropped.
+void run_on_context_stack(void* ctx, void (*fn)(void*), void* arg) noexcept {
+    auto** saved = static_cast<void**>(ctx);
+    auto** sp = saved - 7;
+    sp[0] = reinterpret_cast<void*>(fn);  // r12
+    sp[1] = arg;                          // r13
+    sp[2] = nullptr;                      // r14
+    sp[3] = nullptr;                      // r15
+    sp[4] = nullptr;                      // rbx
+    sp[5] = saved[5];                     // rbp
+    sp[6] = reinterpret_cast<void*>(&weft_on_context_start);
+    // safety: the switch enters weft_on_context_start on ctx's stack with rdi = our own
+    // context; it switches back to it once fn returned, so this call returns normally.
+    // saved % 16 == 8 (a call pushed the resume address onto an aligned stack, then six
+    // registers), so the trampoline's `subq $8` aligns the call to fn.
+    weft_switch_context(sp, nullptr);
+}
+
+const void* run_on_context_stack_return_address() noexcept {
+    return reinterpret_cast<const void*>(&weft_on_context_return);
+}
+
 }  // namespace weft::detail
 
 #else
@@ -104,6 +165,10 @@ context_transfer switch_context(void* to, void* data) noexcept {
     bctx::transfer_t t = bctx::jump_fcontext(static_cast<bctx::fcontext_t>(to), data);
     return {t.fctx, t.data};
 }
+
+void run_on_context_stack(void*, void (*)(void*), void*) noexcept {}
+
+const void* run_on_context_stack_return_address() noexcept { return nullptr; }
 
 }  // namespace weft::detail
 

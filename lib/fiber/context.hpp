@@ -32,4 +32,26 @@ void* make_context(void* stack_top, std::size_t size, context_entry entry) noexc
 /// hands it `data`. Returns when something switches back here.
 context_transfer switch_context(void* to, void* data) noexcept;
 
+/// Whether run_on_context_stack works on this platform (x86-64 Linux, weft's own switch).
+inline constexpr bool can_run_on_context_stack =
+#if defined(__x86_64__) && defined(__linux__)
+    true;
+#else
+    false;
+#endif
+
+/// Calls `fn(arg)` on the stack of the suspended context `ctx` (a value switch_context saved),
+/// just below the registers saved there, and returns when `fn` returns; `ctx` is left as it
+/// was, so it can later be resumed as usual. To a DWARF unwinder started inside `fn` the call
+/// looks as if `ctx`'s own code had made it: its frames continue with those of the code that
+/// switched out. That is how a parked task's stack is read (lib/fiber/fiber_backtrace.cpp).
+/// The caller must own `ctx` for the duration (nobody may resume it meanwhile) and make sure
+/// its stack has room for `fn`. The sanitizer annotations are the caller's. Only where
+/// can_run_on_context_stack; elsewhere it does nothing.
+void run_on_context_stack(void* ctx, void (*fn)(void*), void* arg) noexcept;
+
+/// The return address of the call run_on_context_stack makes: the frame an unwinder started
+/// inside `fn` meets just before it reaches `ctx`'s own frames (nullptr where unsupported).
+const void* run_on_context_stack_return_address() noexcept;
+
 }  // namespace weft::detail

@@ -9,6 +9,7 @@
 
 #include <fmt/core.h>
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <stdexcept>
@@ -79,6 +80,10 @@ builder& builder::blocking_warning_threshold(std::chrono::nanoseconds d) {
     cfg_.blocking_warning_threshold = d;
     return *this;
 }
+builder& builder::stall_signal(int signo) {
+    cfg_.stall_signal = signo;
+    return *this;
+}
 builder& builder::on_task_spawn(std::function<void(const task_info&)> f) {
     cfg_.on_task_spawn = std::move(f);
     return *this;
@@ -119,6 +124,13 @@ runtime builder::build() {
     if (cfg_.file_io != fs::io_backend::automatic && cfg_.file_io != fs::io_backend::io_uring &&
         cfg_.file_io != fs::io_backend::thread_pool) {
         throw std::invalid_argument("weft::builder::file_io: not a weft::fs::io_backend value");
+    }
+    if (cfg_.stall_signal != -1 && cfg_.stall_signal != 0 &&
+        (cfg_.stall_signal < SIGRTMIN || cfg_.stall_signal > SIGRTMAX)) {
+        throw std::invalid_argument(fmt::format(
+            "weft::builder::stall_signal: {} is not a real-time signal (SIGRTMIN {} .. SIGRTMAX "
+            "{}) nor 0",
+            cfg_.stall_signal, SIGRTMIN, SIGRTMAX));
     }
     auto s = std::make_shared<detail::scheduler>(cfg_);
     s->start();
@@ -178,6 +190,8 @@ runtime_metrics runtime::metrics() const { return sched_->metrics(); }
 
 std::vector<task_info> runtime::dump() const { return sched_->dump(); }
 
+std::vector<task_info> runtime::dump(with_backtraces_t) const { return sched_->dump(true); }
+
 // ---- handle -----------------------------------------------------------------------------
 
 std::optional<handle> handle::try_current() {
@@ -210,6 +224,11 @@ std::string format_dump(const std::vector<task_info>& tasks) {
                                t.suspended_at.line());
         }
         out += '\n';
+        for (const std::string& frame : t.backtrace) {
+            out += "    ";
+            out += frame;
+            out += '\n';
+        }
     }
     return out;
 }

@@ -1,6 +1,9 @@
 // Spawn, wake, completion and shutdown for one runtime. See scheduler.hpp.
 #include "scheduler.hpp"
 
+#include "../diagnostics/backtrace.hpp"
+#include "../fiber/fiber_backtrace.hpp"
+#include "stall_capture.hpp"
 #include "thread_context.hpp"
 
 #include <weft/asio/executor.hpp>
@@ -14,6 +17,7 @@
 #include <fmt/core.h>
 
 #include <pthread.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <set>
@@ -86,6 +90,18 @@ bool scheduler::is_live(const scheduler* s) {
 
 void scheduler::start() {
     if (cfg_.blocking_warning_threshold.count() > 0) {
+        int signo = cfg_.stall_signal == -1 ? SIGRTMIN + 3 : cfg_.stall_signal;
+        if (signo != 0) {
+            if (install_stall_handler(signo)) {
+                stall_signal_ = signo;
+            } else {
+                fmt::print(stderr,
+                           "weft: signal {} already has a handler: blocked-worker warnings come "
+                           "without the task's stack (see builder::stall_signal)\n",
+                           signo);
+                std::fflush(stderr);
+            }
+        }
         monitor_ = std::thread([this] { monitor_main(); });
     }
     if (!cfg_.multi_thread) return;
@@ -465,71 +481,176 @@ task_info scheduler::describe(task_header* t) const {
 
 void scheduler::monitor_main() {
     // Samples each worker every half threshold: the same task still running and no new
-    // resumption since the last sample means it has held the worker all that time.
+    // resumption since the last sample means it has held the worker all that time. The
+    // first warning of such a stall comes once it passed the threshold, the next ones each
+    // time it has doubled (threshold, 2x, 4x, ...): a stall of any length makes a few lines,
+    // each with the task's stack then (a long stall may be stuck in a different place).
     const auto threshold = cfg_.blocking_warning_threshold;
     const auto interval =
         std::max<std::chrono::nanoseconds>(threshold / 2, std::chrono::milliseconds(5));
     struct sample {
         task_id id = 0;
         std::uint64_t polls = 0;
-        std::chrono::nanoseconds held{0};
-        bool reported = false;
+        // When this (task, resumption) pair was first seen: the stall's length is measured on
+        // the clock, since a report (its stack read and symbolised) may take longer than an
+        // interval.
+        std::chrono::steady_clock::time_point since{};
+        std::chrono::nanoseconds next_report{0};
+        unsigned reports = 0;
     };
     std::vector<sample> last(workers_.size());
     std::unique_lock lock(monitor_mu_);
     while (!monitor_cv_.wait_for(lock, interval, [this] { return monitor_stop_; })) {
+        const auto now = std::chrono::steady_clock::now();
         for (std::size_t i = 0; i < workers_.size(); ++i) {
             worker& w = *workers_[i];
             task_id id = w.running_id.load(std::memory_order_relaxed);
             std::uint64_t polls = w.stats.polls.load(std::memory_order_relaxed);
             sample& s = last[i];
             if (id != 0 && id == s.id && polls == s.polls) {
-                s.held += interval;
-                if (s.held >= threshold && !s.reported) {
-                    s.reported = true;
+                // Held at least since the sample that first saw it.
+                const std::chrono::nanoseconds held = now - s.since;
+                if (held >= s.next_report) {
+                    bool first = s.reports++ == 0;
+                    s.next_report = held * 2;
                     lock.unlock();
-                    report_blocked(i, id, s.held);
+                    report_blocked(i, id, held, first);
                     lock.lock();
                 }
             } else {
-                s = sample{id, polls, std::chrono::nanoseconds(0), false};
+                s = sample{id, polls, now, threshold, 0};
             }
         }
     }
 }
 
-void scheduler::report_blocked(std::size_t worker_index, task_id id,
-                               std::chrono::nanoseconds held) {
+void scheduler::report_blocked(std::size_t worker_index, task_id id, std::chrono::nanoseconds held,
+                               bool first) {
+    // The stack first, while the task most likely still holds the worker: the handler checks
+    // that it does and answers with nothing otherwise.
+    std::vector<void*> pcs;
+    if (stall_signal_ != 0) {
+        pcs = workers_[worker_index]->stall.request(stall_signal_, id,
+                                                    std::chrono::milliseconds(100));
+    }
     std::optional<task_info> info;
     owned.for_each([&](task_header* t) {
         if (t->id_ == id) info = describe(t);
     });
     if (!info) return;  // it finished meanwhile
     std::string name = info->name.empty() ? std::string() : fmt::format(" '{}'", info->name);
-    std::string resumed =
-        info->suspended_at.line() == 0
-            ? std::string("since it started")
-            : fmt::format("since it was resumed at {}:{}", info->suspended_at.file_name(),
-                          info->suspended_at.line());
-    fmt::print(stderr,
-               "weft: warning: task {}{} (spawned at {}:{}) has held worker {} for {} ms "
-               "without reaching a suspension point, {}. Blocking calls belong in "
-               "weft::spawn_blocking or weft::offload.\n",
-               id, name, info->spawned_at.file_name(), info->spawned_at.line(), worker_index,
-               std::chrono::duration_cast<std::chrono::milliseconds>(held).count(), resumed);
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(held).count();
+    std::string text;
+    if (first) {
+        std::string resumed =
+            info->suspended_at.line() == 0
+                ? std::string("since it started")
+                : fmt::format("since it was resumed at {}:{}", info->suspended_at.file_name(),
+                              info->suspended_at.line());
+        text = fmt::format(
+            "weft: warning: task {}{} (spawned at {}:{}) has held worker {} for {} ms without "
+            "reaching a suspension point, {}. Blocking calls belong in weft::spawn_blocking or "
+            "weft::offload.\n",
+            id, name, info->spawned_at.file_name(), info->spawned_at.line(), worker_index, ms,
+            resumed);
+    } else {
+        text = fmt::format("weft: warning: task {}{} (spawned at {}:{}) still holds worker {} "
+                           "after {} ms.\n",
+                           id, name, info->spawned_at.file_name(), info->spawned_at.line(),
+                           worker_index, ms);
+    }
+    if (!pcs.empty()) {
+        text += fmt::format("  its stack, innermost frame first:\n");
+        symboliser sym;
+        for (const std::string& f : sym.frames(pcs.data(), pcs.size(), true)) {
+            text += "    ";
+            text += f;
+            text += '\n';
+        }
+    } else if (stall_signal_ != 0) {
+        text += "  (no stack: the task moved on, or its thread did not answer the signal in "
+                "100 ms)\n";
+    }
+    fmt::print(stderr, "{}", text);
     std::fflush(stderr);
 }
 
-std::vector<task_info> scheduler::dump() const {
+std::vector<task_info> scheduler::dump(bool backtraces) const {
     std::vector<task_info> out;
+    // Suspended tasks whose stacks are read, each with a reference so it outlives the read;
+    // the reads happen after the walk, outside the owned-list locks (spin locks that every
+    // spawn and completion takes).
+    std::vector<task_header*> parked;
     const_cast<owned_tasks&>(owned).for_each([&](task_header* t) {
         task_info i = describe(t);
         if (i.state != task_state::suspended) i.suspended_at = {};
+        if (backtraces && i.state == task_state::suspended) {
+            t->add_ref();
+            parked.push_back(t);
+        }
         out.push_back(std::move(i));
     });
     std::sort(out.begin(), out.end(),
               [](const task_info& a, const task_info& b) { return a.id < b.id; });
+    if (backtraces) dump_backtraces(parked, out);
     return out;
+}
+
+void scheduler::dump_backtraces(std::vector<task_header*>& parked,
+                                std::vector<task_info>& out) const {
+    std::sort(parked.begin(), parked.end(),
+              [](const task_header* a, const task_header* b) { return a->id_ < b->id_; });
+    struct raw {
+        std::size_t n = 0;
+        void* pcs[dump_backtrace_frames + 8];
+        const char* missing = nullptr;
+    };
+    std::vector<raw> stacks(parked.size());
+    for (std::size_t k = 0; k < parked.size(); ++k) {
+        task_header* t = parked[k];
+        raw& r = stacks[k];
+        if (k >= dump_backtrace_tasks) {
+            r.missing = "(no backtrace: over the dump's limit of dump_backtrace_tasks)";
+            continue;
+        }
+        // safety: while borrowed the task is marked running, and a marked-running task is
+        // resumed by nobody: wakes and aborts only set `notified`, and no queue holds it
+        // (idle meant no queue entry). So its fiber stays parked at the context it saved,
+        // which the borrow's acquire makes visible, and the read below has it to itself.
+        if (!t->state_.try_borrow_parked()) {
+            r.missing = "(no backtrace: woken while the dump ran)";
+            continue;
+        }
+        fiber_stack stack{t->stack_base_, t->stack_len_, static_cast<stack_kind>(t->stack_kind_)};
+        fiber_backtrace_result res =
+            t->fiber_ctx_ && t->stack_base_
+                ? capture_fiber_backtrace(t->fiber_ctx_, stack, r.pcs, std::size(r.pcs), r.n)
+                : fiber_backtrace_result::unsupported;
+        // A wake or abort that came during the read was held back (notified): the borrower
+        // now owns the queue entry, as a worker does after a switch-out.
+        if (t->state_.transition_to_idle()) const_cast<scheduler*>(this)->schedule(t, false);
+        if (res == fiber_backtrace_result::no_room) {
+            r.missing = "(no backtrace: too little of its stack is left to read it)";
+        } else if (res == fiber_backtrace_result::unsupported) {
+            r.missing = "(no backtrace: not supported on this platform)";
+        }
+        r.n = std::min(r.n, dump_backtrace_frames);
+    }
+    // Symbolised once every task is given back: the slow part holds nothing.
+    symboliser sym;
+    auto info = out.begin();
+    for (std::size_t k = 0; k < parked.size(); ++k) {
+        task_header* t = parked[k];
+        while (info != out.end() && info->id != t->id_) ++info;
+        if (info != out.end()) {
+            if (stacks[k].missing) {
+                info->backtrace.emplace_back(stacks[k].missing);
+            } else {
+                info->backtrace = sym.frames(stacks[k].pcs, stacks[k].n, false);
+            }
+        }
+        t->release();
+    }
 }
 
 }  // namespace weft::detail

@@ -100,7 +100,9 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
         std::int64_t clock_ns) const noexcept;
 
     runtime_metrics metrics() const;
-    std::vector<task_info> dump() const;
+    /// Every live task; with `backtraces`, the stacks of up to dump_backtrace_tasks suspended
+    /// ones too (each borrowed for the read, see dump_backtraces in scheduler.cpp).
+    std::vector<task_info> dump(bool backtraces = false) const;
 
     /// True while `s` is a live scheduler (for tasks that outlive their runtime).
     static bool is_live(const scheduler* s);
@@ -124,13 +126,17 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     /// Undoes submit's insertion and reference when the spawn fails after them.
     void unsubmit(task_header* t) noexcept;
     void monitor_main();
-    void report_blocked(std::size_t worker, task_id id, std::chrono::nanoseconds held);
+    /// Prints the warning for task `id` holding worker `worker`: the first of a stall episode
+    /// (`first`) or a repeat, with the task's stack when `stall_signal_` can read it.
+    void report_blocked(std::size_t worker, task_id id, std::chrono::nanoseconds held, bool first);
+    void dump_backtraces(std::vector<task_header*>& parked, std::vector<task_info>& out) const;
     task_info describe(task_header* t) const;
 
     runtime_config cfg_;
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<std::thread> threads_;
-    std::thread monitor_;  // blocked-worker detection
+    std::thread monitor_;   // blocked-worker detection
+    int stall_signal_ = 0;  // the signal that reads a blocked worker's stack; 0: none
     std::mutex monitor_mu_;
     std::condition_variable monitor_cv_;
     bool monitor_stop_ = false;

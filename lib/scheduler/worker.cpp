@@ -86,6 +86,11 @@ void worker::loop(const std::function<bool()>* done) {
     // switching among themselves would postpone that, so they come back here instead.
     direct_ok_ = done == nullptr;
     ensure_overflow_handler();
+    stall.attach();
+    struct stall_detach {
+        stall_capture& s;
+        ~stall_detach() { s.detach(); }
+    } detach_at_exit{stall};
     eh_globals_ = thread_eh_globals();
 #if WEFT_TSAN
     tsan_fiber_ = __tsan_get_current_fiber();

@@ -13,6 +13,7 @@
 #include "../time/timer_heap.hpp"
 #include "local_queue.hpp"
 #include "shuffle.hpp"
+#include "stall_capture.hpp"
 
 #include <weft/detail/task_header.hpp>
 
@@ -104,6 +105,8 @@ class worker {
     counters stats;
     /// The task being resumed right now (0 between tasks), for the blocked-worker monitor.
     std::atomic<task_id> running_id{0};
+    /// The stack of the task holding this worker, read by the monitor (stall_capture.hpp).
+    stall_capture stall;
     [[nodiscard]] std::size_t queue_depth() const { return local_.len(); }
     local_queue& queue() { return local_; }
 

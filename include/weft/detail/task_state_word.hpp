@@ -5,7 +5,8 @@
 //   scheduled      in a run queue (or being pushed into one); exactly one queue entry exists
 //   running        a worker owns the task: its fiber runs or is switching out, or it yielded
 //                  and waits in a run queue (the queue entry owns it; wakes only mark it
-//                  notified, so neither the yield nor the resumption needs a CAS)
+//                  notified, so neither the yield nor the resumption needs a CAS), or a
+//                  diagnostic borrowed the parked task to read its stack (try_borrow_parked)
 //   notified       woken while running: the worker requeues it after the switch-out
 //   complete       the outcome is written (release); nothing runs it again
 //   cancelled      abort was requested (sticky)
@@ -173,6 +174,26 @@ class task_state_word {
             if (word_.compare_exchange_weak(v, next, std::memory_order_acq_rel,
                                             std::memory_order_acquire)) {
                 return (v & notified) != 0;
+            }
+        }
+    }
+
+    // ---- a diagnostic reading a parked task's stack (runtime::dump with backtraces) ------
+
+    /// Borrows a parked task as a worker would own it: idle (started, and neither scheduled,
+    /// running nor complete) -> running. False, word unchanged, in any other state. While
+    /// borrowed the task is `running`, so a wake or an abort only marks it notified and no
+    /// worker can resume its fiber; the borrower gives it back with transition_to_idle() and,
+    /// when that returns true (woken meanwhile), owns the queue entry and must schedule it.
+    /// Ordering: acquire pairs with the switch-out's release in transition_to_idle, so the
+    /// saved fiber context is visible to the borrower.
+    bool try_borrow_parked() noexcept {
+        std::uint32_t s = word_.load(std::memory_order_acquire);
+        for (;;) {
+            if (!(s & started) || (s & (scheduled | running | complete))) return false;
+            if (word_.compare_exchange_weak(s, s | running, std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
+                return true;
             }
         }
     }

@@ -41,7 +41,9 @@ std::string format_prometheus(const runtime_metrics& m);
 /// `state` is "scheduled", "running", "suspended" or "finished". `name`, `waiting_on` and
 /// `suspended_at` are empty strings when the task has none (suspended_at is only set while
 /// suspended). Strings are escaped per RFC 8259; bytes of a name that are not valid UTF-8
-/// become U+FFFD, so the output is always valid UTF-8 JSON.
+/// become U+FFFD, so the output is always valid UTF-8 JSON. A task with a backtrace (a dump
+/// taken with weft::with_backtraces) also has `"backtrace":["#0 ...", ...]`, its frames as
+/// format_dump prints them; the key is absent otherwise.
 std::string format_dump_json(const std::vector<task_info>& tasks);
 
 }  // namespace weft

@@ -38,6 +38,7 @@ struct runtime_config {
     std::optional<std::uint64_t> seed;
     unhandled_exception_policy unhandled = unhandled_exception_policy::log;
     std::chrono::nanoseconds blocking_warning_threshold = std::chrono::milliseconds(100);
+    int stall_signal = -1;  // -1: SIGRTMIN + 3; 0: no stall backtraces
     std::function<void(const task_info&)> on_task_spawn;
     std::function<void(const task_info&)> on_task_terminate;
     fs::io_backend file_io = fs::io_backend::automatic;
@@ -80,6 +81,13 @@ class builder {
     /// A task that holds a worker longer than this without suspending is reported once on
     /// stderr, naming the task and where it was last resumed (default 100 ms; 0 disables).
     builder& blocking_warning_threshold(std::chrono::nanoseconds d);
+    /// The signal the blocked-worker monitor sends a worker thread to read the stack of the
+    /// task holding it, printed with the warning (default SIGRTMIN + 3; 0 turns the
+    /// backtrace off, not the warning). It must be a real-time signal (SIGRTMIN..SIGRTMAX)
+    /// that the program does not handle itself: weft installs its handler when the first
+    /// runtime with this signal starts, and leaves a signal that already has a handler
+    /// alone (then the warning comes without a backtrace).
+    builder& stall_signal(int signo);
     /// Called on the spawning thread for every task spawned (tracing integrations). Keep it
     /// cheap and non-blocking; it must not spawn. An exception thrown by `f` fails that spawn:
     /// the spawn call throws it and the task never runs.

@@ -76,6 +76,12 @@ class runtime {
     [[nodiscard]] runtime_metrics metrics() const;
     /// Every live task: id, name, state, spawn location, what it waits on and where.
     [[nodiscard]] std::vector<task_info> dump() const;
+    /// dump(), and for each suspended task (up to dump_backtrace_tasks of them) the stack
+    /// it parked with, symbolised (task_info::backtrace), Go-style: the task's own frames,
+    /// not only the call site of its wait. Each parked task is briefly borrowed (a wake
+    /// meanwhile is held back until the read ends, microseconds) and its stack unwound on the
+    /// calling thread; see docs/notes/diagnostics.md for the cost. Any thread, or a task.
+    [[nodiscard]] std::vector<task_info> dump(with_backtraces_t) const;
 
    private:
     friend class builder;

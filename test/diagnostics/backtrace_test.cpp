@@ -1,0 +1,274 @@
+// Backtraces: the stack of the task that blocks a worker (printed with the blocked-worker
+// warning) and the stacks of parked tasks (runtime::dump(with_backtraces)). The functions
+// the backtraces must name have external linkage and are never inlined, so they have a
+// symbol of their own.
+#include "support/bounded.hpp"
+#include "support/harness.hpp"
+
+#include <weft/diagnostics/exposition.hpp>
+#include <weft/sync/notify.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace weft_backtrace_test {
+
+// Holds its worker for `d` without suspending (on purpose: that is the stall).
+[[gnu::noinline]] void hold_the_worker_in_a_named_function(std::chrono::milliseconds d) {
+    const auto until = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+    asm volatile("" ::: "memory");  // not a tail call: this frame stays on the stack
+}
+
+[[gnu::noinline]] void park_in_a_named_sleep() {
+    weft::sleep_for(1h);
+    asm volatile("" ::: "memory");
+}
+
+[[gnu::noinline]] int park_in_a_named_notify_wait(weft::notify& n) {
+    n.notified();
+    asm volatile("" ::: "memory");
+    return 7;
+}
+
+}  // namespace weft_backtrace_test
+
+namespace {
+
+// Redirects fd 2 to a temporary file while alive.
+class stderr_capture {
+   public:
+    stderr_capture() {
+        std::fflush(stderr);
+        file_ = std::tmpfile();
+        saved_ = ::dup(2);
+        ::dup2(::fileno(file_), 2);
+    }
+    stderr_capture(const stderr_capture&) = delete;
+    stderr_capture& operator=(const stderr_capture&) = delete;
+    ~stderr_capture() { finish(); }
+    std::string finish() {
+        if (saved_ < 0) return {};
+        std::fflush(stderr);
+        ::dup2(saved_, 2);
+        ::close(saved_);
+        saved_ = -1;
+        std::rewind(file_);
+        std::string out;
+        char buf[4096];
+        while (std::size_t n = std::fread(buf, 1, sizeof buf, file_)) out.append(buf, n);
+        std::fclose(file_);
+        return out;
+    }
+
+   private:
+    std::FILE* file_ = nullptr;
+    int saved_ = -1;
+};
+
+const weft::task_info* find(const std::vector<weft::task_info>& d, weft::task_id id) {
+    for (const auto& t : d)
+        if (t.id == id) return &t;
+    return nullptr;
+}
+
+bool mentions(const std::vector<std::string>& frames, const std::string& what) {
+    return std::any_of(frames.begin(), frames.end(),
+                       [&](const std::string& f) { return f.find(what) != std::string::npos; });
+}
+
+// Waits (bounded) until every task in `ids` is suspended.
+bool all_suspended(const weft::runtime& rt, const std::vector<weft::task_id>& ids) {
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    for (;;) {
+        auto d = rt.dump();
+        bool ok = std::all_of(ids.begin(), ids.end(), [&](weft::task_id id) {
+            const weft::task_info* t = find(d, id);
+            return t && t->state == weft::task_state::suspended;
+        });
+        if (ok) return true;
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(1ms);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("the blocked-worker warning shows the stack of the code that blocks",
+          "[diagnostics][backtrace][stall]") {
+    stderr_capture cap;
+    {
+        auto rt = weft::builder::multi_thread()
+                      .worker_threads(2)
+                      .blocking_warning_threshold(40ms)
+                      .build();
+        rt.block_on([] {
+            weft::task_builder()
+                .name("hog")
+                .spawn([] {
+                    weft::yield_now();
+                    weft_backtrace_test::hold_the_worker_in_a_named_function(1000ms);
+                })
+                .join();
+        });
+    }
+    std::string err = cap.finish();
+    INFO(err);
+    auto first = err.find("has held worker");
+    REQUIRE(first != std::string::npos);
+    auto stack = err.find("its stack, innermost frame first:", first);
+    REQUIRE(stack != std::string::npos);
+    // The first warning's own stack names the function that holds the worker, with its file.
+    auto next_warning = err.find("weft: warning", stack);
+    std::string block = err.substr(stack, next_warning - stack);
+    CHECK_THAT(block, Catch::Contains("hold_the_worker_in_a_named_function"));
+    CHECK_THAT(block, Catch::Contains("backtrace_test.cpp"));
+    // Rate limit: the repeats come when the stall has doubled (80, 160, 320, 640 ms), not at
+    // every sample (every 20 ms): at most log2(1000 / 40) of them, and at least one (the
+    // first report, whose symbolisation loads the debug information, takes well under the
+    // remaining 960 ms).
+    std::size_t repeats = 0;
+    for (auto p = err.find("still holds worker"); p != std::string::npos;
+         p = err.find("still holds worker", p + 1)) {
+        ++repeats;
+    }
+    CHECK(repeats >= 1);
+    CHECK(repeats <= 4);
+    CHECK_THAT(err.substr(err.find("still holds worker")),
+               Catch::Contains("hold_the_worker_in_a_named_function"));
+}
+
+TEST_CASE("stall_signal 0 keeps the warning and drops the stack; a bad signal is refused",
+          "[diagnostics][backtrace][stall]") {
+    CHECK_THROWS_WITH(weft::builder::multi_thread().stall_signal(SIGUSR1).build(),
+                      Catch::Contains("stall_signal") && Catch::Contains("real-time"));
+    stderr_capture cap;
+    {
+        auto rt = weft::builder::multi_thread()
+                      .worker_threads(2)
+                      .blocking_warning_threshold(40ms)
+                      .stall_signal(0)
+                      .build();
+        rt.block_on([] {
+            weft::spawn([] {
+                weft_backtrace_test::hold_the_worker_in_a_named_function(150ms);
+            }).join();
+        });
+    }
+    std::string err = cap.finish();
+    INFO(err);
+    CHECK_THAT(err, Catch::Contains("has held worker"));
+    CHECK_THAT(err, !Catch::Contains("its stack"));
+}
+
+TEST_CASE("dump(with_backtraces) names the functions parked tasks wait in",
+          "[diagnostics][backtrace][dump]") {
+    auto rt = weft::test::make_runtime(2);
+    weft::notify n;
+    auto [sleeper, waiter] = rt.block_on([&n] {
+        auto s = weft::task_builder().name("sleeper").spawn(
+            [] { weft_backtrace_test::park_in_a_named_sleep(); });
+        auto w = weft::task_builder().name("waiter").spawn(
+            [&n] { return weft_backtrace_test::park_in_a_named_notify_wait(n); });
+        return std::pair(std::move(s), std::move(w));
+    });
+    std::vector<weft::task_id> ids{sleeper.id(), waiter.id()};
+    REQUIRE(all_suspended(rt, ids));
+
+    auto plain = rt.dump();
+    CHECK(find(plain, sleeper.id())->backtrace.empty());  // only on request
+
+    auto d = rt.dump(weft::with_backtraces);
+    const weft::task_info* s = find(d, sleeper.id());
+    const weft::task_info* w = find(d, waiter.id());
+    REQUIRE(s);
+    REQUIRE(w);
+    INFO(weft::format_dump(d));
+    CHECK(mentions(s->backtrace, "park_in_a_named_sleep"));
+    CHECK(mentions(s->backtrace, "backtrace_test.cpp"));
+    CHECK(mentions(w->backtrace, "park_in_a_named_notify_wait"));
+    CHECK(!mentions(w->backtrace, "park_in_a_named_sleep"));
+    CHECK(s->backtrace.size() <= weft::dump_backtrace_frames);
+    CHECK(s->backtrace.front().rfind("#0 ", 0) == 0);
+
+    // The text and JSON forms carry the frames.
+    std::string text = weft::format_dump(d);
+    CHECK_THAT(text, Catch::Contains("\n    #0 "));
+    CHECK_THAT(text, Catch::Contains("park_in_a_named_notify_wait"));
+    CHECK_THAT(weft::format_dump_json(d), Catch::Contains("\"backtrace\":[\"#0 "));
+
+    // Reading the stacks left the tasks as they were: the waiter still takes its wake and
+    // returns, the sleeper still takes its abort.
+    n.notify_one();
+    auto v =
+        weft::test::run_bounded(5000ms, [h = std::move(waiter)]() mutable { return h.join(); });
+    REQUIRE(v);
+    CHECK(*v == 7);
+    sleeper.abort();
+    auto aborted = weft::test::run_bounded(5000ms, [h = std::move(sleeper)]() mutable {
+        try {
+            h.join();
+            return false;
+        } catch (const weft::join_error& e) {
+            return e.is_cancelled();
+        }
+    });
+    REQUIRE(aborted);
+    CHECK(*aborted);
+}
+
+TEST_CASE("dumps with backtraces racing wakes lose no wake", "[diagnostics][backtrace][dump]") {
+    auto rt = weft::test::make_runtime(2);
+    const int rounds = static_cast<int>(weft::test::scaled(100000));
+    std::atomic<bool> done{false};
+    // Two tasks ping-pong through notify: every round parks each and wakes the other, so a
+    // dump's borrow often overlaps a wake (which it must hold back and then pass on).
+    auto a = std::make_shared<weft::notify>();
+    auto b = std::make_shared<weft::notify>();
+    auto ping = rt.spawn([a, b, rounds] {
+        for (int i = 0; i < rounds; ++i) {
+            b->notify_one();
+            weft_backtrace_test::park_in_a_named_notify_wait(*a);
+        }
+        return rounds;
+    });
+    auto pong = rt.spawn([a, b, rounds] {
+        for (int i = 0; i < rounds; ++i) {
+            weft_backtrace_test::park_in_a_named_notify_wait(*b);
+            a->notify_one();
+        }
+        return rounds;
+    });
+    std::size_t dumps = 0;
+    std::size_t read = 0;
+    std::thread dumper([&] {
+        while (!done.load()) {
+            auto d = rt.dump(weft::with_backtraces);
+            ++dumps;
+            for (const auto& t : d)
+                if (mentions(t.backtrace, "park_in_a_named_notify_wait")) ++read;
+        }
+    });
+    auto r = weft::test::run_bounded(20000ms, [p = std::move(ping), q = std::move(pong)]() mutable {
+        return p.join() + q.join();
+    });
+    done = true;
+    dumper.join();
+    REQUIRE(r);
+    CHECK(*r == 2 * rounds);
+    CHECK(dumps > 0);
+    CHECK(read > 0);  // some reads landed on a parked task
+}

@@ -40,6 +40,7 @@
 #include <weft/net/tcp_listener.hpp>
 #include <weft/net/tcp_stream.hpp>
 #include <weft/task/join_error.hpp>
+#include <weft/task/offload.hpp>
 #include <weft/task/this_task.hpp>
 #include <weft/time/timeout.hpp>
 
@@ -100,9 +101,32 @@ head_result read_head(net::tcp_stream& s, http::request_reader& reader, int& sta
     }
 }
 
-std::string error_response(int status, bool head_only = false, std::string_view extra = {}) {
-    std::string body = fmt::format("{} {}\n", status, http::reason_phrase(status));
+std::string error_response(int status, bool head_only = false, std::string_view extra = {},
+                           std::string_view why = {}) {
+    std::string body = fmt::format("{} {}\n{}", status, http::reason_phrase(status), why);
     return http::make_response(status, text_plain, body, head_only, extra);
+}
+
+// The `bt` parameter of a query string: nullopt when absent, else its value. Other
+// parameters are ignored, as on every route.
+std::optional<std::string_view> bt_parameter(std::string_view query) {
+    while (!query.empty()) {
+        std::string_view item = query.substr(0, query.find('&'));
+        query.remove_prefix(std::min(query.size(), item.size() + 1));
+        std::string_view key = item.substr(0, item.find('='));
+        if (key != "bt") continue;
+        return key.size() < item.size() ? item.substr(key.size() + 1) : std::string_view();
+    }
+    return std::nullopt;
+}
+
+// The dump for /tasks and /tasks.json; with backtraces (`?bt=1`) it is taken on the blocking
+// pool: reading and symbolising many stacks (the first symbolisation loads the debug
+// information) is no work for a worker.
+std::vector<task_info> dump_for(const server_state& st, bool backtraces) {
+    if (!backtraces) return st.sched->dump();
+    detail::scheduler* sched = st.sched;
+    return weft::offload([sched] { return sched->dump(true); });
 }
 
 // The response to a complete, well-formed request head.
@@ -129,6 +153,18 @@ std::string answer(const http::request_reader::request_type& req, const server_s
         return error_response(404, head_only);
     }
     if (method != "GET" && !head_only) return error_response(405, false, "Allow: GET, HEAD\r\n");
+    bool backtraces = false;
+    if (r == route::tasks || r == route::tasks_json) {
+        const std::size_t q = target.find('?');
+        if (auto bt = bt_parameter(q == std::string_view::npos ? std::string_view()
+                                                               : target.substr(q + 1))) {
+            if (*bt != "0" && *bt != "1") {
+                return error_response(400, head_only, {},
+                                      "the bt parameter is 0 (no backtraces) or 1 (backtraces)\n");
+            }
+            backtraces = *bt == "1";
+        }
+    }
 
     switch (r) {
         case route::page:
@@ -143,10 +179,11 @@ std::string answer(const http::request_reader::request_type& req, const server_s
             return http::make_response(200, prometheus_content_type,
                                        format_prometheus(st.sched->metrics()), head_only);
         case route::tasks:
-            return http::make_response(200, text_plain, format_dump(st.sched->dump()), head_only);
-        case route::tasks_json:
-            return http::make_response(200, "application/json", format_dump_json(st.sched->dump()),
+            return http::make_response(200, text_plain, format_dump(dump_for(st, backtraces)),
                                        head_only);
+        case route::tasks_json:
+            return http::make_response(200, "application/json",
+                                       format_dump_json(dump_for(st, backtraces)), head_only);
     }
     return error_response(500, head_only);
 }

@@ -75,7 +75,10 @@ std::string render(detail::scheduler& s, int signo) {
         "{} blocking threads ({} idle), {} polls, {} steals\n",
         signal_name(signo), m.workers, m.alive_tasks, m.spawned_tasks, m.global_queue_depth,
         m.blocking_threads, m.idle_blocking_threads, polls, steals);
-    out += format_dump(s.dump());
+    // With backtraces, as Go's SIGQUIT dump: the moment someone sends the signal is the
+    // moment they want to know where each task is stuck in their code (the cost is bounded by
+    // dump_backtrace_tasks and dump_backtrace_frames).
+    out += format_dump(s.dump(true));
     return out;
 }
 

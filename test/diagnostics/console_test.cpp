@@ -28,6 +28,15 @@
 using namespace std::chrono_literals;
 using weft::test::http_get;
 using weft::test::http_raw;
+
+// A parked task's frame the console's backtraces must name (external linkage, never inlined:
+// it has a symbol of its own).
+namespace weft_console_test {
+[[gnu::noinline]] void park_in_a_named_console_frame() {
+    weft::sleep_for(1h);
+    asm volatile("" ::: "memory");
+}
+}  // namespace weft_console_test
 using weft::test::raw_client;
 
 namespace {
@@ -309,6 +318,59 @@ TEST_CASE("GET /tasks.json is valid JSON with each task's fields", "[diagnostics
     CHECK(names.count("parked-3") == 1);
     CHECK(names.count("weft::console") == 1);
     CHECK(names.count("weft::console connection") == 1);
+}
+
+TEST_CASE("GET /tasks?bt=1 adds each parked task's stack", "[diagnostics][console][backtrace]") {
+    parked_runtime p(2);
+    p.rt.block_on([&] {
+        p.tasks.push_back(weft::task_builder().name("deep").spawn(
+            weft_console_test::park_in_a_named_console_frame));
+    });
+    ++p.count;
+    weft::console c = weft::console::start(p.rt);
+    REQUIRE(settle(p, 1));
+    REQUIRE(parked_runtime::wait_until([&] {
+        for (const auto& t : p.rt.dump())
+            if (t.name == "deep") return t.state == weft::task_state::suspended;
+        return false;
+    }));
+
+    auto r = http_get(port_of(c), "/tasks?bt=1");
+    INFO(r.raw);
+    REQUIRE(r.status == 200);
+    auto at = r.body.find("'deep' [suspended]");
+    REQUIRE(at != std::string::npos);
+    // The task's frames follow its line, indented, down to the function it parked in.
+    auto next_task = r.body.find("\ntask ", at);
+    std::string deep = r.body.substr(at, next_task - at);
+    CHECK_THAT(deep, Catch::Contains("\n    #0 "));
+    CHECK_THAT(deep, Catch::Contains("weft_console_test::park_in_a_named_console_frame"));
+    CHECK_THAT(r.body, Catch::Contains("park_forever"));  // the other parked tasks' frames
+
+    auto plain = http_get(port_of(c), "/tasks?bt=0");
+    REQUIRE(plain.status == 200);
+    CHECK_THAT(plain.body, !Catch::Contains("    #0 "));
+    CHECK_THAT(http_get(port_of(c), "/tasks").body, !Catch::Contains("    #0 "));
+
+    auto js = http_get(port_of(c), "/tasks.json?x=2&bt=1");
+    REQUIRE(js.status == 200);
+    weft::test::json_value doc;
+    REQUIRE_NOTHROW(doc = weft::test::json_parser::parse(js.body));
+    bool found = false;
+    for (const auto& t : doc["tasks"].arr()) {
+        if (t["name"].str() != "deep") continue;
+        found = true;
+        REQUIRE(t.obj().count("backtrace") == 1);
+        bool named = false;
+        for (const auto& f : t["backtrace"].arr())
+            named |= f.str().find("park_in_a_named_console_frame") != std::string::npos;
+        CHECK(named);
+    }
+    CHECK(found);
+
+    auto bad = http_get(port_of(c), "/tasks?bt=yes");
+    CHECK(bad.status == 400);
+    CHECK_THAT(bad.body, Catch::Contains("bt parameter"));
 }
 
 TEST_CASE("GET / serves a self-contained page that polls the metrics and the tasks",

@@ -20,6 +20,14 @@
 
 using namespace std::chrono_literals;
 
+// A frame the SIGQUIT dump's backtrace must name (external linkage, never inlined).
+namespace weft_sigquit_test {
+[[gnu::noinline]] void park_in_a_named_sigquit_frame() {
+    weft::sleep_for(1h);
+    asm volatile("" ::: "memory");
+}
+}  // namespace weft_sigquit_test
+
 namespace {
 
 constexpr unsigned park_line = __LINE__ + 1;
@@ -118,6 +126,32 @@ TEST_CASE("dump_on_signal prints the task dump to stderr on SIGQUIT", "[diagnost
                                           std::source_location::current().file_name(), park_line)));
     // Uninstalled: SIGQUIT has its default action again.
     CHECK(is_default_action(SIGQUIT));
+}
+
+TEST_CASE("the SIGQUIT dump shows each parked task's stack", "[diagnostics][signal][backtrace]") {
+    auto rt = weft::test::make_runtime(2);
+    rt.block_on([] {
+        weft::task_builder()
+            .name("sigquit-deep")
+            .spawn(weft_sigquit_test::park_in_a_named_sigquit_frame);
+    });
+    stderr_capture cap;
+    weft::signal_dump_guard guard = weft::dump_on_signal(rt.handle());
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto d = rt.dump();
+        if (!d.empty() && d[0].state == weft::task_state::suspended) break;
+        std::this_thread::sleep_for(5ms);
+    }
+    REQUIRE(std::raise(SIGQUIT) == 0);
+    bool printed = cap.wait_for("weft_sigquit_test::park_in_a_named_sigquit_frame");
+    std::string text = cap.contents();
+    guard.reset();
+    cap.restore();
+    INFO(text);
+    CHECK(printed);
+    CHECK_THAT(text, Catch::Contains("'sigquit-deep' [suspended]"));
+    CHECK_THAT(text, Catch::Contains("\n    #0 "));
 }
 
 TEST_CASE("dump_on_signal dumps on every delivery until uninstalled", "[diagnostics][signal]") {

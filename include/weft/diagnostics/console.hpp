@@ -53,6 +53,9 @@ struct console_options {
 /// - `/metrics`    format_prometheus(metrics()) (Prometheus text format 0.0.4);
 /// - `/tasks`      format_dump(dump()), text/plain;
 /// - `/tasks.json` format_dump_json(dump()).
+/// `/tasks?bt=1` and `/tasks.json?bt=1` dump with weft::with_backtraces (each parked task's
+/// stack; taken on the blocking pool, not on a worker); `bt=0` is the plain dump, any other
+/// value of `bt` a 400.
 /// Any other path gets 404, a malformed request 400, a request head over
 /// console_options::max_request_head 431, an HTTP major version other than 1 505 (HTTP/1.0
 /// and HTTP/1.1 are served; another 1.x is malformed to the parser, 400). Every response

@@ -42,11 +42,15 @@ class signal_dump_guard {
 
 /// From now until the returned guard is destroyed, each delivery of `signo` to the process
 /// writes to stderr a one-line metrics summary of `h`'s runtime followed by its task dump
-/// (format_dump of what runtime::dump() returns), e.g. after `kill -QUIT <pid>`:
+/// with each parked task's stack (format_dump of what runtime::dump(with_backtraces)
+/// returns), e.g. after `kill -QUIT <pid>`:
 ///
 ///     weft: SIGQUIT: dump of the runtime: 2 workers, 5 alive tasks, 31 spawned, ...
 ///     5 task(s)
 ///     task 3 'acceptor' [suspended] spawned at main.cpp:40, waiting on io at main.cpp:44
+///         #0 weft::detail::worker::suspend(...) at lib/scheduler/worker.cpp:571
+///         ...
+///         #6 accept_loop(weft::net::tcp_listener&) at main.cpp:44
 ///
 /// The process keeps running. The signal is received by a helper thread of the guard (an
 /// asio::signal_set on its own io_context), not by the runtime's workers, so the dump is

@@ -40,6 +40,9 @@ weft_switch_context:
     movq    %rsi, %rdx
     movq    %rax, %rdi
     jmp     *%r8
+    .globl  weft_switch_context_end
+    .hidden weft_switch_context_end
+weft_switch_context_end:
     .cfi_endproc
     .size   weft_switch_context, .-weft_switch_context
 
@@ -95,6 +98,7 @@ weft_transfer weft_switch_context(void* to, void* data) noexcept;
 void weft_context_start() noexcept;
 void weft_on_context_start() noexcept;
 void weft_on_context_return() noexcept;
+void weft_switch_context_end() noexcept;
 }
 
 namespace weft::detail {
@@ -142,6 +146,12 @@ void run_on_context_stack(void* ctx, void (*fn)(void*), void* arg) noexcept {
     weft_switch_context(sp, nullptr);
 }
 
+bool in_switch_context(const void* pc) noexcept {
+    auto p = reinterpret_cast<std::uintptr_t>(pc);
+    return p >= reinterpret_cast<std::uintptr_t>(&weft_switch_context) &&
+           p < reinterpret_cast<std::uintptr_t>(&weft_switch_context_end);
+}
+
 const void* run_on_context_stack_return_address() noexcept {
     return reinterpret_cast<const void*>(&weft_on_context_return);
 }
@@ -167,6 +177,14 @@ context_transfer switch_context(void* to, void* data) noexcept {
 }
 
 void run_on_context_stack(void*, void (*)(void*), void*) noexcept {}
+
+bool in_switch_context(const void*) noexcept { return false; }
+
+bool in_switch_context(const void* pc) noexcept {
+    auto p = reinterpret_cast<std::uintptr_t>(pc);
+    return p >= reinterpret_cast<std::uintptr_t>(&weft_switch_context) &&
+           p < reinterpret_cast<std::uintptr_t>(&weft_switch_context_end);
+}
 
 const void* run_on_context_stack_return_address() noexcept { return nullptr; }
 

@@ -50,6 +50,11 @@ inline constexpr bool can_run_on_context_stack =
 /// can_run_on_context_stack; elsewhere it does nothing.
 void run_on_context_stack(void* ctx, void (*fn)(void*), void* arg) noexcept;
 
+/// Whether `pc` is inside the switch itself, whose few instructions have no unwind
+/// information for the moment between its pushes and its pops (the stack pointer is moving
+/// between two stacks): an unwinder must not start there (stall_capture checks it).
+bool in_switch_context(const void* pc) noexcept;
+
 /// The return address of the call run_on_context_stack makes: the frame an unwinder started
 /// inside `fn` meets just before it reaches `ctx`'s own frames (nullptr where unsupported).
 const void* run_on_context_stack_return_address() noexcept;

@@ -605,14 +605,11 @@ void scheduler::dump_backtraces(std::vector<task_header*>& parked,
         void* pcs[dump_backtrace_frames + 8];
         const char* missing = nullptr;
     };
-    std::vector<raw> stacks(parked.size());
-    for (std::size_t k = 0; k < parked.size(); ++k) {
+    // Only the tasks that are read get a buffer: a runtime may have a million parked tasks.
+    std::vector<raw> stacks(std::min(parked.size(), dump_backtrace_tasks));
+    for (std::size_t k = 0; k < stacks.size(); ++k) {
         task_header* t = parked[k];
         raw& r = stacks[k];
-        if (k >= dump_backtrace_tasks) {
-            r.missing = "(no backtrace: over the dump's limit of dump_backtrace_tasks)";
-            continue;
-        }
         // safety: while borrowed the task is marked running, and a marked-running task is
         // resumed by nobody: wakes and aborts only set `notified`, and no queue holds it
         // (idle meant no queue entry). So its fiber stays parked at the context it saved,
@@ -643,7 +640,10 @@ void scheduler::dump_backtraces(std::vector<task_header*>& parked,
         task_header* t = parked[k];
         while (info != out.end() && info->id != t->id_) ++info;
         if (info != out.end()) {
-            if (stacks[k].missing) {
+            if (k >= stacks.size()) {
+                info->backtrace.emplace_back(
+                    "(no backtrace: over the dump's limit of dump_backtrace_tasks)");
+            } else if (stacks[k].missing) {
                 info->backtrace.emplace_back(stacks[k].missing);
             } else {
                 info->backtrace = sym.frames(stacks[k].pcs, stacks[k].n, false);

@@ -2,6 +2,7 @@
 #include "stall_capture.hpp"
 
 #include "../diagnostics/backtrace.hpp"
+#include "../fiber/context.hpp"
 #include "thread_context.hpp"
 #include "worker.hpp"
 
@@ -56,7 +57,10 @@ void stall_capture::on_signal(task_id running, const void* interrupted_at) noexc
         return;  // a late or stray signal
     }
     std::size_t n = 0;
-    if (running == for_task_.load(std::memory_order_relaxed)) {
+    // Interrupted inside the fiber switch, the unwinder would read the half-switched stack
+    // with the wrong rules (the switch's assembly describes no push): no stack this time.
+    if (running == for_task_.load(std::memory_order_relaxed) &&
+        !in_switch_context(interrupted_at)) {
         n = capture_backtrace(pcs_, slots);
         // The handler's own frames and the kernel's signal frame come first: keep the stack
         // from the interrupted instruction on (all of it if that is not found).

@@ -9,6 +9,7 @@
 #include <weft/sync/notify.hpp>
 
 #include <catch2/catch.hpp>
+#include <fmt/core.h>
 
 #include <unistd.h>
 
@@ -42,6 +43,17 @@ namespace weft_backtrace_test {
     n.notified();
     asm volatile("" ::: "memory");
     return 7;
+}
+
+// Parks `depth` calls deep (each call keeps its frame: code follows it).
+[[gnu::noinline]] int park_deep_in_recursion(int depth) {
+    if (depth == 0) {
+        weft::sleep_for(1h);
+        return 0;
+    }
+    int r = park_deep_in_recursion(depth - 1);
+    asm volatile("" ::: "memory");
+    return r + 1;
 }
 
 }  // namespace weft_backtrace_test
@@ -272,4 +284,43 @@ TEST_CASE("dumps with backtraces racing wakes lose no wake", "[diagnostics][back
     CHECK(*r == 2 * rounds);
     CHECK(dumps > 0);
     CHECK(read > 0);  // some reads landed on a parked task
+}
+
+TEST_CASE("a dump with backtraces keeps its bounds: frames per task, tasks per dump",
+          "[diagnostics][backtrace][dump]") {
+    auto rt = weft::test::make_runtime(2);
+    const std::size_t n = weft::dump_backtrace_tasks + 20;
+    auto handles = rt.block_on([n] {
+        std::vector<weft::join_handle<int>> hs;
+        hs.push_back(weft::spawn([] { return weft_backtrace_test::park_deep_in_recursion(60); }));
+        for (std::size_t i = 1; i < n; ++i)
+            hs.push_back(
+                weft::spawn([] { return weft_backtrace_test::park_deep_in_recursion(0); }));
+        return hs;
+    });
+    std::vector<weft::task_id> ids;
+    for (const auto& h : handles) ids.push_back(h.id());
+    REQUIRE(all_suspended(rt, ids));
+
+    auto d = rt.dump(weft::with_backtraces);
+    std::size_t read = 0, over_limit = 0;
+    for (weft::task_id id : ids) {
+        const weft::task_info* t = find(d, id);
+        REQUIRE(t);
+        REQUIRE(!t->backtrace.empty());
+        if (t->backtrace[0].rfind("#0 ", 0) == 0) {
+            ++read;
+            CHECK(mentions(t->backtrace, "park_deep_in_recursion"));
+        } else if (t->backtrace[0].find("dump_backtrace_tasks") != std::string::npos) {
+            ++over_limit;
+        }
+    }
+    CHECK(read == weft::dump_backtrace_tasks);
+    CHECK(over_limit == n - weft::dump_backtrace_tasks);
+    // The deep one (the lowest id: spawned first) is cut at the innermost 32 frames.
+    const weft::task_info* deep = find(d, ids[0]);
+    CHECK(deep->backtrace.size() == weft::dump_backtrace_frames);
+    CHECK(deep->backtrace.back().rfind(fmt::format("#{} ", weft::dump_backtrace_frames - 1), 0) ==
+          0);
+    for (auto& h : handles) h.abort();
 }

@@ -86,7 +86,9 @@ class builder {
     /// backtrace off, not the warning). It must be a real-time signal (SIGRTMIN..SIGRTMAX)
     /// that the program does not handle itself: weft installs its handler when the first
     /// runtime with this signal starts, and leaves a signal that already has a handler
-    /// alone (then the warning comes without a backtrace).
+    /// alone (then the warning comes without a backtrace). The signal interrupts the blocking
+    /// code: a call Linux does not restart after a handler (`poll`, `select`, `epoll_wait`,
+    /// `nanosleep`) fails with EINTR there (docs/notes/diagnostics.md).
     builder& stall_signal(int signo);
     /// Called on the spawning thread for every task spawned (tracing integrations). Keep it
     /// cheap and non-blocking; it must not spawn. An exception thrown by `f` fails that spawn:

@@ -80,7 +80,9 @@ class runtime {
     /// it parked with, symbolised (task_info::backtrace), Go-style: the task's own frames,
     /// not only the call site of its wait. Each parked task is briefly borrowed (a wake
     /// meanwhile is held back until the read ends, microseconds) and its stack unwound on the
-    /// calling thread; see docs/notes/diagnostics.md for the cost. Any thread, or a task.
+    /// calling thread; see docs/notes/diagnostics.md for the cost. Any thread; from a task,
+    /// call it through weft::offload: the first symbolisation in a process loads the debug
+    /// information, which would hold the worker (a fraction of a second).
     [[nodiscard]] std::vector<task_info> dump(with_backtraces_t) const;
 
    private:

@@ -180,12 +180,6 @@ void run_on_context_stack(void*, void (*)(void*), void*) noexcept {}
 
 bool in_switch_context(const void*) noexcept { return false; }
 
-bool in_switch_context(const void* pc) noexcept {
-    auto p = reinterpret_cast<std::uintptr_t>(pc);
-    return p >= reinterpret_cast<std::uintptr_t>(&weft_switch_context) &&
-           p < reinterpret_cast<std::uintptr_t>(&weft_switch_context_end);
-}
-
 const void* run_on_context_stack_return_address() noexcept { return nullptr; }
 
 }  // namespace weft::detail

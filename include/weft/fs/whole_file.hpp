@@ -8,14 +8,15 @@
 
 namespace weft::fs {
 
-/// Reads the whole file at `path`. In a task the read runs on the runtime's blocking pool
-/// while only the task waits (Linux has no readiness for regular files, and Asio's io_uring
-/// backend is a build-wide switch weft does not impose); on any other thread that may block
-/// it runs inline. Errors: std::filesystem::filesystem_error naming the path (and the
+/// Reads the whole file at `path`. In a task only the task waits: on the io_uring backend
+/// (builder::file_io) its worker submits open and reads to its own ring, on the thread_pool
+/// backend the whole read is one job on the blocking pool; on any other thread that may
+/// block it runs inline. Errors: std::filesystem::filesystem_error naming the path (and the
 /// errno, e.g. no_such_file_or_directory). From an Asio handler on a worker:
 /// std::logic_error.
-/// **Cancellation**: a cancellation point; an abort while the read runs waits for it to
-/// finish (it cannot be interrupted), discards the data and throws task_cancelled.
+/// **Cancellation**: a cancellation point; an abort while the read runs lets the call in
+/// flight finish (or, on io_uring, cancels it where the kernel can), discards the data and
+/// throws task_cancelled.
 std::string read(const std::filesystem::path& path,
                  std::source_location where = std::source_location::current());
 

@@ -4,6 +4,7 @@
 // symbol of their own.
 #include "support/bounded.hpp"
 #include "support/harness.hpp"
+#include "support/stderr_capture.hpp"
 
 #include <weft/diagnostics/exposition.hpp>
 #include <weft/sync/notify.hpp>
@@ -68,49 +69,6 @@ namespace weft_backtrace_test {
 
 namespace {
 
-// Redirects fd 2 to a temporary file while alive.
-class stderr_capture {
-   public:
-    stderr_capture() {
-        std::fflush(stderr);
-        file_ = std::tmpfile();
-        saved_ = ::dup(2);
-        ::dup2(::fileno(file_), 2);
-    }
-    stderr_capture(const stderr_capture&) = delete;
-    stderr_capture& operator=(const stderr_capture&) = delete;
-    ~stderr_capture() { finish(); }
-    /// What was written so far.
-    std::string contents() const {
-        std::string out;
-        char buf[4096];
-        off_t off = 0;
-        for (;;) {
-            ssize_t n = ::pread(::fileno(file_), buf, sizeof buf, off);
-            if (n <= 0) return out;
-            out.append(buf, static_cast<std::size_t>(n));
-            off += n;
-        }
-    }
-    std::string finish() {
-        if (saved_ < 0) return {};
-        std::fflush(stderr);
-        ::dup2(saved_, 2);
-        ::close(saved_);
-        saved_ = -1;
-        std::rewind(file_);
-        std::string out;
-        char buf[4096];
-        while (std::size_t n = std::fread(buf, 1, sizeof buf, file_)) out.append(buf, n);
-        std::fclose(file_);
-        return out;
-    }
-
-   private:
-    std::FILE* file_ = nullptr;
-    int saved_ = -1;
-};
-
 const weft::task_info* find(const std::vector<weft::task_info>& d, weft::task_id id) {
     for (const auto& t : d)
         if (t.id == id) return &t;
@@ -141,7 +99,7 @@ bool all_suspended(const weft::runtime& rt, const std::vector<weft::task_id>& id
 
 TEST_CASE("the blocked-worker warning shows the stack of the code that blocks",
           "[diagnostics][backtrace][stall]") {
-    stderr_capture cap;
+    weft::test::stderr_capture cap;
     // The task holds its worker for 1 s and until the first repeat is out (or 15 s passed):
     // how long the first report takes (it loads the debug information: slow under the
     // sanitizers and on a loaded machine) does not decide whether a repeat comes, and the
@@ -205,7 +163,7 @@ TEST_CASE("stall_signal 0 keeps the warning and drops the stack; a bad signal is
           "[diagnostics][backtrace][stall]") {
     CHECK_THROWS_WITH(weft::builder::multi_thread().stall_signal(SIGUSR1).build(),
                       Catch::Contains("stall_signal") && Catch::Contains("real-time"));
-    stderr_capture cap;
+    weft::test::stderr_capture cap;
     {
         auto rt = weft::builder::multi_thread()
                       .worker_threads(2)

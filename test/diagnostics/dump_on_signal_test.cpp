@@ -1,6 +1,7 @@
 // dump_on_signal: raise() the signal in this process with fd 2 redirected to a temporary
 // file, and read the dump back from it.
 #include "support/harness.hpp"
+#include "support/stderr_capture.hpp"
 
 #include <weft/console.hpp>
 #include <weft/signal.hpp>
@@ -33,56 +34,6 @@ namespace {
 constexpr unsigned park_line = __LINE__ + 1;
 void park_forever() { weft::sleep_for(1h); }
 
-// Redirects fd 2 to a temporary file while alive; contents() reads what was written so far.
-class stderr_capture {
-   public:
-    stderr_capture() {
-        std::fflush(stderr);
-        file_ = std::tmpfile();
-        saved_ = ::dup(2);
-        ::dup2(::fileno(file_), 2);
-    }
-    stderr_capture(const stderr_capture&) = delete;
-    stderr_capture& operator=(const stderr_capture&) = delete;
-    ~stderr_capture() { restore(); }
-
-    std::string contents() const {
-        std::string out;
-        char buf[4096];
-        off_t off = 0;
-        for (;;) {
-            ssize_t n = ::pread(::fileno(file_), buf, sizeof buf, off);
-            if (n <= 0) return out;
-            out.append(buf, static_cast<std::size_t>(n));
-            off += n;
-        }
-    }
-    /// Waits (up to 5 s) until the captured text contains `what` `times` times.
-    bool wait_for(const std::string& what, std::size_t times = 1) const {
-        auto deadline = std::chrono::steady_clock::now() + 5s;
-        for (;;) {
-            std::string s = contents();
-            std::size_t n = 0;
-            for (std::size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
-            if (n >= times) return true;
-            if (std::chrono::steady_clock::now() > deadline) return false;
-            std::this_thread::sleep_for(5ms);
-        }
-    }
-    void restore() {
-        if (saved_ < 0) return;
-        std::fflush(stderr);
-        ::dup2(saved_, 2);
-        ::close(saved_);
-        saved_ = -1;
-        std::fclose(file_);
-    }
-
-   private:
-    std::FILE* file_ = nullptr;
-    int saved_ = -1;
-};
-
 bool is_default_action(int signo) {
     struct sigaction sa {};
     ::sigaction(signo, nullptr, &sa);
@@ -96,7 +47,7 @@ TEST_CASE("dump_on_signal prints the task dump to stderr on SIGQUIT", "[diagnost
     rt.block_on([] { weft::task_builder().name("sigquit-parked").spawn(park_forever); });
     std::string text;
     {
-        stderr_capture cap;
+        weft::test::stderr_capture cap;
         weft::signal_dump_guard guard = weft::dump_on_signal(rt.handle());
         REQUIRE(guard.is_installed());
         // Let the task reach its sleep, so the dump shows where it waits.
@@ -135,7 +86,7 @@ TEST_CASE("the SIGQUIT dump shows each parked task's stack", "[diagnostics][sign
             .name("sigquit-deep")
             .spawn(weft_sigquit_test::park_in_a_named_sigquit_frame);
     });
-    stderr_capture cap;
+    weft::test::stderr_capture cap;
     weft::signal_dump_guard guard = weft::dump_on_signal(rt.handle());
     auto deadline = std::chrono::steady_clock::now() + 5s;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -160,7 +111,7 @@ TEST_CASE("dump_on_signal dumps on every delivery until uninstalled", "[diagnost
         for (int i = 0; i < 3; ++i)
             weft::task_builder().name(fmt::format("usr2-{}", i)).spawn(park_forever);
     });
-    stderr_capture cap;
+    weft::test::stderr_capture cap;
     weft::signal_dump_guard guard = weft::dump_on_signal(rt.handle(), SIGUSR2);
     CHECK_FALSE(is_default_action(SIGUSR2));
     REQUIRE(std::raise(SIGUSR2) == 0);
@@ -182,7 +133,7 @@ TEST_CASE("dump_on_signal dumps on every delivery until uninstalled", "[diagnost
 TEST_CASE("dump_on_signal coexists with weft::signal::wait for the same signal",
           "[diagnostics][signal]") {
     auto rt = weft::test::make_runtime(2);
-    stderr_capture cap;
+    weft::test::stderr_capture cap;
     weft::signal_dump_guard guard = weft::dump_on_signal(rt.handle(), SIGUSR1);
     auto waiter = rt.spawn([] { return weft::signal::wait({SIGUSR1}); });
     // Wait until the waiter is parked in signal::wait (its set is then registered).
@@ -214,7 +165,7 @@ TEST_CASE("dump_on_signal rejects signals it cannot catch", "[diagnostics][signa
 
 TEST_CASE("a dump_on_signal guard may outlive its runtime", "[diagnostics][signal]") {
     weft::signal_dump_guard guard;
-    stderr_capture cap;
+    weft::test::stderr_capture cap;
     {
         auto rt = weft::test::make_runtime(2);
         guard = weft::dump_on_signal(rt.handle(), SIGUSR2);

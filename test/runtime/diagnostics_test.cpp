@@ -1,5 +1,6 @@
 // Task hooks and the blocked-worker warning.
 #include "support/harness.hpp"
+#include "support/stderr_capture.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -17,31 +18,6 @@
 using namespace std::chrono_literals;
 
 namespace {
-// Captures what the process writes to stderr while alive.
-class stderr_capture {
-   public:
-    stderr_capture() {
-        std::fflush(stderr);
-        file_ = std::tmpfile();
-        saved_ = ::dup(2);
-        ::dup2(::fileno(file_), 2);
-    }
-    std::string finish() {
-        std::fflush(stderr);
-        ::dup2(saved_, 2);
-        ::close(saved_);
-        std::rewind(file_);
-        std::string out;
-        char buf[4096];
-        while (std::size_t n = std::fread(buf, 1, sizeof buf, file_)) out.append(buf, n);
-        std::fclose(file_);
-        return out;
-    }
-
-   private:
-    std::FILE* file_ = nullptr;
-    int saved_ = -1;
-};
 
 std::size_t count(const std::string& s, const std::string& what) {
     std::size_t n = 0;
@@ -76,7 +52,7 @@ TEST_CASE("on_task_spawn and on_task_terminate see every task", "[runtime][hooks
 }
 
 TEST_CASE("a throwing on_task_terminate hook is reported and ignored", "[runtime][hooks]") {
-    stderr_capture cap;
+    weft::test::stderr_capture cap;
     int sum = 0;
     {
         auto rt = weft::builder::multi_thread()
@@ -104,7 +80,7 @@ TEST_CASE("a throwing on_task_terminate hook is reported and ignored", "[runtime
 }
 
 TEST_CASE("a task that blocks its worker is reported once, by name", "[runtime][blocking]") {
-    stderr_capture cap;
+    weft::test::stderr_capture cap;
     {
         auto rt = weft::builder::multi_thread()
                       .worker_threads(2)
@@ -129,7 +105,7 @@ TEST_CASE("a task that blocks its worker is reported once, by name", "[runtime][
 }
 
 TEST_CASE("a well-behaved runtime produces no blocking warning", "[runtime][blocking]") {
-    stderr_capture cap;
+    weft::test::stderr_capture cap;
     {
         auto rt = weft::builder::multi_thread()
                       .worker_threads(2)

@@ -112,6 +112,25 @@ void print_counters(std::string_view name, const weft::runtime_metrics& a,
                      static_cast<unsigned long long>(y.steal_operations - x.steal_operations),
                      static_cast<unsigned long long>(y.parks - x.parks),
                      static_cast<unsigned long long>(y.overflows - x.overflows));
+        if (b.latency_histograms) {
+            // Over the workload only: the difference of the two snapshots, bucket by bucket.
+            auto over = [](weft::latency_histogram before, const weft::latency_histogram& after) {
+                weft::latency_histogram d;
+                for (std::size_t k = 0; k < weft::latency_histogram::buckets; ++k) {
+                    d.counts[k] = after.counts[k] - before.counts[k];
+                    d.count += d.counts[k];
+                }
+                return d;
+            };
+            const auto sched = over(x.schedule_latency, y.schedule_latency);
+            const auto run = over(x.run_time, y.run_time);
+            std::fprintf(stderr,
+                         ",\"w%zu_latency\":{\"sched_p50_ns\":%lld,\"sched_p99_ns\":%lld,"
+                         "\"run_p99_ns\":%lld}",
+                         i, static_cast<long long>(sched.quantile_bound(0.5).count()),
+                         static_cast<long long>(sched.quantile_bound(0.99).count()),
+                         static_cast<long long>(run.quantile_bound(0.99).count()));
+        }
     }
     std::fputs("}\n", stderr);
 }
@@ -166,7 +185,12 @@ int main(int argc, char** argv) {
     // file rows build their own runtimes, and this one would only idle beside them.
     std::optional<weft::runtime> rt;
     if (!std::ranges::all_of(wanted, is_file_row_str)) {
-        rt.emplace(weft::builder::multi_thread().worker_threads(2).build());
+        // WEFT_BENCH_HISTOGRAMS=1: the workers keep latency histograms (their cost is what
+        // docs/performance.md measures with it); printed on stderr after each workload when
+        // WEFT_BENCH_METRICS is set too.
+        const bool histograms = std::getenv("WEFT_BENCH_HISTOGRAMS") != nullptr;
+        rt.emplace(
+            weft::builder::multi_thread().worker_threads(2).latency_histograms(histograms).build());
     }
 
     auto run = [&](std::string_view name) {

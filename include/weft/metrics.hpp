@@ -4,6 +4,8 @@
 
 #include <weft/task/task_id.hpp>
 
+#include <array>
+#include <bit>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +16,42 @@
 
 namespace weft {
 
+/// A fixed-bucket histogram of durations, as the runtime keeps them per worker when
+/// builder::latency_histograms is on (worker_metrics::schedule_latency and run_time).
+///
+/// Bucket `i < buckets - 1` counts the durations in (upper_bound(i - 1), upper_bound(i)]:
+/// powers of two from 256 ns to 2^30 ns (about 1.07 s), so each bucket is twice as wide as the
+/// one before, and the last bucket counts everything longer. The bounds are fixed, so
+/// histograms of different workers and different runtimes add up bucket by bucket.
+struct latency_histogram {
+    /// Number of buckets, the unbounded last one included.
+    static constexpr std::size_t buckets = 24;
+    /// Inclusive upper bound of bucket `i` (2^(8+i) ns); nanoseconds::max() for the last one.
+    static constexpr std::chrono::nanoseconds upper_bound(std::size_t i) noexcept {
+        return i + 1 >= buckets ? std::chrono::nanoseconds::max()
+                                : std::chrono::nanoseconds(std::int64_t{1} << (8 + i));
+    }
+    /// The bucket a duration of `ns` nanoseconds falls in.
+    static constexpr std::size_t bucket_of(std::uint64_t ns) noexcept {
+        if (ns <= 256) return 0;
+        // ns in (2^(k-1), 2^k] has bit_width(ns - 1) == k, and bucket k - 8 ends at 2^k.
+        const auto k = static_cast<std::size_t>(std::bit_width(ns - 1));
+        return k - 8 < buckets ? k - 8 : buckets - 1;
+    }
+
+    /// Durations per bucket (not cumulative).
+    std::array<std::uint64_t, buckets> counts{};
+    /// Durations recorded (the sum of counts).
+    std::uint64_t count = 0;
+    /// Their sum.
+    std::chrono::nanoseconds sum{0};
+
+    /// The upper bound of the bucket holding the q-quantile (0 <= q <= 1), so the true
+    /// quantile is at most this and more than half of it; zero when nothing was recorded, and
+    /// nanoseconds::max() when it falls in the unbounded bucket.
+    [[nodiscard]] std::chrono::nanoseconds quantile_bound(double q) const noexcept;
+};
+
 /// Counters of one worker, since the runtime started.
 struct worker_metrics {
     std::uint64_t polls = 0;             ///< task resumptions run by this worker
@@ -23,6 +61,15 @@ struct worker_metrics {
     std::uint64_t overflows = 0;         ///< local queue overflows into the global queue
     std::size_t local_queue_depth = 0;   ///< tasks in the local queue now
     std::chrono::nanoseconds busy{0};    ///< time spent not parked
+    /// With builder::latency_histograms on (empty otherwise): for each task resumption this
+    /// worker ran, the time from the moment the task became runnable (spawned, woken, or
+    /// yielded) to the moment it ran again here. The scheduler's fairness promise is a bound
+    /// on this: a runnable task waits behind a bounded amount of other work.
+    latency_histogram schedule_latency;
+    /// With builder::latency_histograms on (empty otherwise): how long each task resumption
+    /// ran on this worker before the task suspended, yielded or ended. A long tail here is a
+    /// task that holds its worker (see builder::blocking_warning_threshold).
+    latency_histogram run_time;
 };
 
 /// Counters of a whole runtime (runtime::metrics()), cheap enough to leave on. Each field is
@@ -40,6 +87,8 @@ struct runtime_metrics {
     std::size_t idle_blocking_threads = 0;
     /// Tasks spawned since the runtime started (blocking jobs included).
     std::uint64_t spawned_tasks = 0;
+    /// Whether the workers keep latency histograms (builder::latency_histograms).
+    bool latency_histograms = false;
     /// One entry per worker, in worker order.
     std::vector<worker_metrics> per_worker;
 };

@@ -12,7 +12,7 @@ namespace {
 
 struct family {
     const char* name;
-    const char* type;  // "gauge" or "counter"
+    const char* type;  // "gauge", "counter" or "histogram"
     const char* help;
 };
 
@@ -34,6 +34,39 @@ void per_worker(std::string& out, const runtime_metrics& m, const family& f, Get
     for (std::size_t i = 0; i < m.per_worker.size(); ++i) {
         fmt::format_to(std::back_inserter(out), "{}{{worker=\"{}\"}} {}\n", f.name, i,
                        get(m.per_worker[i]));
+    }
+}
+
+// Seconds with nanosecond resolution, in fixed notation: every Prometheus parser reads it, no
+// precision is lost to a shortest-form float, and a bucket bound (a power of two in ns) prints
+// exactly.
+std::string seconds(std::chrono::nanoseconds d) {
+    auto ns = static_cast<std::uint64_t>(d.count() < 0 ? 0 : d.count());
+    return fmt::format("{}.{:09}", ns / 1'000'000'000U, ns % 1'000'000'000U);
+}
+
+// A histogram family with one histogram per worker (cumulative `le` buckets, _sum, _count).
+template <class Get>
+void per_worker_histogram(std::string& out, const runtime_metrics& m, const family& f, Get get) {
+    header(out, f);
+    auto to = std::back_inserter(out);
+    for (std::size_t i = 0; i < m.per_worker.size(); ++i) {
+        const latency_histogram& h = get(m.per_worker[i]);
+        std::uint64_t cumulative = 0;
+        for (std::size_t b = 0; b < latency_histogram::buckets; ++b) {
+            cumulative += h.counts[b];
+            if (b + 1 < latency_histogram::buckets) {
+                fmt::format_to(to, "{}_bucket{{worker=\"{}\",le=\"{}\"}} {}\n", f.name, i,
+                               seconds(latency_histogram::upper_bound(b)), cumulative);
+            } else {
+                fmt::format_to(to, "{}_bucket{{worker=\"{}\",le=\"+Inf\"}} {}\n", f.name, i,
+                               cumulative);
+            }
+        }
+        // _count is the +Inf bucket by definition, not h.count: the two are read separately
+        // while the worker records, and a scraper checks that they agree.
+        fmt::format_to(to, "{}_sum{{worker=\"{}\"}} {}\n{}_count{{worker=\"{}\"}} {}\n", f.name, i,
+                       seconds(h.sum), f.name, i, cumulative);
     }
 }
 
@@ -161,12 +194,21 @@ std::string format_prometheus(const runtime_metrics& m) {
                [](const worker_metrics& w) { return w.local_queue_depth; });
     per_worker(out, m,
                {"weft_worker_busy_seconds_total", "counter", "Time the worker spent not parked."},
-               [](const worker_metrics& w) {
-                   // Seconds with nanosecond resolution, in fixed notation: every Prometheus
-                   // parser reads it, and no precision is lost to a shortest-form float.
-                   auto ns = static_cast<std::uint64_t>(w.busy.count() < 0 ? 0 : w.busy.count());
-                   return fmt::format("{}.{:09}", ns / 1'000'000'000U, ns % 1'000'000'000U);
-               });
+               [](const worker_metrics& w) { return seconds(w.busy); });
+    if (m.latency_histograms) {
+        per_worker_histogram(
+            out, m,
+            {"weft_worker_schedule_latency_seconds", "histogram",
+             "Time from a task becoming runnable (spawned, woken, yielded) to "
+             "running on the worker."},
+            [](const worker_metrics& w) -> const latency_histogram& { return w.schedule_latency; });
+        per_worker_histogram(
+            out, m,
+            {"weft_worker_run_time_seconds", "histogram",
+             "How long each task resumption ran on the worker before it suspended, yielded or "
+             "ended."},
+            [](const worker_metrics& w) -> const latency_histogram& { return w.run_time; });
+    }
     return out;
 }
 

@@ -71,6 +71,11 @@ builder& builder::unhandled_exception(unhandled_exception_policy p) {
     cfg_.unhandled = p;
     return *this;
 }
+builder& builder::latency_histograms(bool on) {
+    cfg_.latency_histograms = on;
+    return *this;
+}
+
 builder& builder::file_io(fs::io_backend b) {
     cfg_.file_io = b;
     return *this;

@@ -178,6 +178,7 @@ void scheduler::submit(task_header* t, spawn_options&& opts) {
         spawned_.fetch_add(1, std::memory_order_relaxed);
     }
     if (blocking_job) return;  // the pool has it (and may have finished it already)
+    mark_ready(t);
     if (t->pinned_) {
         t->worker_ = here;
         here->schedule_pinned(t);
@@ -204,6 +205,7 @@ void scheduler::unsubmit(task_header* t) noexcept {
 }
 
 void scheduler::schedule(task_header* t, bool lifo) {
+    mark_ready(t);
     thread_context& ctx = this_thread_context();
     if (ctx.w && &ctx.w->sched() == this) {
         if (t->pinned_) {
@@ -437,6 +439,7 @@ runtime_metrics scheduler::metrics() const {
     m.blocking_threads = blocking.threads();
     m.idle_blocking_threads = blocking.idle_threads();
     m.spawned_tasks = spawned_.load(std::memory_order_relaxed);
+    m.latency_histograms = cfg_.latency_histograms;
     for (const auto& w : workers_)
         m.spawned_tasks += w->stats.spawned.load(std::memory_order_relaxed);
     for (auto& w : workers_) {
@@ -448,6 +451,10 @@ runtime_metrics scheduler::metrics() const {
         wm.overflows = w->stats.overflows.load(std::memory_order_relaxed);
         wm.local_queue_depth = w->queue_depth();
         wm.busy = std::chrono::nanoseconds(w->stats.busy_ns.load(std::memory_order_relaxed));
+        if (cfg_.latency_histograms) {
+            wm.schedule_latency = w->latency.schedule_latency.snapshot();
+            wm.run_time = w->latency.run_time.snapshot();
+        }
         m.per_worker.push_back(wm);
     }
     return m;

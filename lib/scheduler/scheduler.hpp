@@ -131,6 +131,11 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     void report_blocked(std::size_t worker, task_id id, std::chrono::nanoseconds held, bool first);
     void dump_backtraces(std::vector<task_header*>& parked, std::vector<task_info>& out) const;
     task_info describe(task_header* t) const;
+    /// Histograms on: stamps `t` runnable as of now, before the push that publishes it.
+    void mark_ready(task_header* t) const noexcept {
+        if (cfg_.latency_histograms) [[unlikely]]
+            t->ready_ns_ = latency_clock_ns();
+    }
 
     runtime_config cfg_;
     std::vector<std::unique_ptr<worker>> workers_;

@@ -47,7 +47,8 @@ void fiber_entry(context_transfer tr) noexcept { worker::fiber_main(tr.from, tr.
 }  // namespace
 
 worker::worker(scheduler& s, std::size_t index)
-    : sched_(s),
+    : histograms(s.config().latency_histograms),
+      sched_(s),
       index_(index),
       io_(1),
       rng_(0x9e3779b97f4a7c15ULL * (index + 1)),
@@ -492,15 +493,35 @@ void worker::bind_stack(task_header* t, const fiber_stack& s) noexcept {
 #endif
 }
 
-void worker::enter(task_header* t) noexcept {
+void worker::enter(task_header* t, std::int64_t now_ns) noexcept {
     current_ = t;
     t->worker_ = this;
     running_id.store(t->id_, std::memory_order_relaxed);
     budget_ = coop_budget;
+    if (histograms) [[unlikely]]
+        note_resumed(t, now_ns);
+}
+
+void worker::note_resumed(task_header* t, std::int64_t now_ns) noexcept {
+    if (now_ns == 0) now_ns = latency_clock_ns();
+    // safety: ready_ns_ was written by whoever made t runnable, before the queue push that
+    // published t to this worker (or by this thread, for its own queues).
+    latency.schedule_latency.record(now_ns - t->ready_ns_);
+    resumed_at_ns_ = now_ns;
+}
+
+std::int64_t worker::note_switched_out(task_header* t) noexcept {
+    const std::int64_t now_ns = latency_clock_ns();
+    latency.run_time.record(now_ns - resumed_at_ns_);
+    // safety: t is still running here, so no waker writes ready_ns_ now: a wake while it runs
+    // only marks it notified, and the waker that calls schedule() does so after the switch-out
+    // made t idle, a transition ordered after this store (after_switch's release).
+    t->ready_ns_ = now_ns;
+    return now_ns;
 }
 
 void worker::resume(task_header* t) {
-    enter(t);
+    enter(t, 0);
     sched_eh_ = swap_eh_state(eh_globals_, {t->eh_caught_, t->eh_uncaught_});
 #if WEFT_ASAN
     fiber_stack s{t->stack_base_, t->stack_len_, static_cast<stack_kind>(t->stack_kind_)};
@@ -578,11 +599,13 @@ bool worker::start_direct(task_header* n, task_state_word::snapshot s) {
     void** fake_slot = why == switch_reason::done ? nullptr : &t->asan_fake_stack_;
     (void)fake_slot;
     context_transfer tr;
+    // Histograms on: the clock read that ends t's run also starts the next task's.
+    const std::int64_t now_ns = w->histograms ? w->note_switched_out(t) : 0;
     if (task_header* n = w->sched_.is_stopping() ? nullptr : w->next_direct()) {
         eh_state mine = swap_eh_state(w->eh_globals_, {n->eh_caught_, n->eh_uncaught_});
         t->eh_caught_ = mine.caught;
         t->eh_uncaught_ = mine.uncaught;
-        w->enter(n);
+        w->enter(n, now_ns);
 #if WEFT_ASAN
         fiber_stack s{n->stack_base_, n->stack_len_, static_cast<stack_kind>(n->stack_kind_)};
         __sanitizer_start_switch_fiber(fake_slot, s.bottom(), s.usable());

@@ -11,6 +11,7 @@
 #include "../fiber/exception_state.hpp"
 #include "../fiber/stack_cache.hpp"
 #include "../time/timer_heap.hpp"
+#include "latency_recorder.hpp"
 #include "local_queue.hpp"
 #include "shuffle.hpp"
 #include "stall_capture.hpp"
@@ -103,6 +104,10 @@ class worker {
             busy_ns{0}, spawned{0};
     };
     counters stats;
+    /// Schedule latency and run time per resumption, recorded only when `histograms` is set
+    /// (builder::latency_histograms).
+    latency_recorder latency;
+    const bool histograms;
     /// The task being resumed right now (0 between tasks), for the blocked-worker monitor.
     std::atomic<task_id> running_id{0};
     /// The stack of the task holding this worker, read by the monitor (stall_capture.hpp).
@@ -136,7 +141,16 @@ class worker {
     task_header* steal();
     void run_task(task_header* t);
     void resume(task_header* t);
-    void enter(task_header* t) noexcept;
+    /// Makes `t` the running task. `now_ns` is the real clock if the caller read it already
+    /// (histograms on), else 0.
+    void enter(task_header* t, std::int64_t now_ns) noexcept;
+    /// Histograms on: records how long `t` waited to run (clock `now_ns`, or read here when 0)
+    /// and starts timing its run.
+    void note_resumed(task_header* t, std::int64_t now_ns) noexcept;
+    /// Histograms on: records how long the running task `t` ran, stamps it ready as of now
+    /// (it is runnable again at once if it yields, or if a wake raced its park; a park's
+    /// waker stamps it again), and returns now.
+    std::int64_t note_switched_out(task_header* t) noexcept;
     void arrive(void* from);
     void arrived_in_fiber(void* fake_stack, void* from);
     task_header* next_direct();
@@ -220,6 +234,7 @@ class worker {
     task_header* handoff_ = nullptr;  // taken by a leaving task for the loop to run next
     bool direct_ok_ = false;          // tasks may switch straight to the next ready task
     unsigned budget_ = coop_budget;
+    std::int64_t resumed_at_ns_ = 0;  // histograms on: when the running task was resumed
     void* eh_globals_ = nullptr;
     eh_state sched_eh_;  // the worker's own exception state while a task runs
     // Sanitizer bookkeeping for the worker thread's own stack.

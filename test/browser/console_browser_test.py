@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Headless Chromium against weft::console.
 
-Starts the console_server executable (argv[1]), loads its page in headless Chromium with
---dump-dom after a virtual-time budget, and checks that the page's script filled the task table
-(a known task name) and the metrics tables from /tasks.json and /metrics. Chromium missing is a
+Starts the console_server executable (argv[1]), loads its page with ?bt=1 in headless Chromium
+with --dump-dom after a virtual-time budget, and checks that the page's script filled the task
+table (a known task name and its stack), the metrics tables and the latency histograms from
+/tasks.json?bt=1 and /metrics. Chromium missing is a
 failure, not a skip: this suite exists to run it. Every step is bounded by a timeout.
 
 Environment: WEFT_CHROMIUM names the browser binary (default: chromium, chromium-browser,
@@ -78,7 +79,7 @@ def main():
         if port is None:
             server.kill()
             fail(f"console_server did not print its port within {SERVER_START_TIMEOUT} s")
-        url = f"http://127.0.0.1:{port}/"
+        url = f"http://127.0.0.1:{port}/?bt=1"
         cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                "--no-first-run", "--disable-background-networking", "--disable-component-update",
                "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=5000",
@@ -109,6 +110,16 @@ def main():
              r'<tr class="worker"><td class="num">0</td>.*<tr class="worker"><td class="num">1</td>'),
             ("the worker table has a polls_total column",
              r'<th>polls_total</th>'),
+            ("the stack column shows the sleeper's own frame",
+             r'<td class="name">browser-test-sleeper</td>(?:(?!</tr>).)*<td class="bt">[^<]*browser_test_parked_here'),
+            ("the latency table has worker 0's schedule latency with a count",
+             r'<tr class="histogram"><td class="num">0</td><td>schedule_latency</td><td class="num">[1-9]\d*</td>'),
+            ("the latency table has worker 1's run time",
+             r'<tr class="histogram"><td class="num">1</td><td>run_time</td><td class="num">\d+</td>'),
+            ("the histogram rows have quantiles in time units",
+             r'<tr class="histogram">(?:(?!</tr>).)*<td class="num">\d[\d.]* (?:ns|\u00b5s|ms|s)</td>'),
+            ("the histogram rows draw bars",
+             r'<td class="bars">(?:<span[^>]*></span>)*?<span [^>]*style="height: [1-9]'),
             ("the status line says the page updated",
              r'<div id="status" class="ok">updated '),
         ]

@@ -1,6 +1,6 @@
-// A console for the browser test: a runtime with a few recognisable tasks and a
-// weft::console on 127.0.0.1 (a free port). Prints "PORT <n>" on stdout once it listens,
-// then serves until stdin reaches end of file (the test closes it), or for at most
+// A console for the browser test: a runtime (with latency histograms) with a few recognisable
+// tasks and a weft::console on 127.0.0.1 (a free port). Prints "PORT <n>" on stdout once it
+// listens, then serves until stdin reaches end of file (the test closes it), or for at most
 // WEFT_CONSOLE_SERVER_SECONDS (default 120) so a lost test cannot leave it running.
 #include <weft/console.hpp>
 #include <weft/runtime.hpp>
@@ -18,11 +18,18 @@
 
 using namespace std::chrono_literals;
 
+// The sleeper's own frame, which the page must show in its stack (?bt=1): external linkage
+// and never inlined, so it has a symbol of its own.
+[[gnu::noinline]] void browser_test_parked_here() {
+    weft::sleep_for(1h);
+    asm volatile("" ::: "memory");
+}
+
 int main() {
     try {
-        auto rt = weft::builder::multi_thread().worker_threads(2).build();
+        auto rt = weft::builder::multi_thread().worker_threads(2).latency_histograms(true).build();
         rt.block_on([] {
-            weft::task_builder().name("browser-test-sleeper").spawn([] { weft::sleep_for(1h); });
+            weft::task_builder().name("browser-test-sleeper").spawn(browser_test_parked_here);
             // Some activity, so the metrics move while the page polls them.
             weft::task_builder().name("browser-test-ticker").spawn([] {
                 for (;;) weft::sleep_for(20ms);

@@ -202,6 +202,102 @@ TEST_CASE("format_dump_json escapes every name into valid JSON", "[diagnostics][
     CHECK(weft::test::json_parser::parse(weft::format_dump_json({}))["tasks"].arr().empty());
 }
 
+TEST_CASE("format_prometheus writes the latency histograms when the runtime keeps them",
+          "[diagnostics][prometheus][histogram]") {
+    weft::runtime_metrics m;
+    m.workers = 2;
+    m.latency_histograms = true;
+    m.per_worker.resize(2);
+    weft::latency_histogram& h = m.per_worker[0].schedule_latency;
+    h.counts[0] = 3;   // <= 256 ns
+    h.counts[2] = 1;   // <= 1024 ns
+    h.counts[23] = 2;  // > 2^30 ns
+    h.count = 6;
+    h.sum = std::chrono::nanoseconds(2'500'000'001LL);
+    m.per_worker[1].run_time.counts[22] = 4;  // <= 2^30 ns
+    m.per_worker[1].run_time.count = 4;
+    std::string text = weft::format_prometheus(m);
+    INFO(text);
+    auto p = weft::test::parse_prometheus(text);
+    for (const auto& e : p.errors) UNSCOPED_INFO(e);
+    CHECK(p.errors.empty());
+
+    for (std::string family :
+         {"weft_worker_schedule_latency_seconds", "weft_worker_run_time_seconds"}) {
+        CAPTURE(family);
+        CHECK(p.types[family] == "histogram");
+        CHECK(p.helps.count(family) == 1);
+        CHECK(p.count(family + "_bucket") == 2 * weft::latency_histogram::buckets);
+        CHECK(p.count(family + "_sum") == 2);
+        CHECK(p.count(family + "_count") == 2);
+        // Cumulative buckets, in increasing `le`, ending at +Inf == _count.
+        for (std::string w : {"0", "1"}) {
+            double prev_le = 0, prev = 0;
+            for (const auto& s : p.samples) {
+                if (s.name != family + "_bucket" || s.labels.at("worker") != w) continue;
+                const std::string& le = s.labels.at("le");
+                double bound = le == "+Inf" ? 1e300 : std::stod(le);
+                CHECK(bound > prev_le);
+                CHECK(s.value >= prev);
+                prev_le = bound;
+                prev = s.value;
+            }
+            CHECK(prev == p.value(family + "_count", {{"worker", w}}));
+        }
+    }
+    // Bounds print exactly (a power of two in ns, in seconds with nine decimals).
+    CHECK_THAT(text, Catch::Contains("\nweft_worker_schedule_latency_seconds_bucket{worker=\"0\","
+                                     "le=\"0.000000256\"} 3\n"));
+    CHECK_THAT(text, Catch::Contains("\nweft_worker_schedule_latency_seconds_bucket{worker=\"0\","
+                                     "le=\"0.000000512\"} 3\n"));
+    CHECK_THAT(text, Catch::Contains("\nweft_worker_schedule_latency_seconds_bucket{worker=\"0\","
+                                     "le=\"0.000001024\"} 4\n"));
+    CHECK_THAT(text, Catch::Contains("\nweft_worker_schedule_latency_seconds_bucket{worker=\"0\","
+                                     "le=\"1.073741824\"} 4\n"));
+    CHECK_THAT(text, Catch::Contains("\nweft_worker_schedule_latency_seconds_bucket{worker=\"0\","
+                                     "le=\"+Inf\"} 6\n"));
+    CHECK_THAT(text, Catch::Contains(
+                         "\nweft_worker_schedule_latency_seconds_sum{worker=\"0\"} 2.500000001\n"));
+    CHECK_THAT(text,
+               Catch::Contains("\nweft_worker_schedule_latency_seconds_count{worker=\"0\"} 6\n"));
+    CHECK_THAT(text, Catch::Contains("\nweft_worker_run_time_seconds_bucket{worker=\"1\","
+                                     "le=\"0.536870912\"} 0\n"));
+    CHECK_THAT(text, Catch::Contains("\nweft_worker_run_time_seconds_bucket{worker=\"1\","
+                                     "le=\"1.073741824\"} 4\n"));
+    CHECK_THAT(text, Catch::Contains("\nweft_worker_run_time_seconds_count{worker=\"0\"} 0\n"));
+
+    // Off (the default), the families are not written at all.
+    m.latency_histograms = false;
+    CHECK_THAT(weft::format_prometheus(m), !Catch::Contains("latency"));
+    CHECK_THAT(weft::format_prometheus(m), !Catch::Contains("run_time"));
+}
+
+TEST_CASE("GET /metrics serves the latency histograms of a runtime that keeps them",
+          "[diagnostics][console][histogram]") {
+    auto rt = weft::builder::multi_thread().worker_threads(2).latency_histograms(true).build();
+    rt.block_on([] {
+        for (int i = 0; i < 100; ++i) weft::yield_now();
+    });
+    weft::console c = weft::console::start(rt);
+    auto r = http_get(port_of(c), "/metrics");
+    INFO(r.raw);
+    REQUIRE(r.status == 200);
+    auto m = weft::test::parse_prometheus(r.body);
+    for (const auto& e : m.errors) UNSCOPED_INFO(e);
+    CHECK(m.errors.empty());
+    CHECK(m.types["weft_worker_schedule_latency_seconds"] == "histogram");
+    CHECK(m.types["weft_worker_run_time_seconds"] == "histogram");
+    double resumptions = 0;
+    for (std::string w : {"0", "1"}) {
+        resumptions += m.value("weft_worker_run_time_seconds_count", {{"worker", w}});
+        CHECK(m.value("weft_worker_schedule_latency_seconds_bucket",
+                      {{"worker", w}, {"le", "+Inf"}}) ==
+              m.value("weft_worker_schedule_latency_seconds_count", {{"worker", w}}));
+    }
+    CHECK(resumptions >= 101);  // the 100 yields and the first run, at least
+    c.stop();
+}
+
 TEST_CASE("GET /metrics serves the runtime's metrics as Prometheus text",
           "[diagnostics][console]") {
     parked_runtime p(5);
@@ -385,6 +481,8 @@ TEST_CASE("GET / serves a self-contained page that polls the metrics and the tas
     CHECK_THAT(r.body, Catch::Contains("<table id=\"tasks\">"));
     CHECK_THAT(r.body, Catch::Contains("fetch('/metrics'"));
     CHECK_THAT(r.body, Catch::Contains("fetch('/tasks.json'"));
+    CHECK_THAT(r.body, Catch::Contains("<table id=\"latency\">"));
+    CHECK_THAT(r.body, Catch::Contains("?bt=1"));
     // No external resource of any kind.
     for (const char* s : {"http://", "https://", "src=", "<link", "@import", "url("}) {
         CAPTURE(s);

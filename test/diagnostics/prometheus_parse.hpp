@@ -1,6 +1,7 @@
 // A strict reader of the Prometheus text exposition format 0.0.4 for the tests: every line
 // must be a `# HELP`/`# TYPE` comment or a sample `name{label="value",...} value`, every
-// sample's family must have been TYPEd before it, and values must parse as numbers.
+// sample's family must have been TYPEd before it (a histogram's _bucket, _sum and _count
+// samples belong to the family TYPEd histogram), and values must parse as numbers.
 #pragma once
 
 #include <cctype>
@@ -45,6 +46,18 @@ inline bool prom_name_start(char c) {
 }
 inline bool prom_name_char(char c) {
     return prom_name_start(c) || std::isdigit(static_cast<unsigned char>(c));
+}
+
+/// The histogram family a `_bucket`, `_sum` or `_count` sample belongs to; empty if none.
+inline std::string family_of_histogram_sample(const prom_exposition& e, const std::string& name) {
+    for (std::string_view suffix : {"_bucket", "_sum", "_count"}) {
+        if (name.size() > suffix.size() && name.ends_with(suffix)) {
+            std::string base = name.substr(0, name.size() - suffix.size());
+            auto it = e.types.find(base);
+            if (it != e.types.end() && it->second == "histogram") return base;
+        }
+    }
+    return {};
 }
 
 inline prom_exposition parse_prometheus(std::string_view text) {
@@ -137,7 +150,9 @@ inline prom_exposition parse_prometheus(std::string_view text) {
             bad("value is not a number");
             continue;
         }
-        if (!out.types.count(s.name)) bad("sample before its TYPE line");
+        if (!out.types.count(s.name) && family_of_histogram_sample(out, s.name).empty()) {
+            bad("sample before its TYPE line");
+        }
         out.samples.push_back(std::move(s));
     }
     return out;

@@ -203,6 +203,9 @@ class task_header {
     bool inline_ = false;  // an Asio handler: run on the worker's stack, not in a fiber
     std::size_t stack_size_ = 0;
     task_header* queue_next_ = nullptr;  // inject queue / ready lists (one at a time)
+    // When it last became runnable (real clock, ns), for the schedule-latency histogram; set
+    // only when the runtime keeps histograms (lib/scheduler/latency_recorder.hpp).
+    std::int64_t ready_ns_ = 0;
     task_header* owned_prev_ = nullptr;  // the runtime's list of live tasks (owned_tasks)
     task_header* owned_next_ = nullptr;
     scheduler* sched_ = nullptr;

@@ -42,6 +42,7 @@ struct runtime_config {
     std::function<void(const task_info&)> on_task_spawn;
     std::function<void(const task_info&)> on_task_terminate;
     fs::io_backend file_io = fs::io_backend::automatic;
+    bool latency_histograms = false;
 };
 }  // namespace detail
 
@@ -103,6 +104,14 @@ class builder {
     /// pool (see fs::io_backend). Default automatic: io_uring where the build and the kernel
     /// allow it.
     builder& file_io(fs::io_backend b);
+
+    /// Keeps, per worker, histograms of schedule latency (runnable to running) and of run time
+    /// per resumption (worker_metrics::schedule_latency and run_time, exported on the
+    /// console's /metrics). Default off, as Tokio's poll-time histogram: each resumption then
+    /// reads the clock twice and each wake once, a few percent on the scheduler's own
+    /// benchmarks (docs/performance.md has the figures); off, that cost is one predictable
+    /// branch.
+    builder& latency_histograms(bool on);
 
     /// Creates the runtime. std::invalid_argument naming the bad option.
     [[nodiscard]] runtime build();

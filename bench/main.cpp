@@ -1,10 +1,15 @@
 // weft_bench: the peers' twelve workloads (bench/peers/README.md) on a weft runtime with
 // 2 workers and otherwise the runtime's defaults, plus the scaling rows of docs/notes/bench.md.
 //
-// Usage: weft_bench [workload[,workload...]]
-//   no argument: the twelve peer workloads, in the peers' order (idle_memory first, so the
+// Usage: weft_bench [--repeat N] [--shuffle SEED] [workload[,workload...]]
+//   no workload: the twelve peer workloads, in the peers' order (idle_memory first, so the
 //   allocator caches of earlier rows cannot hide its RSS growth);
-//   a list: those rows, still in the fixed order (peer rows first, then scaling rows).
+//   a list: those rows, still in the fixed order (peer rows first, then scaling rows);
+//   --repeat N: the peer and scaling rows N times over in this one process (a line per row
+//   per round), so a row's cost after the other rows ran shows beside its cost before them:
+//   a service runs in that "after other work" state (issue #18's bimodal rows);
+//   --shuffle SEED: each round runs the rows in an order drawn from SEED (idle_memory stays
+//   first in the first round, for the reason above); the order goes to stderr.
 // Scaling rows (run only when named): spawn_many_10k / _100k / _1m, tcp_echo_10 / _100 /
 // _1000 (connections; 100,000 round trips in all), idle_memory_10k / _100k.
 // File rows (run only when named; scripts/bench --files makes their data set):
@@ -21,6 +26,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -88,7 +95,8 @@ void guarded(std::string_view name, F f) {
 }
 
 void usage(std::FILE* to) {
-    std::fputs("usage: weft_bench [workload[,workload...]]\nworkloads:", to);
+    std::fputs(
+        "usage: weft_bench [--repeat N] [--shuffle SEED] [workload[,workload...]]\nworkloads:", to);
     for (auto n : peer_rows) std::fprintf(to, " %.*s", static_cast<int>(n.size()), n.data());
     std::fputs("\nscaling rows:", to);
     for (auto n : scaling_rows) std::fprintf(to, " %.*s", static_cast<int>(n.size()), n.data());
@@ -135,17 +143,53 @@ void print_counters(std::string_view name, const weft::runtime_metrics& a,
     std::fputs("}\n", stderr);
 }
 
+// A whole decimal number in [1, max]; nullopt for anything else.
+std::optional<std::uint64_t> parse_count(std::string_view s, std::uint64_t max) {
+    std::uint64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || end != s.data() + s.size() || v < 1 || v > max) return std::nullopt;
+    return v;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     using namespace weft_bench;
     std::set<std::string, std::less<>> wanted;
-    if (argc > 2) {
+    std::uint64_t repeat = 1;
+    std::optional<std::uint64_t> shuffle_seed;
+    std::vector<std::string_view> args(argv + 1, argv + argc);
+    // Options first, then at most one workload list.
+    while (!args.empty() && args.front().starts_with("--") && args.front() != "--help") {
+        std::string_view opt = args.front();
+        if (opt != "--repeat" && opt != "--shuffle") {
+            std::fprintf(stderr, "weft_bench: unknown option '%.*s'\n",
+                         static_cast<int>(opt.size()), opt.data());
+            usage(stderr);
+            return 2;
+        }
+        if (args.size() < 2) {
+            std::fprintf(stderr, "weft_bench: %.*s needs a value\n", static_cast<int>(opt.size()),
+                         opt.data());
+            return 2;
+        }
+        auto v = parse_count(args[1], opt == "--repeat" ? 1000 : UINT64_MAX);
+        if (!v) {
+            std::fprintf(stderr, "weft_bench: %.*s wants a whole number%s, not '%.*s'\n",
+                         static_cast<int>(opt.size()), opt.data(),
+                         opt == "--repeat" ? " from 1 to 1000" : " from 1",
+                         static_cast<int>(args[1].size()), args[1].data());
+            return 2;
+        }
+        (opt == "--repeat" ? repeat : shuffle_seed.emplace()) = *v;
+        args.erase(args.begin(), args.begin() + 2);
+    }
+    if (args.size() > 1) {
         usage(stderr);
         return 2;
     }
-    if (argc == 2) {
-        std::string_view arg = argv[1];
+    if (args.size() == 1) {
+        std::string_view arg = args[0];
         if (arg == "-h" || arg == "--help") {
             usage(stdout);
             return 0;
@@ -222,8 +266,33 @@ int main(int argc, char** argv) {
             guarded(name, [&] { fn(set); });
         }
     };
-    for (auto n : peer_rows) run(n);
-    for (auto n : scaling_rows) run(n);
+    std::vector<std::string_view> order(std::begin(peer_rows), std::end(peer_rows));
+    order.insert(order.end(), std::begin(scaling_rows), std::end(scaling_rows));
+    std::uint64_t rng = shuffle_seed.value_or(0) * 0x9e3779b97f4a7c15ULL + 1;
+    for (std::uint64_t round = 0; round < repeat; ++round) {
+        if (shuffle_seed) {
+            // Fisher-Yates from a splitmix64 stream: the same SEED gives the same orders.
+            auto next = [&rng] {
+                std::uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
+                z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+                z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+                return z ^ (z >> 31);
+            };
+            const std::size_t first = round == 0 ? 1 : 0;  // idle_memory leads the first round
+            for (std::size_t i = order.size() - 1; i > first; --i) {
+                std::size_t j = first + next() % (i - first + 1);
+                std::swap(order[i], order[j]);
+            }
+            std::fprintf(stderr, "weft_bench: round %llu order:",
+                         static_cast<unsigned long long>(round + 1));
+            for (auto n : order) {
+                if (wanted.contains(n))
+                    std::fprintf(stderr, " %.*s", static_cast<int>(n.size()), n.data());
+            }
+            std::fputc('\n', stderr);
+        }
+        for (auto n : order) run(n);
+    }
     for (auto n : file_rows) run_files(n);
     return 0;
 }

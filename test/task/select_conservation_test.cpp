@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -447,8 +448,15 @@ TEST_CASE("a shielded select loser is still granted and select returns", "[concu
     auto res = rt.block_on([] {
         return weft::timeout(30s, [] {
             auto [tx, rx] = weft::mpsc::channel<int>(4);
-            auto sender = weft::spawn([tx = std::move(tx)] {
-                weft::sleep_for(5ms);
+            // Shared: on a timeout the sender outlives this frame.
+            auto winner_returning = std::make_shared<std::atomic<bool>>(false);
+            // Sends only once the other branch is on its way out, and then some: a fixed 5 ms
+            // from the start lost the race under TSan in shuffle mode on a loaded machine (the
+            // spinning branch was not scheduled in time, so the shielded one won with 7).
+            // What is left is the few instructions from the branch's return to its claim.
+            auto sender = weft::spawn([tx = std::move(tx), winner_returning] {
+                while (!*winner_returning) weft::sleep_for(1ms);  // bounded by the timeout
+                weft::sleep_for(20ms);
                 tx.send(7);
             });
             int shielded_got = -1;
@@ -464,6 +472,7 @@ TEST_CASE("a shielded select loser is still granted and select returns", "[concu
                     // Ends without consuming anything, once the shielded branch is in its
                     // recv (whichever order the branches started in), and so wins.
                     while (!shielded_started) weft::yield_now();
+                    *winner_returning = true;
                     return -2;
                 });
             sender.join();

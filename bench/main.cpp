@@ -122,7 +122,8 @@ void print_counters(std::string_view name, const weft::runtime_metrics& a,
                      static_cast<unsigned long long>(y.overflows - x.overflows));
         if (b.latency_histograms) {
             // Over the workload only: the difference of the two snapshots, bucket by bucket.
-            auto over = [](weft::latency_histogram before, const weft::latency_histogram& after) {
+            auto over = [](const weft::latency_histogram& before,
+                           const weft::latency_histogram& after) {
                 weft::latency_histogram d;
                 for (std::size_t k = 0; k < weft::latency_histogram::buckets; ++k) {
                     d.counts[k] = after.counts[k] - before.counts[k];

@@ -15,7 +15,8 @@ std::chrono::nanoseconds latency_histogram::quantile_bound(double q) const noexc
         seen += counts[i];
         if (static_cast<double>(seen) >= rank) return upper_bound(i);
     }
-    // counts and count were read while a worker was recording (they may differ by a few).
+    // Only for a histogram built by hand whose count exceeds the sum of its counts; the
+    // runtime's snapshots derive count from the counts.
     return upper_bound(buckets - 1);
 }
 

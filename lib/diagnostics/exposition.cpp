@@ -63,8 +63,8 @@ void per_worker_histogram(std::string& out, const runtime_metrics& m, const fami
                                cumulative);
             }
         }
-        // _count is the +Inf bucket by definition, not h.count: the two are read separately
-        // while the worker records, and a scraper checks that they agree.
+        // _count is the +Inf bucket by definition: the runtime's h.count is the same sum, and
+        // a histogram built by hand with another count still exports a consistent family.
         fmt::format_to(to, "{}_sum{{worker=\"{}\"}} {}\n{}_count{{worker=\"{}\"}} {}\n", f.name, i,
                        seconds(h.sum), f.name, i, cumulative);
     }

@@ -17,9 +17,17 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <mutex>
 
 namespace weft::detail {
+
+/// Adds `by` to a counter that only one thread writes and any thread may read (relaxed): a
+/// relaxed load and store, not a read-modify-write, so no lock prefix on the paths that count
+/// (each poll, each resumption). A reader sees some recent value, never a torn one.
+inline void single_writer_add(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
 
 struct std_sync {
     template <class T>

@@ -14,6 +14,8 @@
 //     release/acquire pair orders the two, so the stamp needs no atomic of its own.
 #pragma once
 
+#include "atomics.hpp"
+
 #include <weft/metrics.hpp>
 
 #include <atomic>
@@ -36,8 +38,8 @@ class latency_buckets {
         // A stamp from another thread's read of the same clock can be a little ahead of ours
         // (the reads are not ordered with each other beyond the queue handoff): clamp at 0.
         const auto v = static_cast<std::uint64_t>(ns < 0 ? 0 : ns);
-        bump(counts_[latency_histogram::bucket_of(v)], 1);
-        bump(sum_ns_, v);
+        single_writer_add(counts_[latency_histogram::bucket_of(v)]);
+        single_writer_add(sum_ns_, v);
     }
 
     [[nodiscard]] latency_histogram snapshot() const noexcept {
@@ -52,9 +54,6 @@ class latency_buckets {
     }
 
    private:
-    static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by) noexcept {
-        c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
-    }
     std::atomic<std::uint64_t> counts_[latency_histogram::buckets]{};
     std::atomic<std::uint64_t> sum_ns_{0};
 };

@@ -178,8 +178,8 @@ class worker {
     void maintenance();
     void open_file_ring();
     void loop(const std::function<bool()>* done);
-    static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) {
-        c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+    static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
+        single_writer_add(c, by);
     }
 
     scheduler& sched_;

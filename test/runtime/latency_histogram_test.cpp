@@ -15,12 +15,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Busy for `d` of real time without suspending (holds the worker, as a CPU-bound task does).
-void spin_for(std::chrono::nanoseconds d) {
-    const auto until = std::chrono::steady_clock::now() + d;
-    while (std::chrono::steady_clock::now() < until) {}
-}
-
 // Both histograms summed over the workers.
 struct totals {
     weft::latency_histogram schedule_latency, run_time;
@@ -156,7 +150,7 @@ TEST_CASE("a task that holds its worker shows in run time, and the task behind i
     std::atomic<bool> behind_ran{false};
     // From outside the runtime both go to the global queue, in order: `behind` waits for the
     // whole of the hog's run (less the moment between the two spawns).
-    auto hog = rt.spawn([] { spin_for(40ms); });
+    auto hog = rt.spawn([] { weft::test::spin_for(40ms); });
     auto behind = rt.spawn([&] { behind_ran = true; });
     rt.block_on([&] {
         hog.join();

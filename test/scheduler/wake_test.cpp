@@ -17,13 +17,6 @@
 
 using namespace std::chrono_literals;
 
-namespace {
-void spin_for(std::chrono::nanoseconds d) {
-    auto end = std::chrono::steady_clock::now() + d;
-    while (std::chrono::steady_clock::now() < end) {}
-}
-}  // namespace
-
 TEST_CASE("a task pushed to the ring starts on the parked peer during the producer's long task",
           "[scheduler][wake]") {
     const int rounds = static_cast<int>(weft::test::scaled(3000));
@@ -67,7 +60,7 @@ TEST_CASE("a task pushed to the ring starts on the parked peer during the produc
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
-            spin_for(std::chrono::microseconds(rng % 64));
+            weft::test::spin_for(std::chrono::microseconds(rng % 64));
         }
         for (auto& h : hs) h.join();
         return res;

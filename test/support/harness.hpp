@@ -39,6 +39,12 @@ inline std::size_t scaled(std::size_t n) {
     return id;
 }
 
+/// Busy for `d` of real time without suspending: holds the worker, as CPU-bound code does.
+inline void spin_for(std::chrono::nanoseconds d) {
+    const auto until = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < until) {}
+}
+
 /// Counts live instances, to check that destructors ran.
 struct lifetime_counter {
     static inline std::atomic<long> alive{0};

@@ -90,12 +90,35 @@ class Results:
         xs = self.values(rt, w, field)
         return statistics.median(xs) if xs else None
 
+    def by_run(self, rt, w, field):
+        """{run number: value} for one runtime's row (records without a "run" count from 1)."""
+        out = {}
+        for i, r in enumerate(self.records.get((rt, w), []), 1):
+            v = value_of(r, field)
+            if v is not None:
+                out[r.get("run", i)] = v
+        return out
+
     def runs(self):
         return max((len(v) for v in self.records.values()), default=0)
 
 
 def fmt(v, nd=0):
     return "n/a" if v is None else f"{v:,.{nd}f}"
+
+
+def rounds_ahead(res, w, field, peers, row_of):
+    """"k/n": in how many of the n rounds every peer measured weft's figure beat the best peer's
+    figure of the same round. A median can win while single rounds lose; the bar for a row is
+    every round (issue #18), so the table shows it rather than leaving it to the raw files."""
+    mine = res.by_run("weft", w, field)
+    theirs = [res.by_run(p, row_of(p), field) for p in peers]
+    theirs = [t for t in theirs if t]
+    rounds = [k for k in mine if theirs and all(k in t for t in theirs)]
+    if not rounds:
+        return "n/a"
+    ahead = sum(1 for k in rounds if mine[k] < min(t[k] for t in theirs))
+    return f"{ahead}/{len(rounds)}"
 
 
 def compare_table(res):
@@ -105,8 +128,8 @@ def compare_table(res):
                "row; ratio = weft / best peer (< 1: weft wins)")
     out.append("")
     out.append("| workload | figure | weft | " + " | ".join(peers) +
-               " | weft / best peer | weft max/min |")
-    out.append("|---|---|---:|" + "---:|" * len(peers) + "---:|---:|")
+               " | weft / best peer | weft max/min | rounds ahead |")
+    out.append("|---|---|---:|" + "---:|" * len(peers) + "---:|---:|---:|")
     ratios = {}
     for w in res.workloads():
         field, label, scale, nd = figure_of(w)
@@ -137,7 +160,8 @@ def compare_table(res):
         xs = res.values("weft", w, field)
         spread = f"{max(xs) / min(xs):.2f}" if xs and min(xs) > 0 else "n/a"
         out.append(f"| {w} | {label} | {cell('weft')} | " +
-                   " | ".join(cell(p) for p in peers) + f" | {ratio_cell} | {spread} |")
+                   " | ".join(cell(p) for p in peers) +
+                   f" | {ratio_cell} | {spread} | {rounds_ahead(res, w, field, peers, row_of)} |")
     rps = {rt: res.median(rt, "tcp_echo", "rps") for rt in res.runtimes}
     if any(v is not None for v in rps.values()):
         out.append("")

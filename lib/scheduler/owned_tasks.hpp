@@ -7,10 +7,9 @@
 // bounced between the workers and cost more than the rest of the bookkeeping together.
 #pragma once
 
-#include "spin_lock.hpp"
-
 #include "../task/task_ops.hpp"
 
+#include <weft/detail/spin_lock.hpp>
 #include <weft/detail/task_header.hpp>
 
 #include <array>

@@ -87,6 +87,7 @@
 #include <weft/detail/completion_executor.hpp>
 #include <weft/detail/park.hpp>
 #include <weft/detail/select_claim.hpp>
+#include <weft/detail/spin_lock.hpp>
 #include <weft/detail/wait_status.hpp>
 #include <weft/detail/waker.hpp>
 
@@ -107,49 +108,10 @@
 #include <memory>
 #include <mutex>
 #include <source_location>
-#include <thread>
 #include <tuple>
 #include <utility>
 
 namespace weft::detail {
-
-/// A test-and-test-and-set lock for the short critical sections that guard waiter lists (a
-/// few pointer updates; nothing inside ever suspends or calls user code). Spins with a pause,
-/// then yields the thread, so a holder preempted by the OS does not burn a core for long.
-class spin_lock {
-   public:
-    spin_lock() noexcept = default;
-    spin_lock(const spin_lock&) = delete;
-    spin_lock& operator=(const spin_lock&) = delete;
-
-    void lock() noexcept {
-        // Ordering: acquire pairs with unlock's release (plain mutual exclusion).
-        while (locked_.exchange(true, std::memory_order_acquire)) {
-            for (unsigned i = 0; locked_.load(std::memory_order_relaxed); ++i) {
-                if (i < 64) {
-                    cpu_relax();
-                } else {
-                    std::this_thread::yield();
-                }
-            }
-        }
-    }
-    bool try_lock() noexcept {
-        return !locked_.load(std::memory_order_relaxed) &&
-               !locked_.exchange(true, std::memory_order_acquire);
-    }
-    void unlock() noexcept { locked_.store(false, std::memory_order_release); }
-
-   private:
-    static void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#elif defined(__aarch64__)
-        asm volatile("yield" ::: "memory");
-#endif
-    }
-    std::atomic<bool> locked_{false};
-};
 
 template <std::size_t N>
 class wake_batch;

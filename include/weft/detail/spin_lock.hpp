@@ -1,6 +1,6 @@
-// spin_lock: a test-and-test-and-set lock for critical sections of a few instructions (the
+// detail::spin_lock: the one spin lock of the library, for critical sections of a few
+// instructions that never suspend, never block and never call user code (waiter lists, the
 // live-task list's shards), where a pthread mutex costs more than the work it protects.
-// Backs off with `pause`, then yields the thread, so a preempted holder does not burn a core.
 #pragma once
 
 #include <atomic>
@@ -8,14 +8,19 @@
 
 namespace weft::detail {
 
+/// A test-and-test-and-set lock. Spins with a pause, then yields the thread, so a holder
+/// preempted by the OS does not burn a core for long.
 class spin_lock {
    public:
+    spin_lock() noexcept = default;
+    spin_lock(const spin_lock&) = delete;
+    spin_lock& operator=(const spin_lock&) = delete;
+
     void lock() noexcept {
-        for (unsigned spins = 0;; ++spins) {
-            // Ordering: acquire pairs with unlock's release.
-            if (!locked_.exchange(true, std::memory_order_acquire)) return;
-            while (locked_.load(std::memory_order_relaxed)) {
-                if (spins++ < 64) {
+        // Ordering: acquire pairs with unlock's release (plain mutual exclusion).
+        while (locked_.exchange(true, std::memory_order_acquire)) {
+            for (unsigned i = 0; locked_.load(std::memory_order_relaxed); ++i) {
+                if (i < 64) {
                     cpu_relax();
                 } else {
                     std::this_thread::yield();
@@ -34,7 +39,7 @@ class spin_lock {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #elif defined(__aarch64__)
-        asm volatile("yield");
+        asm volatile("yield" ::: "memory");
 #endif
     }
     std::atomic<bool> locked_{false};

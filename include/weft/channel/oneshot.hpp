@@ -10,7 +10,8 @@
 // the lock and an aborted receiver withdraws its node under the same lock, so the value is
 // either still in the slot or returned by the recv that got it; a recv that got it as its task
 // was aborted puts it back in the slot, or returns it if that throws (waiter.hpp:
-// give_back_if_aborted).
+// give_back_if_aborted). T needs only a move constructor: the value is constructed in place
+// wherever it moves, never assigned.
 #pragma once
 
 #include <weft/channel/detail/misuse.hpp>
@@ -80,8 +81,11 @@ struct oneshot_initiate_recv {
         op_t* op = op_t::create(std::forward<Handler>(h), shared);
         start_async_receive<1>(*shared, op, "weft::oneshot::receiver", [&](wake_batch<1>&) {
             bool closed;
-            op->value = shared->take_locked(closed);
-            if (op->value) return wait_status::granted;
+            // Constructed in place, not assigned: T needs only a move constructor.
+            if (std::optional<T> v = shared->take_locked(closed)) {
+                op->value.emplace(std::move(*v));
+                return wait_status::granted;
+            }
             return closed ? wait_status::closed : wait_status::waiting;
         });
     }
@@ -241,8 +245,10 @@ class receiver {
             std::unique_lock lk(shared_->mu);
             if (shared_->value && !weft::detail::claim_select(rec)) return ws::refused;
             bool closed;
-            value_ = shared_->take_locked(closed);
-            if (value_) return ws::granted;
+            if (std::optional<T> v = shared_->take_locked(closed)) {
+                value_.emplace(std::move(*v));  // T needs only a move constructor
+                return ws::granted;
+            }
             if (closed) return ws::closed;
             weft::detail::chan::park_receiver_locked(*shared_, node_.emplace(), w.clone(), rec,
                                                      receiver_name);
@@ -316,8 +322,10 @@ class receiver {
             std::unique_lock lk(shared_->mu);
             // Ordering: release pairs with sender::is_closed()'s acquire.
             shared_->rx_gone.store(true, std::memory_order_release);
-            dropped = std::move(shared_->value);
-            shared_->value.reset();
+            if (shared_->value) {
+                dropped.emplace(std::move(*shared_->value));  // a move constructor is enough
+                shared_->value.reset();
+            }
             weft::detail::chan::end_receiver_wait_locked(*shared_, wakes,
                                                          weft::detail::wait_status::aborted);
         }

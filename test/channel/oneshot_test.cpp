@@ -94,53 +94,6 @@ TEST_CASE("oneshot: try_recv", "[channel][oneshot]") {
     CHECK(**v == 5);
 }
 
-namespace {
-// Move-constructible only: the const member deletes both assignments. oneshot_state's
-// static_assert asks for nothing more, so no path may assign a T (or an optional<T>).
-struct unassignable {
-    const int v;
-    lifetime_counter alive;
-    explicit unassignable(int x)
-        : v(x) {}
-    unassignable(unassignable&&) = default;
-    unassignable& operator=(unassignable&&) = delete;
-};
-}  // namespace
-
-TEST_CASE("oneshot: T needs only a move constructor", "[channel][oneshot]") {
-    lifetime_counter::alive = 0;
-    {
-        auto [tx, rx] = weft::oneshot::channel<unassignable>();
-        CHECK(tx.send(unassignable{1}));
-        CHECK(rx.recv().v == 1);
-    }
-    {
-        auto [tx, rx] = weft::oneshot::channel<unassignable>();
-        CHECK(tx.send(unassignable{2}));
-        CHECK(lifetime_counter::alive.load() == 1);
-    }  // dropped unreceived: moved out of the slot and destroyed once
-    CHECK(lifetime_counter::alive.load() == 0);
-    auto rt = weft::test::make_runtime();
-    int from_select = rt.block_on([] {
-        auto [tx, rx] = weft::oneshot::channel<unassignable>();
-        tx.send(unassignable{3});
-        auto r = weft::select(rx.recv_op(), weft::sleep_for_op(5s));
-        return r.index() == 0 ? std::get<0>(r).v : -1;
-    });
-    CHECK(from_select == 3);
-    asio::io_context ioc;
-    auto [tx, rx] = weft::oneshot::channel<unassignable>();
-    tx.send(unassignable{4});
-    int from_asio = 0;
-    rx.async_recv(
-        asio::bind_executor(ioc, [&](boost::system::error_code ec, std::optional<unassignable> v) {
-            from_asio = !ec && v ? v->v : -1;
-        }));
-    CHECK(weft::test::run_until(ioc, [&] { return from_asio != 0; }));
-    CHECK(from_asio == 4);
-    CHECK(lifetime_counter::alive.load() == 0);
-}
-
 TEST_CASE("oneshot: a plain thread blocks in recv", "[channel][oneshot]") {
     auto [tx, rx] = weft::oneshot::channel<int>();
     std::thread t([tx = std::move(tx)]() mutable {

@@ -55,14 +55,21 @@ struct oneshot_state : boost::intrusive_ref_counter<oneshot_state<T>, boost::thr
     /// Under mu: takes the value; nullopt when none (yet). `closed` tells whether one can
     /// still come.
     std::optional<T> take_locked(bool& closed) {
+        std::optional<T> v;
+        take_into_locked(v, closed);
+        return v;
+    }
+    /// take_locked into an empty `out`, moving T once and constructing it in place (T needs
+    /// only a move constructor). Returns whether there was a value.
+    bool take_into_locked(std::optional<T>& out, bool& closed) {
         closed = false;
         if (value) {
-            std::optional<T> v(std::move(value));
+            out.emplace(std::move(*value));
             value.reset();
-            return v;
+            return true;
         }
         closed = tx_done;
-        return std::nullopt;
+        return false;
     }
 };
 
@@ -81,11 +88,7 @@ struct oneshot_initiate_recv {
         op_t* op = op_t::create(std::forward<Handler>(h), shared);
         start_async_receive<1>(*shared, op, "weft::oneshot::receiver", [&](wake_batch<1>&) {
             bool closed;
-            // Constructed in place, not assigned: T needs only a move constructor.
-            if (std::optional<T> v = shared->take_locked(closed)) {
-                op->value.emplace(std::move(*v));
-                return wait_status::granted;
-            }
+            if (shared->take_into_locked(op->value, closed)) return wait_status::granted;
             return closed ? wait_status::closed : wait_status::waiting;
         });
     }
@@ -245,10 +248,7 @@ class receiver {
             std::unique_lock lk(shared_->mu);
             if (shared_->value && !weft::detail::claim_select(rec)) return ws::refused;
             bool closed;
-            if (std::optional<T> v = shared_->take_locked(closed)) {
-                value_.emplace(std::move(*v));  // T needs only a move constructor
-                return ws::granted;
-            }
+            if (shared_->take_into_locked(value_, closed)) return ws::granted;
             if (closed) return ws::closed;
             weft::detail::chan::park_receiver_locked(*shared_, node_.emplace(), w.clone(), rec,
                                                      receiver_name);
@@ -322,10 +322,8 @@ class receiver {
             std::unique_lock lk(shared_->mu);
             // Ordering: release pairs with sender::is_closed()'s acquire.
             shared_->rx_gone.store(true, std::memory_order_release);
-            if (shared_->value) {
-                dropped.emplace(std::move(*shared_->value));  // a move constructor is enough
-                shared_->value.reset();
-            }
+            bool closed;
+            shared_->take_into_locked(dropped, closed);
             weft::detail::chan::end_receiver_wait_locked(*shared_, wakes,
                                                          weft::detail::wait_status::aborted);
         }

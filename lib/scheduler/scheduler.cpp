@@ -211,6 +211,13 @@ void scheduler::schedule(task_header* t, bool lifo) {
         if (t->pinned_) {
             t->worker_->schedule_pinned(t);
         } else {
+            // A task woken by a task that runs on another worker than its own last one: the
+            // two share something (a lock, a channel), and a steal split them. The wakee
+            // moves here (the waker's worker); its last worker holds off stealing it back.
+            // safety: worker_ was last written when t last ran, before the park whose state
+            // transition this wake's CAS read (acquire), so the read does not race.
+            worker* last = t->worker_;
+            if (last != nullptr && last != ctx.w && ctx.w->in_task()) last->hold_steals();
             ctx.w->schedule_local(t, lifo);
         }
         return;

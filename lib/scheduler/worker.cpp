@@ -42,6 +42,17 @@ namespace weft::detail {
 namespace {
 constexpr std::uint32_t global_queue_interval = 61;
 constexpr unsigned max_lifo_runs = 3;
+// How long a worker holds off stealing after a task it ran was woken by a task on another
+// worker (see hold_steals()). Measured on the 2-vCPU development VM (docs/performance.md,
+// "Steals that cost more than they bring"): 100 us left the mutex row at 230-260 ns per lock,
+// 200-300 us brought it to 42-84 and mpsc to 64-81.
+constexpr std::int64_t steal_hold_ns = 250'000;
+
+std::int64_t steady_now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
 
 void fiber_entry(context_transfer tr) noexcept { worker::fiber_main(tr.from, tr.data); }
 }  // namespace
@@ -243,6 +254,11 @@ task_header* worker::search() {
 }
 
 task_header* worker::steal() {
+    // Held off (see hold_steals()): leave the other workers' queues alone until then.
+    if (std::int64_t hold = steal_hold_.until_ns.load(std::memory_order_relaxed);
+        hold != 0 && steady_now_ns() < hold) {
+        return nullptr;
+    }
     std::size_t n = sched_.num_workers();
     rng_ ^= rng_ << 13;
     rng_ ^= rng_ >> 7;
@@ -259,6 +275,17 @@ task_header* worker::steal() {
         }
     }
     return nullptr;
+}
+
+void worker::hold_steals() noexcept {
+    // Relaxed: a hint that only delays steals, never loses work (a worker whose steals are
+    // held parks with the hold's end as its deadline). Written only when it would move the
+    // end by a quarter of the hold or more: every cross-worker wake would otherwise write
+    // this worker's line, and on the VM a line moved between cores costs ~225 ns.
+    const std::int64_t until = steady_now_ns() + steal_hold_ns;
+    if (steal_hold_.until_ns.load(std::memory_order_relaxed) < until - steal_hold_ns / 4) {
+        steal_hold_.until_ns.store(until, std::memory_order_relaxed);
+    }
 }
 
 [[gnu::always_inline]] inline void worker::push_back(task_header* t) {
@@ -353,10 +380,16 @@ void worker::park() {
              std::chrono::duration_cast<std::chrono::nanoseconds>(now - busy_since_).count()));
     bump(stats.parks);
     bool was_searching = std::exchange(searching_, false);
+    // While its steals are held off (hold_steals()) this worker may not steal, so waking it
+    // for work in another worker's queue would only make it park again: it sleeps until the
+    // hold ends instead (below), and looks then. (Not on a paused clock, whose park below has
+    // no deadline of its own.)
+    const std::int64_t hold = steal_hold_.until_ns.load(std::memory_order_relaxed);
+    const bool steal_limited = hold != 0 && steady_now_ns() < hold && !sched_.is_paused();
     if (sched_.idle_state.transition_to_parked(index_, was_searching)) {
         // The last searcher gives up: make sure work that arrived meanwhile is not stranded.
         if (!sched_.inject.is_empty()) sched_.notify_parked();
-        for (std::size_t i = 0; i < sched_.num_workers(); ++i) {
+        for (std::size_t i = 0; i < sched_.num_workers() && !steal_limited; ++i) {
             if (i != index_ && !sched_.worker_at(i).local_.is_empty()) {
                 sched_.notify_parked();
                 break;
@@ -395,7 +428,13 @@ void worker::park() {
                 if (again >= next) break;
                 next = again;
             }
-            if (next != timer_heap::none) {
+            if (steal_limited) {
+                // Woken when the hold ends at the latest: the other queues were not checked
+                // above (a worker that runs a long task may have work queued there).
+                std::chrono::steady_clock::time_point until{std::chrono::nanoseconds(hold)};
+                if (next != timer_heap::none) until = std::min(until, sched_.to_steady(next));
+                io_.run_one_until(until);
+            } else if (next != timer_heap::none) {
                 io_.run_one_until(sched_.to_steady(next));
             } else {
                 io_.run_one();
@@ -416,6 +455,11 @@ void worker::park() {
             // predicate before parking again.
             if (!sched_.is_multi_thread()) {
                 sched_.idle_state.unpark_by_id(index_);
+                break;
+            }
+            if (steal_limited && steady_now_ns() >= hold) {
+                // The hold is over: look at the other queues (search()).
+                searching_ = !sched_.idle_state.unpark_by_id(index_);
                 break;
             }
             continue;

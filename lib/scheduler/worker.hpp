@@ -86,6 +86,13 @@ class worker {
     [[nodiscard]] scheduler& sched() const { return sched_; }
     [[nodiscard]] task_header* current() const { return current_; }
     [[nodiscard]] bool in_task() const { return current_ != nullptr; }
+    /// Any thread: this worker stops stealing for a while (steal_hold_ns in worker.cpp).
+    /// Called when a task on another worker wakes a task that last ran here: tasks that
+    /// talk to each other through a lock or a channel were split over two cores by a steal,
+    /// and each of their operations now moves cache lines between the cores, which costs
+    /// more than the parallelism gains (docs/performance.md, "Steals that cost more than
+    /// they bring"). Wakes from I/O and timers do not count: they carry no such sharing.
+    void hold_steals() noexcept;
     [[nodiscard]] std::size_t default_stack() const { return default_stack_; }
 
     /// Shuffle mode only: true one time in eight, from this worker's seeded generator (a
@@ -221,6 +228,14 @@ class worker {
     static constexpr std::int64_t awake = std::numeric_limits<std::int64_t>::min();
     std::atomic<std::int64_t> sleep_until_ns_{awake};
     bool searching_ = false;
+    // Until when (steady clock, ns) this worker does not steal; 0: never held. Written by
+    // other workers (hold_steals()), read here. A cache line of its own: the fields around
+    // it are written on every tick by the owner, and other workers' reads of the hold would
+    // pull those into their caches and back.
+    struct alignas(64) steal_hold {
+        std::atomic<std::int64_t> until_ns{0};
+    };
+    steal_hold steal_hold_;
     std::uint32_t countdown_ = 61;  // see next_task()
     bool maintenance_due_ = false;
     std::uint64_t rng_;

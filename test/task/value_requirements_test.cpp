@@ -19,6 +19,7 @@
 #include <chrono>
 #include <future>
 #include <optional>
+#include <thread>
 #include <variant>
 
 using namespace std::chrono_literals;
@@ -36,6 +37,17 @@ struct move_only_value {
     move_only_value& operator=(move_only_value&&) = delete;
     move_only_value& operator=(const move_only_value&) = delete;
 };
+
+// Whether every counted value is destroyed within 5 s. A task's result slot, an Asio
+// completion's argument and a promise's shared state are destroyed on the worker that held
+// them last, right after the value moved on, which the receiving thread may see first.
+bool all_destroyed_soon() {
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (lifetime_counter::alive.load() != 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(1ms);
+    }
+    return lifetime_counter::alive.load() == 0;
+}
 
 }  // namespace
 
@@ -56,7 +68,7 @@ TEST_CASE("a move-only, unassignable value travels through tasks and joins", "[t
         return s;
     });
     CHECK(sum == 21);
-    CHECK(lifetime_counter::alive.load() == 0);
+    CHECK(all_destroyed_soon());
 }
 
 TEST_CASE("a move-only, unassignable value travels through channels and select",
@@ -120,5 +132,9 @@ TEST_CASE("a move-only, unassignable value travels through channels and select",
         std::optional<move_only_value> got = f.get();
         CHECK((got && got->v == 7));
     }
-    CHECK(lifetime_counter::alive.load() == 0);
+    // The use_future completion runs on a weft worker, and it destroys its argument (a
+    // moved-from value) and the promise (whose shared state holds another) right after
+    // set_value, which f.get() may have returned from already: an ASan run counted 2 alive
+    // here.
+    CHECK(all_destroyed_soon());
 }

@@ -47,10 +47,6 @@ constexpr unsigned max_lifo_runs = 3;
 // "Steals that cost more than they bring"): 100 us left the mutex row at 230-260 ns per lock,
 // 200-300 us brought it to 42-84 and mpsc to 64-81.
 constexpr std::int64_t steal_hold_ns = 250'000;
-#if WEFT_TSAN
-// TSan fibers kept per worker for reuse (see bind_stack).
-constexpr std::size_t max_spare_tsan_fibers = 256;
-#endif
 
 std::int64_t steady_now_ns() noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -74,9 +70,6 @@ worker::worker(scheduler& s, std::size_t index)
         seeded_ = true;
         seed_state_ = *s.config().seed;
     }
-#if WEFT_TSAN
-    tsan_fibers_.reserve(max_spare_tsan_fibers);  // finish_fiber's push_back never allocates
-#endif
     if (shuffle::enabled()) {
         shuffle_ = true;
         shuffle_state_ = shuffle::seed() ^ (0x9e3779b97f4a7c15ULL * (index + 1));
@@ -85,9 +78,6 @@ worker::worker(scheduler& s, std::size_t index)
 
 worker::~worker() {
     guard_.reset();
-#if WEFT_TSAN
-    for (void* f : tsan_fibers_) __tsan_destroy_fiber(f);
-#endif
     // Handlers still queued (timers of tasks leaked by a timed-out shutdown) are destroyed
     // with the io_context; they only hold wakers.
 }
@@ -543,18 +533,7 @@ void worker::bind_stack(task_header* t, const fiber_stack& s) noexcept {
     t->stack_kind_ = static_cast<std::uint8_t>(s.kind);
     t->fiber_ctx_ = make_context(s.top(), s.usable(), &fiber_entry);
 #if WEFT_TSAN
-    // A TSan fiber costs about 2 ms to create and destroy (its thread state is mapped and
-    // cleared each time), which made each task of the suite's TSan run cost 1.5 ms. A
-    // finished task's fiber is reused instead: that adds no happens-before edge TSan did not
-    // already have, since the fiber's last task ran on this worker and switched back to it
-    // (a synchronising switch) before this worker takes the fiber again, so this worker's
-    // clock already covers everything the old task did.
-    if (!tsan_fibers_.empty()) {
-        t->tsan_fiber_ = tsan_fibers_.back();
-        tsan_fibers_.pop_back();
-    } else {
-        t->tsan_fiber_ = __tsan_create_fiber(0);
-    }
+    t->tsan_fiber_ = __tsan_create_fiber(0);
 #endif
 }
 
@@ -762,12 +741,7 @@ void worker::finish_fiber(task_header* t) {
     t->stack_base_ = nullptr;
     t->fiber_ctx_ = nullptr;
 #if WEFT_TSAN
-    // On this worker's thread, after the task's last switch away (see bind_stack).
-    if (tsan_fibers_.size() < max_spare_tsan_fibers) {
-        tsan_fibers_.push_back(t->tsan_fiber_);
-    } else {
-        __tsan_destroy_fiber(t->tsan_fiber_);
-    }
+    __tsan_destroy_fiber(t->tsan_fiber_);
     t->tsan_fiber_ = nullptr;
 #endif
 }

@@ -257,9 +257,6 @@ class worker {
     const void* asan_stack_bottom_ = nullptr;
     std::size_t asan_stack_size_ = 0;
     void* tsan_fiber_ = nullptr;
-    // TSan builds: fibers of finished tasks, reused by the next tasks this worker starts
-    // (worker.cpp, bind_stack). Empty otherwise.
-    std::vector<void*> tsan_fibers_;
 
     std::size_t default_stack_;
     stack_cache stacks_;

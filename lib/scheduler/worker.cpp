@@ -46,13 +46,8 @@ constexpr unsigned max_lifo_runs = 3;
 // worker (see hold_steals()). Measured on the 2-vCPU development VM (docs/performance.md,
 // "Steals that cost more than they bring"): 100 us left the mutex row at 230-260 ns per lock,
 // 200-300 us brought it to 42-84 and mpsc to 64-81.
+// On latency_clock_ns()'s clock (the real steady clock).
 constexpr std::int64_t steal_hold_ns = 250'000;
-
-std::int64_t steady_now_ns() noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
 
 void fiber_entry(context_transfer tr) noexcept { worker::fiber_main(tr.from, tr.data); }
 }  // namespace
@@ -256,7 +251,7 @@ task_header* worker::search() {
 task_header* worker::steal() {
     // Held off (see hold_steals()): leave the other workers' queues alone until then.
     if (std::int64_t hold = steal_hold_.until_ns.load(std::memory_order_relaxed);
-        hold != 0 && steady_now_ns() < hold) {
+        hold != 0 && latency_clock_ns() < hold) {
         return nullptr;
     }
     std::size_t n = sched_.num_workers();
@@ -282,7 +277,7 @@ void worker::hold_steals() noexcept {
     // held parks with the hold's end as its deadline). Written only when it would move the
     // end by a quarter of the hold or more: every cross-worker wake would otherwise write
     // this worker's line, and on the VM a line moved between cores costs ~225 ns.
-    const std::int64_t until = steady_now_ns() + steal_hold_ns;
+    const std::int64_t until = latency_clock_ns() + steal_hold_ns;
     if (steal_hold_.until_ns.load(std::memory_order_relaxed) < until - steal_hold_ns / 4) {
         steal_hold_.until_ns.store(until, std::memory_order_relaxed);
     }
@@ -384,8 +379,10 @@ void worker::park() {
     // for work in another worker's queue would only make it park again: it sleeps until the
     // hold ends instead (below), and looks then. (Not on a paused clock, whose park below has
     // no deadline of its own.)
-    const std::int64_t hold = steal_hold_.until_ns.load(std::memory_order_relaxed);
-    const bool steal_limited = hold != 0 && steady_now_ns() < hold && !sched_.is_paused();
+    // (Never held: 0 is the clock's epoch, long past.)
+    const std::chrono::steady_clock::time_point hold_end{
+        std::chrono::nanoseconds(steal_hold_.until_ns.load(std::memory_order_relaxed))};
+    const bool steal_limited = now < hold_end && !sched_.is_paused();
     if (sched_.idle_state.transition_to_parked(index_, was_searching)) {
         // The last searcher gives up: make sure work that arrived meanwhile is not stranded.
         if (!sched_.inject.is_empty()) sched_.notify_parked();
@@ -431,7 +428,7 @@ void worker::park() {
             if (steal_limited) {
                 // Woken when the hold ends at the latest: the other queues were not checked
                 // above (a worker that runs a long task may have work queued there).
-                std::chrono::steady_clock::time_point until{std::chrono::nanoseconds(hold)};
+                auto until = hold_end;
                 if (next != timer_heap::none) until = std::min(until, sched_.to_steady(next));
                 io_.run_one_until(until);
             } else if (next != timer_heap::none) {
@@ -457,7 +454,7 @@ void worker::park() {
                 sched_.idle_state.unpark_by_id(index_);
                 break;
             }
-            if (steal_limited && steady_now_ns() >= hold) {
+            if (steal_limited && std::chrono::steady_clock::now() >= hold_end) {
                 // The hold is over: look at the other queues (search()).
                 searching_ = !sched_.idle_state.unpark_by_id(index_);
                 break;

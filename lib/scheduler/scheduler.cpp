@@ -213,7 +213,8 @@ void scheduler::schedule(task_header* t, bool lifo) {
         } else {
             // A task woken by a task that runs on another worker than its own last one: the
             // two share something (a lock, a channel), and a steal split them. The wakee
-            // moves here (the waker's worker); its last worker holds off stealing it back.
+            // moves here (the waker's worker); its last worker holds off stealing it back
+            // (unless that worker's steals pay: worker::hold_steals()).
             // safety: worker_ was last written when t last ran, before the park whose state
             // transition this wake's CAS read (acquire), so the read does not race.
             worker* last = t->worker_;

@@ -240,6 +240,7 @@ inline bool worker::has_other_runnable() const {
 
 task_header* worker::search() {
     if (sched_.num_workers() == 1) return nullptr;
+    if (stolen_run_since_ns_ != 0) note_stolen_run_end();
     if (!searching_) {
         if (!sched_.idle_state.transition_to_searching()) return nullptr;
         searching_ = true;
@@ -259,6 +260,7 @@ task_header* worker::steal() {
     rng_ ^= rng_ >> 7;
     rng_ ^= rng_ << 17;
     std::size_t start = rng_ % n;
+    const std::int64_t began_ns = latency_clock_ns();
     for (std::size_t i = 0; i < n; ++i) {
         std::size_t j = (start + i) % n;
         if (j == index_) continue;
@@ -266,10 +268,29 @@ task_header* worker::steal() {
         if (task_header* t = sched_.worker_at(j).local_.steal_into(local_, stolen)) {
             bump(stats.steals, stolen);
             bump(stats.steal_operations);
+            // The stolen run starts: note_stolen_run_end() weighs it when the queues are
+            // empty again.
+            stolen_run_since_ns_ = latency_clock_ns();
+            stolen_run_polls_ = stats.polls.load(std::memory_order_relaxed);
+            payoff_.note_steal(stolen_run_since_ns_ - began_ns);
             return t;
         }
     }
     return nullptr;
+}
+
+void worker::note_stolen_run_end() noexcept {
+    // The queues ran dry after a steal: weigh what it brought (steal_payoff.hpp). Two clock
+    // reads per steal, which itself costs hundreds of nanoseconds.
+    const std::int64_t run_ns = latency_clock_ns() - stolen_run_since_ns_;
+    const std::uint64_t runs = stats.polls.load(std::memory_order_relaxed) - stolen_run_polls_;
+    stolen_run_since_ns_ = 0;
+    const bool pays = payoff_.note_stolen_run(run_ns, runs);
+    // Relaxed: a hint for hold_steals(), which only delays steals. Written only when it
+    // flips, so that the line other workers read on each cross-worker wake stays shared.
+    if (steal_hold_.steals_pay.load(std::memory_order_relaxed) != pays) {
+        steal_hold_.steals_pay.store(pays, std::memory_order_relaxed);
+    }
 }
 
 void worker::hold_steals() noexcept {
@@ -277,6 +298,7 @@ void worker::hold_steals() noexcept {
     // held parks with the hold's end as its deadline). Written only when it would move the
     // end by a quarter of the hold or more: every cross-worker wake would otherwise write
     // this worker's line, and on the VM a line moved between cores costs ~225 ns.
+    if (steal_hold_.steals_pay.load(std::memory_order_relaxed)) return;
     const std::int64_t until = latency_clock_ns() + steal_hold_ns;
     if (steal_hold_.until_ns.load(std::memory_order_relaxed) < until - steal_hold_ns / 4) {
         steal_hold_.until_ns.store(until, std::memory_order_relaxed);

@@ -15,6 +15,7 @@
 #include "local_queue.hpp"
 #include "shuffle.hpp"
 #include "stall_capture.hpp"
+#include "steal_payoff.hpp"
 
 #include <weft/detail/task_header.hpp>
 
@@ -86,12 +87,15 @@ class worker {
     [[nodiscard]] scheduler& sched() const { return sched_; }
     [[nodiscard]] task_header* current() const { return current_; }
     [[nodiscard]] bool in_task() const { return current_ != nullptr; }
-    /// Any thread: this worker stops stealing for a while (steal_hold_ns in worker.cpp).
+    /// Any thread: this worker stops stealing for a while (steal_hold_ns in worker.cpp),
+    /// unless its recent steals brought real work (note_stolen_run_end()).
     /// Called when a task on another worker wakes a task that last ran here: tasks that
     /// talk to each other through a lock or a channel were split over two cores by a steal,
     /// and each of their operations now moves cache lines between the cores, which costs
     /// more than the parallelism gains (docs/performance.md, "Steals that cost more than
     /// they bring"). Wakes from I/O and timers do not count: they carry no such sharing.
+    /// Tasks that do work of their own between such wakes (a pool of consumers fed over a
+    /// channel) gain from the parallelism: their steals pay, and nothing is held.
     void hold_steals() noexcept;
     [[nodiscard]] std::size_t default_stack() const { return default_stack_; }
 
@@ -231,11 +235,19 @@ class worker {
     // Until when (steady clock, ns) this worker does not steal; 0: never held. Written by
     // other workers (hold_steals()), read here. A cache line of its own: the fields around
     // it are written on every tick by the owner, and other workers' reads of the hold would
-    // pull those into their caches and back.
+    // pull those into their caches and back. `steals_pay`: written by the owner only when
+    // it changes (note_stolen_run_end()), read by hold_steals() on the line it loads anyway.
     struct alignas(64) steal_hold {
         std::atomic<std::int64_t> until_ns{0};
+        std::atomic<bool> steals_pay{false};
     };
     steal_hold steal_hold_;
+    // What this worker's steals bring, owner only: the stolen run under way (when its steal
+    // ended, 0 if none, and the task runs counted then) and the verdict so far.
+    std::int64_t stolen_run_since_ns_ = 0;
+    std::uint64_t stolen_run_polls_ = 0;
+    steal_payoff payoff_;
+    void note_stolen_run_end() noexcept;
     std::uint32_t countdown_ = 61;  // see next_task()
     bool maintenance_due_ = false;
     std::uint64_t rng_;

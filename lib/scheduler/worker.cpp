@@ -176,6 +176,23 @@ inline bool worker::has_other_runnable() const {
            pinned_pending_.load(std::memory_order_acquire) || !sched_.inject.is_empty();
 }
 
+void worker::share_timer_ready() {
+    // One firing takes every due timer of every worker, and the tasks it wakes wait on the
+    // firing worker's private list: 400 sleepers due together all ran on the worker that
+    // fired them while the other, woken for them, found nothing to steal (fairness_test).
+    // So whenever this worker's ring is empty, the later half of the list (up to half a ring)
+    // moves into the ring, where an idle worker steals it; the earlier deadlines stay first
+    // here. Into an empty ring, so the moved tasks wait behind nothing but each other, and
+    // never overflow into the global queue's tail.
+    if (sched_.num_workers() == 1) return;
+    std::size_t n = std::min<std::size_t>(timer_ready_.size() / 2, local_queue::capacity / 2);
+    if (n == 0) return;
+    auto first = timer_ready_.end() - static_cast<std::ptrdiff_t>(n);
+    for (auto it = first; it != timer_ready_.end(); ++it) local_.push_back_unchecked(*it);
+    timer_ready_.erase(first, timer_ready_.end());
+    sched_.notify_parked();
+}
+
 [[gnu::always_inline]] inline task_header* worker::next_task() {
     // Fairness (docs/architecture.md, "Fairness"): every source of runnable work is served
     // within a bounded number of this worker's ticks, whatever the LIFO slot holds.
@@ -214,6 +231,7 @@ inline bool worker::has_other_runnable() const {
     if (!timer_ready_.empty()) {
         task_header* t = timer_ready_.front();
         timer_ready_.pop_front();
+        if (!timer_ready_.empty() && local_.is_empty()) share_timer_ready();
         return t;
     }
     if (interval_tick) {

@@ -210,6 +210,7 @@ class worker {
     // behind the whole spawn backlog (100k sleepers overshot by ~100 ms that way). Each
     // firing adds only the timers due by then, so the list cannot starve the other queues.
     std::deque<task_header*> timer_ready_;
+    void share_timer_ready();
     bool firing_timers_ = false;
     // Seeded runtimes (builder::seed, current_thread): every ready task waits here and the
     // next one is drawn at random from a generator seeded by the user, so a seed replays an

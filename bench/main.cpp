@@ -1,8 +1,8 @@
-// weft_bench: the peers' twelve workloads (bench/peers/README.md) on a weft runtime with
+// weft_bench: the peers' workloads (bench/peers/README.md) on a weft runtime with
 // 2 workers and otherwise the runtime's defaults, plus the scaling rows of docs/notes/bench.md.
 //
 // Usage: weft_bench [--repeat N] [--shuffle SEED] [workload[,workload...]]
-//   no workload: the twelve peer workloads, in the peers' order (idle_memory first, so the
+//   no workload: every peer workload, in the peers' order (idle_memory first, so the
 //   allocator caches of earlier rows cannot hide its RSS growth);
 //   a list: those rows, still in the fixed order (peer rows first, then scaling rows);
 //   --repeat N: the peer and scaling rows N times over in this one process (a line per row
@@ -43,7 +43,7 @@ namespace {
 constexpr std::string_view peer_rows[] = {
     "idle_memory",   "spawn_many",    "spawn_remote", "yield_many", "ping_pong",
     "ping_pong_100", "chained_spawn", "mpsc",         "mutex",      "skynet",
-    "timers",        "tcp_echo",      "select",       "select_ops",
+    "timers",        "tcp_echo",      "select",       "select_ops", "fan_out",
 };
 
 constexpr std::string_view scaling_rows[] = {

@@ -19,7 +19,8 @@ import sys
 from collections import defaultdict
 
 ROWS = ["idle_memory", "spawn_many", "spawn_remote", "yield_many", "ping_pong", "ping_pong_100",
-        "chained_spawn", "mpsc", "mutex", "skynet", "timers", "tcp_echo", "select", "select_ops"]
+        "chained_spawn", "mpsc", "mutex", "skynet", "timers", "tcp_echo", "select", "select_ops",
+        "fan_out"]
 
 # weft rows that the peers measure under another row's name: select_ops is weft's select over
 # operations on the select workload, so the peers' select row is its comparison.

@@ -13,9 +13,8 @@
 // Both are the sharing that holding steals off is for; a run pays only when it passes both.
 // Consumers that do a job of their own per message (1 us and more) ran 2 us and more per
 // task run and 20 us and more per stolen run: parallel work, which a hold would serialise
-// onto one core. Figures from the 2-vCPU
-// development VM, where a steal costs 350-500 ns (docs/performance.md, "Steals that cost
-// more than they bring").
+// onto one core. Figures from the 2-vCPU development VM, where a steal costs 350-500 ns
+// (docs/performance.md, "Steals that cost more than they bring").
 #pragma once
 
 #include <cstdint>

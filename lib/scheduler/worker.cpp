@@ -278,12 +278,16 @@ task_header* worker::steal() {
     rng_ ^= rng_ >> 7;
     rng_ ^= rng_ << 17;
     std::size_t start = rng_ % n;
-    const std::int64_t began_ns = latency_clock_ns();
     for (std::size_t i = 0; i < n; ++i) {
         std::size_t j = (start + i) % n;
         if (j == index_) continue;
+        local_queue& victim = sched_.worker_at(j).local_;
+        // An empty ring has nothing to steal: skip it before the clock read that times the
+        // steal, which an idle worker's search would otherwise pay on every pass.
+        if (victim.is_empty()) continue;
+        const std::int64_t began_ns = latency_clock_ns();
         std::uint32_t stolen = 0;
-        if (task_header* t = sched_.worker_at(j).local_.steal_into(local_, stolen)) {
+        if (task_header* t = victim.steal_into(local_, stolen)) {
             bump(stats.steals, stolen);
             bump(stats.steal_operations);
             // The stolen run starts: note_stolen_run_end() weighs it when the queues are
@@ -303,12 +307,12 @@ void worker::note_stolen_run_end() noexcept {
     const std::int64_t run_ns = latency_clock_ns() - stolen_run_since_ns_;
     const std::uint64_t runs = stats.polls.load(std::memory_order_relaxed) - stolen_run_polls_;
     stolen_run_since_ns_ = 0;
+    const bool paid = payoff_.pays();
     const bool pays = payoff_.note_stolen_run(run_ns, runs);
-    // Relaxed: a hint for hold_steals(), which only delays steals. Written only when it
-    // flips, so that the line other workers read on each cross-worker wake stays shared.
-    if (steal_hold_.steals_pay.load(std::memory_order_relaxed) != pays) {
-        steal_hold_.steals_pay.store(pays, std::memory_order_relaxed);
-    }
+    // Relaxed: a hint for hold_steals(), which only delays steals. Written only when the
+    // verdict flips (the owner's own copy tells, without loading the line that other
+    // workers write on each cross-worker wake), so that line stays shared.
+    if (pays != paid) steal_hold_.steals_pay.store(pays, std::memory_order_relaxed);
 }
 
 void worker::hold_steals() noexcept {

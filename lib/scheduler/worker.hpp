@@ -150,6 +150,8 @@ class worker {
     task_header* next_task();
     task_header* search();
     task_header* steal();
+    void note_stolen_run_end() noexcept;
+    void share_timer_ready();
     void run_task(task_header* t);
     void resume(task_header* t);
     /// Makes `t` the running task. `now_ns` is the real clock if the caller read it already
@@ -210,7 +212,6 @@ class worker {
     // behind the whole spawn backlog (100k sleepers overshot by ~100 ms that way). Each
     // firing adds only the timers due by then, so the list cannot starve the other queues.
     std::deque<task_header*> timer_ready_;
-    void share_timer_ready();
     bool firing_timers_ = false;
     // Seeded runtimes (builder::seed, current_thread): every ready task waits here and the
     // next one is drawn at random from a generator seeded by the user, so a seed replays an
@@ -248,7 +249,6 @@ class worker {
     std::int64_t stolen_run_since_ns_ = 0;
     std::uint64_t stolen_run_polls_ = 0;
     steal_payoff payoff_;
-    void note_stolen_run_end() noexcept;
     std::uint32_t countdown_ = 61;  // see next_task()
     bool maintenance_due_ = false;
     std::uint64_t rng_;

@@ -64,6 +64,21 @@ class owned_tasks {
         }
     }
 
+    /// Calls f(task) under its shard's lock if task `id` is live (it cannot finish meanwhile).
+    /// Walks one shard, not all: the blocked-worker monitor looks a task up while 100k others
+    /// live, and every spawn and completion into a shard it holds spins meanwhile.
+    template <class F>
+    void find(task_id id, F&& f) {
+        shard& s = shards_[(id / task_id_block) % shards_.size()];
+        std::lock_guard lock(s.mu);
+        for (task_header* t = s.head; t; t = t->owned_next_) {
+            if (t->id() == id) {
+                f(t);
+                return;
+            }
+        }
+    }
+
     /// Live tasks now. Takes every shard's lock in turn: two threads that each remove a task
     /// and then sum see at least one another's removal, so the last task to finish after
     /// close() always observes zero.
@@ -83,6 +98,7 @@ class owned_tasks {
         task_header* head = nullptr;
         std::size_t count = 0;
     };
+    // find() picks the shard from the id alone: keep the two in step.
     shard& shard_for(task_header* t) { return shards_[(t->id() / task_id_block) % shards_.size()]; }
 
     std::array<shard, 16> shards_;

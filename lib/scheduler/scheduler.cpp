@@ -495,6 +495,9 @@ task_info scheduler::describe(task_header* t) const {
 }
 
 void scheduler::monitor_main() {
+    // Named, so that top -H and perf show whose CPU a report took (its first symbolisation
+    // loads every module's debug information: docs/performance.md, "The timers row").
+    ::pthread_setname_np(::pthread_self(), "weft-monitor");
     // Samples each worker every half threshold: the same task still running and no new
     // resumption since the last sample means it has held the worker all that time. The
     // first warning of such a stall comes once it passed the threshold, the next ones each
@@ -549,9 +552,7 @@ void scheduler::report_blocked(std::size_t worker_index, task_id id, std::chrono
                                                     std::chrono::milliseconds(100));
     }
     std::optional<task_info> info;
-    owned.for_each([&](task_header* t) {
-        if (t->id_ == id) info = describe(t);
-    });
+    owned.find(id, [&](task_header* t) { info = describe(t); });
     if (!info) return;  // it finished meanwhile
     std::string name = info->name.empty() ? std::string() : fmt::format(" '{}'", info->name);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(held).count();

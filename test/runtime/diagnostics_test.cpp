@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -117,4 +118,44 @@ TEST_CASE("a well-behaved runtime produces no blocking warning", "[runtime][bloc
     }
     std::string err = cap.finish();
     CHECK(count(err, "has held worker") == 0);
+}
+
+namespace {
+// Whether this process has a thread named `name` now.
+bool has_thread_named(const std::string& name) {
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(e.path() / "comm");
+        std::string n;
+        if (std::getline(comm, n) && n == name) return true;
+    }
+    return false;
+}
+}  // namespace
+
+TEST_CASE("the blocked-worker monitor is a thread of its own name", "[runtime][blocking]") {
+    // top -H and perf then show what CPU a report takes (its first symbolisation loads every
+    // module's debug information, docs/performance.md).
+    bool found = false;
+    {
+        auto rt = weft::builder::multi_thread()
+                      .worker_threads(2)
+                      .blocking_warning_threshold(50ms)
+                      .build();
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (!(found = has_thread_named("weft-monitor")) &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(1ms);
+        }
+    }
+    CHECK(found);
+    CHECK_FALSE(has_thread_named("weft-monitor"));  // joined with its runtime
+    {
+        // Off with the warning: no monitor at all.
+        auto rt = weft::builder::multi_thread()
+                      .worker_threads(2)
+                      .blocking_warning_threshold(std::chrono::nanoseconds(0))
+                      .build();
+        rt.block_on([] { weft::sleep_for(5ms); });
+        CHECK_FALSE(has_thread_named("weft-monitor"));
+    }
 }

@@ -18,6 +18,7 @@
 #include "../fiber/exception_state.hpp"
 #include "../fiber/overflow_report.hpp"
 #include "../fs/uring_ring.hpp"
+#include "../task/task_allocator.hpp"
 #include "asio_thread_cache.hpp"
 #include "scheduler.hpp"
 #include "shuffle.hpp"
@@ -413,6 +414,7 @@ bool worker::has_local_work() const {
 
 void worker::park() {
     trim_spare_stacks();
+    trim_task_blocks();
     auto now = std::chrono::steady_clock::now();
     bump(stats.busy_ns,
          static_cast<std::uint64_t>(

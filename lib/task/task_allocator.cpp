@@ -9,18 +9,19 @@
 // batch to the depot, and a thread with none takes one back: one lock per `batch` blocks, and
 // no list is ever walked on those paths.
 //
-// Blocks are carved from chunks of `batch` blocks of one class, each one malloc, taken when a
-// thread finds no block of its class anywhere. One block per malloc made a cold burst slow:
-// glibc grows a thread's arena one page at a time, each step an mprotect under the process's
-// address-space lock, so spawning 100k tasks spent 91% of its time in malloc (1.3-2.6 us a
-// spawn against 278 ns with blocks reused) and held its worker past the blocked-worker
-// threshold (docs/performance.md, "The timers row's slow mode").
+// Blocks are carved from chunks of `batch` blocks of one class, each one anonymous mapping,
+// taken when a thread finds no block of its class anywhere, its pages populated by the mapping
+// call. One malloc per block made a cold burst slow: each fresh page was a fault (11-15 us on
+// this kind of VM) and glibc grew a thread's arena one page at a time, each step an mprotect
+// under the process's address-space lock. Spawning 100k tasks spent 91% of its time in malloc
+// (1.3-2.6 us a spawn against 278 ns with blocks reused) and held its worker past the
+// blocked-worker threshold (docs/performance.md, "The timers row's slow mode").
 //
 // Invariants:
 //   - every block of class c lies in exactly one chunk of class c, listed in the depot's
 //     `chunks[c]`, and is in exactly one place: a task (allocated), a thread's active or
 //     spare list, or one of the depot's lists;
-//   - a chunk goes back to malloc only whole, by trim_task_blocks, once all its blocks are in
+//   - a chunk is unmapped only whole, by trim_task_blocks, once all its blocks are in
 //     the depot's lists; blocks are never freed one by one;
 //   - the depot's lists and chunk records change only under its lock.
 //

@@ -1,5 +1,5 @@
 // The task-block allocator (lib/task/task_allocator.cpp): blocks carved from chunks are
-// distinct and usable, survive a trim, and a burst's chunks go back to malloc once the depot
+// distinct and usable, survive a trim, and a burst's chunks are unmapped once the depot
 // holds all their blocks.
 #include "task/task_allocator.hpp"
 
@@ -60,8 +60,7 @@ TEST_CASE("task blocks are distinct, aligned and reusable", "[task][allocator]")
     give_back(b);
 }
 
-TEST_CASE("a burst's chunks of task blocks go back to malloc once all are free",
-          "[task][allocator]") {
+TEST_CASE("a burst's chunks of task blocks are unmapped once all are free", "[task][allocator]") {
     // 40k blocks: more than the 32k a class keeps in the depot before a trim may give chunks
     // back. A thread of its own, whose cached lists go to the depot when it exits.
     constexpr std::size_t n = 40'000;
@@ -84,7 +83,8 @@ TEST_CASE("a burst's chunks of task blocks go back to malloc once all are free",
     CHECK(freed == 0);
     CHECK(after == 0);
 #else
-    // One malloc per 512 blocks, not per block (blocks already in the depot served first).
+    // One mapping per 512 blocks, not a malloc per block (blocks already in the depot served
+    // first).
     CHECK(during >= before);
     CHECK(during <= before + n / 512 + 1);
     CHECK(during - before >= (n - 32'768) / 512);

@@ -69,7 +69,7 @@ class owned_tasks {
     /// live, and every spawn and completion into a shard it holds spins meanwhile.
     template <class F>
     void find(task_id id, F&& f) {
-        shard& s = shards_[(id / task_id_block) % shards_.size()];
+        shard& s = shard_of(id);
         std::lock_guard lock(s.mu);
         for (task_header* t = s.head; t; t = t->owned_next_) {
             if (t->id() == id) {
@@ -98,8 +98,9 @@ class owned_tasks {
         task_header* head = nullptr;
         std::size_t count = 0;
     };
-    // find() picks the shard from the id alone: keep the two in step.
-    shard& shard_for(task_header* t) { return shards_[(t->id() / task_id_block) % shards_.size()]; }
+    // By id alone, so that find() needs no task to pick the shard insert() used.
+    shard& shard_of(task_id id) { return shards_[(id / task_id_block) % shards_.size()]; }
+    shard& shard_for(task_header* t) { return shard_of(t->id()); }
 
     std::array<shard, 16> shards_;
     std::atomic<bool> closed_{false};

@@ -372,11 +372,12 @@ TEST_CASE("net faults: an accept loop under EMFILE backs off and serves every co
     auto rt = weft::test::make_runtime();
     auto listener = rt.block_on([] { return weft::net::tcp_listener::bind("127.0.0.1:0"); });
     auto ep = listener.local_addr();
-    // Warm up with the very task types the exhausted phase runs (echo_server, echo_one): a few
+    // Warm up with the tasks the exhausted phase runs (echo_server, echo_one): a few
     // connections served on both workers, so each shard has its reactor before descriptors run
-    // out (a shard creates it on first use, which needs descriptors itself), and UBSan's vptr
-    // check has these types in its cache (on a miss it probes memory through a pipe, which
-    // fails without descriptors and reports a false "invalid vptr").
+    // out (a shard creates it on first use, which needs descriptors itself), and libweft's
+    // polymorphic paths have been through UBSan's vptr cache (on a miss it probes memory
+    // through a pipe, which fails without descriptors; this file is built without that check,
+    // see test/meson.build).
     echo_counters warm;
     rt.block_on([&] {
         auto srv = weft::spawn(echo_server{&listener, 16, &warm});

@@ -9,18 +9,25 @@
 // batch to the depot, and a thread with none takes one back: one lock per `batch` blocks, and
 // no list is ever walked on those paths.
 //
-// Blocks are carved from chunks of `batch` blocks of one class, each one anonymous mapping,
-// taken when a thread finds no block of its class anywhere, its pages populated by the mapping
-// call. One malloc per block made a cold burst slow: each fresh page was a fault (11-15 us on
-// this kind of VM) and glibc grew a thread's arena one page at a time, each step an mprotect
-// under the process's address-space lock. Spawning 100k tasks spent 91% of its time in malloc
-// (1.3-2.6 us a spawn against 278 ns with blocks reused) and held its worker past the
-// blocked-worker threshold (docs/performance.md, "The timers row's slow mode").
+// Blocks are carved from chunks of one class, each one anonymous mapping, taken when a thread
+// finds no block of its class anywhere and faulted in whole at once. One malloc per block
+// made a cold burst slow: each fresh page was a fault (11-15 us on this kind of VM) and glibc
+// grew a thread's arena one page at a time, each step an mprotect under the process's
+// address-space lock. Spawning 100k tasks spent 91% of its time in malloc (1.3-2.6 us a spawn
+// against 278 ns with blocks reused) and held its worker past the blocked-worker threshold
+// (docs/performance.md, "The timers row's slow mode").
+//
+// A class's first `small_chunks` chunks hold one batch each, in 4 KiB pages, so a program
+// with few tasks maps little. A class that needs more is in a burst: its later chunks are
+// 2 MiB-aligned regions asked to be one transparent huge page each, many batches at once. On
+// a VM with shadow page tables even a populated 4 KiB page costs ~5 us at its first touch,
+// and 32 MiB of them ~90 ms; as huge pages the same 32 MiB took 2-4 ms (docs/performance.md,
+// "Huge chunks"). Where the kernel gives no huge page the region is 4 KiB pages as before.
 //
 // Invariants:
 //   - every block of class c lies in exactly one chunk of class c, listed in the depot's
-//     `chunks[c]`, and is in exactly one place: a task (allocated), a thread's active or
-//     spare list, or one of the depot's lists;
+//     `chunks[c]` with its block count, and is in exactly one place: a task (allocated), a
+//     thread's active or spare list, or one of the depot's lists;
 //   - a chunk is unmapped only whole, by trim_task_blocks, once all its blocks are in
 //     the depot's lists; blocks are never freed one by one;
 //   - the depot's lists and chunk records change only under its lock.
@@ -56,17 +63,26 @@ void* allocate_task(std::size_t bytes) {
 void deallocate_task(void* p, std::size_t bytes) noexcept { ::operator delete(p, bytes); }
 std::size_t trim_task_blocks(std::chrono::nanoseconds) noexcept { return 0; }
 std::size_t task_block_chunks() noexcept { return 0; }
+std::size_t task_block_bytes() noexcept { return 0; }
 
 #else
 
 namespace {
 constexpr std::size_t granule = 64;
 constexpr std::size_t classes = 16;  // up to 1 KiB
-constexpr std::size_t batch = 512;   // blocks per chunk, and moved to or from the depot at a time
+constexpr std::size_t batch = 512;   // blocks moved to or from the depot at a time
 // What the depot keeps of a class before a trim may give whole chunks back (32k blocks).
 constexpr std::size_t max_depot_blocks = 64 * batch;
+// Chunks of one batch a class maps before it maps huge ones (4,096 blocks, 256 KiB-4 MiB).
+constexpr std::size_t small_chunks = 8;
+constexpr std::size_t huge_page = std::size_t{2} << 20;
 
 constexpr std::size_t block_size(std::size_t c) noexcept { return (c + 1) * granule; }
+// Whole batches only, so the carving thread can hand all but one to the depot as they are.
+constexpr std::size_t huge_chunk_blocks(std::size_t c) noexcept {
+    return huge_page / block_size(c) / batch * batch;
+}
+static_assert(huge_chunk_blocks(classes - 1) >= batch, "a huge chunk holds a batch of any class");
 
 struct free_block {
     free_block* next;
@@ -75,6 +91,12 @@ struct free_block {
 struct block_list {
     free_block* head;
     std::size_t count;
+};
+
+struct chunk {
+    char* base;
+    std::size_t blocks;  // from base on, each block_size(c)
+    std::size_t mapped;  // bytes of the mapping at base
 };
 
 // Trivially destructible, so every access is one %fs-relative load: a thread_local with a
@@ -91,7 +113,7 @@ struct depot {
     std::mutex mu;
     std::array<std::vector<block_list>, classes> lists;  // none empty
     std::array<std::size_t, classes> held{};             // blocks in lists[c]
-    std::array<std::vector<char*>, classes> chunks;      // bases of the live chunks
+    std::array<std::vector<chunk>, classes> chunks;      // the live chunks
     std::chrono::steady_clock::time_point last_used{};
     // Some class holds more than max_depot_blocks: idle workers' trim_task_blocks then looks.
     std::atomic<bool> over{false};
@@ -161,42 +183,92 @@ void release_cached_blocks() noexcept {
     return true;
 }
 
-// A chunk is its own anonymous mapping, its pages populated by the mapping call: on this kind
-// of VM the first touch of a page costs 11-15 us as a fault, and a burst of 100k spawns
-// touched 7,800 fresh pages of task blocks one fault at a time.
-char* map_chunk(std::size_t span) {
-    void* p = ::mmap(nullptr, span, PROT_READ | PROT_WRITE,
+// A small chunk is its own anonymous mapping, its pages populated by the mapping call: on
+// this kind of VM the first touch of a page costs 11-15 us as a fault, and a burst of 100k
+// spawns touched 7,800 fresh pages of task blocks one fault at a time.
+chunk map_small_chunk(std::size_t c) {
+    const std::size_t bytes = block_size(c) * batch;
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
-    return static_cast<char*>(p);
+    return {static_cast<char*>(p), batch, bytes};
 }
-void unmap_chunk(char* base, std::size_t span) noexcept { ::munmap(base, span); }
 
-// No block of class c anywhere: carve a fresh chunk, return its first block and make the rest
-// this thread's active list. Throws std::bad_alloc as a plain new would.
+// A huge chunk: twice its size mapped, the aligned 2 MiB kept and marked for a transparent
+// huge page before anything touches it; the carve's writes then fault it in, one fault for the
+// whole page. MAP_POPULATE would fault in 4 KiB pages before the advice could apply, and
+// MADV_POPULATE_WRITE zeroes the page holding the address-space lock, which stalled the other
+// worker's stack mappings for milliseconds (docs/architecture.md, "Task blocks"). Where the
+// advice is refused (THP off) the region fills in 4 KiB pages at those same writes.
+chunk map_huge_chunk(std::size_t c) {
+    void* p =
+        ::mmap(nullptr, 2 * huge_page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    auto* raw = static_cast<char*>(p);
+    const auto at = reinterpret_cast<std::uintptr_t>(raw);
+    auto* base = reinterpret_cast<char*>((at + huge_page - 1) & ~(huge_page - 1));
+    if (base != raw) ::munmap(raw, static_cast<std::size_t>(base - raw));
+    if (char* tail = base + huge_page; tail != raw + 2 * huge_page)
+        ::munmap(tail, static_cast<std::size_t>(raw + 2 * huge_page - tail));
+    (void)::madvise(base, huge_page, MADV_HUGEPAGE);
+    return {base, huge_chunk_blocks(c), huge_page};
+}
+
+void unmap_chunk(const chunk& k) noexcept { ::munmap(k.base, k.mapped); }
+
+// No block of class c anywhere: carve a fresh chunk, return its first block, make the rest of
+// its first batch this thread's active list, and hand its other batches to the depot. Throws
+// std::bad_alloc as a plain new would.
 [[gnu::noinline]] void* carve(std::size_t c) {
     const std::size_t size = block_size(c);
-    const std::size_t span = size * batch;
     depot& d = the_depot();
-    char* chunk = map_chunk(span);
+    bool huge = false;
+    {
+        std::lock_guard lock(d.mu);
+        huge = d.chunks[c].size() >= small_chunks;
+    }
+    const chunk k = huge ? map_huge_chunk(c) : map_small_chunk(c);
+    // The batches after the first, linked before the lock is taken: writing the links is what
+    // touches (and, without huge pages, faults in) the chunk's memory.
+    const std::size_t batches = k.blocks / batch;
+    std::vector<block_list> rest;
+    try {
+        rest.reserve(batches - 1);
+    } catch (...) {
+        unmap_chunk(k);
+        throw;
+    }
+    // Room for `extra` more, growing geometrically: an exact reserve per carve would copy the
+    // whole vector on every one.
+    auto make_room = [](auto& v, std::size_t extra) {
+        if (v.capacity() - v.size() < extra) v.reserve(std::max(v.size() + extra, 2 * v.size()));
+    };
+    auto link = [&](std::size_t first, std::size_t n) {
+        free_block* head = nullptr;
+        for (std::size_t i = first + n; i-- > first;) {
+            auto* b = reinterpret_cast<free_block*>(k.base + i * size);
+            b->next = head;
+            head = b;
+        }
+        return block_list{head, n};
+    };
+    for (std::size_t i = 1; i < batches; ++i) rest.push_back(link(i * batch, batch));
     {
         std::lock_guard lock(d.mu);
         try {
-            d.chunks[c].push_back(chunk);
+            make_room(d.chunks[c], 1);
+            make_room(d.lists[c], rest.size());
         } catch (...) {
-            unmap_chunk(chunk, span);
+            unmap_chunk(k);
             throw;
         }
+        // Nothing below throws: the chunk is published with all its batches at once.
+        d.chunks[c].push_back(k);
+        for (const block_list& l : rest) d.put(c, l);
     }
     if (!lists.cleanup_armed) arm_cleanup();
-    free_block* head = nullptr;
-    for (std::size_t i = batch; i-- > 1;) {
-        auto* b = reinterpret_cast<free_block*>(chunk + i * size);
-        b->next = head;
-        head = b;
-    }
-    lists.active[c] = {head, batch - 1};
-    return chunk;
+    lists.active[c] = link(1, batch - 1);
+    return k.base;
 }
 
 // The active list of class c holds a full batch: keep it as the spare, passing the old spare
@@ -219,19 +291,20 @@ void unmap_chunk(char* base, std::size_t span) noexcept { ::munmap(base, span); 
 // Lock held. Frees the chunks of class c whose every block is in the depot, and rebuilds the
 // depot's lists from the blocks of the chunks that stay. Returns the chunks freed.
 std::size_t trim_class(depot& d, std::size_t c) {
-    const std::size_t span = block_size(c) * batch;
+    const std::size_t size = block_size(c);
     std::vector<std::uintptr_t> blocks;
     blocks.reserve(d.held[c]);
     for (const block_list& l : d.lists[c]) {
         for (free_block* b = l.head; b; b = b->next)
             blocks.push_back(reinterpret_cast<std::uintptr_t>(b));
     }
-    std::vector<char*>& chunks = d.chunks[c];
-    std::sort(chunks.begin(), chunks.end(), std::less<>());
+    std::vector<chunk>& chunks = d.chunks[c];
+    std::sort(chunks.begin(), chunks.end(),
+              [](const chunk& a, const chunk& b) { return std::less<>()(a.base, b.base); });
     std::sort(blocks.begin(), blocks.end());
     // Every allocation comes before the first chunk is freed: a bad_alloc must leave the
     // depot as it was.
-    std::vector<char*> keep_chunks;
+    std::vector<chunk> keep_chunks;
     keep_chunks.reserve(chunks.size());
     std::vector<free_block*> keep_blocks;
     keep_blocks.reserve(blocks.size());
@@ -240,15 +313,15 @@ std::size_t trim_class(depot& d, std::size_t c) {
     // chunk's blocks in the depot.
     std::size_t freed = 0;
     auto b = blocks.begin();
-    for (char* base : chunks) {
-        const auto begin = reinterpret_cast<std::uintptr_t>(base);
+    for (const chunk& k : chunks) {
+        const auto begin = reinterpret_cast<std::uintptr_t>(k.base);
         auto first = b;
-        while (b != blocks.end() && *b < begin + span) ++b;
-        if (static_cast<std::size_t>(b - first) == batch) {
-            unmap_chunk(base, span);
+        while (b != blocks.end() && *b < begin + k.blocks * size) ++b;
+        if (static_cast<std::size_t>(b - first) == k.blocks) {
+            unmap_chunk(k);
             ++freed;
         } else {
-            keep_chunks.push_back(base);
+            keep_chunks.push_back(k);
             for (auto i = first; i != b; ++i)
                 keep_blocks.push_back(reinterpret_cast<free_block*>(*i));
         }
@@ -323,6 +396,16 @@ std::size_t task_block_chunks() noexcept {
     std::lock_guard lock(d.mu);
     std::size_t n = 0;
     for (const auto& v : d.chunks) n += v.size();
+    return n;
+}
+
+std::size_t task_block_bytes() noexcept {
+    depot& d = the_depot();
+    std::lock_guard lock(d.mu);
+    std::size_t n = 0;
+    for (const auto& v : d.chunks) {
+        for (const chunk& k : v) n += k.mapped;
+    }
     return n;
 }
 

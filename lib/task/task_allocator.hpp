@@ -17,4 +17,7 @@ std::size_t trim_task_blocks(
 /// Chunks of task blocks mapped now, in use or not (tests and diagnostics).
 std::size_t task_block_chunks() noexcept;
 
+/// Bytes of those chunks' mappings.
+std::size_t task_block_bytes() noexcept;
+
 }  // namespace weft::detail

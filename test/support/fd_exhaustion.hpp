@@ -1,6 +1,12 @@
 // Descriptor exhaustion (EMFILE) for the tests that check weft survives it: the accept-limit
-// test and the network fault stress suite share this one helper.
+// test, the file test and the network fault stress suite share this one helper.
 #pragma once
+
+// UBSan's vptr check probes each new type through a fresh pipe, which fails while descriptors
+// are exhausted and aborts with a false "invalid vptr" (test/meson.build, exhausting_args).
+#if defined(WEFT_TEST_UBSAN) && WEFT_TEST_UBSAN && !defined(WEFT_TEST_VPTR_OFF)
+#error "fd_exhaustion.hpp needs the executable built with exhausting_args (test/meson.build)"
+#endif
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -163,6 +163,13 @@ void release_cached_blocks() noexcept {
     lists.cleanup_armed = true;
 }
 
+// Every path that leaves blocks in this thread's lists goes through here first: refill,
+// carve, and deallocate (one inline test on the hot path).
+inline void ensure_cleanup() noexcept {
+    if (!lists.cleanup_armed) [[unlikely]]
+        arm_cleanup();
+}
+
 // The active list of class c is empty: refill it from the spare batch or the depot.
 [[gnu::noinline]] bool refill(std::size_t c) noexcept {
     if (lists.spare[c].head) {
@@ -179,7 +186,7 @@ void release_cached_blocks() noexcept {
     d.last_used = std::chrono::steady_clock::now();
     // A thread that only allocates (runtime::spawn from a plain thread) must still hand its
     // list back when it exits, or its blocks' chunks are never wholly free again.
-    if (!lists.cleanup_armed) arm_cleanup();
+    ensure_cleanup();
     return true;
 }
 
@@ -266,7 +273,7 @@ void unmap_chunk(const chunk& k) noexcept { ::munmap(k.base, k.mapped); }
         d.chunks[c].push_back(k);
         for (const block_list& l : rest) d.put(c, l);
     }
-    if (!lists.cleanup_armed) arm_cleanup();
+    ensure_cleanup();
     lists.active[c] = link(1, batch - 1);
     return k.base;
 }
@@ -360,8 +367,7 @@ void deallocate_task(void* p, std::size_t bytes) noexcept {
         ::operator delete(p, bytes);
         return;
     }
-    if (!lists.cleanup_armed) [[unlikely]]
-        arm_cleanup();
+    ensure_cleanup();
     block_list& l = lists.active[c];
     if (l.count >= batch) spill(c);  // >: a spill whose depot push failed kept its batch
     auto* b = static_cast<free_block*>(p);

@@ -62,8 +62,7 @@ void* allocate_task(std::size_t bytes) {
 }
 void deallocate_task(void* p, std::size_t bytes) noexcept { ::operator delete(p, bytes); }
 std::size_t trim_task_blocks(std::chrono::nanoseconds) noexcept { return 0; }
-std::size_t task_block_chunks() noexcept { return 0; }
-std::size_t task_block_bytes() noexcept { return 0; }
+task_block_mappings mapped_task_blocks() noexcept { return {}; }
 
 #else
 
@@ -214,9 +213,9 @@ chunk map_huge_chunk(std::size_t c) {
     auto* raw = static_cast<char*>(p);
     const auto at = reinterpret_cast<std::uintptr_t>(raw);
     auto* base = reinterpret_cast<char*>((at + huge_page - 1) & ~(huge_page - 1));
+    // The head is empty when the mapping came aligned; the tail never is.
     if (base != raw) ::munmap(raw, static_cast<std::size_t>(base - raw));
-    if (char* tail = base + huge_page; tail != raw + 2 * huge_page)
-        ::munmap(tail, static_cast<std::size_t>(raw + 2 * huge_page - tail));
+    ::munmap(base + huge_page, static_cast<std::size_t>(raw + huge_page - base));
     (void)::madvise(base, huge_page, MADV_HUGEPAGE);
     return {base, huge_chunk_blocks(c), huge_page};
 }
@@ -235,21 +234,7 @@ void unmap_chunk(const chunk& k) noexcept { ::munmap(k.base, k.mapped); }
         huge = d.chunks[c].size() >= small_chunks;
     }
     const chunk k = huge ? map_huge_chunk(c) : map_small_chunk(c);
-    // The batches after the first, linked before the lock is taken: writing the links is what
-    // touches (and, without huge pages, faults in) the chunk's memory.
     const std::size_t batches = k.blocks / batch;
-    std::vector<block_list> rest;
-    try {
-        rest.reserve(batches - 1);
-    } catch (...) {
-        unmap_chunk(k);
-        throw;
-    }
-    // Room for `extra` more, growing geometrically: an exact reserve per carve would copy the
-    // whole vector on every one.
-    auto make_room = [](auto& v, std::size_t extra) {
-        if (v.capacity() - v.size() < extra) v.reserve(std::max(v.size() + extra, 2 * v.size()));
-    };
     auto link = [&](std::size_t first, std::size_t n) {
         free_block* head = nullptr;
         for (std::size_t i = first + n; i-- > first;) {
@@ -259,19 +244,28 @@ void unmap_chunk(const chunk& k) noexcept { ::munmap(k.base, k.mapped); }
         }
         return block_list{head, n};
     };
-    for (std::size_t i = 1; i < batches; ++i) rest.push_back(link(i * batch, batch));
+    // The batches after the first, each linked in place before the lock is taken (writing the
+    // links is what touches, and without huge pages faults in, the chunk's memory); batch i
+    // then starts at block i * batch.
+    for (std::size_t i = 1; i < batches; ++i) link(i * batch, batch);
+    // Room for `extra` more, growing geometrically: an exact reserve per carve would copy the
+    // whole vector on every one.
+    auto make_room = [](auto& v, std::size_t extra) {
+        if (v.capacity() - v.size() < extra) v.reserve(std::max(v.size() + extra, 2 * v.size()));
+    };
     {
         std::lock_guard lock(d.mu);
         try {
             make_room(d.chunks[c], 1);
-            make_room(d.lists[c], rest.size());
+            make_room(d.lists[c], batches - 1);
         } catch (...) {
             unmap_chunk(k);
             throw;
         }
         // Nothing below throws: the chunk is published with all its batches at once.
         d.chunks[c].push_back(k);
-        for (const block_list& l : rest) d.put(c, l);
+        for (std::size_t i = 1; i < batches; ++i)
+            d.put(c, {reinterpret_cast<free_block*>(k.base + i * batch * size), batch});
     }
     ensure_cleanup();
     lists.active[c] = link(1, batch - 1);
@@ -397,22 +391,15 @@ std::size_t trim_task_blocks(std::chrono::nanoseconds unused_for) noexcept {
     return freed;
 }
 
-std::size_t task_block_chunks() noexcept {
+task_block_mappings mapped_task_blocks() noexcept {
     depot& d = the_depot();
     std::lock_guard lock(d.mu);
-    std::size_t n = 0;
-    for (const auto& v : d.chunks) n += v.size();
-    return n;
-}
-
-std::size_t task_block_bytes() noexcept {
-    depot& d = the_depot();
-    std::lock_guard lock(d.mu);
-    std::size_t n = 0;
+    task_block_mappings m;
     for (const auto& v : d.chunks) {
-        for (const chunk& k : v) n += k.mapped;
+        m.chunks += v.size();
+        for (const chunk& k : v) m.bytes += k.mapped;
     }
-    return n;
+    return m;
 }
 
 #endif

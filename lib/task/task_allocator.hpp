@@ -14,10 +14,12 @@ namespace weft::detail {
 std::size_t trim_task_blocks(
     std::chrono::nanoseconds unused_for = std::chrono::seconds(5)) noexcept;
 
-/// Chunks of task blocks mapped now, in use or not (tests and diagnostics).
-std::size_t task_block_chunks() noexcept;
-
-/// Bytes of those chunks' mappings.
-std::size_t task_block_bytes() noexcept;
+/// The chunks of task blocks mapped now, in use or not, and their mappings' bytes (tests and
+/// diagnostics; both 0 under the sanitizers).
+struct task_block_mappings {
+    std::size_t chunks = 0;
+    std::size_t bytes = 0;
+};
+task_block_mappings mapped_task_blocks() noexcept;
 
 }  // namespace weft::detail

@@ -64,21 +64,19 @@ TEST_CASE("a burst's chunks of task blocks are unmapped once all are free", "[ta
     // 40k blocks: more than the 32k a class keeps in the depot before a trim may give chunks
     // back. A thread of its own, whose cached lists go to the depot when it exits.
     constexpr std::size_t n = 40'000;
-    const std::size_t before = weft::detail::task_block_chunks();
-    const std::size_t bytes_before = weft::detail::task_block_bytes();
-    std::size_t during = 0;
-    std::size_t bytes_during = 0;
+    const auto [before, bytes_before] = weft::detail::mapped_task_blocks();
+    weft::detail::task_block_mappings in_burst;
     bool burst_intact = false;
     std::thread([&] {
         auto v = take(n);
         burst_intact = intact(v);
-        during = weft::detail::task_block_chunks();
-        bytes_during = weft::detail::task_block_bytes();
+        in_burst = weft::detail::mapped_task_blocks();
         give_back(v);
     }).join();
+    const auto [during, bytes_during] = in_burst;
     CHECK(burst_intact);
     const std::size_t freed = weft::detail::trim_task_blocks(std::chrono::nanoseconds(0));
-    const std::size_t after = weft::detail::task_block_chunks();
+    const std::size_t after = weft::detail::mapped_task_blocks().chunks;
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     // Under the sanitizers every block is its own malloc: no chunk, nothing to trim.
     CHECK(before == 0);

@@ -58,9 +58,13 @@ struct worker_metrics {
     std::uint64_t steals = 0;            ///< tasks taken from other workers' queues
     std::uint64_t steal_operations = 0;  ///< successful steal attempts
     std::uint64_t parks = 0;             ///< times the worker went idle
-    std::uint64_t overflows = 0;         ///< local queue overflows into the global queue
-    std::size_t local_queue_depth = 0;   ///< tasks in the local queue now
-    std::chrono::nanoseconds busy{0};    ///< time spent not parked
+    /// Times the worker woke from an idle sleep (for new work, I/O, a timer, or a peer that
+    /// armed an earlier timer), including wake-ups that found nothing to do and slept again.
+    /// Many more wake-ups than parks: an idle worker woken for nothing.
+    std::uint64_t wakeups = 0;
+    std::uint64_t overflows = 0;        ///< local queue overflows into the global queue
+    std::size_t local_queue_depth = 0;  ///< tasks in the local queue now
+    std::chrono::nanoseconds busy{0};   ///< time spent not parked
     /// With builder::latency_histograms on (empty otherwise): for each task resumption this
     /// worker ran, the time from the moment the task became runnable (spawned, woken, or
     /// yielded) to the moment it ran again here. The scheduler's fairness promise is a bound

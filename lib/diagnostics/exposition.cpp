@@ -186,6 +186,10 @@ std::string format_prometheus(const runtime_metrics& m) {
     per_worker(out, m, {"weft_worker_parks_total", "counter", "Times the worker went idle."},
                [](const worker_metrics& w) { return w.parks; });
     per_worker(out, m,
+               {"weft_worker_wakeups_total", "counter",
+                "Times the worker woke while idle, whether or not it found work."},
+               [](const worker_metrics& w) { return w.wakeups; });
+    per_worker(out, m,
                {"weft_worker_overflows_total", "counter",
                 "Times the worker's local queue overflowed into the global queue."},
                [](const worker_metrics& w) { return w.overflows; });

@@ -456,6 +456,7 @@ runtime_metrics scheduler::metrics() const {
         wm.steals = w->stats.steals.load(std::memory_order_relaxed);
         wm.steal_operations = w->stats.steal_operations.load(std::memory_order_relaxed);
         wm.parks = w->stats.parks.load(std::memory_order_relaxed);
+        wm.wakeups = w->stats.wakeups.load(std::memory_order_relaxed);
         wm.overflows = w->stats.overflows.load(std::memory_order_relaxed);
         wm.local_queue_depth = w->queue_depth();
         wm.busy = std::chrono::nanoseconds(w->stats.busy_ns.load(std::memory_order_relaxed));

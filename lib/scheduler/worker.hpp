@@ -111,8 +111,8 @@ class worker {
 
     // Metrics (owner writes, anyone reads).
     struct counters {
-        std::atomic<std::uint64_t> polls{0}, steals{0}, steal_operations{0}, parks{0}, overflows{0},
-            busy_ns{0}, spawned{0};
+        std::atomic<std::uint64_t> polls{0}, steals{0}, steal_operations{0}, parks{0}, wakeups{0},
+            overflows{0}, busy_ns{0}, spawned{0};
     };
     counters stats;
     /// Schedule latency and run time per resumption, recorded only when `histograms` is set
@@ -233,6 +233,11 @@ class worker {
     // timer); `awake` otherwise or once a waker claimed the unpark.
     static constexpr std::int64_t awake = std::numeric_limits<std::int64_t>::min();
     std::atomic<std::int64_t> sleep_until_ns_{awake};
+    // The deadline of the timer whose arming woke this worker from its sleep (written by the
+    // waker that claimed the unpark, taken by this worker when it wakes), and that deadline
+    // kept for the sleeps after it until it passes (owner only): see park().
+    std::atomic<std::int64_t> woken_for_ns_{std::numeric_limits<std::int64_t>::max()};
+    std::int64_t kept_deadline_ns_ = std::numeric_limits<std::int64_t>::max();
     bool searching_ = false;
     // Until when (steady clock, ns) this worker does not steal; 0: never held. Written by
     // other workers (hold_steals()), read here. A cache line of its own: the fields around

@@ -111,6 +111,7 @@ TEST_CASE("format_prometheus writes every family with HELP and TYPE", "[diagnost
         w.steals = 20 + i;
         w.steal_operations = 30 + i;
         w.parks = 40 + i;
+        w.wakeups = 45 + i;
         w.overflows = 50 + i;
         w.local_queue_depth = 60 + i;
         w.busy = std::chrono::nanoseconds(1'500'000'000LL + i);
@@ -135,6 +136,7 @@ TEST_CASE("format_prometheus writes every family with HELP and TYPE", "[diagnost
         {"weft_worker_steals_total", "counter"},
         {"weft_worker_steal_operations_total", "counter"},
         {"weft_worker_parks_total", "counter"},
+        {"weft_worker_wakeups_total", "counter"},
         {"weft_worker_overflows_total", "counter"},
         {"weft_worker_local_queue_depth", "gauge"},
         {"weft_worker_busy_seconds_total", "counter"},
@@ -154,6 +156,7 @@ TEST_CASE("format_prometheus writes every family with HELP and TYPE", "[diagnost
     CHECK_THAT(text, Catch::Contains("\nweft_spawned_tasks_total 1234567890123\n"));
     CHECK_THAT(text, Catch::Contains("\nweft_worker_polls_total{worker=\"1\"} 11\n"));
     CHECK_THAT(text, Catch::Contains("\nweft_worker_local_queue_depth{worker=\"0\"} 60\n"));
+    CHECK_THAT(text, Catch::Contains("\nweft_worker_wakeups_total{worker=\"1\"} 46\n"));
     CHECK_THAT(text,
                Catch::Contains("\nweft_worker_busy_seconds_total{worker=\"0\"} 1.500000000\n"));
     CHECK_THAT(text,
@@ -337,6 +340,8 @@ TEST_CASE("GET /metrics serves the runtime's metrics as Prometheus text",
               static_cast<double>(after.per_worker[w].polls));
         CHECK(m.value("weft_worker_parks_total", label) <=
               static_cast<double>(after.per_worker[w].parks));
+        CHECK(m.value("weft_worker_wakeups_total", label) <=
+              static_cast<double>(after.per_worker[w].wakeups));
         CHECK(m.value("weft_worker_steals_total", label) <=
               static_cast<double>(after.per_worker[w].steals));
         CHECK(m.value("weft_worker_steal_operations_total", label) >= 0);

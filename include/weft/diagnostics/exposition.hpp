@@ -27,8 +27,9 @@ inline constexpr std::string_view prometheus_content_type =
 /// Runtime-wide families: weft_workers, weft_alive_tasks, weft_spawned_tasks_total,
 /// weft_global_queue_depth, weft_blocking_threads, weft_idle_blocking_threads. Per worker,
 /// labelled `worker="<index>"`: weft_worker_polls_total, weft_worker_steals_total,
-/// weft_worker_steal_operations_total, weft_worker_parks_total, weft_worker_overflows_total,
-/// weft_worker_local_queue_depth, weft_worker_busy_seconds_total. Counters end in `_total`.
+/// weft_worker_steal_operations_total, weft_worker_parks_total, weft_worker_wakeups_total,
+/// weft_worker_overflows_total, weft_worker_local_queue_depth, weft_worker_busy_seconds_total.
+/// Counters end in `_total`.
 /// Serve it with prometheus_content_type.
 std::string format_prometheus(const runtime_metrics& m);
 

@@ -5,6 +5,7 @@
 #include <weft/task/detail/completion.hpp>
 
 #include <algorithm>
+#include <mutex>
 
 namespace weft::detail {
 

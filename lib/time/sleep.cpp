@@ -33,8 +33,9 @@ void sleep_until_impl(std::chrono::steady_clock::time_point deadline, std::sourc
     }
     throw_if_cancelled();
     // Thrown here, where no local has a destructor: a throw through a frame with one lands
-    // in it and restarts the unwind (_Unwind_Resume), which cost as much again as the rest
-    // of a cancelled sleep's unwinding (a select's timer branch that lost: the select row).
+    // in its cleanup and goes on through _Unwind_Resume, which starts the unwinder over (about
+    // 400 ns on the development VM; 12.8% of the select row, whose losing tick branches are
+    // cancelled in this sleep).
     if (!sleep_parked(t, deadline, where)) throw_if_cancelled();
 }
 

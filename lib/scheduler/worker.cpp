@@ -477,15 +477,13 @@ void worker::park() {
             // row's samples). Kept, the next arming sees this worker sleep no later than its
             // deadline and leaves it alone; the cost is one wake-up at the kept deadline. It
             // only ever shortens a sleep, so no timer fires later than before.
-            if (kept_deadline_ns_ != timer_heap::none) {
-                if (kept_deadline_ns_ > std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                            sched_.now().time_since_epoch())
-                                            .count()) {
-                    next = std::min(next, kept_deadline_ns_);
-                } else {
-                    kept_deadline_ns_ = timer_heap::none;
-                }
+            if (kept_deadline_ns_ != timer_heap::none &&
+                kept_deadline_ns_ <= std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         sched_.now().time_since_epoch())
+                                         .count()) {
+                kept_deadline_ns_ = timer_heap::none;  // passed
             }
+            next = std::min(next, kept_deadline_ns_);
             for (;;) {
                 sleep_until_ns_.store(next, std::memory_order_seq_cst);
                 std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -506,11 +504,9 @@ void worker::park() {
             }
             sleep_until_ns_.store(awake, std::memory_order_relaxed);
             bump(stats.wakeups);
-            if (std::int64_t d =
-                    woken_for_ns_.exchange(timer_heap::none, std::memory_order_relaxed);
-                d < kept_deadline_ns_) {
-                kept_deadline_ns_ = d;
-            }
+            kept_deadline_ns_ =
+                std::min(kept_deadline_ns_,
+                         woken_for_ns_.exchange(timer_heap::none, std::memory_order_relaxed));
         }
         parked_.store(false, std::memory_order_relaxed);
         // A paused clock's timers are fired by try_auto_advance alone while we are parked:

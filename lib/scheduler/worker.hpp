@@ -236,8 +236,8 @@ class worker {
     // The deadline of the timer whose arming woke this worker from its sleep (written by the
     // waker that claimed the unpark, taken by this worker when it wakes), and that deadline
     // kept for the sleeps after it until it passes (owner only): see park().
-    std::atomic<std::int64_t> woken_for_ns_{std::numeric_limits<std::int64_t>::max()};
-    std::int64_t kept_deadline_ns_ = std::numeric_limits<std::int64_t>::max();
+    std::atomic<std::int64_t> woken_for_ns_{timer_heap::none};
+    std::int64_t kept_deadline_ns_ = timer_heap::none;
     bool searching_ = false;
     // Until when (steady clock, ns) this worker does not steal; 0: never held. Written by
     // other workers (hold_steals()), read here. A cache line of its own: the fields around

@@ -25,6 +25,7 @@
 #include "thread_context.hpp"
 
 #include <weft/detail/assert.hpp>
+#include <weft/detail/spin_lock.hpp>
 
 #include <boost/asio/post.hpp>
 
@@ -49,6 +50,13 @@ constexpr unsigned max_lifo_runs = 3;
 // 200-300 us brought it to 42-84 and mpsc to 64-81.
 // On latency_clock_ns()'s clock (the real steady clock).
 constexpr std::int64_t steal_hold_ns = 250'000;
+// How long a worker whose steals pay keeps looking before it parks (see spin_for_work()), and
+// how many passes of that look go by between polls of its shard's I/O and timers. Measured
+// on the 2-vCPU development VM (docs/performance.md, "Spinning before a park"): 15, 30 and
+// 60 us took fan_out 6-10% below parking at once; a park and its wake-up cost 10-30 us.
+// On latency_clock_ns()'s clock.
+constexpr std::int64_t spin_before_park_ns = 30'000;
+constexpr unsigned spin_io_poll_passes = 8;
 
 void fiber_entry(context_transfer tr) noexcept { worker::fiber_main(tr.from, tr.data); }
 }  // namespace
@@ -121,6 +129,7 @@ void worker::loop(const std::function<bool()>* done) {
         if (sched_.fire_due_timers() > 0) continue;
         if (done && (*done)()) break;
         if (sched_.is_stopping()) break;
+        if (spin_for_work()) continue;
         park();
     }
     if (searching_) {
@@ -414,6 +423,40 @@ bool worker::has_local_work() const {
     return handoff_ || lifo_ || !local_.is_empty() || !pinned_ready_.empty() ||
            !seeded_ready_.empty() || !timer_ready_.empty() ||
            pinned_pending_.load(std::memory_order_seq_cst);
+}
+
+bool worker::spin_for_work() {
+    // A worker that ran dry parks, and the next task queued for it wakes it through a futex
+    // and the OS scheduler: 10-30 us on the VM, longer than many tasks of a fan-out. While
+    // its steals pay (steal_payoff.hpp: the work it steals runs long enough to be worth
+    // moving, so the other worker is busy making more), it keeps looking for a while first.
+    // It stays a searcher meanwhile, which tells producers not to wake a sleeper for their
+    // tasks (idle.hpp): this worker finds them in the rings or the global queue. Its shard's
+    // I/O and timers are polled every few passes, so a socket that turns ready or a timer
+    // that falls due during the spin waits a pass, not the spin's length.
+    // Nothing spins when the gate is shut: steals that do not pay (a ping-pong pair, tasks
+    // that share a lock), a single worker, a paused clock (its jumps need every worker
+    // parked), a seeded order, or nobody else awake (then nothing can come but I/O and
+    // timers, which the park waits for without burning a core).
+    if (!searching_ || seeded_ || !payoff_.pays() || sched_.is_paused() ||
+        sched_.idle_state.num_unparked() < 2) {
+        return false;
+    }
+    const std::int64_t until = latency_clock_ns() + spin_before_park_ns;
+    for (unsigned pass = 1;; ++pass) {
+        if (has_local_work() || !sched_.inject.is_empty() || sched_.is_stopping()) return true;
+        if (task_header* t = steal()) {
+            handoff_ = t;  // run next by the loop, like a leaving task's hand-off
+            return true;
+        }
+        if (pass % spin_io_poll_passes == 0) {
+            if (io_.poll() > 0 || sched_.fire_due_timers() > 0) return true;
+            if (latency_clock_ns() >= until) return false;
+            // The other workers parked: only I/O or a timer can bring work now.
+            if (sched_.idle_state.num_unparked() < 2) return false;
+        }
+        spin_lock::cpu_relax();
+    }
 }
 
 void worker::park() {

@@ -173,6 +173,9 @@ class worker {
     bool start_direct(task_header* n, task_state_word::snapshot s);
     void after_switch(task_header* t);
     void finish_fiber(task_header* t);
+    /// Before a park: keeps looking for work for a few microseconds, while this worker's
+    /// steals pay and another worker is awake to make some. True when it may have found some.
+    bool spin_for_work();
     void park();
     bool has_local_work() const;
     /// Anything runnable here besides the LIFO slot, or in the global queue. Inline: next_task

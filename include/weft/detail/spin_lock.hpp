@@ -34,7 +34,7 @@ class spin_lock {
     }
     void unlock() noexcept { locked_.store(false, std::memory_order_release); }
 
-   private:
+    /// The pause between two looks of a spin (also the scheduler's spin before a park).
     static void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
@@ -42,6 +42,8 @@ class spin_lock {
         asm volatile("yield" ::: "memory");
 #endif
     }
+
+   private:
     std::atomic<bool> locked_{false};
 };
 

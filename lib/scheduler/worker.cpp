@@ -53,7 +53,8 @@ constexpr std::int64_t steal_hold_ns = 250'000;
 // How long a worker whose steals pay keeps looking before it parks (see spin_for_work()), and
 // how many passes of that look go by between polls of its shard's I/O and timers. Measured
 // on the 2-vCPU development VM (docs/performance.md, "Spinning before a park"): 15, 30 and
-// 60 us took fan_out 6-10% below parking at once; a park and its wake-up cost 10-30 us.
+// 60 us took fan_out 6-10% below parking at once; a thread woken through a condition
+// variable there runs 10-11 us after the notify.
 // On latency_clock_ns()'s clock.
 constexpr std::int64_t spin_before_park_ns = 30'000;
 constexpr unsigned spin_io_poll_passes = 8;
@@ -427,7 +428,7 @@ bool worker::has_local_work() const {
 
 bool worker::spin_for_work() {
     // A worker that ran dry parks, and the next task queued for it wakes it through a futex
-    // and the OS scheduler: 10-30 us on the VM, longer than many tasks of a fan-out. While
+    // and the OS scheduler: about 10 us on the VM, longer than many tasks of a fan-out. While
     // its steals pay (steal_payoff.hpp: the work it steals runs long enough to be worth
     // moving, so the other worker is busy making more), it keeps looking for a while first.
     // It stays a searcher meanwhile, which tells producers not to wake a sleeper for their
@@ -436,8 +437,8 @@ bool worker::spin_for_work() {
     // that falls due during the spin waits a pass, not the spin's length.
     // Nothing spins when the gate is shut: steals that do not pay (a ping-pong pair, tasks
     // that share a lock), a single worker, a paused clock (its jumps need every worker
-    // parked), a seeded order, or nobody else awake (then nothing can come but I/O and
-    // timers, which the park waits for without burning a core).
+    // parked), a seeded order, or no other worker awake (then only I/O, a timer or another
+    // thread can bring work, and the park waits for all three without burning a core).
     if (!searching_ || seeded_ || !payoff_.pays() || sched_.is_paused() ||
         sched_.idle_state.num_unparked() < 2) {
         return false;
@@ -452,7 +453,7 @@ bool worker::spin_for_work() {
         if (pass % spin_io_poll_passes == 0) {
             if (io_.poll() > 0 || sched_.fire_due_timers() > 0) return true;
             if (latency_clock_ns() >= until) return false;
-            // The other workers parked: only I/O or a timer can bring work now.
+            // The other workers parked: only I/O, a timer or another thread can bring work.
             if (sched_.idle_state.num_unparked() < 2) return false;
         }
         spin_lock::cpu_relax();

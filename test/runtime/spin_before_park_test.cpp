@@ -1,8 +1,8 @@
 // A worker that runs dry while its steals pay keeps looking for a few microseconds before it
-// parks (worker::spin_for_work, docs/architecture.md "Parking"). These check both sides of
-// that trade: the waves of a fan-out find the thief still looking instead of asleep, and the
-// look ends on its own, so a runtime whose other worker is busy with one long task, or that
-// has gone idle after a burst, does not burn the idle core.
+// parks (worker::spin_for_work, docs/architecture.md "Workers and the scheduler", step 4). These
+// check both sides of that trade: the waves of a fan-out find the thief still looking instead of
+// asleep, and the look ends on its own, so a runtime whose other worker is busy with one long task,
+// or that has gone idle after a burst, does not burn the idle core.
 #include "support/harness.hpp"
 
 #include <weft/runtime/builder.hpp>
@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <ctime>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -25,6 +26,20 @@ std::chrono::nanoseconds process_cpu_time() {
     timespec ts{};
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+struct cpu_use {
+    std::chrono::nanoseconds cpu;
+    std::chrono::nanoseconds wall;
+};
+
+// The process's CPU time and the wall time that `f` took.
+template <class F>
+cpu_use measure_cpu_use(F&& f) {
+    const auto cpu_before = process_cpu_time();
+    const auto wall_before = std::chrono::steady_clock::now();
+    f();
+    return {process_cpu_time() - cpu_before, std::chrono::steady_clock::now() - wall_before};
 }
 
 // Two workers, no warning for the tasks below that compute without suspending on purpose.
@@ -46,28 +61,27 @@ std::uint64_t total_parks(const weft::runtime& rt) {
 std::uint64_t fan_out_waves(weft::runtime& rt, int warm_up, int waves,
                             std::chrono::nanoseconds work) {
     return rt.block_on([&] {
-        return weft::spawn([&] {
-                   std::uint64_t parks_before = 0;
-                   std::atomic<int> left{0};
-                   for (int wave = 0; wave < warm_up + waves; ++wave) {
-                       if (wave == warm_up) parks_before = total_parks(rt);
-                       left.store(32, std::memory_order_relaxed);
-                       for (int i = 0; i < 32; ++i) {
-                           weft::spawn([&left, work] {
-                               weft::test::spin_for(work);
-                               left.fetch_sub(1, std::memory_order_release);
-                           });
-                       }
-                       // The last task spawned waits in the spawner's LIFO slot, which
-                       // is never stolen: a no-op takes its place there, so every counted
-                       // task is in the ring. (The next wave's first spawn moves the no-op
-                       // to the ring too.)
-                       weft::spawn([] {});
-                       while (left.load(std::memory_order_acquire) != 0) {}
-                   }
-                   return total_parks(rt) - parks_before;
-               })
-            .join();
+        auto spawner = weft::spawn([&] {
+            std::uint64_t parks_before = 0;
+            std::atomic<int> left{0};
+            for (int wave = 0; wave < warm_up + waves; ++wave) {
+                if (wave == warm_up) parks_before = total_parks(rt);
+                left.store(32, std::memory_order_relaxed);
+                for (int i = 0; i < 32; ++i) {
+                    weft::spawn([&left, work] {
+                        weft::test::spin_for(work);
+                        left.fetch_sub(1, std::memory_order_release);
+                    });
+                }
+                // The last task spawned waits in the spawner's LIFO slot, which is never
+                // stolen: a no-op takes its place there, so every counted task is in the
+                // ring. (The next wave's first spawn moves the no-op to the ring too.)
+                weft::spawn([] {});
+                while (left.load(std::memory_order_acquire) != 0) {}
+            }
+            return total_parks(rt) - parks_before;
+        });
+        return spawner.join();
     });
 }
 
@@ -94,23 +108,20 @@ TEST_CASE("the look before a park ends while the other worker runs one long task
     // Then one task computes for a while and nothing else is runnable. The idle worker may
     // look for 30 us, then it must park: the process uses one core, not two.
     constexpr auto long_task = 300ms;
-    const auto cpu_before = process_cpu_time();
-    const auto wall_before = std::chrono::steady_clock::now();
-    rt.block_on([&] { weft::spawn([&] { weft::test::spin_for(long_task); }).join(); });
-    const auto cpu = process_cpu_time() - cpu_before;
-    const auto wall = std::chrono::steady_clock::now() - wall_before;
-    INFO("cpu " << cpu.count() / 1000 << " us over " << wall.count() / 1000 << " us of wall time");
-    CHECK(cpu < wall * 3 / 2);
+    const cpu_use use = measure_cpu_use([&] {
+        rt.block_on([&] { weft::spawn([&] { weft::test::spin_for(long_task); }).join(); });
+    });
+    INFO("cpu " << use.cpu.count() / 1000 << " us over " << use.wall.count() / 1000
+                << " us of wall time");
+    CHECK(use.cpu < use.wall * 3 / 2);
 }
 
 TEST_CASE("a runtime idle after a fan-out parks its workers", "[scheduler][spin]") {
     auto rt = quiet_runtime();
     fan_out_waves(rt, 50, 50, 20us);
-    const auto cpu_before = process_cpu_time();
-    const auto wall_before = std::chrono::steady_clock::now();
-    std::this_thread::sleep_for(200ms);  // nothing runs in the runtime meanwhile
-    const auto cpu = process_cpu_time() - cpu_before;
-    const auto wall = std::chrono::steady_clock::now() - wall_before;
-    INFO("cpu " << cpu.count() / 1000 << " us over " << wall.count() / 1000 << " us of wall time");
-    CHECK(cpu < wall / 10);
+    // Nothing runs in the runtime meanwhile.
+    const cpu_use use = measure_cpu_use([] { std::this_thread::sleep_for(200ms); });
+    INFO("cpu " << use.cpu.count() / 1000 << " us over " << use.wall.count() / 1000
+                << " us of wall time");
+    CHECK(use.cpu < use.wall / 10);
 }

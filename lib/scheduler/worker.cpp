@@ -44,6 +44,11 @@ namespace weft::detail {
 namespace {
 constexpr std::uint32_t global_queue_interval = 61;
 constexpr unsigned max_lifo_runs = 3;
+#if WEFT_TSAN
+// How many tasks one TSan fiber carries, and how many spare fibers a worker keeps (bind_stack).
+constexpr std::uint8_t max_tsan_fiber_uses = 16;
+constexpr std::size_t max_spare_tsan_fibers = 256;
+#endif
 // How long a worker holds off stealing after a task it ran was woken by a task on another
 // worker (see hold_steals()). Measured on the 2-vCPU development VM (docs/performance.md,
 // "Steals that cost more than they bring"): 100 us left the mutex row at 230-260 ns per lock,
@@ -75,6 +80,9 @@ worker::worker(scheduler& s, std::size_t index)
         seeded_ = true;
         seed_state_ = *s.config().seed;
     }
+#if WEFT_TSAN
+    spare_tsan_fibers_.reserve(max_spare_tsan_fibers);
+#endif
     if (shuffle::enabled()) {
         shuffle_ = true;
         shuffle_state_ = shuffle::seed() ^ (0x9e3779b97f4a7c15ULL * (index + 1));
@@ -83,6 +91,9 @@ worker::worker(scheduler& s, std::size_t index)
 
 worker::~worker() {
     guard_.reset();
+#if WEFT_TSAN
+    for (const spare_tsan_fiber& f : spare_tsan_fibers_) __tsan_destroy_fiber(f.fiber);
+#endif
     // Handlers still queued (timers of tasks leaked by a timed-out shutdown) are destroyed
     // with the io_context; they only hold wakers.
 }
@@ -644,7 +655,22 @@ void worker::bind_stack(task_header* t, const fiber_stack& s) noexcept {
     t->stack_kind_ = static_cast<std::uint8_t>(s.kind);
     t->fiber_ctx_ = make_context(s.top(), s.usable(), &fiber_entry);
 #if WEFT_TSAN
-    t->tsan_fiber_ = __tsan_create_fiber(0);
+    // A TSan fiber costs about 2 ms to create and destroy (TSan maps and clears a thread
+    // state for it each time), which made every task of the TSan suite cost 1.5 ms, so a
+    // finished task's fiber carries a few more tasks. Reuse adds no happens-before edge: the
+    // switch into a fiber synchronises with the switcher either way. What reuse does leave is
+    // TSan's record of the frames a task never returned from (fiber_entry, fiber_main and
+    // suspend: a finished fiber switches away from inside them), three entries per task on a
+    // fixed-size shadow stack, which is why a fiber is reused a bounded number of times.
+    if (!spare_tsan_fibers_.empty()) {
+        const spare_tsan_fiber f = spare_tsan_fibers_.back();
+        spare_tsan_fibers_.pop_back();
+        t->tsan_fiber_ = f.fiber;
+        t->tsan_fiber_uses_ = static_cast<std::uint8_t>(f.uses + 1);
+    } else {
+        t->tsan_fiber_ = __tsan_create_fiber(0);
+        t->tsan_fiber_uses_ = 1;
+    }
 #endif
 }
 
@@ -852,7 +878,13 @@ void worker::finish_fiber(task_header* t) {
     t->stack_base_ = nullptr;
     t->fiber_ctx_ = nullptr;
 #if WEFT_TSAN
-    __tsan_destroy_fiber(t->tsan_fiber_);
+    // After the task's last switch away (bind_stack says why it may carry another task).
+    if (t->tsan_fiber_uses_ < max_tsan_fiber_uses &&
+        spare_tsan_fibers_.size() < spare_tsan_fibers_.capacity()) {
+        spare_tsan_fibers_.push_back({t->tsan_fiber_, t->tsan_fiber_uses_});
+    } else {
+        __tsan_destroy_fiber(t->tsan_fiber_);
+    }
     t->tsan_fiber_ = nullptr;
 #endif
 }

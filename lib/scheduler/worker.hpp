@@ -278,6 +278,13 @@ class worker {
     const void* asan_stack_bottom_ = nullptr;
     std::size_t asan_stack_size_ = 0;
     void* tsan_fiber_ = nullptr;
+    // TSan builds: finished tasks' fibers, for the next tasks this worker starts (worker.cpp,
+    // bind_stack). Its capacity is reserved once, so finish_fiber never allocates.
+    struct spare_tsan_fiber {
+        void* fiber;
+        std::uint8_t uses;
+    };
+    std::vector<spare_tsan_fiber> spare_tsan_fibers_;
 
     std::size_t default_stack_;
     stack_cache stacks_;

@@ -217,6 +217,7 @@ class task_header {
     void* stack_base_ = nullptr;  // lowest address of the mapping (guard page included)
     std::size_t stack_len_ = 0;
     std::uint8_t stack_kind_ = 0;
+    std::uint8_t tsan_fiber_uses_ = 0;  // TSan builds: tasks tsan_fiber_ has carried, this one too
     void* asan_fake_stack_ = nullptr;
     void* tsan_fiber_ = nullptr;
     void* eh_caught_ = nullptr;  // this task's C++ exception state while it is switched out

@@ -880,7 +880,7 @@ void worker::finish_fiber(task_header* t) {
 #if WEFT_TSAN
     // After the task's last switch away (bind_stack says why it may carry another task).
     if (t->tsan_fiber_uses_ < max_tsan_fiber_uses &&
-        spare_tsan_fibers_.size() < spare_tsan_fibers_.capacity()) {
+        spare_tsan_fibers_.size() < max_spare_tsan_fibers) {
         spare_tsan_fibers_.push_back({t->tsan_fiber_, t->tsan_fiber_uses_});
     } else {
         __tsan_destroy_fiber(t->tsan_fiber_);

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <ctime>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -93,11 +94,22 @@ TEST_CASE("between the waves of a fan-out the thief keeps looking instead of par
     // At least 100 waves, so that one preemption of the spawner (which a loaded machine does
     // at each scheduler tick) is a small part of the bound.
     const int waves = static_cast<int>(std::max<std::size_t>(weft::test::scaled(400), 100));
-    const std::uint64_t parks = fan_out_waves(rt, 50, waves, 20us);
-    // Parking at once, the thief parks at the end of every wave: about one park per wave.
-    // Looking for 30 us first, it parks only when the machine takes the spawner off its core.
-    INFO("parks: " << parks << " over " << waves << " waves");
-    CHECK(parks <= static_cast<std::uint64_t>(waves) / 4);
+    // Parking at once, the thief parks at the end of every wave: about one park per wave, in
+    // every round. Looking for 30 us first, it parks only when the machine takes the spawner
+    // off its core. A stretch of a shared machine's noise can do that often for a while (a
+    // sanitizer build's waves are several times longer, so they meet more of it): the look
+    // must keep parks under the bound in one of three rounds, which parking at once never
+    // does.
+    constexpr int rounds = 3;
+    std::vector<std::uint64_t> parks;
+    for (int round = 0; round < rounds; ++round) {
+        parks.push_back(fan_out_waves(rt, round == 0 ? 50 : 5, waves, 20us));
+        if (parks.back() <= static_cast<std::uint64_t>(waves) / 4) break;
+    }
+    std::string seen;
+    for (const auto n : parks) seen += std::to_string(n) + " ";
+    INFO("parks per round: " << seen << "over " << waves << " waves each");
+    CHECK(*std::min_element(parks.begin(), parks.end()) <= static_cast<std::uint64_t>(waves) / 4);
 }
 
 TEST_CASE("the look before a park ends while the other worker runs one long task",

@@ -6,8 +6,8 @@ The library links with -Bsymbolic-functions and compiles with -fno-semantic-inte
 binds inside the library, so the hot paths (yield, wake, channel and mutex hand-offs) pay no
 PLT stub and may inline across what interposition kept apart. Without the flags every such
 call goes through a relocation slot of the library's own: 551 slots named functions the
-library defines when the flags were added. This fails, naming a few, if any slot names a function the library
-defines itself.
+library defines when the flags were added. This fails, naming a few, if any slot names a
+function the library defines itself.
 
 Usage: own_calls_test.py LIBRARY
 """

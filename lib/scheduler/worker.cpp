@@ -370,7 +370,10 @@ void worker::hold_steals() noexcept {
     // worker may run a long task before it gets back to it: a parked peer must hear of it.
     // Each queueing that once skipped this stranded a task behind its worker's next one.
     push_back(t);
-    sched_.notify_parked();
+    // With one worker there is no peer: the ring's only consumer is this worker, which is
+    // running and re-checks its ring before it parks (park()). The fence and idle-state read
+    // of notify_parked were a sixth of a one-worker yield (docs/performance.md).
+    if (sched_.num_workers() > 1) sched_.notify_parked();
 }
 
 void worker::schedule_local(task_header* t, bool lifo) {

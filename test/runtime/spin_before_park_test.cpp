@@ -16,7 +16,6 @@
 #include <ctime>
 #include <string>
 #include <thread>
-#include <vector>
 
 using namespace std::chrono_literals;
 

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 
-from sample_proc import Sample, check, main, recv_exactly, recv_until_eof, run
+from sample_proc import TIMEOUT, Sample, check, main, recv_exactly, recv_until_eof, run
 
 
 def redis_cli():
@@ -128,6 +128,23 @@ def test(args):
             expect_error_then(s, b"a" * 70000, b"ERR Protocol error: too big inline request", "closed")
             expect_error_then(s, b"*2\r\n$3\r\nGET\r\n" + b"$" + b"1" * 70000, b"ERR Protocol error: too big bulk count",
                               "closed")
+            # A client that pipelines requests and never reads the replies stalls only itself:
+            # its connection waits in the write, and nothing it holds there (a shard's lock,
+            # say) may keep another client's command on the same key from an answer.
+            check(r("SET", "big", "b" * 1000) == "OK", "SET big")
+            stalled = s.connect()
+            stalled.setblocking(False)
+            request, sent, full = b"GET big\r\n" * 4096, 0, False
+            deadline = time.monotonic() + TIMEOUT
+            while not full and time.monotonic() < deadline:
+                try:
+                    sent += stalled.send(request)
+                except BlockingIOError:
+                    full = True  # the server stopped reading: its write of the replies waits
+            check(full, f"the server read {sent} bytes of requests without ever blocking on its replies")
+            time.sleep(0.2)
+            expect_replies(s, b"EXISTS big\r\n", b":1\r\n").close()
+            stalled.close()
             # A client that leaves in the middle of a request harms nobody.
             c = s.connect()
             c.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nq\r\n$100\r\npartial")

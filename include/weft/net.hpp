@@ -4,6 +4,7 @@
 #pragma once
 
 #include <weft/error.hpp>
+#include <weft/net/io_backend.hpp>
 #include <weft/net/tcp_halves.hpp>
 #include <weft/net/tcp_listener.hpp>
 #include <weft/net/tcp_stream.hpp>

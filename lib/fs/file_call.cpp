@@ -47,31 +47,6 @@ std::int64_t on_pool(const file_call& c, std::source_location where) {
     return result;
 }
 
-// Waits for `op`, asking the ring's kernel to cancel it if the task is aborted meanwhile.
-void wait_for(uring_ring& ring, uring_op& op, const char* what, std::source_location where) {
-    bool cancel_sent = false;
-    while (!op.done.load(std::memory_order_acquire)) {  // pairs with the reaper's release
-        if (!cancel_sent && cancellation_requested()) {
-            cancel_sent = true;
-            // The ring is the submitting worker's, and only its thread touches it: a task
-            // that the abort resumed elsewhere asks that worker. `ring` outlives the request:
-            // this task does not leave before the operation completes, so the runtime (and
-            // its workers) are still up; a request that arrives after the completion finds
-            // the slot's generation changed and does nothing.
-            worker* here = this_thread_context().w;
-            if (here != nullptr && here->file_ring_if_set() == &ring) {
-                ring.cancel(op.user_data);
-            } else {
-                boost::asio::post(ring.io(), [r = &ring, ud = op.user_data] { r->cancel(ud); });
-            }
-            continue;
-        }
-        // The abort's wake-up was taken above; from here only the completion wakes us (or a
-        // shuffle-mode spurious wake, which the loop absorbs).
-        park(what, where);
-    }
-}
-
 }  // namespace
 
 std::int64_t perform_inline(const file_call& c) noexcept {
@@ -122,7 +97,7 @@ std::int64_t perform(const file_call& c, const char* what, std::source_location 
         uring_op op;
         op.w = current_waker(what);
         if (int rc = ring->submit(c, op); rc < 0) return rc;
-        if (!op.done.load(std::memory_order_acquire)) wait_for(*ring, op, what, where);
+        if (!op.done.load(std::memory_order_acquire)) wait_for_op(*ring, op, what, where);
         result = op.result;
     }
     // A call that completed returns its result even if the task was aborted meanwhile (the
@@ -131,6 +106,31 @@ std::int64_t perform(const file_call& c, const char* what, std::source_location 
     // (A pool job that never ran, the runtime shutting down, reports -ECANCELED too.)
     if (result == -ECANCELED) throw_if_cancelled();
     return result;
+}
+
+// Waits for `op`, asking the ring's kernel to cancel it if the task is aborted meanwhile.
+void wait_for_op(uring_ring& ring, uring_op& op, const char* what, std::source_location where) {
+    bool cancel_sent = false;
+    while (!op.done.load(std::memory_order_acquire)) {  // pairs with the reaper's release
+        if (!cancel_sent && cancellation_requested()) {
+            cancel_sent = true;
+            // The ring is the submitting worker's, and only its thread touches it: a task
+            // that the abort resumed elsewhere asks that worker. `ring` outlives the request:
+            // this task does not leave before the operation completes, so the runtime (and
+            // its workers) are still up; a request that arrives after the completion finds
+            // the slot's generation changed and does nothing.
+            worker* here = this_thread_context().w;
+            if (here != nullptr && here->ring_if_set() == &ring) {
+                ring.cancel(op.user_data);
+            } else {
+                boost::asio::post(ring.io(), [r = &ring, ud = op.user_data] { r->cancel(ud); });
+            }
+            continue;
+        }
+        // The abort's wake-up was taken above; from here only the completion wakes us (or a
+        // shuffle-mode spurious wake, which the loop absorbs).
+        park(what, where);
+    }
 }
 
 fs::io_backend task_backend() {

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -68,7 +69,10 @@ struct uring_ring::impl {
     std::vector<slot> slots;
     std::vector<std::uint32_t> free_slots;
     std::size_t in_flight = 0;
-    bool ring_ready = false;  // io_uring_queue_init succeeded
+    std::size_t queued = 0;     // socket entries queued and not yet taken by the kernel
+    std::size_t completed = 0;  // operations reaped (flush reports the difference)
+    bool cooperative = false;   // IORING_SETUP_COOP_TASKRUN granted
+    bool ring_ready = false;    // io_uring_queue_init succeeded
 
     impl(boost::asio::io_context& io_, int efd)
         : io(io_),
@@ -121,6 +125,7 @@ struct uring_ring::impl {
         ++slots[index].gen;
         free_slots.push_back(index);
         --in_flight;
+        ++completed;
         // safety: the waker is taken and the result stored before `done` is published; the
         // operation's task may return (and its stack frame die) as soon as it sees `done`.
         waker w = std::move(op->w);
@@ -174,10 +179,24 @@ std::unique_ptr<uring_ring> uring_ring::create(boost::asio::io_context& io, std:
         ::close(efd);
         throw;
     }
+    // Cooperative task running: a completion does not interrupt the running worker (an
+    // inter-processor interrupt per completion, costly under virtualisation); the worker
+    // collects it the next time it enters the kernel (see the header). Kernels before 5.19
+    // refuse the flags with EINVAL: the ring then runs without them.
     io_uring_params params{};
-    params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+    params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_COOP_TASKRUN |
+                   IORING_SETUP_TASKRUN_FLAG;
     params.cq_entries = cq_entries;
-    if (int rc = io_uring_queue_init_params(sq_entries, &p->ring, &params); rc < 0) {
+    int rc = io_uring_queue_init_params(sq_entries, &p->ring, &params);
+    if (rc == -EINVAL) {
+        params = io_uring_params{};
+        params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+        params.cq_entries = cq_entries;
+        rc = io_uring_queue_init_params(sq_entries, &p->ring, &params);
+    } else if (rc == 0) {
+        p->cooperative = true;
+    }
+    if (rc < 0) {
         error = std::string("io_uring_queue_init: ") + std::strerror(-rc);
         return nullptr;  // the eventfd closes with impl's descriptor
     }
@@ -185,7 +204,7 @@ std::unique_ptr<uring_ring> uring_ring::create(boost::asio::io_context& io, std:
     // Best effort (kernel 5.15+): without it cold reads only queue deeper in the kernel.
     unsigned workers[2] = {bounded_workers, 0};  // 0: leave the unbounded limit alone
     (void)io_uring_register_iowq_max_workers(&p->ring, workers);
-    if (int rc = io_uring_register_eventfd(&p->ring, efd); rc < 0) {
+    if (rc = io_uring_register_eventfd(&p->ring, efd); rc < 0) {
         error = std::string("io_uring_register_eventfd: ") + std::strerror(-rc);
         return nullptr;  // impl's destructor tears the ring down
     }
@@ -197,9 +216,9 @@ int uring_ring::submit(const file_call& c, uring_op& op) {
     io_uring* ring = &impl_->ring;
     io_uring_sqe* sqe = io_uring_get_sqe(ring);
     if (sqe == nullptr) {
-        // Every operation is submitted at once, so the queue is only full if a submission
-        // failed before; try to flush it.
+        // Full of queued socket entries, or of ones a failed submission left: send them.
         io_uring_submit(ring);
+        impl_->queued = io_uring_sq_ready(ring);
         sqe = io_uring_get_sqe(ring);
         if (sqe == nullptr) return -EBUSY;
     }
@@ -231,8 +250,9 @@ int uring_ring::submit(const file_call& c, uring_op& op) {
     io_uring_sqe_set_data64(sqe, op.user_data);
     int rc = 0;
     do {
-        rc = io_uring_submit(ring);
+        rc = io_uring_submit(ring);  // queued socket entries go with it
     } while (rc == -EINTR);
+    impl_->queued = io_uring_sq_ready(ring);
     if (rc < 0) {
         // The kernel took nothing, so the entry is still ours: make it a no-op (it goes out
         // with the next submission) and forget the operation, which never started.
@@ -261,6 +281,48 @@ void uring_ring::cancel(std::uint64_t user_data) {
 
 std::size_t uring_ring::in_flight() const noexcept { return impl_->in_flight; }
 
+int uring_ring::queue_socket(bool send, int fd, void* buf, std::size_t len, uring_op& op) {
+    io_uring* ring = &impl_->ring;
+    io_uring_sqe* sqe = io_uring_get_sqe(ring);
+    if (sqe == nullptr) {
+        flush();  // a full queue: sq_entries tasks queued transfers since the last flush
+        sqe = io_uring_get_sqe(ring);
+        if (sqe == nullptr) return -EBUSY;
+    }
+    auto n = static_cast<unsigned>(std::min(len, max_transfer));
+    if (send) {
+        io_uring_prep_send(sqe, fd, buf, n, MSG_NOSIGNAL);
+    } else {
+        io_uring_prep_recv(sqe, fd, buf, n, 0);
+    }
+    std::uint32_t index = impl_->take_slot(op);
+    op.user_data = make_user_data(index, impl_->slots[index].gen);
+    io_uring_sqe_set_data64(sqe, op.user_data);
+    ++impl_->queued;
+    return 0;
+}
+
+std::size_t uring_ring::flush() {
+    io_uring* ring = &impl_->ring;
+    const std::size_t before = impl_->completed;
+    if (impl_->queued > 0) {
+        // One system call for every transfer queued since the last flush; it also runs the
+        // completions the kernel holds for us. An error (EBUSY while the kernel's completion
+        // overflow drains, EINTR) leaves the entries queued for the next flush.
+        (void)io_uring_submit(ring);
+        impl_->queued = io_uring_sq_ready(ring);
+    } else if (IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_TASKRUN) {
+        // Completions are waiting to be run in this thread (cooperative task running).
+        (void)io_uring_get_events(ring);
+    }
+    impl_->reap();
+    return impl_->completed - before;
+}
+
+bool uring_ring::cooperative() const noexcept { return impl_->cooperative; }
+
+bool uring_ring::has_queued() const noexcept { return impl_->queued > 0; }
+
 boost::asio::io_context& uring_ring::io() noexcept { return impl_->io; }
 
 #else  // !WEFT_HAS_IO_URING
@@ -274,22 +336,30 @@ std::unique_ptr<uring_ring> uring_ring::create(boost::asio::io_context&, std::st
 
 int uring_ring::submit(const file_call&, uring_op&) { return -ENOSYS; }
 void uring_ring::cancel(std::uint64_t) {}
+int uring_ring::queue_socket(bool, int, void*, std::size_t, uring_op&) { return -ENOSYS; }
+std::size_t uring_ring::flush() { return 0; }
+bool uring_ring::cooperative() const noexcept { return false; }
+bool uring_ring::has_queued() const noexcept { return false; }
 std::size_t uring_ring::in_flight() const noexcept { return 0; }
 boost::asio::io_context& uring_ring::io() noexcept { std::abort(); }
 
 #endif
 
-std::unique_ptr<uring_ring> open_worker_ring(boost::asio::io_context& io,
-                                             fs::io_backend configured) {
-    if (configured == fs::io_backend::thread_pool) return nullptr;
+std::unique_ptr<uring_ring> open_worker_ring(boost::asio::io_context& io, fs::io_backend files,
+                                             net::io_backend sockets) {
+    if (files == fs::io_backend::thread_pool && sockets == net::io_backend::reactor) {
+        return nullptr;
+    }
     std::string error;
     std::unique_ptr<uring_ring> ring = uring_ring::create(io, error);
     if (ring) return ring;
-    if (configured == fs::io_backend::automatic && !WEFT_HAS_IO_URING) return nullptr;
+    const bool asked = files == fs::io_backend::io_uring || sockets == net::io_backend::io_uring;
+    if (!asked && !WEFT_HAS_IO_URING) return nullptr;
     static std::atomic<bool> said{false};
     if (!said.exchange(true, std::memory_order_relaxed)) {
         std::fprintf(stderr,
-                     "weft: io_uring is not available (%s); file I/O uses the blocking pool\n",
+                     "weft: io_uring is not available (%s); file I/O uses the blocking pool and "
+                     "tcp_stream the reactor\n",
                      error.c_str());
     }
     return nullptr;

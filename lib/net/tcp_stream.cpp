@@ -1,9 +1,18 @@
 // tcp_stream and its split halves.
 //
-// Every transfer first tries the socket directly (it is in non-blocking mode), and only when
-// the kernel says "would block" starts the Asio operation with use_fiber and suspends. A
-// stream whose data is already there therefore costs one system call and no switch; the
-// fast path calls consume_budget first, so a task that always finds data still yields.
+// Two ways to the kernel (net::io_backend, chosen per runtime):
+//   - io_uring: each transfer is queued on the worker's ring and the task waits; the worker
+//     hands every queued transfer to the kernel in one call when it runs out of tasks (and in
+//     its maintenance pass), and finds their completions in the ring's memory. A server with
+//     many connections makes one system call per batch instead of two or three per message
+//     (a receive that finds nothing, the readiness wait, the receive, the send): tcp_echo
+//     went from 1.09x Tokio's time to 0.6x (docs/performance.md). A select branch's read
+//     keeps the reactor's path below: it must not take bytes before its branch has won, and
+//     a queued receive takes them as soon as they arrive.
+//   - reactor: every transfer first tries the socket directly (it is in non-blocking mode),
+//     and only when the kernel says "would block" starts the Asio operation with use_fiber
+//     and suspends. A stream whose data is already there costs one system call and no switch.
+// Both call consume_budget first, so a task that always finds data still yields.
 //
 // Halves: read_some/read_exact/read_line touch the socket's read side and rbuf_; write_all
 // and shutdown_write the write side only. Asio's per-socket state (impl.state_) is written
@@ -11,6 +20,10 @@
 // may start operations on the same socket concurrently: the reactor serialises them per
 // descriptor under its own lock.
 #include "address.hpp"
+
+#include "../fs/uring_ring.hpp"
+#include "../scheduler/thread_context.hpp"
+#include "../scheduler/worker.hpp"
 
 #include <weft/detail/park.hpp>
 #include <weft/detail/select_claim.hpp>
@@ -21,6 +34,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -33,6 +47,34 @@ using boost::system::error_code;
 
 namespace {
 constexpr std::size_t read_chunk = 4096;
+
+// The calling task's worker's ring, when tcp_stream transfers go through it
+// (net::io_backend); null on the reactor, and outside a task.
+weft::detail::uring_ring* socket_ring() {
+    if (weft::detail::current_task() == nullptr) return nullptr;
+    weft::detail::worker* w = weft::detail::this_thread_context().w;
+    return w != nullptr ? w->socket_ring() : nullptr;
+}
+
+// One transfer on the ring: queued, handed to the kernel with the worker's next flush, waited
+// for. Returns the byte count, or -1 when the ring did not do it (no room, or the kernel said
+// EAGAIN: a socket it would not wait on) and the caller should take the reactor's path. An
+// error is set in `ec` (0 returned). An abort while waiting cancels the transfer and waits for
+// it to end: a receive that took bytes in the same instant returns them (tcp_stream.hpp's
+// promise), one the kernel cancelled throws task_cancelled having taken nothing.
+std::int64_t ring_transfer(weft::detail::uring_ring& ring, bool send, int fd, void* buf,
+                           std::size_t len, error_code& ec, const char* what,
+                           std::source_location where) {
+    weft::detail::uring_op op;
+    op.w = weft::detail::current_waker(what);
+    if (ring.queue_socket(send, fd, buf, len, op) < 0) return -1;
+    weft::detail::wait_for_op(ring, op, what, where);
+    if (op.result >= 0) return op.result;
+    if (op.result == -EAGAIN) return -1;
+    if (op.result == -ECANCELED) weft::detail::throw_if_cancelled();
+    ec = error_code(static_cast<int>(-op.result), boost::system::system_category());
+    return 0;
+}
 
 bool would_block(const error_code& ec) noexcept {
     return ec == asio::error::would_block || ec == asio::error::try_again;
@@ -72,6 +114,14 @@ std::size_t receive_some(asio::ip::tcp::socket& socket, std::uint32_t& wait_stre
                          std::source_location where) {
     if (const weft::detail::claim_record* claimer = weft::detail::current_claimer()) {
         return receive_claimed(socket, claimer, buf, ec, what, where);
+    }
+    if (weft::detail::uring_ring* ring = socket_ring()) {
+        std::int64_t r = ring_transfer(*ring, false, socket.native_handle(), buf.data(), buf.size(),
+                                       ec, what, where);
+        if (r >= 0) {
+            if (!ec && r == 0 && buf.size() > 0) ec = asio::error::eof;
+            return static_cast<std::size_t>(r);
+        }
     }
     // The probe interval: 8 up to 15 waits in a row, then the streak's highest power of two,
     // at most 64 (see above). A power of two: a mask, not a division, on every read.
@@ -234,6 +284,17 @@ std::size_t tcp_stream::read_line(std::string& line, std::size_t max_length,
 
 void tcp_stream::write_all(asio::const_buffer buf, std::source_location where) {
     weft::detail::consume_budget(where);
+    if (weft::detail::uring_ring* ring = socket_ring()) {
+        while (buf.size() > 0) {
+            error_code ec;
+            std::int64_t r =
+                ring_transfer(*ring, true, socket_.native_handle(), const_cast<void*>(buf.data()),
+                              buf.size(), ec, "tcp_stream::write_all", where);
+            if (r < 0) break;
+            if (ec) detail::throw_error(ec, "weft::net::tcp_stream::write_all");
+            buf += static_cast<std::size_t>(r);
+        }
+    }
     while (buf.size() > 0) {
         error_code ec;
         std::size_t n = socket_.write_some(buf, ec);
@@ -331,5 +392,14 @@ void tcp_write_half::write_all(asio::const_buffer buf, std::source_location wher
 void tcp_write_half::shutdown_write() { s_->shutdown_write(); }
 asio::ip::tcp::endpoint tcp_write_half::peer_addr() const { return s_->peer_addr(); }
 asio::ip::tcp::endpoint tcp_write_half::local_addr() const { return s_->local_addr(); }
+
+io_backend backend() {
+    if (weft::detail::current_task() == nullptr) {
+        throw std::logic_error(
+            "weft::net::backend: called outside a task (only a task's tcp_stream transfers "
+            "have a backend to choose)");
+    }
+    return socket_ring() != nullptr ? io_backend::io_uring : io_backend::reactor;
+}
 
 }  // namespace weft::net

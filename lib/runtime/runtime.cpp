@@ -80,6 +80,10 @@ builder& builder::file_io(fs::io_backend b) {
     cfg_.file_io = b;
     return *this;
 }
+builder& builder::socket_io(net::io_backend b) {
+    cfg_.socket_io = b;
+    return *this;
+}
 
 builder& builder::blocking_warning_threshold(std::chrono::nanoseconds d) {
     cfg_.blocking_warning_threshold = d;
@@ -129,6 +133,10 @@ runtime builder::build() {
     if (cfg_.file_io != fs::io_backend::automatic && cfg_.file_io != fs::io_backend::io_uring &&
         cfg_.file_io != fs::io_backend::thread_pool) {
         throw std::invalid_argument("weft::builder::file_io: not a weft::fs::io_backend value");
+    }
+    if (cfg_.socket_io != net::io_backend::automatic &&
+        cfg_.socket_io != net::io_backend::io_uring && cfg_.socket_io != net::io_backend::reactor) {
+        throw std::invalid_argument("weft::builder::socket_io: not a weft::net::io_backend value");
     }
     if (cfg_.stall_signal != -1 && cfg_.stall_signal != 0 &&
         (cfg_.stall_signal < SIGRTMIN || cfg_.stall_signal > SIGRTMAX)) {

@@ -98,9 +98,14 @@ worker::~worker() {
     // with the io_context; they only hold wakers.
 }
 
-void worker::open_file_ring() {
-    file_ring_tried_ = true;
-    file_ring_ = open_worker_ring(io_, sched_.config().file_io);
+void worker::open_ring() {
+    ring_tried_ = true;
+    const auto& cfg = sched_.config();
+    ring_ = open_worker_ring(io_, cfg.file_io, cfg.socket_io);
+    ring_for_files_ = ring_ && cfg.file_io != fs::io_backend::thread_pool;
+    ring_for_sockets_ =
+        ring_ && (cfg.socket_io == net::io_backend::io_uring ||
+                  (cfg.socket_io == net::io_backend::automatic && ring_->cooperative()));
 }
 
 void worker::run() { loop(nullptr); }
@@ -137,6 +142,9 @@ void worker::loop(const std::function<bool()>* done) {
             }
             continue;
         }
+        // Out of tasks: the transfers they queued go to the kernel now, in one call, and what
+        // completed since wakes its tasks (uring_ring.hpp).
+        if (ring_ && ring_->flush() > 0) continue;
         if (io_.poll() > 0) continue;
         if (sched_.fire_due_timers() > 0) continue;
         if (done && (*done)()) break;
@@ -151,6 +159,8 @@ void worker::loop(const std::function<bool()>* done) {
 }
 
 void worker::maintenance() {
+    // A worker that never runs out of tasks still hands its queued transfers over here.
+    if (ring_) ring_->flush();
     io_.poll();
     // A busy worker fires its own heap, and other workers' heaps only when their owner let
     // them lag (it is parked, or stuck in one long task). Firing every heap from whichever
@@ -465,7 +475,8 @@ bool worker::spin_for_work() {
             return true;
         }
         if (pass % spin_io_poll_passes == 0) {
-            if (io_.poll() > 0 || sched_.fire_due_timers() > 0) return true;
+            if ((ring_ && ring_->flush() > 0) || io_.poll() > 0 || sched_.fire_due_timers() > 0)
+                return true;
             if (latency_clock_ns() >= until) return false;
             // The other workers parked: only I/O, a timer or another thread can bring work.
             if (sched_.idle_state.num_unparked() < 2) return false;

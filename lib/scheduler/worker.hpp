@@ -76,12 +76,20 @@ class worker {
     /// This worker's io_uring ring for its tasks' file calls, set up on first use; null when
     /// the runtime's file backend is the blocking pool or no ring could be had. Owner thread.
     uring_ring* file_ring() {
-        if (!file_ring_tried_) [[unlikely]]
-            open_file_ring();
-        return file_ring_.get();
+        if (!ring_tried_) [[unlikely]]
+            open_ring();
+        return ring_for_files_ ? ring_.get() : nullptr;
+    }
+    /// The same ring for its tasks' tcp_stream transfers; null when the runtime's socket
+    /// backend is the reactor (or automatic, and the ring is not cooperative), or no ring
+    /// could be had. Owner thread.
+    uring_ring* socket_ring() {
+        if (!ring_tried_) [[unlikely]]
+            open_ring();
+        return ring_for_sockets_ ? ring_.get() : nullptr;
     }
     /// The ring if it was set up already (never sets one up).
-    [[nodiscard]] uring_ring* file_ring_if_set() const noexcept { return file_ring_.get(); }
+    [[nodiscard]] uring_ring* ring_if_set() const noexcept { return ring_.get(); }
     timer_heap& timers() { return timers_; }
     [[nodiscard]] std::size_t index() const { return index_; }
     [[nodiscard]] scheduler& sched() const { return sched_; }
@@ -192,7 +200,7 @@ class worker {
     /// push_back, then wake a parked peer if one should be (see worker.cpp).
     void push_stealable(task_header* t);
     void maintenance();
-    void open_file_ring();
+    void open_ring();
     void loop(const std::function<bool()>* done);
     static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
         single_writer_add(c, by);
@@ -203,8 +211,10 @@ class worker {
     boost::asio::io_context io_;
     std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
     // After io_: the ring's eventfd waits in io_, so the ring must be destroyed first.
-    std::unique_ptr<uring_ring> file_ring_;
-    bool file_ring_tried_ = false;
+    std::unique_ptr<uring_ring> ring_;
+    bool ring_tried_ = false;
+    bool ring_for_files_ = false;
+    bool ring_for_sockets_ = false;
     local_queue local_;
     task_header* lifo_ = nullptr;
     unsigned lifo_runs_ = 0;

@@ -9,15 +9,28 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
 namespace weft::test {
 
+/// The socket backend the suite runs on: WEFT_TEST_SOCKET_IO=reactor or io_uring (test/meson.build
+/// runs the net suite once on each), else the runtime's default. Anything else is a
+/// misconfigured test run: std::invalid_argument naming it.
+inline net::io_backend test_socket_io() {
+    const char* env = std::getenv("WEFT_TEST_SOCKET_IO");
+    if (env == nullptr || *env == '\0') return net::io_backend::automatic;
+    const std::string v(env);
+    if (v == "reactor") return net::io_backend::reactor;
+    if (v == "io_uring") return net::io_backend::io_uring;
+    throw std::invalid_argument("WEFT_TEST_SOCKET_IO: \"" + v + "\" is not reactor or io_uring");
+}
+
 /// A multi_thread runtime with `n` workers (the CI machine has 2 cores; 2 workers make
-/// stealing and migration happen).
+/// stealing and migration happen), on the suite's socket backend.
 inline runtime make_runtime(std::size_t workers = 2) {
-    return builder::multi_thread().worker_threads(workers).build();
+    return builder::multi_thread().worker_threads(workers).socket_io(test_socket_io()).build();
 }
 
 /// Scale for stress sizes: WEFT_STRESS_SCALE percent (default 100; the sanitizer builds set

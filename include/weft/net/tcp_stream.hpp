@@ -30,8 +30,11 @@ namespace weft::net {
 /// I/O errors are thrown as boost::system::system_error whose code() is the socket's error
 /// (e.g. asio::error::connection_reset when the peer reset the connection); an error ends
 /// only this stream. The socket is put in non-blocking mode (socket().non_blocking() is
-/// true): weft first tries each transfer directly and waits only when the socket is not
-/// ready; do not turn that off.
+/// true); do not turn that off. How a task's transfers reach the kernel is the runtime's
+/// socket backend (builder::socket_io, net::io_backend): on io_uring (the default where the
+/// kernel allows) each transfer is queued on the worker's ring and the worker hands all
+/// queued transfers to the kernel in one call when it runs out of tasks; on the reactor
+/// each is tried directly and waits for readiness only when the socket is not ready.
 class tcp_stream {
    public:
     /// Adopts a connected socket (any io_context; weft's shards or a foreign one).
@@ -106,7 +109,10 @@ class tcp_stream {
     /// The local address.
     [[nodiscard]] boost::asio::ip::tcp::endpoint local_addr() const;
     /// The underlying Asio socket, e.g. for options or asio::async_* with weft::use_fiber.
-    /// Bytes buffered by read_line are not visible through it.
+    /// Bytes buffered by read_line are not visible through it. On the io_uring backend a
+    /// read or write of this stream in progress in another task is not ended by
+    /// socket().cancel() or close() (the kernel's operation holds the socket): abort that
+    /// task, or bound the call with weft::timeout, as on either backend.
     boost::asio::ip::tcp::socket& socket() noexcept { return socket_; }
 
     /// Splits the stream into a read half and a write half that two tasks may use at the same

@@ -10,6 +10,7 @@
 
 #include <weft/fs/io_backend.hpp>
 #include <weft/metrics.hpp>
+#include <weft/net/io_backend.hpp>
 
 namespace weft {
 
@@ -42,6 +43,7 @@ struct runtime_config {
     std::function<void(const task_info&)> on_task_spawn;
     std::function<void(const task_info&)> on_task_terminate;
     fs::io_backend file_io = fs::io_backend::automatic;
+    net::io_backend socket_io = net::io_backend::automatic;
     bool latency_histograms = false;
 };
 }  // namespace detail
@@ -104,6 +106,10 @@ class builder {
     /// pool (see fs::io_backend). Default automatic: io_uring where the build and the kernel
     /// allow it.
     builder& file_io(fs::io_backend b);
+    /// How tasks' tcp_stream reads and writes reach the kernel: batched on a ring per worker,
+    /// or through Asio's reactor (see net::io_backend). Default automatic: io_uring where the
+    /// build and the kernel allow it.
+    builder& socket_io(net::io_backend b);
 
     /// Keeps, per worker, histograms of schedule latency (runnable to running) and of run time
     /// per resumption (worker_metrics::schedule_latency and run_time, exported on the

@@ -321,8 +321,6 @@ std::size_t uring_ring::flush() {
 
 bool uring_ring::cooperative() const noexcept { return impl_->cooperative; }
 
-bool uring_ring::has_queued() const noexcept { return impl_->queued > 0; }
-
 boost::asio::io_context& uring_ring::io() noexcept { return impl_->io; }
 
 #else  // !WEFT_HAS_IO_URING
@@ -339,7 +337,6 @@ void uring_ring::cancel(std::uint64_t) {}
 int uring_ring::queue_socket(bool, int, void*, std::size_t, uring_op&) { return -ENOSYS; }
 std::size_t uring_ring::flush() { return 0; }
 bool uring_ring::cooperative() const noexcept { return false; }
-bool uring_ring::has_queued() const noexcept { return false; }
 std::size_t uring_ring::in_flight() const noexcept { return 0; }
 boost::asio::io_context& uring_ring::io() noexcept { std::abort(); }
 

@@ -73,7 +73,6 @@ class uring_ring {
     /// Submits the queued entries, if any, and reaps what completed; returns how many
     /// operations completed (owner thread only).
     std::size_t flush();
-    [[nodiscard]] bool has_queued() const noexcept;
 
     /// Whether the kernel runs this ring's completions cooperatively (no interrupt of the
     /// running worker per completion; net::io_backend::automatic puts sockets on the ring only

@@ -16,8 +16,6 @@
 #include <weft/task/spawn.hpp>
 #include <weft/task/this_task.hpp>
 
-#include <boost/asio/post.hpp>
-
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -106,31 +104,6 @@ std::int64_t perform(const file_call& c, const char* what, std::source_location 
     // (A pool job that never ran, the runtime shutting down, reports -ECANCELED too.)
     if (result == -ECANCELED) throw_if_cancelled();
     return result;
-}
-
-// Waits for `op`, asking the ring's kernel to cancel it if the task is aborted meanwhile.
-void wait_for_op(uring_ring& ring, uring_op& op, const char* what, std::source_location where) {
-    bool cancel_sent = false;
-    while (!op.done.load(std::memory_order_acquire)) {  // pairs with the reaper's release
-        if (!cancel_sent && cancellation_requested()) {
-            cancel_sent = true;
-            // The ring is the submitting worker's, and only its thread touches it: a task
-            // that the abort resumed elsewhere asks that worker. `ring` outlives the request:
-            // this task does not leave before the operation completes, so the runtime (and
-            // its workers) are still up; a request that arrives after the completion finds
-            // the slot's generation changed and does nothing.
-            worker* here = this_thread_context().w;
-            if (here != nullptr && here->ring_if_set() == &ring) {
-                ring.cancel(op.user_data);
-            } else {
-                boost::asio::post(ring.io(), [r = &ring, ud = op.user_data] { r->cancel(ud); });
-            }
-            continue;
-        }
-        // The abort's wake-up was taken above; from here only the completion wakes us (or a
-        // shuffle-mode spurious wake, which the loop absorbs).
-        park(what, where);
-    }
 }
 
 fs::io_backend task_backend() {

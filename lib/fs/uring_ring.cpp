@@ -5,9 +5,14 @@
 
 #include "file_call.hpp"
 
+#include "../scheduler/thread_context.hpp"
+#include "../scheduler/worker.hpp"
+
 #include <weft/detail/assert.hpp>
 #include <weft/detail/fault_injection.hpp>
 #include <weft/detail/park.hpp>
+
+#include <boost/asio/post.hpp>
 
 #include <cerrno>
 #include <cstdio>
@@ -341,6 +346,31 @@ std::size_t uring_ring::in_flight() const noexcept { return 0; }
 boost::asio::io_context& uring_ring::io() noexcept { std::abort(); }
 
 #endif
+
+// Waits for `op`, asking the ring's kernel to cancel it if the task is aborted meanwhile.
+void wait_for_op(uring_ring& ring, uring_op& op, const char* what, std::source_location where) {
+    bool cancel_sent = false;
+    while (!op.done.load(std::memory_order_acquire)) {  // pairs with the reaper's release
+        if (!cancel_sent && cancellation_requested()) {
+            cancel_sent = true;
+            // The ring is the submitting worker's, and only its thread touches it: a task
+            // that the abort resumed elsewhere asks that worker. `ring` outlives the request:
+            // this task does not leave before the operation completes, so the runtime (and
+            // its workers) are still up; a request that arrives after the completion finds
+            // the slot's generation changed and does nothing.
+            worker* here = this_thread_context().w;
+            if (here != nullptr && here->ring_if_set() == &ring) {
+                ring.cancel(op.user_data);
+            } else {
+                boost::asio::post(ring.io(), [r = &ring, ud = op.user_data] { r->cancel(ud); });
+            }
+            continue;
+        }
+        // The abort's wake-up was taken above; from here only the completion wakes us (or a
+        // shuffle-mode spurious wake, which the loop absorbs).
+        park(what, where);
+    }
+}
 
 std::unique_ptr<uring_ring> open_worker_ring(boost::asio::io_context& io, fs::io_backend files,
                                              net::io_backend sockets) {

@@ -8,8 +8,8 @@
 
 #include "../scheduler/scheduler.hpp"
 #include "../scheduler/thread_context.hpp"
+#include "../scheduler/uring_ring.hpp"
 #include "../scheduler/worker.hpp"
-#include "uring_ring.hpp"
 
 #include <weft/detail/park.hpp>
 #include <weft/task/join_error.hpp>

@@ -21,8 +21,8 @@
 // descriptor under its own lock.
 #include "address.hpp"
 
-#include "../fs/uring_ring.hpp"
 #include "../scheduler/thread_context.hpp"
+#include "../scheduler/uring_ring.hpp"
 #include "../scheduler/worker.hpp"
 
 #include <weft/detail/park.hpp>

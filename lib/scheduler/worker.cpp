@@ -17,12 +17,12 @@
 #include "../fiber/context.hpp"
 #include "../fiber/exception_state.hpp"
 #include "../fiber/overflow_report.hpp"
-#include "../fs/uring_ring.hpp"
 #include "../task/task_allocator.hpp"
 #include "asio_thread_cache.hpp"
 #include "scheduler.hpp"
 #include "shuffle.hpp"
 #include "thread_context.hpp"
+#include "uring_ring.hpp"
 
 #include <weft/detail/assert.hpp>
 #include <weft/detail/spin_lock.hpp>

@@ -3,10 +3,10 @@
 // and every file call goes to the blocking pool.
 #include "uring_ring.hpp"
 
-#include "file_call.hpp"
+#include "../fs/file_call.hpp"
 
-#include "../scheduler/thread_context.hpp"
-#include "../scheduler/worker.hpp"
+#include "thread_context.hpp"
+#include "worker.hpp"
 
 #include <weft/detail/assert.hpp>
 #include <weft/detail/fault_injection.hpp>

@@ -176,7 +176,23 @@ def test(args):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
-    for argv in ([exe, "--shards", "0"], [exe, "--max-bulk"], [exe, "--bogus", "1"]):
+    # One worker (the setting scripts/bench --kv measures beside the default): the same
+    # replies, and a short redis-benchmark run over 20 connections loses none of its INCRs.
+    with Sample(exe, "--listen", "127.0.0.1:0", "--workers", "1") as s:
+        r = lambda *a: cli(cli_exe, s.port, *a)  # noqa: E731
+        for argv, want in [(["SET", "k", "v"], "OK"), (["GET", "k"], "v"), (["INCR", "c"], "1")]:
+            got = r(*argv)
+            check(got == want, f"--workers 1, {argv}: {got!r}, expected {want!r}")
+        subprocess.run([shutil.which("redis-benchmark"), "-p", str(s.port), "-q", "-t", "incr",
+                        "-n", "2000", "-c", "20", "-P", "4"],
+                       check=True, capture_output=True, timeout=TIMEOUT)
+        got = r("GET", "counter:__rand_int__")
+        check(got == "2000", f"--workers 1: 2000 INCRs by redis-benchmark left {got!r}")
+        status, out, err = s.interrupt()
+        check(status == 0, f"--workers 1: exit {status} after SIGINT; stderr {err!r}")
+
+    for argv in ([exe, "--shards", "0"], [exe, "--workers", "0"], [exe, "--max-bulk"],
+                 [exe, "--bogus", "1"]):
         status, out, err = run(argv)
         check(status == 2 and "usage" in err, f"{argv[1:]}: exit {status}, stderr {err!r}")
 

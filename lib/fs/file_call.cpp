@@ -106,6 +106,13 @@ std::int64_t perform(const file_call& c, const char* what, std::source_location 
     return result;
 }
 
+uring_ring* task_file_ring(std::source_location where) {
+    if (current_task() == nullptr) return nullptr;
+    consume_budget(where);
+    worker* w = this_thread_context().w;
+    return w != nullptr ? w->file_ring() : nullptr;
+}
+
 fs::io_backend task_backend() {
     worker* w = current_task() != nullptr ? this_thread_context().w : nullptr;
     if (w == nullptr) {

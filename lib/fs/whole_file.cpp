@@ -9,6 +9,9 @@
 // numbers against reading inline with std::ifstream.
 #include "file_call.hpp"
 
+#include "../scheduler/uring_ring.hpp"
+
+#include <weft/detail/assert.hpp>
 #include <weft/detail/park.hpp>
 #include <weft/fs/io_backend.hpp>
 #include <weft/fs/whole_file.hpp>
@@ -21,7 +24,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <memory>
 #include <new>
+#include <optional>
+#include <span>
 #include <system_error>
 #include <utility>
 
@@ -125,7 +132,7 @@ std::int64_t step(weft::detail::file_call c, const char* what, std::source_locat
     return weft::detail::perform(c, what, where);
 }
 
-std::string read_on_ring(const std::filesystem::path& path, std::source_location where) {
+std::string read_stepwise(const std::filesystem::path& path, std::source_location where) {
     const char* what = "weft::fs::read";
     weft::detail::file_call c;
     c.what = weft::detail::file_call::op::open;
@@ -159,6 +166,126 @@ std::string read_on_ring(const std::filesystem::path& path, std::source_location
     out.resize(len);
     weft::detail::throw_if_cancelled();  // the data of an aborted read is dropped
     return out;
+}
+
+// The linked path: the open and the first read go to the kernel in one submission, through a
+// direct descriptor (uring_ring::take_direct_slot), so a file whose blocks are not cached
+// costs the task one wait instead of two, and no fstat or close(2) runs on the worker. The
+// size is not known up front: the first read asks for first_read bytes, a short read is
+// confirmed by one more (a procfs file returns short reads mid-file, so a short read alone
+// does not mean the end), and a full one doubles the buffer. Reads then closes on the same
+// descriptor, never a second open: procfs content read through two opens could mix two
+// snapshots.
+constexpr std::size_t first_read = 16 * 1024;
+
+/// Submits `steps` on `ring` as one chain and waits for the last step's completion (each step
+/// completes before the next starts); returns 0, or -errno when nothing was submitted.
+int run_chain(weft::detail::uring_ring& ring, std::span<weft::detail::chain_step> steps,
+              std::source_location where) {
+    const char* what = "weft::fs::read";
+    for (auto& st : steps) st.result->w = weft::detail::current_waker(what);
+    if (int rc = ring.submit_chain(steps); rc < 0) return rc;
+    weft::detail::uring_op& last = *steps.back().result;
+    std::uint64_t first = steps.size() > 1 ? steps.front().result->user_data : 0;
+    if (!last.done.load(std::memory_order_acquire)) {
+        weft::detail::wait_for_op(ring, last, what, where, first);
+    }
+    for ([[maybe_unused]] auto& st : steps) {
+        // Linked: an earlier step's completion is reaped before the next one's.
+        WEFT_ASSERT(st.result->done.load(std::memory_order_acquire),
+                    "fs::read: a chain's step completed after the step that followed it");
+    }
+    return 0;
+}
+
+/// fs::read on the linked path; nullopt, having returned what it took, when the ring has no
+/// direct slot free (or no table) or no room for the chain: the caller then takes the
+/// step-by-step path. The reads after the first go to the ring that holds the slot, through
+/// its owner if the task was resumed by another worker meanwhile (run_step_on_owner).
+std::optional<std::string> read_linked(weft::detail::uring_ring& ring,
+                                       const std::filesystem::path& path,
+                                       std::source_location where) {
+    using weft::detail::chain_step;
+    using weft::detail::uring_op;
+    const char* what = "weft::fs::read";
+    if (!ring.linked_open_worth_trying()) return std::nullopt;
+    // Not a std::string yet: one that size would be zero-filled first, for a file that
+    // usually fills a fraction of it (the copy at the end costs less).
+    std::size_t cap = first_read;
+    std::unique_ptr<char[]> buf(new char[cap]);
+    int taken = ring.take_direct_slot();
+    if (taken < 0) return std::nullopt;
+    const auto slot = static_cast<unsigned>(taken);
+    uring_op opened, got;
+    chain_step steps[2] = {
+        {.what = chain_step::op::open_direct,
+         .slot = slot,
+         .path = path.c_str(),
+         .result = &opened},
+        {.what = chain_step::op::read_fixed,
+         .slot = slot,
+         .buf = buf.get(),
+         .len = cap,
+         .offset = 0,
+         .result = &got},
+    };
+    if (run_chain(ring, steps, where) < 0) {
+        ring.give_back_direct_slot(slot);  // nothing was submitted
+        return std::nullopt;
+    }
+    // From here the slot is closed on every way out, whatever it holds (after a failed open,
+    // nothing: that close fails with EBADF), and freed once the close completes. Nobody waits
+    // for it: a close of a direct descriptor completes at once, with the next submission.
+    struct closer {
+        weft::detail::uring_ring& ring;
+        unsigned slot;
+        ~closer() { weft::detail::close_direct_from_anywhere(ring, slot); }
+    } close_at_exit{ring, slot};
+    if (opened.result == -EAGAIN) {  // not in the dentry cache: step by step, for a while
+        ring.linked_open_missed();
+        return std::nullopt;
+    }
+    if (opened.result < 0) {
+        // An aborted task's open may end in ECANCELED or, interrupted in the kernel's worker,
+        // in EINTR: the abort is what the task reports.
+        weft::detail::throw_if_cancelled();
+        fail(what, path, static_cast<int>(-opened.result));
+    }
+    std::size_t len = 0;
+    for (std::int64_t n = got.result;;) {
+        if (n < 0) {
+            weft::detail::throw_if_cancelled();  // as for the open
+            fail(what, path, static_cast<int>(-n));
+        }
+        if (n == 0) break;  // end of file
+        len += static_cast<std::size_t>(n);
+        if (len == cap) {
+            std::unique_ptr<char[]> bigger(new char[2 * cap]);
+            std::memcpy(bigger.get(), buf.get(), len);
+            buf = std::move(bigger);
+            cap *= 2;
+        }
+        // After a full read the file goes on; after a short one it most likely ends, and the
+        // next read says so with 0 (a procfs file returns short reads mid-file, so a short
+        // read alone is no proof).
+        uring_op more;
+        chain_step st{.what = chain_step::op::read_fixed,
+                      .slot = slot,
+                      .buf = buf.get() + len,
+                      .len = cap - len,
+                      .offset = len,
+                      .result = &more};
+        n = weft::detail::run_step_on_owner(ring, st, what, where);
+    }
+    weft::detail::throw_if_cancelled();  // the data of an aborted read is dropped
+    return std::string(buf.get(), len);
+}
+
+std::string read_on_ring(const std::filesystem::path& path, std::source_location where) {
+    if (weft::detail::uring_ring* ring = weft::detail::task_file_ring(where)) {
+        if (auto out = read_linked(*ring, path, where)) return std::move(*out);
+    }
+    return read_stepwise(path, where);
 }
 
 void write_on_ring(const std::filesystem::path& path, std::string_view data,

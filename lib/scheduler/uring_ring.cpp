@@ -23,6 +23,7 @@
 
 #include <fcntl.h>
 #include <liburing.h>
+#include <linux/openat2.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -56,10 +57,19 @@ constexpr std::size_t async_transfer = 64 * 1024;
 // complete inline): by default 4 per CPU, which left cold reads of many small files
 // waiting for a worker while the device had room for more in flight.
 constexpr unsigned bounded_workers = 64;
+// Slots of the ring's direct-descriptor table (fs::read's linked open and read): as many
+// whole-file reads in flight on one worker; more fall back to a plain descriptor.
+constexpr unsigned direct_slots = 256;
+// After a linked open missed the dentry cache, this many fs::reads skip the attempt.
+constexpr unsigned linked_skips_after_miss = 16;
 
 constexpr std::uint64_t make_user_data(std::uint32_t index, std::uint32_t gen) {
     return (std::uint64_t{gen} << 32) | (std::uint64_t{index} + 1);  // 0 is never an operation
 }
+// A slot's generation stays below 2^31, so an operation's user_data never has the top bit,
+// which marks a detached close instead (its low bits are the direct slot to free).
+constexpr std::uint32_t next_gen(std::uint32_t gen) { return (gen + 1) & 0x7fffffffU; }
+constexpr std::uint64_t detached_close_tag = std::uint64_t{1} << 63;
 }  // namespace
 
 struct uring_ring::impl {
@@ -73,6 +83,8 @@ struct uring_ring::impl {
     boost::asio::posix::stream_descriptor event;  // owns the eventfd registered with the ring
     std::vector<slot> slots;
     std::vector<std::uint32_t> free_slots;
+    std::vector<unsigned> free_direct;  // direct-descriptor slots holding no descriptor
+    unsigned linked_skips = 0;          // fs::reads left to go step by step after a miss
     std::size_t in_flight = 0;
     std::size_t queued = 0;     // socket entries queued and not yet taken by the kernel
     std::size_t completed = 0;  // operations reaped (flush reports the difference)
@@ -122,12 +134,18 @@ struct uring_ring::impl {
 
     void complete(std::uint64_t user_data, std::int32_t res) {
         if (user_data == 0) return;  // a cancel request's own completion
+        if (user_data & detached_close_tag) {
+            // The slot is empty again (or never held a descriptor: -EBADF): free it here, on
+            // the owner's thread, whichever task asked.
+            free_direct.push_back(static_cast<unsigned>(user_data & 0xffffffffU));
+            return;
+        }
         auto index = static_cast<std::uint32_t>((user_data & 0xffffffffU) - 1);
         WEFT_ASSERT(index < slots.size() && slots[index].op != nullptr &&
                         slots[index].gen == static_cast<std::uint32_t>(user_data >> 32),
                     "uring_ring: a completion for no operation in flight");
         uring_op* op = std::exchange(slots[index].op, nullptr);
-        ++slots[index].gen;
+        slots[index].gen = next_gen(slots[index].gen);
         free_slots.push_back(index);
         --in_flight;
         ++completed;
@@ -161,7 +179,7 @@ struct uring_ring::impl {
 
     void give_back_slot(std::uint32_t index) {
         slots[index].op = nullptr;
-        ++slots[index].gen;
+        slots[index].gen = next_gen(slots[index].gen);
         free_slots.push_back(index);
         --in_flight;
     }
@@ -209,6 +227,10 @@ std::unique_ptr<uring_ring> uring_ring::create(boost::asio::io_context& io, std:
     // Best effort (kernel 5.15+): without it cold reads only queue deeper in the kernel.
     unsigned workers[2] = {bounded_workers, 0};  // 0: leave the unbounded limit alone
     (void)io_uring_register_iowq_max_workers(&p->ring, workers);
+    // Best effort (Linux 5.19+): without the table fs::read opens a plain descriptor.
+    if (io_uring_register_files_sparse(&p->ring, direct_slots) == 0) {
+        for (unsigned i = direct_slots; i-- > 0;) p->free_direct.push_back(i);
+    }
     if (rc = io_uring_register_eventfd(&p->ring, efd); rc < 0) {
         error = std::string("io_uring_register_eventfd: ") + std::strerror(-rc);
         return nullptr;  // impl's destructor tears the ring down
@@ -250,6 +272,7 @@ int uring_ring::submit(const file_call& c, uring_op& op) {
         len >= async_transfer) {
         sqe->flags |= IOSQE_ASYNC;
     }
+    if (c.fixed) sqe->flags |= IOSQE_FIXED_FILE;
     std::uint32_t index = impl_->take_slot(op);
     op.user_data = make_user_data(index, impl_->slots[index].gen);
     io_uring_sqe_set_data64(sqe, op.user_data);
@@ -264,6 +287,113 @@ int uring_ring::submit(const file_call& c, uring_op& op) {
         io_uring_prep_nop(sqe);
         io_uring_sqe_set_data64(sqe, 0);
         impl_->give_back_slot(index);
+        return rc;
+    }
+    impl_->reap();
+    return 0;
+}
+
+int uring_ring::take_direct_slot() noexcept {
+    if (impl_->free_direct.empty()) return -1;
+    unsigned slot = impl_->free_direct.back();
+    impl_->free_direct.pop_back();
+    return static_cast<int>(slot);
+}
+
+void uring_ring::give_back_direct_slot(unsigned slot) { impl_->free_direct.push_back(slot); }
+
+std::size_t uring_ring::direct_slots_free() const noexcept { return impl_->free_direct.size(); }
+
+bool uring_ring::linked_open_worth_trying() noexcept {
+    if (impl_->linked_skips == 0) return true;
+    --impl_->linked_skips;
+    return false;
+}
+
+void uring_ring::linked_open_missed() noexcept { impl_->linked_skips = linked_skips_after_miss; }
+
+void uring_ring::cancel_direct(unsigned slot) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&impl_->ring);
+    if (sqe == nullptr) return;  // the operation completes anyway; cancelling only hurries it
+    io_uring_prep_cancel_fd(sqe, static_cast<int>(slot),
+                            IORING_ASYNC_CANCEL_FD_FIXED | IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, 0);
+    io_uring_submit(&impl_->ring);
+    impl_->reap();
+}
+
+void uring_ring::close_direct_detached(unsigned slot) {
+    io_uring* ring = &impl_->ring;
+    io_uring_sqe* sqe = io_uring_get_sqe(ring);
+    if (sqe == nullptr) {
+        io_uring_submit(ring);
+        impl_->queued = io_uring_sq_ready(ring);
+        sqe = io_uring_get_sqe(ring);
+        // No room even now: the slot stays taken, and its descriptor is freed with the ring.
+        if (sqe == nullptr) return;
+    }
+    io_uring_prep_close_direct(sqe, slot);
+    io_uring_sqe_set_data64(sqe, detached_close_tag | slot);
+    ++impl_->queued;  // goes with the next submission or flush: nobody waits for it
+}
+
+int uring_ring::submit_chain(std::span<const chain_step> steps) {
+    io_uring* ring = &impl_->ring;
+    if (io_uring_sq_space_left(ring) < steps.size()) {
+        io_uring_submit(ring);  // queued socket entries first: the chain's entries stay together
+        impl_->queued = io_uring_sq_ready(ring);
+        if (io_uring_sq_space_left(ring) < steps.size()) return -EBUSY;
+    }
+    io_uring_sqe* sqes[3] = {};
+    std::uint32_t indexes[3] = {};
+    open_how how[3] = {};  // read by the kernel when the entries are submitted, below
+    WEFT_ASSERT(steps.size() <= 3, "uring_ring::submit_chain: at most three steps");
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        const chain_step& st = steps[i];
+        io_uring_sqe* sqe = io_uring_get_sqe(ring);
+        auto len = static_cast<unsigned>(std::min(st.len, max_transfer));
+        switch (st.what) {
+            case chain_step::op::open_direct:
+                // No O_CLOEXEC: a direct descriptor is never in the process's table.
+                // RESOLVE_CACHED: a path whose lookup would read the disk fails at once. Then
+                // the kernel would run the open on one of its workers, and the read linked to
+                // it there too, blocking that worker for the read's I/O as well (measured:
+                // cold small files 0.85x the separate open and read); a separate read waits
+                // for its page without holding a worker.
+                how[i].flags = O_RDONLY;
+                how[i].resolve = RESOLVE_CACHED;
+                io_uring_prep_openat2_direct(sqe, AT_FDCWD, st.path, &how[i], st.slot);
+                break;
+            case chain_step::op::read_fixed:
+                io_uring_prep_read(sqe, static_cast<int>(st.slot), st.buf, len, st.offset);
+                sqe->flags |= IOSQE_FIXED_FILE;
+                break;
+            case chain_step::op::close_direct:
+                io_uring_prep_close_direct(sqe, st.slot);
+                break;
+        }
+        // A hard link: the next step runs whatever this one returned (a short read breaks a
+        // soft link), so a close always follows; a step that cannot run (a read after a
+        // failed open) completes with -ECANCELED or -EBADF.
+        if (i + 1 < steps.size()) sqe->flags |= IOSQE_IO_HARDLINK;
+        indexes[i] = impl_->take_slot(*st.result);
+        st.result->user_data = make_user_data(indexes[i], impl_->slots[indexes[i]].gen);
+        io_uring_sqe_set_data64(sqe, st.result->user_data);
+        sqes[i] = sqe;
+    }
+    int rc = 0;
+    do {
+        rc = io_uring_submit(ring);
+    } while (rc == -EINTR);
+    impl_->queued = io_uring_sq_ready(ring);
+    if (rc < 0) {
+        // Nothing was taken: as in submit(), the entries become no-ops, the operations never
+        // started.
+        for (std::size_t i = 0; i < steps.size(); ++i) {
+            io_uring_prep_nop(sqes[i]);
+            io_uring_sqe_set_data64(sqes[i], 0);
+            impl_->give_back_slot(indexes[i]);
+        }
         return rc;
     }
     impl_->reap();
@@ -338,6 +468,14 @@ std::unique_ptr<uring_ring> uring_ring::create(boost::asio::io_context&, std::st
 }
 
 int uring_ring::submit(const file_call&, uring_op&) { return -ENOSYS; }
+int uring_ring::take_direct_slot() noexcept { return -1; }
+void uring_ring::give_back_direct_slot(unsigned) {}
+std::size_t uring_ring::direct_slots_free() const noexcept { return 0; }
+bool uring_ring::linked_open_worth_trying() noexcept { return false; }
+void uring_ring::linked_open_missed() noexcept {}
+void uring_ring::close_direct_detached(unsigned) {}
+void uring_ring::cancel_direct(unsigned) {}
+int uring_ring::submit_chain(std::span<const chain_step>) { return -ENOSYS; }
 void uring_ring::cancel(std::uint64_t) {}
 int uring_ring::queue_socket(bool, int, void*, std::size_t, uring_op&) { return -ENOSYS; }
 std::size_t uring_ring::flush() { return 0; }
@@ -348,7 +486,8 @@ boost::asio::io_context& uring_ring::io() noexcept { std::abort(); }
 #endif
 
 // Waits for `op`, asking the ring's kernel to cancel it if the task is aborted meanwhile.
-void wait_for_op(uring_ring& ring, uring_op& op, const char* what, std::source_location where) {
+void wait_for_op(uring_ring& ring, uring_op& op, const char* what, std::source_location where,
+                 std::uint64_t also_cancel) {
     bool cancel_sent = false;
     while (!op.done.load(std::memory_order_acquire)) {  // pairs with the reaper's release
         if (!cancel_sent && cancellation_requested()) {
@@ -359,16 +498,76 @@ void wait_for_op(uring_ring& ring, uring_op& op, const char* what, std::source_l
             // its workers) are still up; a request that arrives after the completion finds
             // the slot's generation changed and does nothing.
             worker* here = this_thread_context().w;
+            const std::uint64_t first = also_cancel != 0 ? also_cancel : op.user_data;
             if (here != nullptr && here->ring_if_set() == &ring) {
-                ring.cancel(op.user_data);
+                ring.cancel(first);
+                if (first != op.user_data) ring.cancel(op.user_data);
             } else {
-                boost::asio::post(ring.io(), [r = &ring, ud = op.user_data] { r->cancel(ud); });
+                boost::asio::post(ring.io(), [r = &ring, first, ud = op.user_data] {
+                    r->cancel(first);
+                    if (first != ud) r->cancel(ud);
+                });
             }
             continue;
         }
         // The abort's wake-up was taken above; from here only the completion wakes us (or a
         // shuffle-mode spurious wake, which the loop absorbs).
         park(what, where);
+    }
+}
+
+bool on_owner_of(const uring_ring& ring) noexcept {
+    worker* here = this_thread_context().w;
+    return here != nullptr && here->ring_if_set() == &ring;
+}
+
+std::int64_t run_step_on_owner(uring_ring& ring, chain_step& st, const char* what,
+                               std::source_location where) {
+    uring_op& op = *st.result;
+    op.w = current_waker(what);
+    if (on_owner_of(ring)) {
+        if (int rc = ring.submit_chain(std::span(&st, 1)); rc < 0) return rc;
+    } else {
+        // safety: `st` and its op live on this task's stack, and the task does not leave
+        // before `done`, which only the reaper (after this handler submitted) or this handler
+        // (when it could not) publishes. The task reads nothing the handler writes but the
+        // result, after `done` (acquire).
+        boost::asio::post(ring.io(), [r = &ring, s = &st] {
+            if (int rc = r->submit_chain(std::span(s, 1)); rc < 0) {
+                uring_op& o = *s->result;
+                waker w = std::move(o.w);
+                o.result = rc;
+                o.done.store(true, std::memory_order_release);  // pairs with the acquire below
+                w.wake();
+            }
+        });
+    }
+    bool cancel_sent = false;
+    while (!op.done.load(std::memory_order_acquire)) {  // pairs with the reaper's release
+        if (!cancel_sent && cancellation_requested()) {
+            cancel_sent = true;
+            // By slot, not by user_data (which the owner may be writing now): the slot is this
+            // read's alone until the close after it, which this task issues later, so the
+            // cancel matches nothing else. Posted after the submission, it runs after it.
+            if (on_owner_of(ring)) {
+                ring.cancel_direct(st.slot);
+            } else {
+                boost::asio::post(ring.io(),
+                                  [r = &ring, slot = st.slot] { r->cancel_direct(slot); });
+            }
+            continue;
+        }
+        park(what, where);
+    }
+    return op.result;
+}
+
+void close_direct_from_anywhere(uring_ring& ring, unsigned slot) {
+    if (on_owner_of(ring)) {
+        ring.close_direct_detached(slot);
+    } else {
+        // `ring` lives as long as its worker, which outlives every handler of its shard.
+        boost::asio::post(ring.io(), [r = &ring, slot] { r->close_direct_detached(slot); });
     }
 }
 

@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <memory>
 #include <source_location>
+#include <span>
 #include <string>
 
 namespace weft::detail {
@@ -50,6 +51,23 @@ struct uring_op {
     std::int64_t result = 0;        // the completion's res, valid once done
     std::atomic<bool> done{false};  // release by the reaper, acquire by the waiting task
     std::uint64_t user_data = 0;    // set by submit
+};
+
+/// One step of a linked submission (uring_ring::submit_chain).
+struct chain_step {
+    enum class op : std::uint8_t {
+        open_direct,   // openat(AT_FDCWD, path, O_RDONLY) into direct slot `slot`; only
+                       // from the dentry cache (RESOLVE_CACHED: -EAGAIN otherwise)
+        read_fixed,    // pread from the descriptor in direct slot `slot`
+        close_direct,  // close the descriptor in direct slot `slot`
+    };
+    op what = op::read_fixed;
+    unsigned slot = 0;
+    const char* path = nullptr;  // open_direct
+    void* buf = nullptr;         // read_fixed
+    std::size_t len = 0;         // read_fixed
+    std::uint64_t offset = 0;    // read_fixed
+    uring_op* result = nullptr;  // receives the step's completion; its waker may be empty
 };
 
 class uring_ring {
@@ -79,6 +97,33 @@ class uring_ring {
     /// then: without it a lone connection's round trip took 1.4x as long as on the reactor).
     [[nodiscard]] bool cooperative() const noexcept;
 
+    /// Direct descriptors: a table registered with the ring (Linux 5.19+) whose slots hold
+    /// descriptors that only this ring's operations see, so an open can be linked to the reads
+    /// and the close that use it, in one submission. Returns a free slot, or -1 when none is
+    /// free or the kernel refused the table (owner thread only).
+    int take_direct_slot() noexcept;
+    /// Gives back a slot that never held a descriptor (nothing was submitted for it).
+    void give_back_direct_slot(unsigned slot);
+    /// Queues the close of the descriptor in `slot` (or of none: a failed open's) and frees the
+    /// slot when it completes; nobody waits for it (owner thread only). The close goes to the
+    /// kernel with the next submission or flush.
+    void close_direct_detached(unsigned slot);
+    /// Asks the kernel to cancel every operation on the descriptor in direct slot `slot`
+    /// (owner thread only).
+    void cancel_direct(unsigned slot);
+    /// fs::read's linked open finds its path in the dentry cache, or fails at once and the read
+    /// goes step by step. After a miss the next few reads go step by step without trying (a
+    /// cold cache stays cold for a while: each try costs a system call). Owner thread only.
+    [[nodiscard]] bool linked_open_worth_trying() noexcept;
+    void linked_open_missed() noexcept;
+    /// Free direct slots (tests: every read gives its slot back).
+    [[nodiscard]] std::size_t direct_slots_free() const noexcept;
+    /// Submits up to three steps linked in order, each one running whatever the one before it
+    /// returned (a step that cannot run completes with -ECANCELED or -EBADF). Returns 0, or
+    /// -errno when nothing was submitted (owner thread only). Completions are reaped as by
+    /// submit: a step whose result->done is set has completed.
+    int submit_chain(std::span<const chain_step> steps);
+
     /// Asks the kernel to cancel the operation with `user_data`, if it is still in flight
     /// (owner thread only). Its completion still arrives, with -ECANCELED or its result.
     void cancel(std::uint64_t user_data);
@@ -95,9 +140,27 @@ class uring_ring {
     std::unique_ptr<impl> impl_;
 };
 
-/// Waits (parks) until `op` is done, asking `ring`'s owner to cancel it if the task is aborted
+/// Waits (parks) until `op` is done, asking `ring`'s owner to cancel it (and the operation with
+/// `also_cancel`, if not 0: an earlier step of the same chain) if the task is aborted
 /// meanwhile; returns only once the completion was reaped.
-void wait_for_op(uring_ring& ring, uring_op& op, const char* what, std::source_location where);
+void wait_for_op(uring_ring& ring, uring_op& op, const char* what, std::source_location where,
+                 std::uint64_t also_cancel = 0);
+
+/// Whether the calling thread is `ring`'s owner (a task that waited may have been resumed by
+/// another worker; only the owner touches the ring).
+bool on_owner_of(const uring_ring& ring) noexcept;
+
+/// Submits the single step `st` (a read of a direct slot) on `ring` and waits for it, from any
+/// worker: a task resumed elsewhere since its chain began has a handler posted to the owner's
+/// shard submit it. An abort cancels what runs on the slot (IORING_ASYNC_CANCEL_FD_FIXED,
+/// also from the owner) and the call returns once the step completed. Returns its result, or
+/// -errno when it could not be submitted.
+std::int64_t run_step_on_owner(uring_ring& ring, chain_step& st, const char* what,
+                               std::source_location where);
+
+/// close_direct_detached(slot) on `ring` from any worker: directly on the owner, else through
+/// a handler posted to the owner's shard.
+void close_direct_from_anywhere(uring_ring& ring, unsigned slot);
 
 /// The ring for a worker's tasks under the runtime's backends: null when neither files nor
 /// sockets may use one (thread_pool and reactor), and null when no ring can be had (no

@@ -163,6 +163,18 @@ struct uring_ring::impl {
         }
     }
 
+    // A free submission entry; when the queue is full (of queued socket entries, or of ones a
+    // failed submission left) they go to the kernel first. Null if even that made no room.
+    io_uring_sqe* entry() {
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+        if (sqe == nullptr) {
+            io_uring_submit(&ring);
+            queued = io_uring_sq_ready(&ring);
+            sqe = io_uring_get_sqe(&ring);
+        }
+        return sqe;
+    }
+
     std::uint32_t take_slot(uring_op& op) {
         std::uint32_t index = 0;
         if (free_slots.empty()) {
@@ -241,14 +253,8 @@ std::unique_ptr<uring_ring> uring_ring::create(boost::asio::io_context& io, std:
 
 int uring_ring::submit(const file_call& c, uring_op& op) {
     io_uring* ring = &impl_->ring;
-    io_uring_sqe* sqe = io_uring_get_sqe(ring);
-    if (sqe == nullptr) {
-        // Full of queued socket entries, or of ones a failed submission left: send them.
-        io_uring_submit(ring);
-        impl_->queued = io_uring_sq_ready(ring);
-        sqe = io_uring_get_sqe(ring);
-        if (sqe == nullptr) return -EBUSY;
-    }
+    io_uring_sqe* sqe = impl_->entry();
+    if (sqe == nullptr) return -EBUSY;
     auto len = static_cast<unsigned>(std::min(c.len, max_transfer));
     switch (c.what) {
         case file_call::op::open:
@@ -323,15 +329,9 @@ void uring_ring::cancel_direct(unsigned slot) {
 }
 
 void uring_ring::close_direct_detached(unsigned slot) {
-    io_uring* ring = &impl_->ring;
-    io_uring_sqe* sqe = io_uring_get_sqe(ring);
-    if (sqe == nullptr) {
-        io_uring_submit(ring);
-        impl_->queued = io_uring_sq_ready(ring);
-        sqe = io_uring_get_sqe(ring);
-        // No room even now: the slot stays taken, and its descriptor is freed with the ring.
-        if (sqe == nullptr) return;
-    }
+    io_uring_sqe* sqe = impl_->entry();
+    // No room even now: the slot stays taken, and its descriptor is freed with the ring.
+    if (sqe == nullptr) return;
     io_uring_prep_close_direct(sqe, slot);
     io_uring_sqe_set_data64(sqe, detached_close_tag | slot);
     ++impl_->queued;  // goes with the next submission or flush: nobody waits for it

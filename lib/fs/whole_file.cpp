@@ -242,7 +242,9 @@ std::optional<std::string> read_linked(weft::detail::uring_ring& ring,
         ~closer() { weft::detail::close_direct_from_anywhere(ring, slot); }
     } close_at_exit{ring, slot};
     if (opened.result == -EAGAIN) {  // not in the dentry cache: step by step, for a while
-        ring.linked_open_missed();
+        // (A cached-only open fails inside its submission, so the task has not moved; the
+        // check keeps the ring's owner the only thread that touches it even if it had.)
+        if (weft::detail::on_owner_of(ring)) ring.linked_open_missed();
         return std::nullopt;
     }
     if (opened.result < 0) {

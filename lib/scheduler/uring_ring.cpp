@@ -372,9 +372,9 @@ int uring_ring::submit_chain(std::span<const chain_step> steps) {
                 io_uring_prep_close_direct(sqe, st.slot);
                 break;
         }
-        // A hard link: the next step runs whatever this one returned (a short read breaks a
-        // soft link), so a close always follows; a step that cannot run (a read after a
-        // failed open) completes with -ECANCELED or -EBADF.
+        // A hard link: the next step runs whatever this one returned (a short read would
+        // break a soft link); a step that cannot do anything (a read after a failed open)
+        // completes with -EBADF.
         if (i + 1 < steps.size()) sqe->flags |= IOSQE_IO_HARDLINK;
         indexes[i] = impl_->take_slot(*st.result);
         st.result->user_data = make_user_data(indexes[i], impl_->slots[indexes[i]].gen);

@@ -159,11 +159,16 @@ struct fifo_dir {
     }
 };
 
+/// The free direct slots of the ring of the worker a task of `rt` runs on (one worker here).
 std::size_t direct_slots_free(weft::runtime& rt) {
     return rt.block_on([] {
         REQUIRE(weft::fs::backend() == weft::fs::io_backend::io_uring);  // sets the ring up
         auto* ring = weft::detail::this_thread_context().w->ring_if_set();
         REQUIRE(ring != nullptr);
+        // A read's close is queued without a wait and goes out with the ring's next
+        // submission (or when the worker runs out of tasks, which this task may have come
+        // too soon for): send the queued ones, so the count sees every slot they free.
+        ring->flush();
         return ring->direct_slots_free();
     });
 }

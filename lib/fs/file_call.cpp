@@ -82,12 +82,7 @@ std::int64_t perform(const file_call& c, const char* what, std::source_location 
         check_may_block(what);
         return perform_inline(c);
     }
-    // The cancellation point, and the cooperative budget: on io_uring a read of a cached page
-    // completes inline and the task does not suspend, so a loop of file calls would otherwise
-    // hold its worker for as long as it runs.
-    consume_budget(where);
-    worker* w = this_thread_context().w;
-    uring_ring* ring = w != nullptr ? w->file_ring() : nullptr;
+    uring_ring* ring = task_file_ring(where);
     std::int64_t result = 0;
     if (ring == nullptr) {
         result = on_pool(c, where);
@@ -108,6 +103,9 @@ std::int64_t perform(const file_call& c, const char* what, std::source_location 
 
 uring_ring* task_file_ring(std::source_location where) {
     if (current_task() == nullptr) return nullptr;
+    // The cancellation point, and the cooperative budget: on io_uring a read of a cached page
+    // completes inline and the task does not suspend, so a loop of file calls would otherwise
+    // hold its worker for as long as it runs.
     consume_budget(where);
     worker* w = this_thread_context().w;
     return w != nullptr ? w->file_ring() : nullptr;

@@ -31,14 +31,13 @@ struct file_call {
     const char* path = nullptr;  // open
     int flags = 0;               // open
     unsigned mode = 0;           // open
-    bool fixed = false;          // read/write: `fd` is a direct-descriptor slot of the ring
 };
 
 class uring_ring;
 
 /// The ring the calling task's file calls go to on its worker, or null (not in a task, the
-/// thread_pool backend, or no ring). Also the cancellation point and cooperative budget that
-/// perform() applies, once.
+/// thread_pool backend, or no ring). In a task, also the call's cancellation point and
+/// cooperative budget (perform() and fs::read start with it).
 uring_ring* task_file_ring(std::source_location where);
 
 /// Performs `c` the way the calling context does file I/O and returns the call's result: >= 0

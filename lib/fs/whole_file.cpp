@@ -28,7 +28,6 @@
 #include <memory>
 #include <new>
 #include <optional>
-#include <span>
 #include <system_error>
 #include <utility>
 
@@ -178,26 +177,6 @@ std::string read_stepwise(const std::filesystem::path& path, std::source_locatio
 // snapshots.
 constexpr std::size_t first_read = 16 * 1024;
 
-/// Submits `steps` on `ring` as one chain and waits for the last step's completion (each step
-/// completes before the next starts); returns 0, or -errno when nothing was submitted.
-int run_chain(weft::detail::uring_ring& ring, std::span<weft::detail::chain_step> steps,
-              std::source_location where) {
-    const char* what = "weft::fs::read";
-    for (auto& st : steps) st.result->w = weft::detail::current_waker(what);
-    if (int rc = ring.submit_chain(steps); rc < 0) return rc;
-    weft::detail::uring_op& last = *steps.back().result;
-    std::uint64_t first = steps.size() > 1 ? steps.front().result->user_data : 0;
-    if (!last.done.load(std::memory_order_acquire)) {
-        weft::detail::wait_for_op(ring, last, what, where, first);
-    }
-    for ([[maybe_unused]] auto& st : steps) {
-        // Linked: an earlier step's completion is reaped before the next one's.
-        WEFT_ASSERT(st.result->done.load(std::memory_order_acquire),
-                    "fs::read: a chain's step completed after the step that followed it");
-    }
-    return 0;
-}
-
 /// fs::read on the linked path; nullopt, having returned what it took, when the ring has no
 /// direct slot free (or no table) or no room for the chain: the caller then takes the
 /// step-by-step path. The reads after the first go to the ring that holds the slot, through
@@ -229,10 +208,18 @@ std::optional<std::string> read_linked(weft::detail::uring_ring& ring,
          .offset = 0,
          .result = &got},
     };
-    if (run_chain(ring, steps, where) < 0) {
+    opened.w = weft::detail::current_waker(what);
+    got.w = weft::detail::current_waker(what);
+    if (ring.submit_chain(steps) < 0) {
         ring.give_back_direct_slot(slot);  // nothing was submitted
         return std::nullopt;
     }
+    if (!got.done.load(std::memory_order_acquire)) {
+        weft::detail::wait_for_op(ring, got, what, where, opened.user_data);
+    }
+    // Linked: the open's completion is reaped before the read's.
+    WEFT_ASSERT(opened.done.load(std::memory_order_acquire),
+                "fs::read: the read completed before the open it follows");
     // From here the slot is closed on every way out, whatever it holds (after a failed open,
     // nothing: that close fails with EBADF), and freed once the close completes. Nobody waits
     // for it: a close of a direct descriptor completes at once, with the next submission.

@@ -163,17 +163,17 @@ struct uring_ring::impl {
         }
     }
 
-    // A free submission entry; when the queue is full (of queued socket entries, or of ones a
-    // failed submission left) they go to the kernel first. Null if even that made no room.
-    io_uring_sqe* entry() {
-        io_uring_sqe* sqe = io_uring_get_sqe(&ring);
-        if (sqe == nullptr) {
-            io_uring_submit(&ring);
-            queued = io_uring_sq_ready(&ring);
-            sqe = io_uring_get_sqe(&ring);
-        }
-        return sqe;
+    // Whether `n` submission entries are free; when the queue is too full (of queued socket
+    // entries, or of ones a failed submission left) they go to the kernel first.
+    bool make_room(std::size_t n) {
+        if (io_uring_sq_space_left(&ring) >= n) return true;
+        io_uring_submit(&ring);
+        queued = io_uring_sq_ready(&ring);
+        return io_uring_sq_space_left(&ring) >= n;
     }
+
+    // A free submission entry (make_room), or null if even that made no room.
+    io_uring_sqe* entry() { return make_room(1) ? io_uring_get_sqe(&ring) : nullptr; }
 
     std::uint32_t take_slot(uring_op& op) {
         std::uint32_t index = 0;
@@ -278,7 +278,6 @@ int uring_ring::submit(const file_call& c, uring_op& op) {
         len >= async_transfer) {
         sqe->flags |= IOSQE_ASYNC;
     }
-    if (c.fixed) sqe->flags |= IOSQE_FIXED_FILE;
     std::uint32_t index = impl_->take_slot(op);
     op.user_data = make_user_data(index, impl_->slots[index].gen);
     io_uring_sqe_set_data64(sqe, op.user_data);
@@ -339,15 +338,12 @@ void uring_ring::close_direct_detached(unsigned slot) {
 
 int uring_ring::submit_chain(std::span<const chain_step> steps) {
     io_uring* ring = &impl_->ring;
-    if (io_uring_sq_space_left(ring) < steps.size()) {
-        io_uring_submit(ring);  // queued socket entries first: the chain's entries stay together
-        impl_->queued = io_uring_sq_ready(ring);
-        if (io_uring_sq_space_left(ring) < steps.size()) return -EBUSY;
-    }
-    io_uring_sqe* sqes[3] = {};
-    std::uint32_t indexes[3] = {};
-    open_how how[3] = {};  // read by the kernel when the entries are submitted, below
-    WEFT_ASSERT(steps.size() <= 3, "uring_ring::submit_chain: at most three steps");
+    if (!impl_->make_room(steps.size())) return -EBUSY;  // the chain's entries stay together
+    constexpr std::size_t max_steps = 2;                 // an open and the read from it
+    io_uring_sqe* sqes[max_steps] = {};
+    std::uint32_t indexes[max_steps] = {};
+    open_how how[max_steps] = {};  // read by the kernel when the entries are submitted, below
+    WEFT_ASSERT(steps.size() <= max_steps, "uring_ring::submit_chain: at most two steps");
     for (std::size_t i = 0; i < steps.size(); ++i) {
         const chain_step& st = steps[i];
         io_uring_sqe* sqe = io_uring_get_sqe(ring);
@@ -367,9 +363,6 @@ int uring_ring::submit_chain(std::span<const chain_step> steps) {
             case chain_step::op::read_fixed:
                 io_uring_prep_read(sqe, static_cast<int>(st.slot), st.buf, len, st.offset);
                 sqe->flags |= IOSQE_FIXED_FILE;
-                break;
-            case chain_step::op::close_direct:
-                io_uring_prep_close_direct(sqe, st.slot);
                 break;
         }
         // A hard link: the next step runs whatever this one returned (a short read would
@@ -485,6 +478,25 @@ boost::asio::io_context& uring_ring::io() noexcept { std::abort(); }
 
 #endif
 
+bool on_owner_of(const uring_ring& ring) noexcept {
+    worker* here = this_thread_context().w;
+    return here != nullptr && here->ring_if_set() == &ring;
+}
+
+namespace {
+// Runs `f(ring)` on the ring's owner: at once when this is its thread, else in a handler
+// posted to its shard (only the owner touches a ring). `ring` lives as long as its worker,
+// which outlives every handler of its shard; `f` must own what it uses.
+template <class F>
+void on_owner(uring_ring& ring, F f) {
+    if (on_owner_of(ring)) {
+        f(ring);
+    } else {
+        boost::asio::post(ring.io(), [r = &ring, f = std::move(f)] { f(*r); });
+    }
+}
+}  // namespace
+
 // Waits for `op`, asking the ring's kernel to cancel it if the task is aborted meanwhile.
 void wait_for_op(uring_ring& ring, uring_op& op, const char* what, std::source_location where,
                  std::uint64_t also_cancel) {
@@ -497,28 +509,16 @@ void wait_for_op(uring_ring& ring, uring_op& op, const char* what, std::source_l
             // this task does not leave before the operation completes, so the runtime (and
             // its workers) are still up; a request that arrives after the completion finds
             // the slot's generation changed and does nothing.
-            worker* here = this_thread_context().w;
-            const std::uint64_t first = also_cancel != 0 ? also_cancel : op.user_data;
-            if (here != nullptr && here->ring_if_set() == &ring) {
-                ring.cancel(first);
-                if (first != op.user_data) ring.cancel(op.user_data);
-            } else {
-                boost::asio::post(ring.io(), [r = &ring, first, ud = op.user_data] {
-                    r->cancel(first);
-                    if (first != ud) r->cancel(ud);
-                });
-            }
+            on_owner(ring, [first = also_cancel, ud = op.user_data](uring_ring& r) {
+                if (first != 0) r.cancel(first);
+                r.cancel(ud);
+            });
             continue;
         }
         // The abort's wake-up was taken above; from here only the completion wakes us (or a
         // shuffle-mode spurious wake, which the loop absorbs).
         park(what, where);
     }
-}
-
-bool on_owner_of(const uring_ring& ring) noexcept {
-    worker* here = this_thread_context().w;
-    return here != nullptr && here->ring_if_set() == &ring;
 }
 
 std::int64_t run_step_on_owner(uring_ring& ring, chain_step& st, const char* what,
@@ -549,12 +549,7 @@ std::int64_t run_step_on_owner(uring_ring& ring, chain_step& st, const char* wha
             // By slot, not by user_data (which the owner may be writing now): the slot is this
             // read's alone until the close after it, which this task issues later, so the
             // cancel matches nothing else. Posted after the submission, it runs after it.
-            if (on_owner_of(ring)) {
-                ring.cancel_direct(st.slot);
-            } else {
-                boost::asio::post(ring.io(),
-                                  [r = &ring, slot = st.slot] { r->cancel_direct(slot); });
-            }
+            on_owner(ring, [slot = st.slot](uring_ring& r) { r.cancel_direct(slot); });
             continue;
         }
         park(what, where);
@@ -563,12 +558,7 @@ std::int64_t run_step_on_owner(uring_ring& ring, chain_step& st, const char* wha
 }
 
 void close_direct_from_anywhere(uring_ring& ring, unsigned slot) {
-    if (on_owner_of(ring)) {
-        ring.close_direct_detached(slot);
-    } else {
-        // `ring` lives as long as its worker, which outlives every handler of its shard.
-        boost::asio::post(ring.io(), [r = &ring, slot] { r->close_direct_detached(slot); });
-    }
+    on_owner(ring, [slot](uring_ring& r) { r.close_direct_detached(slot); });
 }
 
 std::unique_ptr<uring_ring> open_worker_ring(boost::asio::io_context& io, fs::io_backend files,

@@ -56,10 +56,9 @@ struct uring_op {
 /// One step of a linked submission (uring_ring::submit_chain).
 struct chain_step {
     enum class op : std::uint8_t {
-        open_direct,   // openat(AT_FDCWD, path, O_RDONLY) into direct slot `slot`; only
-                       // from the dentry cache (RESOLVE_CACHED: -EAGAIN otherwise)
-        read_fixed,    // pread from the descriptor in direct slot `slot`
-        close_direct,  // close the descriptor in direct slot `slot`
+        open_direct,  // openat(AT_FDCWD, path, O_RDONLY) into direct slot `slot`; only
+                      // from the dentry cache (RESOLVE_CACHED: -EAGAIN otherwise)
+        read_fixed,   // pread from the descriptor in direct slot `slot`
     };
     op what = op::read_fixed;
     unsigned slot = 0;
@@ -98,8 +97,8 @@ class uring_ring {
     [[nodiscard]] bool cooperative() const noexcept;
 
     /// Direct descriptors: a table registered with the ring (Linux 5.19+) whose slots hold
-    /// descriptors that only this ring's operations see, so an open can be linked to the reads
-    /// and the close that use it, in one submission. Returns a free slot, or -1 when none is
+    /// descriptors that only this ring's operations see, so an open can be linked to the read
+    /// that uses it, in one submission. Returns a free slot, or -1 when none is
     /// free or the kernel refused the table (owner thread only).
     int take_direct_slot() noexcept;
     /// Gives back a slot that never held a descriptor (nothing was submitted for it).
@@ -118,10 +117,10 @@ class uring_ring {
     void linked_open_missed() noexcept;
     /// Free direct slots (tests: every read gives its slot back).
     [[nodiscard]] std::size_t direct_slots_free() const noexcept;
-    /// Submits up to three steps linked in order, each one running whatever the one before it
-    /// returned (a step that cannot run completes with -ECANCELED or -EBADF). Returns 0, or
-    /// -errno when nothing was submitted (owner thread only). Completions are reaped as by
-    /// submit: a step whose result->done is set has completed.
+    /// Submits one or two steps (an open and the read from it) linked in order, each one running
+    /// whatever the one before it returned (a step that cannot run completes with -ECANCELED or
+    /// -EBADF). Returns 0, or -errno when nothing was submitted (owner thread only). Completions
+    /// are reaped as by submit: a step whose result->done is set has completed.
     int submit_chain(std::span<const chain_step> steps);
 
     /// Asks the kernel to cancel the operation with `user_data`, if it is still in flight

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,8 +37,8 @@ std::filesystem::path temp_path(const char* name) {
 const weft::fs::io_backend both[] = {weft::fs::io_backend::io_uring,
                                      weft::fs::io_backend::thread_pool};
 
-weft::runtime runtime_on(weft::fs::io_backend b) {
-    return weft::builder::multi_thread().worker_threads(2).file_io(b).build();
+weft::runtime runtime_on(weft::fs::io_backend b, std::size_t workers = 2) {
+    return weft::builder::multi_thread().worker_threads(workers).file_io(b).build();
 }
 
 }  // namespace
@@ -159,6 +160,26 @@ struct fifo_dir {
     }
 };
 
+/// One task per FIFO, each reading it whole with fs::read (call from a task).
+std::vector<weft::join_handle<std::string>> spawn_readers(const fifo_dir& d) {
+    std::vector<weft::join_handle<std::string>> readers;
+    for (const auto& f : d.fifos)
+        readers.push_back(weft::spawn([&f] { return weft::fs::read(f); }));
+    return readers;
+}
+
+/// Every reader's text, in order; nullopt if they did not all finish within 10 s.
+std::optional<std::vector<std::string>> join_all_bounded(
+    weft::runtime& rt, std::vector<weft::join_handle<std::string>>& readers) {
+    return weft::test::run_bounded(std::chrono::seconds(10), [&rt, &readers] {
+        return rt.block_on([&] {
+            std::vector<std::string> out;
+            for (auto& h : readers) out.push_back(h.join());
+            return out;
+        });
+    });
+}
+
 /// The free direct slots of the ring of the worker a task of `rt` runs on (one worker here).
 std::size_t direct_slots_free(weft::runtime& rt) {
     return rt.block_on([] {
@@ -178,25 +199,14 @@ std::size_t direct_slots_free(weft::runtime& rt) {
 TEST_CASE("fs::read on io_uring: more reads in flight than direct slots, all delivered", "[fs]") {
     // One worker, so one ring: 300 reads waiting at once take its 256 direct slots and 44
     // plain opens. Every reader gets its FIFO's text, and every slot comes back.
-    auto rt = weft::builder::multi_thread()
-                  .worker_threads(1)
-                  .file_io(weft::fs::io_backend::io_uring)
-                  .build();
+    auto rt = runtime_on(weft::fs::io_backend::io_uring, 1);
     const std::size_t slots = direct_slots_free(rt);
     CHECK(slots == 256);
     fifo_dir d(300);
     std::vector<weft::join_handle<std::string>> readers;
-    rt.block_on([&] {
-        for (auto& f : d.fifos) readers.push_back(weft::spawn([&f] { return weft::fs::read(f); }));
-    });
+    rt.block_on([&] { readers = spawn_readers(d); });
     CHECK(d.serve(std::chrono::steady_clock::now() + std::chrono::seconds(10)) == 300);
-    auto texts = weft::test::run_bounded(std::chrono::seconds(10), [&rt, &readers] {
-        return rt.block_on([&] {
-            std::vector<std::string> out;
-            for (auto& h : readers) out.push_back(h.join());
-            return out;
-        });
-    });
+    auto texts = join_all_bounded(rt, readers);
     REQUIRE(texts.has_value());
     for (std::size_t i = 0; i < texts->size(); ++i)
         CHECK((*texts)[i] == "fifo " + std::to_string(i));
@@ -204,15 +214,12 @@ TEST_CASE("fs::read on io_uring: more reads in flight than direct slots, all del
 }
 
 TEST_CASE("fs::read on io_uring: aborted or failed, the direct slot comes back", "[fs]") {
-    auto rt = weft::builder::multi_thread()
-                  .worker_threads(1)
-                  .file_io(weft::fs::io_backend::io_uring)
-                  .build();
+    auto rt = runtime_on(weft::fs::io_backend::io_uring, 1);
     const std::size_t slots = direct_slots_free(rt);
     fifo_dir d(40);
     std::vector<weft::join_handle<std::string>> readers;
     rt.block_on([&] {
-        for (auto& f : d.fifos) readers.push_back(weft::spawn([&f] { return weft::fs::read(f); }));
+        readers = spawn_readers(d);
         weft::sleep_for(std::chrono::milliseconds(20));  // all of them waiting for data
         for (auto& h : readers) h.abort();
     });
@@ -266,10 +273,7 @@ TEST_CASE("fs::read on io_uring: reads that span several waits, on two workers, 
     // test was written; one busy task keeps a worker occupied now and then, more kept both
     // too busy to steal): its later reads go to the ring that holds its slot, through that
     // ring's owner.
-    auto rt = weft::builder::multi_thread()
-                  .worker_threads(2)
-                  .file_io(weft::fs::io_backend::io_uring)
-                  .build();
+    auto rt = runtime_on(weft::fs::io_backend::io_uring);
     constexpr int n = 64;
     fifo_dir d(n);
     std::atomic<bool> stop{false};
@@ -285,7 +289,7 @@ TEST_CASE("fs::read on io_uring: reads that span several waits, on two workers, 
                 }
             }));
         }
-        for (auto& f : d.fifos) readers.push_back(weft::spawn([&f] { return weft::fs::read(f); }));
+        readers = spawn_readers(d);
     });
     std::vector<int> fds(n, -1);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -309,13 +313,7 @@ TEST_CASE("fs::read on io_uring: reads that span several waits, on two workers, 
     for (int fd : fds) {
         if (fd >= 0) ::close(fd);
     }
-    auto texts = weft::test::run_bounded(std::chrono::seconds(10), [&rt, &readers] {
-        return rt.block_on([&] {
-            std::vector<std::string> out;
-            for (auto& h : readers) out.push_back(h.join());
-            return out;
-        });
-    });
+    auto texts = join_all_bounded(rt, readers);
     stop = true;
     rt.block_on([&] {
         for (auto& h : busy) h.join();

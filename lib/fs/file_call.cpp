@@ -89,8 +89,8 @@ std::int64_t perform(const file_call& c, const char* what, std::source_location 
     } else {
         uring_op op;
         op.w = current_waker(what);
-        if (int rc = ring->submit(c, op); rc < 0) return rc;
-        if (!op.done.load(std::memory_order_acquire)) wait_for_op(*ring, op, what, where);
+        if (int rc = ring->queue(c, op); rc < 0) return rc;
+        wait_for_op(*ring, op, what, where);  // the worker submits it when it runs out of tasks
         result = op.result;
     }
     // A call that completed returns its result even if the task was aborted meanwhile (the
@@ -103,9 +103,7 @@ std::int64_t perform(const file_call& c, const char* what, std::source_location 
 
 uring_ring* task_file_ring(std::source_location where) {
     if (current_task() == nullptr) return nullptr;
-    // The cancellation point, and the cooperative budget: on io_uring a read of a cached page
-    // completes inline and the task does not suspend, so a loop of file calls would otherwise
-    // hold its worker for as long as it runs.
+    // The cancellation point, and the cooperative budget, as every call that may wait has.
     consume_budget(where);
     worker* w = this_thread_context().w;
     return w != nullptr ? w->file_ring() : nullptr;

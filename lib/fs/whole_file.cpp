@@ -210,13 +210,11 @@ std::optional<std::string> read_linked(weft::detail::uring_ring& ring,
     };
     opened.w = weft::detail::current_waker(what);
     got.w = weft::detail::current_waker(what);
-    if (ring.submit_chain(steps) < 0) {
-        ring.give_back_direct_slot(slot);  // nothing was submitted
+    if (ring.queue_chain(steps) < 0) {
+        ring.give_back_direct_slot(slot);  // nothing was queued
         return std::nullopt;
     }
-    if (!got.done.load(std::memory_order_acquire)) {
-        weft::detail::wait_for_op(ring, got, what, where, opened.user_data);
-    }
+    weft::detail::wait_for_op(ring, got, what, where, opened.user_data);
     // Linked: the open's completion is reaped before the read's.
     WEFT_ASSERT(opened.done.load(std::memory_order_acquire),
                 "fs::read: the read completed before the open it follows");
@@ -228,12 +226,9 @@ std::optional<std::string> read_linked(weft::detail::uring_ring& ring,
         unsigned slot;
         ~closer() { weft::detail::close_direct_from_anywhere(ring, slot); }
     } close_at_exit{ring, slot};
-    if (opened.result == -EAGAIN) {  // not in the dentry cache: step by step, for a while
-        // (A cached-only open fails inside its submission, so the task has not moved; the
-        // check keeps the ring's owner the only thread that touches it even if it had.)
-        if (weft::detail::on_owner_of(ring)) ring.linked_open_missed();
-        return std::nullopt;
-    }
+    // Not in the dentry cache: step by step (the ring's reaper recorded the miss, and the next
+    // reads skip the try for a while).
+    if (opened.result == -EAGAIN) return std::nullopt;
     if (opened.result < 0) {
         // An aborted task's open may end in ECANCELED or, interrupted in the kernel's worker,
         // in EINTR: the abort is what the task reports.

@@ -38,8 +38,9 @@ namespace weft::detail {
 #if WEFT_HAS_IO_URING
 
 namespace {
-// Submission entries: one is in use at a time (each operation is submitted at once), the rest
-// is headroom. Completion entries: every task may have one operation in flight, and a burst
+// Submission entries: what the tasks queue between two flushes; a full queue goes to the
+// kernel at once (make_room), so this bounds a batch, not what may be in flight. Completion
+// entries: every task may have one operation in flight, and a burst
 // of completions waits here until the owner reaps; past this the kernel keeps the overflow
 // itself (IORING_FEAT_NODROP), so nothing is lost, only slower.
 constexpr unsigned sq_entries = 64;
@@ -60,7 +61,8 @@ constexpr unsigned bounded_workers = 64;
 // Slots of the ring's direct-descriptor table (fs::read's linked open and read): as many
 // whole-file reads in flight on one worker; more fall back to a plain descriptor.
 constexpr unsigned direct_slots = 256;
-// After a linked open missed the dentry cache, this many fs::reads skip the attempt.
+// After a linked open missed the dentry cache, this many fs::reads skip the attempt (and then
+// one tries while the others wait for its verdict: linked_open_worth_trying).
 constexpr unsigned linked_skips_after_miss = 16;
 
 constexpr std::uint64_t make_user_data(std::uint32_t index, std::uint32_t gen) {
@@ -76,6 +78,7 @@ struct uring_ring::impl {
     struct slot {
         uring_op* op = nullptr;
         std::uint32_t gen = 0;
+        bool linked_open = false;  // fs::read's cached-only open: its outcome is recorded
     };
 
     boost::asio::io_context& io;
@@ -84,9 +87,16 @@ struct uring_ring::impl {
     std::vector<slot> slots;
     std::vector<std::uint32_t> free_slots;
     std::vector<unsigned> free_direct;  // direct-descriptor slots holding no descriptor
-    unsigned linked_skips = 0;          // fs::reads left to go step by step after a miss
+    // One per submission entry, at the entry's index: the open_how an openat2 entry points
+    // to, which the kernel reads when it takes the entry, and which stays put until then (the
+    // entry is not handed out again before the kernel took it).
+    std::vector<open_how> open_hows;
+    unsigned linked_skips = 0;    // fs::reads left to go step by step after a miss
+    unsigned linked_pending = 0;  // linked opens queued or in flight, outcome unknown
+    bool linked_missing = false;  // the last linked open's outcome was a miss
     std::size_t in_flight = 0;
-    std::size_t queued = 0;     // socket entries queued and not yet taken by the kernel
+    std::size_t queued = 0;  // entries queued and not yet taken by the kernel
+    counters stats;
     std::size_t completed = 0;  // operations reaped (flush reports the difference)
     bool cooperative = false;   // IORING_SETUP_COOP_TASKRUN granted
     bool ring_ready = false;    // io_uring_queue_init succeeded
@@ -113,7 +123,7 @@ struct uring_ring::impl {
                              if (ec) return;
                              std::uint64_t count = 0;
                              // Clears the counter so that the next completion is a new edge; a
-                             // failed read (EAGAIN: a submitter reaped first) changes nothing.
+                             // failed read (EAGAIN: a flush reaped first) changes nothing.
                              [[maybe_unused]] ssize_t n =
                                  ::read(event.native_handle(), &count, sizeof count);
                              reap();
@@ -146,6 +156,7 @@ struct uring_ring::impl {
                     "uring_ring: a completion for no operation in flight");
         uring_op* op = std::exchange(slots[index].op, nullptr);
         slots[index].gen = next_gen(slots[index].gen);
+        if (std::exchange(slots[index].linked_open, false)) linked_open_outcome(res);
         free_slots.push_back(index);
         --in_flight;
         ++completed;
@@ -154,8 +165,8 @@ struct uring_ring::impl {
         waker w = std::move(op->w);
         op->result = res;
         op->done.store(true, std::memory_order_release);  // pairs with wait_for's acquire
-        // A task that reaps its own completion right after submitting is running: waking it
-        // would only make its next park return at once for nothing.
+        // A task that reaps its own completion (its cancel request's submission reaps) is
+        // running: waking it would only make its next park return at once for nothing.
         if (w.task() != nullptr && w.task() == current_task()) {
             w.reset();
         } else {
@@ -163,13 +174,47 @@ struct uring_ring::impl {
         }
     }
 
-    // Whether `n` submission entries are free; when the queue is too full (of queued socket
-    // entries, or of ones a failed submission left) they go to the kernel first.
+    // A cached-only open failed with -EAGAIN (a miss) or did what a plain open would have (a
+    // hit, whether the file opened or not).
+    void linked_open_outcome(std::int32_t res) {
+        --linked_pending;
+        linked_missing = res == -EAGAIN;
+        if (linked_missing) {
+            linked_skips = linked_skips_after_miss;
+            ++stats.linked_misses;
+        }
+    }
+
+    // Hands every queued entry to the kernel. An error (EBUSY while the kernel's completion
+    // overflow drains, EAGAIN, EINTR) leaves them queued for the next try: they are in the
+    // shared queue already and cannot be taken back.
+    void submit_queued() {
+        if (queued == 0) return;
+        int rc = 0;
+        do {
+            rc = io_uring_submit(&ring);
+        } while (rc == -EINTR);
+        ++stats.submissions;
+        queued = io_uring_sq_ready(&ring);
+    }
+
+    // Whether `n` submission entries are free; when the queue is too full they go to the
+    // kernel first.
     bool make_room(std::size_t n) {
         if (io_uring_sq_space_left(&ring) >= n) return true;
-        io_uring_submit(&ring);
-        queued = io_uring_sq_ready(&ring);
+        submit_queued();
         return io_uring_sq_space_left(&ring) >= n;
+    }
+
+    // The open_how for an openat2 in `sqe`. safety: the kernel reads it when it takes the
+    // entry, after this returns; it sits at the entry's own index, and the entry is not handed
+    // out again (so neither is the open_how) before the kernel took it.
+    open_how* open_how_for(const io_uring_sqe* sqe, std::uint64_t flags, std::uint64_t resolve) {
+        open_how& how = open_hows[static_cast<std::size_t>(sqe - ring.sq.sqes)];
+        how = open_how{};
+        how.flags = flags;
+        how.resolve = resolve;
+        return &how;
     }
 
     // A free submission entry (make_room), or null if even that made no room.
@@ -192,6 +237,7 @@ struct uring_ring::impl {
     void give_back_slot(std::uint32_t index) {
         slots[index].op = nullptr;
         slots[index].gen = next_gen(slots[index].gen);
+        slots[index].linked_open = false;
         free_slots.push_back(index);
         --in_flight;
     }
@@ -236,6 +282,7 @@ std::unique_ptr<uring_ring> uring_ring::create(boost::asio::io_context& io, std:
         return nullptr;  // the eventfd closes with impl's descriptor
     }
     p->ring_ready = true;
+    p->open_hows.resize(p->ring.sq.ring_entries);
     // Best effort (kernel 5.15+): without it cold reads only queue deeper in the kernel.
     unsigned workers[2] = {bounded_workers, 0};  // 0: leave the unbounded limit alone
     (void)io_uring_register_iowq_max_workers(&p->ring, workers);
@@ -251,8 +298,7 @@ std::unique_ptr<uring_ring> uring_ring::create(boost::asio::io_context& io, std:
     return std::unique_ptr<uring_ring>(new uring_ring(std::move(p)));
 }
 
-int uring_ring::submit(const file_call& c, uring_op& op) {
-    io_uring* ring = &impl_->ring;
+int uring_ring::queue(const file_call& c, uring_op& op) {
     io_uring_sqe* sqe = impl_->entry();
     if (sqe == nullptr) return -EBUSY;
     auto len = static_cast<unsigned>(std::min(c.len, max_transfer));
@@ -281,20 +327,7 @@ int uring_ring::submit(const file_call& c, uring_op& op) {
     std::uint32_t index = impl_->take_slot(op);
     op.user_data = make_user_data(index, impl_->slots[index].gen);
     io_uring_sqe_set_data64(sqe, op.user_data);
-    int rc = 0;
-    do {
-        rc = io_uring_submit(ring);  // queued socket entries go with it
-    } while (rc == -EINTR);
-    impl_->queued = io_uring_sq_ready(ring);
-    if (rc < 0) {
-        // The kernel took nothing, so the entry is still ours: make it a no-op (it goes out
-        // with the next submission) and forget the operation, which never started.
-        io_uring_prep_nop(sqe);
-        io_uring_sqe_set_data64(sqe, 0);
-        impl_->give_back_slot(index);
-        return rc;
-    }
-    impl_->reap();
+    ++impl_->queued;
     return 0;
 }
 
@@ -310,20 +343,26 @@ void uring_ring::give_back_direct_slot(unsigned slot) { impl_->free_direct.push_
 std::size_t uring_ring::direct_slots_free() const noexcept { return impl_->free_direct.size(); }
 
 bool uring_ring::linked_open_worth_trying() noexcept {
-    if (impl_->linked_skips == 0) return true;
-    --impl_->linked_skips;
-    return false;
+    if (impl_->linked_skips > 0) {
+        --impl_->linked_skips;
+        return false;
+    }
+    // After a miss, one read at a time finds out whether the cache is warm again: the tasks
+    // that run before its verdict is reaped go step by step (each of them trying would cost it
+    // a round trip, and their queued tries would all miss together).
+    return !impl_->linked_missing || impl_->linked_pending == 0;
 }
 
-void uring_ring::linked_open_missed() noexcept { impl_->linked_skips = linked_skips_after_miss; }
+uring_ring::counters uring_ring::stats() const noexcept { return impl_->stats; }
 
 void uring_ring::cancel_direct(unsigned slot) {
-    io_uring_sqe* sqe = io_uring_get_sqe(&impl_->ring);
+    io_uring_sqe* sqe = impl_->entry();
     if (sqe == nullptr) return;  // the operation completes anyway; cancelling only hurries it
     io_uring_prep_cancel_fd(sqe, static_cast<int>(slot),
                             IORING_ASYNC_CANCEL_FD_FIXED | IORING_ASYNC_CANCEL_ALL);
     io_uring_sqe_set_data64(sqe, 0);
-    io_uring_submit(&impl_->ring);
+    ++impl_->queued;
+    impl_->submit_queued();  // with whatever was queued before it, in order
     impl_->reap();
 }
 
@@ -336,14 +375,11 @@ void uring_ring::close_direct_detached(unsigned slot) {
     ++impl_->queued;  // goes with the next submission or flush: nobody waits for it
 }
 
-int uring_ring::submit_chain(std::span<const chain_step> steps) {
+int uring_ring::queue_chain(std::span<const chain_step> steps) {
     io_uring* ring = &impl_->ring;
-    if (!impl_->make_room(steps.size())) return -EBUSY;  // the chain's entries stay together
-    constexpr std::size_t max_steps = 2;                 // an open and the read from it
-    io_uring_sqe* sqes[max_steps] = {};
-    std::uint32_t indexes[max_steps] = {};
-    open_how how[max_steps] = {};  // read by the kernel when the entries are submitted, below
-    WEFT_ASSERT(steps.size() <= max_steps, "uring_ring::submit_chain: at most two steps");
+    if (!impl_->make_room(steps.size())) return -EBUSY;    // the chain's entries stay together
+    [[maybe_unused]] constexpr std::size_t max_steps = 2;  // an open and the read from it
+    WEFT_ASSERT(steps.size() <= max_steps, "uring_ring::queue_chain: at most two steps");
     for (std::size_t i = 0; i < steps.size(); ++i) {
         const chain_step& st = steps[i];
         io_uring_sqe* sqe = io_uring_get_sqe(ring);
@@ -356,9 +392,9 @@ int uring_ring::submit_chain(std::span<const chain_step> steps) {
                 // it there too, blocking that worker for the read's I/O as well (measured:
                 // cold small files 0.85x the separate open and read); a separate read waits
                 // for its page without holding a worker.
-                how[i].flags = O_RDONLY;
-                how[i].resolve = RESOLVE_CACHED;
-                io_uring_prep_openat2_direct(sqe, AT_FDCWD, st.path, &how[i], st.slot);
+                io_uring_prep_openat2_direct(sqe, AT_FDCWD, st.path,
+                                             impl_->open_how_for(sqe, O_RDONLY, RESOLVE_CACHED),
+                                             st.slot);
                 break;
             case chain_step::op::read_fixed:
                 io_uring_prep_read(sqe, static_cast<int>(st.slot), st.buf, len, st.offset);
@@ -369,27 +405,16 @@ int uring_ring::submit_chain(std::span<const chain_step> steps) {
         // break a soft link); a step that cannot do anything (a read after a failed open)
         // completes with -EBADF.
         if (i + 1 < steps.size()) sqe->flags |= IOSQE_IO_HARDLINK;
-        indexes[i] = impl_->take_slot(*st.result);
-        st.result->user_data = make_user_data(indexes[i], impl_->slots[indexes[i]].gen);
-        io_uring_sqe_set_data64(sqe, st.result->user_data);
-        sqes[i] = sqe;
-    }
-    int rc = 0;
-    do {
-        rc = io_uring_submit(ring);
-    } while (rc == -EINTR);
-    impl_->queued = io_uring_sq_ready(ring);
-    if (rc < 0) {
-        // Nothing was taken: as in submit(), the entries become no-ops, the operations never
-        // started.
-        for (std::size_t i = 0; i < steps.size(); ++i) {
-            io_uring_prep_nop(sqes[i]);
-            io_uring_sqe_set_data64(sqes[i], 0);
-            impl_->give_back_slot(indexes[i]);
+        std::uint32_t index = impl_->take_slot(*st.result);
+        if (st.what == chain_step::op::open_direct) {
+            impl_->slots[index].linked_open = true;
+            ++impl_->linked_pending;
+            ++impl_->stats.linked_opens;
         }
-        return rc;
+        st.result->user_data = make_user_data(index, impl_->slots[index].gen);
+        io_uring_sqe_set_data64(sqe, st.result->user_data);
+        ++impl_->queued;
     }
-    impl_->reap();
     return 0;
 }
 
@@ -399,24 +424,22 @@ void uring_ring::cancel(std::uint64_t user_data) {
         impl_->slots[index].gen != static_cast<std::uint32_t>(user_data >> 32)) {
         return;  // completed already (the slot may hold a newer operation: leave it alone)
     }
-    io_uring_sqe* sqe = io_uring_get_sqe(&impl_->ring);
+    io_uring_sqe* sqe = impl_->entry();
     if (sqe == nullptr) return;  // the operation completes anyway; cancelling only hurries it
     io_uring_prep_cancel64(sqe, user_data, 0);
     io_uring_sqe_set_data64(sqe, 0);
-    io_uring_submit(&impl_->ring);
+    ++impl_->queued;
+    // With whatever was queued before it, in order: an operation still queued is taken first,
+    // then cancelled.
+    impl_->submit_queued();
     impl_->reap();
 }
 
 std::size_t uring_ring::in_flight() const noexcept { return impl_->in_flight; }
 
 int uring_ring::queue_socket(bool send, int fd, void* buf, std::size_t len, uring_op& op) {
-    io_uring* ring = &impl_->ring;
-    io_uring_sqe* sqe = io_uring_get_sqe(ring);
-    if (sqe == nullptr) {
-        flush();  // a full queue: sq_entries tasks queued transfers since the last flush
-        sqe = io_uring_get_sqe(ring);
-        if (sqe == nullptr) return -EBUSY;
-    }
+    io_uring_sqe* sqe = impl_->entry();
+    if (sqe == nullptr) return -EBUSY;
     auto n = static_cast<unsigned>(std::min(len, max_transfer));
     if (send) {
         io_uring_prep_send(sqe, fd, buf, n, MSG_NOSIGNAL);
@@ -434,11 +457,9 @@ std::size_t uring_ring::flush() {
     io_uring* ring = &impl_->ring;
     const std::size_t before = impl_->completed;
     if (impl_->queued > 0) {
-        // One system call for every transfer queued since the last flush; it also runs the
-        // completions the kernel holds for us. An error (EBUSY while the kernel's completion
-        // overflow drains, EINTR) leaves the entries queued for the next flush.
-        (void)io_uring_submit(ring);
-        impl_->queued = io_uring_sq_ready(ring);
+        // One system call for every entry queued since the last flush; it also runs the
+        // completions the kernel holds for us.
+        impl_->submit_queued();
     } else if (IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_TASKRUN) {
         // Completions are waiting to be run in this thread (cooperative task running).
         (void)io_uring_get_events(ring);
@@ -460,15 +481,15 @@ std::unique_ptr<uring_ring> uring_ring::create(boost::asio::io_context&, std::st
     return nullptr;
 }
 
-int uring_ring::submit(const file_call&, uring_op&) { return -ENOSYS; }
+int uring_ring::queue(const file_call&, uring_op&) { return -ENOSYS; }
 int uring_ring::take_direct_slot() noexcept { return -1; }
 void uring_ring::give_back_direct_slot(unsigned) {}
 std::size_t uring_ring::direct_slots_free() const noexcept { return 0; }
 bool uring_ring::linked_open_worth_trying() noexcept { return false; }
-void uring_ring::linked_open_missed() noexcept {}
+uring_ring::counters uring_ring::stats() const noexcept { return {}; }
 void uring_ring::close_direct_detached(unsigned) {}
 void uring_ring::cancel_direct(unsigned) {}
-int uring_ring::submit_chain(std::span<const chain_step>) { return -ENOSYS; }
+int uring_ring::queue_chain(std::span<const chain_step>) { return -ENOSYS; }
 void uring_ring::cancel(std::uint64_t) {}
 int uring_ring::queue_socket(bool, int, void*, std::size_t, uring_op&) { return -ENOSYS; }
 std::size_t uring_ring::flush() { return 0; }
@@ -504,7 +525,7 @@ void wait_for_op(uring_ring& ring, uring_op& op, const char* what, std::source_l
     while (!op.done.load(std::memory_order_acquire)) {  // pairs with the reaper's release
         if (!cancel_sent && cancellation_requested()) {
             cancel_sent = true;
-            // The ring is the submitting worker's, and only its thread touches it: a task
+            // The ring is the queueing worker's, and only its thread touches it: a task
             // that the abort resumed elsewhere asks that worker. `ring` outlives the request:
             // this task does not leave before the operation completes, so the runtime (and
             // its workers) are still up; a request that arrives after the completion finds
@@ -526,14 +547,14 @@ std::int64_t run_step_on_owner(uring_ring& ring, chain_step& st, const char* wha
     uring_op& op = *st.result;
     op.w = current_waker(what);
     if (on_owner_of(ring)) {
-        if (int rc = ring.submit_chain(std::span(&st, 1)); rc < 0) return rc;
+        if (int rc = ring.queue_chain(std::span(&st, 1)); rc < 0) return rc;
     } else {
         // safety: `st` and its op live on this task's stack, and the task does not leave
-        // before `done`, which only the reaper (after this handler submitted) or this handler
+        // before `done`, which only the reaper (after this handler queued it) or this handler
         // (when it could not) publishes. The task reads nothing the handler writes but the
         // result, after `done` (acquire).
         boost::asio::post(ring.io(), [r = &ring, s = &st] {
-            if (int rc = r->submit_chain(std::span(s, 1)); rc < 0) {
+            if (int rc = r->queue_chain(std::span(s, 1)); rc < 0) {
                 uring_op& o = *s->result;
                 waker w = std::move(o.w);
                 o.result = rc;

@@ -2,12 +2,12 @@
 // backend) and tcp_stream transfers (weft::net's io_uring backend).
 //
 // Invariants:
-//   - The ring belongs to one worker and is touched only on that worker's thread: tasks submit
+//   - The ring belongs to one worker and is touched only on that worker's thread: tasks queue
 //     while they run there, and completions are reaped there, right after a submission or by
 //     the handler of the ring's eventfd, which waits in the worker's own io_context shard
 //     (only that worker runs its shard). So the ring, its slot table and its counters need no
 //     lock.
-//   - A submitted operation occupies a slot until its completion is reaped. Its user_data is
+//   - A queued operation occupies a slot until its completion is reaped. Its user_data is
 //     the slot index and the slot's generation, so a cancel request that arrives after the
 //     operation completed (and the slot was reused) matches nothing, in the kernel and here.
 //   - The reaper hands each result to its waiting operation in this order: it takes the
@@ -16,11 +16,18 @@
 //     so nothing touches it after the store.
 //   - A waiting task never leaves before its operation is done, abort or not: the kernel may
 //     be writing into the task's buffer until the completion is posted.
-//   - A file call is submitted at once (submit). A socket transfer is only queued
-//     (queue_socket) and goes to the kernel with the next flush(), which the owner calls
-//     whenever it runs out of tasks, before it parks, and in its maintenance pass (at least
-//     every 61 tasks); a submit flushes the queued entries with its own. So a queued entry
-//     waits at most for the tasks ahead of it, as a ready socket waits for the next poll.
+//   - Every operation is only queued (queue, queue_chain, queue_socket) and goes to the kernel
+//     with the next flush(), which the owner calls whenever it runs out of tasks, before it
+//     parks, and in its maintenance pass (at least every 61 tasks), or when the submission
+//     queue is full (a cancel request goes at once, with what was queued before it). So a
+//     queued entry waits at most for the tasks ahead of it, as a ready socket waits for the
+//     next poll, and the calls of all the tasks that ran meanwhile cost one system call (for
+//     cold file reads also one block-device plug: one doorbell to the disk for all their
+//     reads, where a read submitted alone rang it alone).
+//   - What the kernel reads from user memory at submission (a path, an open_how) must outlive
+//     the entry until then: paths live in the waiting task's frame; an open_how lives in the
+//     ring, beside the submission entry that points to it, which is not reused before the
+//     kernel took it.
 //   - With cooperative task running (IORING_SETUP_COOP_TASKRUN, Linux 5.19+) the kernel
 //     posts completions only when the owner enters the kernel, and raises IORING_SQ_TASKRUN
 //     meanwhile; flush() enters for them when that flag is up. A parked owner still wakes:
@@ -45,15 +52,15 @@ namespace weft::detail {
 
 struct file_call;
 
-/// One submitted operation, on the stack of the task that waits for it.
+/// One queued operation, on the stack of the task that waits for it.
 struct uring_op {
     waker w;                        // taken by the reaper, which wakes it
     std::int64_t result = 0;        // the completion's res, valid once done
     std::atomic<bool> done{false};  // release by the reaper, acquire by the waiting task
-    std::uint64_t user_data = 0;    // set by submit
+    std::uint64_t user_data = 0;    // set when queued
 };
 
-/// One step of a linked submission (uring_ring::submit_chain).
+/// One step of a linked submission (uring_ring::queue_chain).
 struct chain_step {
     enum class op : std::uint8_t {
         open_direct,  // openat(AT_FDCWD, path, O_RDONLY) into direct slot `slot`; only
@@ -78,14 +85,13 @@ class uring_ring {
     uring_ring(const uring_ring&) = delete;
     uring_ring& operator=(const uring_ring&) = delete;
 
-    /// Submits `c` for `op` (owner thread only); op.w must be set. Returns 0, or -errno when
-    /// the operation could not be submitted (it then never completes). Completions already
-    /// posted, this one's included if the kernel finished it inline, are reaped before
-    /// returning.
-    int submit(const file_call& c, uring_op& op);
+    /// Queues `c` for `op` (owner thread only; see the invariants for when it goes to the
+    /// kernel); op.w must be set, and `c`'s path and buffer must live until op is done.
+    /// Returns 0, or -errno when the operation could not be queued (it then never completes).
+    int queue(const file_call& c, uring_op& op);
 
     /// A socket transfer, queued without a system call: flush() submits it with every other
-    /// entry queued since (owner thread only). Returns 0 or -errno as submit.
+    /// entry queued since (owner thread only). Returns 0 or -errno as queue.
     int queue_socket(bool send, int fd, void* buf, std::size_t len, uring_op& op);
     /// Submits the queued entries, if any, and reaps what completed; returns how many
     /// operations completed (owner thread only).
@@ -101,7 +107,7 @@ class uring_ring {
     /// that uses it, in one submission. Returns a free slot, or -1 when none is
     /// free or the kernel refused the table (owner thread only).
     int take_direct_slot() noexcept;
-    /// Gives back a slot that never held a descriptor (nothing was submitted for it).
+    /// Gives back a slot that never held a descriptor (nothing was queued for it).
     void give_back_direct_slot(unsigned slot);
     /// Queues the close of the descriptor in `slot` (or of none: a failed open's) and frees the
     /// slot when it completes; nobody waits for it (owner thread only). The close goes to the
@@ -110,25 +116,35 @@ class uring_ring {
     /// Asks the kernel to cancel every operation on the descriptor in direct slot `slot`
     /// (owner thread only).
     void cancel_direct(unsigned slot);
-    /// fs::read's linked open finds its path in the dentry cache, or fails at once and the read
-    /// goes step by step. After a miss the next few reads go step by step without trying (a
-    /// cold cache stays cold for a while: each try costs a system call). Owner thread only.
+    /// fs::read's linked open finds its path in the dentry cache, or fails at once (-EAGAIN)
+    /// and the read goes step by step. The reaper records each linked open's outcome: after a
+    /// miss the next few reads go step by step without trying, and then one read tries again
+    /// while the others wait for its verdict (a cold cache stays cold for a while, and each
+    /// try costs the task a round trip; with queued submission every task that ran before the
+    /// verdict would otherwise try). Owner thread only.
     [[nodiscard]] bool linked_open_worth_trying() noexcept;
-    void linked_open_missed() noexcept;
     /// Free direct slots (tests: every read gives its slot back).
     [[nodiscard]] std::size_t direct_slots_free() const noexcept;
-    /// Submits one or two steps (an open and the read from it) linked in order, each one running
+    /// Queues one or two steps (an open and the read from it) linked in order, each one running
     /// whatever the one before it returned (a step that cannot run completes with -ECANCELED or
-    /// -EBADF). Returns 0, or -errno when nothing was submitted (owner thread only). Completions
-    /// are reaped as by submit: a step whose result->done is set has completed.
-    int submit_chain(std::span<const chain_step> steps);
+    /// -EBADF). Returns 0, or -errno when nothing was queued (owner thread only). A step has
+    /// completed once its result->done is set.
+    int queue_chain(std::span<const chain_step> steps);
 
     /// Asks the kernel to cancel the operation with `user_data`, if it is still in flight
     /// (owner thread only). Its completion still arrives, with -ECANCELED or its result.
     void cancel(std::uint64_t user_data);
 
-    /// Operations submitted and not yet reaped (tests, dump).
+    /// Operations queued and not yet reaped (tests, dump).
     [[nodiscard]] std::size_t in_flight() const noexcept;
+    /// Tests: how many times the ring handed queued entries to the kernel, and how many linked
+    /// opens it submitted and saw miss the dentry cache.
+    struct counters {
+        std::uint64_t submissions = 0;
+        std::uint64_t linked_opens = 0;
+        std::uint64_t linked_misses = 0;
+    };
+    [[nodiscard]] counters stats() const noexcept;
 
     /// The shard this ring reports to; a task elsewhere posts its cancel request here.
     boost::asio::io_context& io() noexcept;
@@ -149,11 +165,11 @@ void wait_for_op(uring_ring& ring, uring_op& op, const char* what, std::source_l
 /// another worker; only the owner touches the ring).
 bool on_owner_of(const uring_ring& ring) noexcept;
 
-/// Submits the single step `st` (a read of a direct slot) on `ring` and waits for it, from any
+/// Queues the single step `st` (a read of a direct slot) on `ring` and waits for it, from any
 /// worker: a task resumed elsewhere since its chain began has a handler posted to the owner's
-/// shard submit it. An abort cancels what runs on the slot (IORING_ASYNC_CANCEL_FD_FIXED,
+/// shard queue it. An abort cancels what runs on the slot (IORING_ASYNC_CANCEL_FD_FIXED,
 /// also from the owner) and the call returns once the step completed. Returns its result, or
-/// -errno when it could not be submitted.
+/// -errno when it could not be queued.
 std::int64_t run_step_on_owner(uring_ring& ring, chain_step& st, const char* what,
                                std::source_location where);
 

@@ -30,6 +30,27 @@ namespace {
 // keeps the two backends' short reads alike.
 constexpr std::size_t max_transfer = 0x7ffff000;
 
+std::int64_t on_ring(uring_ring& ring, const file_call& c, bool blocking, const char* what,
+                     std::source_location where) {
+    uring_op op;
+    op.w = current_waker(what);
+    if (int rc = ring.queue(c, op, blocking); rc < 0) return rc;
+    wait_for_op(ring, op, what, where);  // the worker submits it when it runs out of tasks
+    return op.result;
+}
+
+// The kernel's internal "restart the system call" codes (ERESTARTSYS 512 to
+// ERESTART_RESTARTBLOCK 516), never meant for user space: a kernel worker whose wait the cancel
+// interrupted (an open waiting for a FIFO's reader) posts one as its result. They mean EINTR.
+constexpr std::int64_t kernel_restart_first = 512;
+constexpr std::int64_t kernel_restart_last = 516;
+
+// An open for writing: of a FIFO, it waits for a reader (open(2)), where the ring's first,
+// non-blocking try fails with ENXIO.
+bool opens_for_writing(const file_call& c) {
+    return c.what == file_call::op::open && (c.flags & O_ACCMODE) != O_RDONLY;
+}
+
 std::int64_t on_pool(const file_call& c, std::source_location where) {
     auto job = weft::spawn_blocking([&c] { return perform_inline(c); }, where);
     std::int64_t result = -ECANCELED;
@@ -87,17 +108,26 @@ std::int64_t perform(const file_call& c, const char* what, std::source_location 
     if (ring == nullptr) {
         result = on_pool(c, where);
     } else {
-        uring_op op;
-        op.w = current_waker(what);
-        if (int rc = ring->queue(c, op); rc < 0) return rc;
-        wait_for_op(*ring, op, what, where);  // the worker submits it when it runs out of tasks
-        result = op.result;
+        result = on_ring(*ring, c, false, what, where);
+        if (result == -ENXIO && opens_for_writing(c)) {
+            // The ring tries an open without blocking first (the kernel adds O_NONBLOCK) and
+            // keeps that try's result unless it is EAGAIN: a FIFO with no reader yet fails
+            // with ENXIO there, where open(2), and the pool backend, wait for one. Once more
+            // on the kernel's workers, which block as open(2) does (ENXIO that means
+            // something else, a device that is not there, comes back again). The task may
+            // have moved meanwhile: its ring now, and a cancellation point before it.
+            ring = task_file_ring(where);
+            result = ring != nullptr ? on_ring(*ring, c, true, what, where) : on_pool(c, where);
+        }
+        if (result <= -kernel_restart_first && result >= -kernel_restart_last) result = -EINTR;
     }
     // A call that completed returns its result even if the task was aborted meanwhile (the
     // next cancellation point throws): its effect happened, and reporting it keeps reads at
-    // the file's position from losing bytes. One the kernel cancelled had no effect.
-    // (A pool job that never ran, the runtime shutting down, reports -ECANCELED too.)
-    if (result == -ECANCELED) throw_if_cancelled();
+    // the file's position from losing bytes. One the kernel cancelled had no effect: it ends
+    // in ECANCELED, or in EINTR when the kernel's worker running it was interrupted (an open
+    // waiting for a FIFO's other end: a restart code, above). (A pool job that never ran, the
+    // runtime shutting down, reports -ECANCELED too.)
+    if (result == -ECANCELED || result == -EINTR) throw_if_cancelled();
     return result;
 }
 

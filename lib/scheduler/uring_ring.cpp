@@ -298,7 +298,7 @@ std::unique_ptr<uring_ring> uring_ring::create(boost::asio::io_context& io, std:
     return std::unique_ptr<uring_ring>(new uring_ring(std::move(p)));
 }
 
-int uring_ring::queue(const file_call& c, uring_op& op) {
+int uring_ring::queue(const file_call& c, uring_op& op, bool blocking) {
     io_uring_sqe* sqe = impl_->entry();
     if (sqe == nullptr) return -EBUSY;
     auto len = static_cast<unsigned>(std::min(c.len, max_transfer));
@@ -320,8 +320,8 @@ int uring_ring::queue(const file_call& c, uring_op& op) {
             io_uring_prep_fsync(sqe, c.fd, IORING_FSYNC_DATASYNC);
             break;
     }
-    if ((c.what == file_call::op::read || c.what == file_call::op::write) &&
-        len >= async_transfer) {
+    if (blocking || ((c.what == file_call::op::read || c.what == file_call::op::write) &&
+                     len >= async_transfer)) {
         sqe->flags |= IOSQE_ASYNC;
     }
     std::uint32_t index = impl_->take_slot(op);
@@ -481,7 +481,7 @@ std::unique_ptr<uring_ring> uring_ring::create(boost::asio::io_context&, std::st
     return nullptr;
 }
 
-int uring_ring::queue(const file_call&, uring_op&) { return -ENOSYS; }
+int uring_ring::queue(const file_call&, uring_op&, bool) { return -ENOSYS; }
 int uring_ring::take_direct_slot() noexcept { return -1; }
 void uring_ring::give_back_direct_slot(unsigned) {}
 std::size_t uring_ring::direct_slots_free() const noexcept { return 0; }

@@ -87,8 +87,10 @@ class uring_ring {
 
     /// Queues `c` for `op` (owner thread only; see the invariants for when it goes to the
     /// kernel); op.w must be set, and `c`'s path and buffer must live until op is done.
-    /// Returns 0, or -errno when the operation could not be queued (it then never completes).
-    int queue(const file_call& c, uring_op& op);
+    /// `blocking`: straight to the kernel's worker threads, which block as the plain system
+    /// call would (IOSQE_ASYNC), without the non-blocking first try. Returns 0, or -errno when
+    /// the operation could not be queued (it then never completes).
+    int queue(const file_call& c, uring_op& op, bool blocking = false);
 
     /// A socket transfer, queued without a system call: flush() submits it with every other
     /// entry queued since (owner thread only). Returns 0 or -errno as queue.

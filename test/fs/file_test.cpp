@@ -23,6 +23,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -434,6 +435,62 @@ TEST_CASE("file: an abort during a read that cannot finish", "[fs][file]") {
             CHECK(rt.block_on([&] { return f.read_some(boost::asio::buffer(&c, 1)); }) == 1);
             CHECK(c == 'y');
         }
+    }
+}
+
+TEST_CASE("file: opening a FIFO for writing waits for a reader, as open(2) does", "[fs][file]") {
+    // On io_uring the kernel's first try of an open does not block, and for a FIFO with no
+    // reader it fails with ENXIO (where open(2) waits): the open goes again to the kernel's
+    // workers, which wait. An abort while it waits ends it (the kernel interrupts its worker:
+    // EINTR, which is the abort, not an error); on the pool the open(2) runs to its end.
+    for (auto b : backends()) {
+        INFO(name(b));
+        temp_dir dir;
+        fsys::path fifo = dir.path / "fifo";
+        REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+        auto rt = runtime_on(b);
+        auto writer = rt.spawn([&fifo] {
+            auto f = weft::fs::open_options().write(true).open(fifo);
+            f.write_all(boost::asio::buffer(std::string_view("through the fifo")));
+            return true;
+        });
+        std::this_thread::sleep_for(50ms);
+        CHECK_FALSE(writer.is_finished());  // no reader yet: the open waits
+        int rd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        REQUIRE(rd >= 0);
+        auto ok = weft::test::run_bounded(
+            5000ms, [&rt, &writer] { return rt.block_on([&writer] { return writer.join(); }); });
+        REQUIRE(ok.has_value());
+        CHECK(*ok);
+        std::array<char, 64> buf{};
+        ssize_t n = ::read(rd, buf.data(), buf.size());
+        ::close(rd);
+        CHECK(std::string(buf.data(), n > 0 ? static_cast<std::size_t>(n) : 0) ==
+              "through the fifo");
+
+        if (expected(b) != weft::fs::io_backend::io_uring) continue;
+        auto waiting = rt.spawn([&fifo] {
+            (void)weft::fs::open_options().write(true).open(fifo);
+            return true;
+        });
+        std::this_thread::sleep_for(50ms);  // the open waits on a kernel worker
+        CHECK_FALSE(waiting.is_finished());
+        waiting.abort();
+        auto r = weft::test::run_bounded(5000ms, [&rt, &waiting] {
+            return rt.block_on([&waiting] {
+                try {
+                    (void)waiting.join();
+                    return 0;
+                } catch (const weft::join_error& e) {
+                    if (!e.is_cancelled()) WARN(e.what());
+                    return e.is_cancelled() ? 1 : 2;  // 2: a failure, EINTR say
+                }
+            });
+        });
+        // A reader ends an open that no abort reached.
+        if (!r) ::close(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+        REQUIRE(r.has_value());
+        CHECK(*r == 1);
     }
 }
 

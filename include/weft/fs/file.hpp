@@ -87,14 +87,14 @@ struct initiate_file_transfer {
 /// asio::error::eof, as tcp_stream::read_exact does, when the file ends first.
 ///
 /// **Cancellation.** Every call is a cancellation point before it starts. An abort while a
-/// call runs: on io_uring the kernel is asked to cancel it (a read of a pipe or FIFO then
-/// ends at once; a regular file's read or write usually completes first); on thread_pool it
-/// runs to its end. Either way the task waits until the call has ended, since it may be
-/// writing into the caller's buffer. A call that completed returns its result, and the next
-/// cancellation point throws task_cancelled; so read_some and read_some_at are cancel-safe
-/// (nothing read is lost). A cancelled call throws task_cancelled and had no effect.
-/// read_exact*, write_all* loop over calls and are not cancel-safe: a prefix may have been
-/// transferred when the abort lands.
+/// call runs: on io_uring the kernel is asked to cancel it (a read of a pipe or FIFO, or an
+/// open waiting for a FIFO's other end, then ends at once; a regular file's read or write
+/// usually completes first); on thread_pool it runs to its end. Either way the task waits
+/// until the call has ended, since it may be writing into the caller's buffer. A call that
+/// completed returns its result, and the next cancellation point throws task_cancelled; so
+/// read_some and read_some_at are cancel-safe (nothing read is lost). A cancelled call throws
+/// task_cancelled and had no effect. read_exact*, write_all* loop over calls and are not
+/// cancel-safe: a prefix may have been transferred when the abort lands.
 class file {
    public:
     /// Opens `path` for reading (open_options().read(true)). Errors: filesystem_error naming

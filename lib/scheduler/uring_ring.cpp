@@ -233,14 +233,6 @@ struct uring_ring::impl {
         ++in_flight;
         return index;
     }
-
-    void give_back_slot(std::uint32_t index) {
-        slots[index].op = nullptr;
-        slots[index].gen = next_gen(slots[index].gen);
-        slots[index].linked_open = false;
-        free_slots.push_back(index);
-        --in_flight;
-    }
 };
 
 std::unique_ptr<uring_ring> uring_ring::create(boost::asio::io_context& io, std::string& error) {

@@ -3,7 +3,9 @@
 // inputs (missing file, permission denied, a directory, reads past the end, a file truncated
 // under a reader, no descriptors left) each end in a clear error and lose nothing; an abort
 // during a read that cannot finish (a FIFO with no writer) ends the task on io_uring and
-// consumes nothing.
+// consumes nothing. Both backends report what the system call itself reports (a plain
+// thread's inline call is the reference), and an open of a FIFO waits for its other end on
+// both.
 #include "support/bounded.hpp"
 #include "support/fd_exhaustion.hpp"
 #include "support/harness.hpp"
@@ -32,9 +34,11 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -436,6 +440,73 @@ TEST_CASE("file: an abort during a read that cannot finish", "[fs][file]") {
             CHECK(c == 'y');
         }
     }
+}
+
+TEST_CASE("file: both backends report what the system call itself reports", "[fs][file]") {
+    // Each call runs three ways: on a plain thread (the system call itself, inline), in a task
+    // on io_uring and in a task on the pool; its outcome (the data, or the error code) must be
+    // the same all three times. A backend that tries a call its own way first (io_uring's
+    // non-blocking open) must not let that show. (Calls that would block, a FIFO whose other
+    // end is not open, are the next test's: there the outcome is the wait.)
+    temp_dir dir;
+    const fsys::path data = dir.path / "data";
+    const fsys::path sub = dir.path / "dir";
+    const fsys::path loop = dir.path / "loop";
+    const fsys::path fifo = dir.path / "fifo";
+    weft::fs::write(data, "abc");  // a plain thread: inline
+    fsys::create_directory(sub);
+    fsys::create_symlink(loop, loop);
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    // Both ends held open for the whole test, so neither direction's open waits.
+    const int fifo_reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    REQUIRE(fifo_reader >= 0);
+    const int fifo_writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    REQUIRE(fifo_writer >= 0);
+
+    auto opened = [](weft::fs::file f) { return std::string(f.is_open() ? "open" : "closed"); };
+    const std::vector<std::pair<std::string, std::function<std::string()>>> calls = {
+        {"read a file", [&] { return weft::fs::read(data); }},
+        {"read a missing file", [&] { return weft::fs::read(dir.path / "missing"); }},
+        {"read a directory", [&] { return weft::fs::read(sub); }},
+        {"read a symlink loop", [&] { return weft::fs::read(loop); }},
+        {"read under a file", [&] { return weft::fs::read(data / "x"); }},
+        {"read a name too long", [&] { return weft::fs::read(sub / std::string(300, 'n')); }},
+        {"open a directory for writing",
+         [&] { return opened(weft::fs::open_options().write(true).open(sub)); }},
+        {"create_new an existing file",
+         [&] { return opened(weft::fs::open_options().write(true).create_new(true).open(data)); }},
+        {"open a missing file for writing without create",
+         [&] { return opened(weft::fs::open_options().write(true).open(dir.path / "none")); }},
+        {"open a FIFO for writing",
+         [&] { return opened(weft::fs::open_options().write(true).open(fifo)); }},
+        {"open a FIFO for reading", [&] { return opened(weft::fs::file::open(fifo)); }},
+        {"open a FIFO for reading and writing",
+         [&] { return opened(weft::fs::open_options().read(true).write(true).open(fifo)); }},
+        {"read /dev/null", [&] { return weft::fs::read("/dev/null"); }},
+    };
+    auto outcome = [](const std::function<std::string()>& f) -> std::string {
+        try {
+            return "ok: " + f();
+        } catch (const fsys::filesystem_error& e) {
+            return "error " + std::to_string(e.code().value()) + " (" + e.code().message() + ")";
+        }
+    };
+    std::vector<std::string> reference;
+    for (const auto& c : calls) reference.push_back(outcome(c.second));
+    for (auto b : backends()) {
+        auto rt = runtime_on(b);
+        auto got = rt.block_on([&] {
+            std::vector<std::string> out;
+            for (const auto& c : calls) out.push_back(outcome(c.second));
+            return out;
+        });
+        for (std::size_t i = 0; i < calls.size(); ++i) {
+            INFO(name(b) << ": " << calls[i].first);
+            CHECK(got[i] == reference[i]);
+        }
+    }
+    ::close(fifo_writer);
+    ::close(fifo_reader);
 }
 
 TEST_CASE("file: opening a FIFO for writing waits for a reader, as open(2) does", "[fs][file]") {

@@ -4,8 +4,8 @@
 // under a reader, no descriptors left) each end in a clear error and lose nothing; an abort
 // during a read that cannot finish (a FIFO with no writer) ends the task on io_uring and
 // consumes nothing. Both backends report what the system call itself reports (a plain
-// thread's inline call is the reference), and an open of a FIFO waits for its other end on
-// both.
+// thread's inline call is the reference), and an open of a FIFO for writing waits for a
+// reader on both.
 #include "support/bounded.hpp"
 #include "support/fd_exhaustion.hpp"
 #include "support/harness.hpp"

@@ -22,6 +22,7 @@
 #include <weft/weft.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -80,6 +81,9 @@ int main(int argc, char** argv) {
     try {
         std::size_t closed = 0;
         weft::runtime rt;
+        // `kill -QUIT` prints every task and where it waits, with its stack: a stalled
+        // connection names itself (the end-to-end test asks for it when a reply is late).
+        auto dump_guard = weft::dump_on_signal(rt.handle(), SIGQUIT);
         rt.block_on([&] {
             auto listener = weft::net::tcp_listener::bind("127.0.0.1:" + std::to_string(port));
             weft::cancellation_token stop;

@@ -26,6 +26,11 @@ from sample_proc import Failure, Sample, check, main, recv_line, recv_until_eof,
 WAIT = 10.0  # seconds, for any single wait
 
 
+def relay(exe, *flags):
+    """A relay on a port of its own; a failed check prints its task dump (kill -QUIT)."""
+    return Sample(exe, "--port", "0", *flags, dump_on_failure=True)
+
+
 class Client:
     def __init__(self, server, rcvbuf=None):
         if rcvbuf:
@@ -99,7 +104,7 @@ def stop(server, clients, closed):
 
 def test_delivery(exe):
     K = 2000
-    with Sample(exe, "--port", "0", "--rate", "0", "--topic-capacity", "4096") as s:
+    with relay(exe, "--rate", "0", "--topic-capacity", "4096") as s:
         subs = [Client(s) for _ in range(3)]
         for c in subs:
             c.cmd("SUB news", "OK")
@@ -194,7 +199,7 @@ def test_delivery(exe):
 def test_lag(exe):
     K = 4000
     payload = "p" * 1000
-    with Sample(exe, "--port", "0", "--rate", "0", "--topic-capacity", "8") as s:
+    with relay(exe, "--rate", "0", "--topic-capacity", "8") as s:
         slow = Client(s, rcvbuf=4096)
         slow.cmd("SUB flood", "OK")
         fast = Client(s)
@@ -259,7 +264,7 @@ def burst_replies(c, n):
 
 
 def test_rate(exe):
-    with Sample(exe, "--port", "0", "--rate", "20") as s:
+    with relay(exe, "--rate", "20") as s:
         c = Client(s)
         c.cmd("SUB r", "OK")
         # 10 per second, under the limit of 20: all pass.
@@ -285,7 +290,7 @@ def test_rate(exe):
 
 
 def test_idle(exe):
-    with Sample(exe, "--port", "0", "--idle-ms", "300") as s:
+    with relay(exe, "--idle-ms", "300") as s:
         c = Client(s)
         c.cmd("SUB quiet", "OK")
         start = time.monotonic()
@@ -303,7 +308,7 @@ def test_idle(exe):
 
 
 def test_cap(exe):
-    with Sample(exe, "--port", "0", "--max-clients", "2") as s:
+    with relay(exe, "--max-clients", "2") as s:
         a, b = Client(s), Client(s)
         a.cmd("CONFIG", "CONFIG rate 100 idle 60000")
         b.cmd("CONFIG", "CONFIG rate 100 idle 60000")

@@ -8,6 +8,7 @@ import select
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 TIMEOUT = 10.0  # seconds, for any single wait
@@ -23,10 +24,14 @@ def check(cond, what):
 
 
 class Sample:
-    """A running sample. Use as a context manager: the process is killed if still running."""
+    """A running sample. Use as a context manager: the process is killed if still running.
+    With dump_on_failure (a sample that installs weft::dump_on_signal for SIGQUIT), a failed
+    check inside the `with` first asks the process for its task dump and prints it, so a
+    stall names the tasks that waited and where."""
 
-    def __init__(self, *argv):
+    def __init__(self, *argv, dump_on_failure=False):
         self.argv = [str(a) for a in argv]
+        self.dump_on_failure = dump_on_failure
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.out = b""
         line = self.read_line_matching(rb"listening on ([0-9.]+):(\d+)")
@@ -74,10 +79,16 @@ class Sample:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         if self.proc.poll() is None:
+            if self.dump_on_failure and exc_type is not None:
+                self.proc.send_signal(signal.SIGQUIT)
+                time.sleep(2.0)  # the dump is written by the runtime's helper thread
             self.proc.kill()
-            self.proc.communicate()
+            _, err = self.proc.communicate()
+            if self.dump_on_failure and exc_type is not None:
+                print(f"{self.argv[0]}: stderr, with its task dump:\n"
+                      f"{err.decode(errors='replace')}", file=sys.stderr)
 
 
 def run(argv, timeout=TIMEOUT * 3):
@@ -119,7 +130,6 @@ def recv_until_eof(sock):
 
 def main(test):
     """Runs test(); prints the failure and exits 1 if it raised."""
-    import sys
     import traceback
     try:
         test(sys.argv[1:])

@@ -39,12 +39,6 @@ std::int64_t on_ring(uring_ring& ring, const file_call& c, bool blocking, const 
     return op.result;
 }
 
-// The kernel's internal "restart the system call" codes (ERESTARTSYS 512 to
-// ERESTART_RESTARTBLOCK 516), never meant for user space: a kernel worker whose wait the cancel
-// interrupted (an open waiting for a FIFO's reader) posts one as its result. They mean EINTR.
-constexpr std::int64_t kernel_restart_first = 512;
-constexpr std::int64_t kernel_restart_last = 516;
-
 // An open for writing: of a FIFO, it waits for a reader (open(2)), where the ring's first,
 // non-blocking try fails with ENXIO.
 bool opens_for_writing(const file_call& c) {
@@ -119,14 +113,13 @@ std::int64_t perform(const file_call& c, const char* what, std::source_location 
             ring = task_file_ring(where);
             result = ring != nullptr ? on_ring(*ring, c, true, what, where) : on_pool(c, where);
         }
-        if (result <= -kernel_restart_first && result >= -kernel_restart_last) result = -EINTR;
     }
     // A call that completed returns its result even if the task was aborted meanwhile (the
     // next cancellation point throws): its effect happened, and reporting it keeps reads at
     // the file's position from losing bytes. One the kernel cancelled had no effect: it ends
     // in ECANCELED, or in EINTR when the kernel's worker running it was interrupted (an open
-    // waiting for a FIFO's other end: a restart code, above). (A pool job that never ran, the
-    // runtime shutting down, reports -ECANCELED too.)
+    // waiting for a FIFO's other end; the ring reports the kernel's restart code as EINTR). (A pool
+    // job that never ran, the runtime shutting down, reports -ECANCELED too.)
     if (result == -ECANCELED || result == -EINTR) throw_if_cancelled();
     return result;
 }

@@ -68,6 +68,14 @@ constexpr unsigned linked_skips_after_miss = 16;
 constexpr std::uint64_t make_user_data(std::uint32_t index, std::uint32_t gen) {
     return (std::uint64_t{gen} << 32) | (std::uint64_t{index} + 1);  // 0 is never an operation
 }
+// The kernel's internal "restart the system call" codes (ERESTARTSYS 512 to
+// ERESTART_RESTARTBLOCK 516) are never meant for user space, but a kernel worker whose wait a
+// cancel interrupted (an open waiting for a FIFO's reader, measured) posts one as its result:
+// it means EINTR, and that is what the waiting task sees.
+constexpr std::int32_t user_space_result(std::int32_t res) {
+    constexpr std::int32_t restart_first = 512, restart_last = 516;
+    return res <= -restart_first && res >= -restart_last ? -EINTR : res;
+}
 // A slot's generation stays below 2^31, so an operation's user_data never has the top bit,
 // which marks a detached close instead (its low bits are the direct slot to free).
 constexpr std::uint32_t next_gen(std::uint32_t gen) { return (gen + 1) & 0x7fffffffU; }
@@ -95,7 +103,6 @@ struct uring_ring::impl {
     unsigned linked_pending = 0;  // linked opens queued or in flight, outcome unknown
     bool linked_missing = false;  // the last linked open's outcome was a miss
     std::size_t in_flight = 0;
-    std::size_t queued = 0;  // entries queued and not yet taken by the kernel
     counters stats;
     std::size_t completed = 0;  // operations reaped (flush reports the difference)
     bool cooperative = false;   // IORING_SETUP_COOP_TASKRUN granted
@@ -163,7 +170,7 @@ struct uring_ring::impl {
         // safety: the waker is taken and the result stored before `done` is published; the
         // operation's task may return (and its stack frame die) as soon as it sees `done`.
         waker w = std::move(op->w);
-        op->result = res;
+        op->result = user_space_result(res);
         op->done.store(true, std::memory_order_release);  // pairs with wait_for's acquire
         // A task that reaps its own completion (its cancel request's submission reaps) is
         // running: waking it would only make its next park return at once for nothing.
@@ -188,14 +195,26 @@ struct uring_ring::impl {
     // Hands every queued entry to the kernel. An error (EBUSY while the kernel's completion
     // overflow drains, EAGAIN, EINTR) leaves them queued for the next try: they are in the
     // shared queue already and cannot be taken back.
+    // (Queued entries are the ring's own count, io_uring_sq_ready: taken from the queue and
+    // not yet consumed by the kernel.)
     void submit_queued() {
-        if (queued == 0) return;
-        int rc = 0;
-        do {
-            rc = io_uring_submit(&ring);
-        } while (rc == -EINTR);
+        if (io_uring_sq_ready(&ring) == 0) return;
+        while (io_uring_submit(&ring) == -EINTR) {}
         ++stats.submissions;
-        queued = io_uring_sq_ready(&ring);
+    }
+
+    // A cancel request, prepared by `prep` in a free entry, goes to the kernel at once with
+    // whatever was queued before it, in order (an operation still queued is taken first, then
+    // cancelled); what completed meanwhile is reaped. No entry even after making room: the
+    // operation completes anyway, cancelling only hurries it.
+    template <class Prep>
+    void cancel_now(Prep prep) {
+        io_uring_sqe* sqe = entry();
+        if (sqe == nullptr) return;
+        prep(sqe);
+        io_uring_sqe_set_data64(sqe, 0);  // the request's own completion is ignored
+        submit_queued();
+        reap();
     }
 
     // Whether `n` submission entries are free; when the queue is too full they go to the
@@ -319,7 +338,6 @@ int uring_ring::queue(const file_call& c, uring_op& op, bool blocking) {
     std::uint32_t index = impl_->take_slot(op);
     op.user_data = make_user_data(index, impl_->slots[index].gen);
     io_uring_sqe_set_data64(sqe, op.user_data);
-    ++impl_->queued;
     return 0;
 }
 
@@ -348,14 +366,10 @@ bool uring_ring::linked_open_worth_trying() noexcept {
 uring_ring::counters uring_ring::stats() const noexcept { return impl_->stats; }
 
 void uring_ring::cancel_direct(unsigned slot) {
-    io_uring_sqe* sqe = impl_->entry();
-    if (sqe == nullptr) return;  // the operation completes anyway; cancelling only hurries it
-    io_uring_prep_cancel_fd(sqe, static_cast<int>(slot),
-                            IORING_ASYNC_CANCEL_FD_FIXED | IORING_ASYNC_CANCEL_ALL);
-    io_uring_sqe_set_data64(sqe, 0);
-    ++impl_->queued;
-    impl_->submit_queued();  // with whatever was queued before it, in order
-    impl_->reap();
+    impl_->cancel_now([slot](io_uring_sqe* sqe) {
+        io_uring_prep_cancel_fd(sqe, static_cast<int>(slot),
+                                IORING_ASYNC_CANCEL_FD_FIXED | IORING_ASYNC_CANCEL_ALL);
+    });
 }
 
 void uring_ring::close_direct_detached(unsigned slot) {
@@ -363,8 +377,7 @@ void uring_ring::close_direct_detached(unsigned slot) {
     // No room even now: the slot stays taken, and its descriptor is freed with the ring.
     if (sqe == nullptr) return;
     io_uring_prep_close_direct(sqe, slot);
-    io_uring_sqe_set_data64(sqe, detached_close_tag | slot);
-    ++impl_->queued;  // goes with the next submission or flush: nobody waits for it
+    io_uring_sqe_set_data64(sqe, detached_close_tag | slot);  // nobody waits for it
 }
 
 int uring_ring::queue_chain(std::span<const chain_step> steps) {
@@ -405,7 +418,6 @@ int uring_ring::queue_chain(std::span<const chain_step> steps) {
         }
         st.result->user_data = make_user_data(index, impl_->slots[index].gen);
         io_uring_sqe_set_data64(sqe, st.result->user_data);
-        ++impl_->queued;
     }
     return 0;
 }
@@ -416,15 +428,8 @@ void uring_ring::cancel(std::uint64_t user_data) {
         impl_->slots[index].gen != static_cast<std::uint32_t>(user_data >> 32)) {
         return;  // completed already (the slot may hold a newer operation: leave it alone)
     }
-    io_uring_sqe* sqe = impl_->entry();
-    if (sqe == nullptr) return;  // the operation completes anyway; cancelling only hurries it
-    io_uring_prep_cancel64(sqe, user_data, 0);
-    io_uring_sqe_set_data64(sqe, 0);
-    ++impl_->queued;
-    // With whatever was queued before it, in order: an operation still queued is taken first,
-    // then cancelled.
-    impl_->submit_queued();
-    impl_->reap();
+    impl_->cancel_now(
+        [user_data](io_uring_sqe* sqe) { io_uring_prep_cancel64(sqe, user_data, 0); });
 }
 
 std::size_t uring_ring::in_flight() const noexcept { return impl_->in_flight; }
@@ -441,14 +446,13 @@ int uring_ring::queue_socket(bool send, int fd, void* buf, std::size_t len, urin
     std::uint32_t index = impl_->take_slot(op);
     op.user_data = make_user_data(index, impl_->slots[index].gen);
     io_uring_sqe_set_data64(sqe, op.user_data);
-    ++impl_->queued;
     return 0;
 }
 
 std::size_t uring_ring::flush() {
     io_uring* ring = &impl_->ring;
     const std::size_t before = impl_->completed;
-    if (impl_->queued > 0) {
+    if (io_uring_sq_ready(ring) > 0) {
         // One system call for every entry queued since the last flush; it also runs the
         // completions the kernel holds for us.
         impl_->submit_queued();

@@ -55,7 +55,7 @@ struct file_call;
 /// One queued operation, on the stack of the task that waits for it.
 struct uring_op {
     waker w;                        // taken by the reaper, which wakes it
-    std::int64_t result = 0;        // the completion's res, valid once done
+    std::int64_t result = 0;        // the completion's res (a restart code as -EINTR), once done
     std::atomic<bool> done{false};  // release by the reaper, acquire by the waiting task
     std::uint64_t user_data = 0;    // set when queued
 };

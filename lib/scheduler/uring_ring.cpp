@@ -193,14 +193,19 @@ struct uring_ring::impl {
     }
 
     // Hands every queued entry to the kernel. An error (EBUSY while the kernel's completion
-    // overflow drains, EAGAIN, EINTR) leaves them queued for the next try: they are in the
-    // shared queue already and cannot be taken back.
+    // overflow drains, EAGAIN when it cannot allocate) leaves them queued for the next try:
+    // they are in the shared queue already and cannot be taken back. The owner's park then
+    // waits only briefly before it tries again (has_unsubmitted), so a refusal delays the
+    // calls, never strands them.
     // (Queued entries are the ring's own count, io_uring_sq_ready: taken from the queue and
     // not yet consumed by the kernel.)
     void submit_queued() {
         if (io_uring_sq_ready(&ring) == 0) return;
-        while (io_uring_submit(&ring) == -EINTR) {}
-        ++stats.submissions;
+        int rc = -EAGAIN;
+        if (!fault::hit(fault::point::io_uring_submit)) {
+            while ((rc = io_uring_submit(&ring)) == -EINTR) {}
+        }
+        if (rc >= 0) ++stats.submissions;
     }
 
     // A cancel request, prepared by `prep` in a free entry, goes to the kernel at once with
@@ -434,6 +439,8 @@ void uring_ring::cancel(std::uint64_t user_data) {
 
 std::size_t uring_ring::in_flight() const noexcept { return impl_->in_flight; }
 
+bool uring_ring::has_unsubmitted() const noexcept { return io_uring_sq_ready(&impl_->ring) > 0; }
+
 int uring_ring::queue_socket(bool send, int fd, void* buf, std::size_t len, uring_op& op) {
     io_uring_sqe* sqe = impl_->entry();
     if (sqe == nullptr) return -EBUSY;
@@ -491,6 +498,7 @@ int uring_ring::queue_socket(bool, int, void*, std::size_t, uring_op&) { return 
 std::size_t uring_ring::flush() { return 0; }
 bool uring_ring::cooperative() const noexcept { return false; }
 std::size_t uring_ring::in_flight() const noexcept { return 0; }
+bool uring_ring::has_unsubmitted() const noexcept { return false; }
 boost::asio::io_context& uring_ring::io() noexcept { std::abort(); }
 
 #endif

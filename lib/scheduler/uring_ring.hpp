@@ -18,8 +18,10 @@
 //     be writing into the task's buffer until the completion is posted.
 //   - Every operation is only queued (queue, queue_chain, queue_socket) and goes to the kernel
 //     with the next flush(), which the owner calls whenever it runs out of tasks, before it
-//     parks, and in its maintenance pass (at least every 61 tasks), or when the submission
-//     queue is full (a cancel request goes at once, with what was queued before it). So a
+//     parks and before each wait of its park (a handler that the last wait ran may have
+//     queued: a step or a close posted by a task that moved to another worker), and in its
+//     maintenance pass (at least every 61 tasks), or when the submission queue is full (a
+//     cancel request goes at once, with what was queued before it). So a
 //     queued entry waits at most for the tasks ahead of it, as a ready socket waits for the
 //     next poll, and the calls of all the tasks that ran meanwhile cost one system call (for
 //     cold file reads also one block-device plug: one doorbell to the disk for all their
@@ -139,6 +141,10 @@ class uring_ring {
 
     /// Operations queued and not yet reaped (tests, dump).
     [[nodiscard]] std::size_t in_flight() const noexcept;
+    /// Whether entries are queued that the kernel has not taken: after a flush, only when it
+    /// refused the submission (EAGAIN, EBUSY); the owner then tries again soon instead of
+    /// parking for good (owner thread only).
+    [[nodiscard]] bool has_unsubmitted() const noexcept;
     /// Tests: how many times the ring handed queued entries to the kernel, and how many linked
     /// opens it submitted and saw miss the dentry cache.
     struct counters {

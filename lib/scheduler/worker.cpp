@@ -63,6 +63,10 @@ constexpr std::int64_t steal_hold_ns = 250'000;
 // On latency_clock_ns()'s clock.
 constexpr std::int64_t spin_before_park_ns = 30'000;
 constexpr unsigned spin_io_poll_passes = 8;
+// How long a park waits before it offers the kernel a refused ring submission again: long
+// enough not to spin against memory pressure, short enough that the calls are late by no
+// more than a timer's usual slack.
+constexpr std::chrono::milliseconds resubmit_after{1};
 
 void fiber_entry(context_transfer tr) noexcept { worker::fiber_main(tr.from, tr.data); }
 }  // namespace
@@ -513,6 +517,16 @@ void worker::park() {
         }
     }
     for (;;) {
+        // A handler that the last wait below ran may have queued ring entries without
+        // submitting them (a read that a task resumed on another worker posted back to this
+        // ring's owner, its cancel or its close): they go to the kernel before this thread
+        // waits again, or nothing would ever submit them. Its completions may wake tasks here,
+        // which the check below sees. (Before the first wait, the loop flushed already: two
+        // loads.)
+        if (ring_) ring_->flush();
+        // The kernel refused that submission (memory pressure): the entries stay queued, and
+        // this park waits at most resubmit_after before the next try.
+        const bool resubmit = ring_ && ring_->has_unsubmitted();
         parked_.store(true, std::memory_order_seq_cst);
         // Ordering: we are registered as a sleeper (seq_cst) before this check, and a producer
         // publishes its task before reading the sleeper state; so either it sees us parked
@@ -531,7 +545,11 @@ void worker::park() {
                 searching_ = !a.was_sleeper;
                 break;
             }
-            io_.run_one();
+            if (resubmit) {
+                io_.run_one_for(resubmit_after);
+            } else {
+                io_.run_one();
+            }
             bump(stats.wakeups);
         } else {
             // Publish how long we sleep, then look at the heaps again: a timer armed
@@ -560,16 +578,18 @@ void worker::park() {
                 if (again >= next) break;
                 next = again;
             }
-            if (steal_limited) {
-                // Woken when the hold ends at the latest: the other queues were not checked
-                // above (a worker that runs a long task may have work queued there).
-                auto until = hold_end;
-                if (next != timer_heap::none) until = std::min(until, sched_.to_steady(next));
-                io_.run_one_until(until);
-            } else if (next != timer_heap::none) {
-                io_.run_one_until(sched_.to_steady(next));
-            } else {
+            auto until = std::chrono::steady_clock::time_point::max();
+            // Woken when the hold ends at the latest: the other queues were not checked above
+            // (a worker that runs a long task may have work queued there).
+            if (steal_limited) until = hold_end;
+            if (next != timer_heap::none) until = std::min(until, sched_.to_steady(next));
+            if (resubmit) {
+                until = std::min(until, std::chrono::steady_clock::now() + resubmit_after);
+            }
+            if (until == std::chrono::steady_clock::time_point::max()) {
                 io_.run_one();
+            } else {
+                io_.run_one_until(until);
             }
             sleep_until_ns_.store(awake, std::memory_order_relaxed);
             bump(stats.wakeups);

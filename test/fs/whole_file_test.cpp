@@ -8,6 +8,7 @@
 #include "../../lib/scheduler/uring_ring.hpp"
 #include "../../lib/scheduler/worker.hpp"
 
+#include <weft/detail/fault_injection.hpp>
 #include <weft/fs.hpp>
 
 #include <boost/asio/post.hpp>
@@ -18,10 +19,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <future>
 #include <optional>
+#include <source_location>
 #include <string>
 #include <thread>
 #include <vector>
@@ -466,5 +469,62 @@ TEST_CASE("fs::read on io_uring: a worker that never runs out of tasks still sub
     std::filesystem::remove_all(dir);
     REQUIRE(reads.has_value());
     CHECK(*reads == 200);
+}
+#endif
+
+#if WEFT_TEST_IO_URING
+TEST_CASE("io_uring: what a handler queues on a parked worker's ring goes to the kernel", "[fs]") {
+    // A task that a wake moved to another worker between fs::read's open and its read posts
+    // the read to the ring's owner (run_step_on_owner), as an abort posts its cancel and a
+    // moved task its close. A parked owner runs such a handler inside its park's wait; the
+    // handler only queues, and the owner used to wait again without submitting, so the reader
+    // waited for good (found by a shuffle-mode CI run: both workers parked, one reader
+    // waiting). Here the poster is a plain thread and the owner a parked lone worker; the step
+    // reads an empty direct slot, which the kernel fails (-EBADF) as soon as it sees it.
+    auto rt = runtime_on(weft::fs::io_backend::io_uring, 1);
+    weft::detail::uring_ring* ring = rt.block_on([] { return &this_worker_ring(); });
+    auto& sched = *rt.block_on([] { return &weft::detail::this_thread_context().w->sched(); });
+    for (int i = 0; i < 5000 && !sched.idle_state.is_parked(0); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    REQUIRE(sched.idle_state.is_parked(0));
+    auto result = weft::test::run_bounded(std::chrono::seconds(5), [ring] {
+        char buf[16];
+        weft::detail::uring_op op;
+        weft::detail::chain_step st;
+        st.what = weft::detail::chain_step::op::read_fixed;
+        st.slot = 0;
+        st.buf = buf;
+        st.len = sizeof buf;
+        st.result = &op;
+        return weft::detail::run_step_on_owner(*ring, st, "test read",
+                                               std::source_location::current());
+    });
+    REQUIRE(result.has_value());
+    CHECK(*result == -EBADF);
+}
+
+TEST_CASE("io_uring: a submission the kernel refuses is offered again, nothing stranded", "[fs]") {
+    // The kernel may refuse a submission (EAGAIN under memory pressure, EBUSY while its
+    // completion overflow drains), and the entries stay queued. A worker that then ran out of
+    // tasks parked with no deadline, and the calls waited for good: the park now tries again
+    // after a millisecond. Here the first three submissions after arming are refused.
+    auto rt = runtime_on(weft::fs::io_backend::io_uring, 1);
+    const auto dir = temp_path("refused");
+    const auto paths = small_files(dir, 4);
+    rt.block_on([] { (void)this_worker_ring(); });
+    weft::detail::fault::reset_on_exit disarm;
+    weft::detail::fault::arm(weft::detail::fault::point::io_uring_submit, 1, 3);
+    auto texts = weft::test::run_bounded(std::chrono::seconds(10), [&rt, paths] {
+        return rt.block_on([&paths] {
+            std::vector<std::string> out;
+            for (const auto& p : paths) out.push_back(weft::fs::read(p));
+            return out;
+        });
+    });
+    const auto refused = weft::detail::fault::injected(weft::detail::fault::point::io_uring_submit);
+    std::filesystem::remove_all(dir);
+    REQUIRE(texts.has_value());
+    for (std::size_t i = 0; i < texts->size(); ++i) CHECK((*texts)[i] == text_of(i));
+    CHECK(refused == 3);
 }
 #endif

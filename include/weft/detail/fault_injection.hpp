@@ -22,9 +22,11 @@ enum class point : unsigned {
     timer_heap_grow,  ///< a worker timer heap's vectors growing: std::bad_alloc
     stack_map,        ///< stack_cache's mmap: fails as mmap does (MAP_FAILED, ENOMEM)
     io_uring_setup,   ///< a worker's io_uring ring: refused as seccomp refuses it (EPERM)
+    io_uring_submit,  ///< a ring's submission: refused as under memory pressure (-EAGAIN),
+                      ///< the entries staying queued
 };
 /// Number of points.
-inline constexpr unsigned point_count = 5;
+inline constexpr unsigned point_count = 6;
 
 /// Set while some point is armed. Ordering: relaxed both ways. A test arms a point before the
 /// operation it wants to fail, and that operation reaches the point through the runtime's own

@@ -88,6 +88,17 @@ bool scheduler::is_live(const scheduler* s) {
     return registry().live.count(s) != 0;
 }
 
+std::string scheduler::dump_every_live() {
+    std::lock_guard lock(registry().mu);
+    std::string out;
+    for (const scheduler* s : registry().live) {
+        out += fmt::format("runtime at {} ({} workers):\n", static_cast<const void*>(s),
+                           s->num_workers());
+        out += format_dump(s->dump(true));
+    }
+    return out;
+}
+
 void scheduler::start() {
     if (cfg_.blocking_warning_threshold.count() > 0) {
         int signo = cfg_.stall_signal == -1 ? SIGRTMIN + 3 : cfg_.stall_signal;

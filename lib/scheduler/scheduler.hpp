@@ -18,6 +18,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -106,6 +107,10 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
 
     /// True while `s` is a live scheduler (for tasks that outlive their runtime).
     static bool is_live(const scheduler* s);
+    /// The task dump (format_dump, with backtraces) of every live scheduler, each under a
+    /// heading; for a watchdog that found the process stuck (the test harness's). Holds the
+    /// registry's lock meanwhile, so no scheduler goes away during its dump.
+    static std::string dump_every_live();
 
     inject_queue inject;
     idle idle_state;

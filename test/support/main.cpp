@@ -1,7 +1,10 @@
 // Catch2 main for every test executable, plus a watchdog: a test case that runs longer than
-// WEFT_TEST_TIMEOUT seconds (default 120) is reported by name and the process aborts, so a
-// lost wake-up fails the suite instead of hanging CI.
+// WEFT_TEST_TIMEOUT seconds (default 120) is reported by name, with the task dump of every
+// live runtime (where each task waits, and its stack), and the process aborts, so a lost
+// wake-up fails the suite with the waiting tasks named instead of hanging CI.
 #define CATCH_CONFIG_MAIN
+#include "../../lib/scheduler/scheduler.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -9,6 +12,8 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -62,9 +67,27 @@ class watchdog {
                     "\nweft test watchdog: test case '%s' did not finish in %lld s (hang?)\n",
                     name_.c_str(), static_cast<long long>(limit().count()));
                 std::fflush(stderr);
+                print_live_runtimes();
                 std::_Exit(3);
             }
         }
+    }
+    // The dump runs on a thread of its own, given 10 s: the hang may hold a lock that the
+    // dump needs too, and the watchdog must end the process either way.
+    static void print_live_runtimes() {
+        auto text = std::make_shared<std::promise<std::string>>();
+        auto got = text->get_future();
+        std::thread([text] {
+            text->set_value(weft::detail::scheduler::dump_every_live());
+        }).detach();
+        if (got.wait_for(std::chrono::seconds(10)) == std::future_status::ready) {
+            std::string dump = got.get();
+            std::fprintf(stderr, "weft test watchdog: the live runtimes' tasks:\n%s\n",
+                         dump.empty() ? "(no live runtime)" : dump.c_str());
+        } else {
+            std::fprintf(stderr, "weft test watchdog: the task dump did not finish in 10 s\n");
+        }
+        std::fflush(stderr);
     }
     std::mutex mu_;
     std::condition_variable cv_;

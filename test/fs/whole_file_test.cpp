@@ -23,6 +23,7 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <memory>
 #include <optional>
 #include <source_location>
 #include <string>
@@ -473,20 +474,40 @@ TEST_CASE("fs::read on io_uring: a worker that never runs out of tasks still sub
 #endif
 
 #if WEFT_TEST_IO_URING
-TEST_CASE("io_uring: what a handler queues on a parked worker's ring goes to the kernel", "[fs]") {
-    // A task that a wake moved to another worker between fs::read's open and its read posts
-    // the read to the ring's owner (run_step_on_owner), as an abort posts its cancel and a
-    // moved task its close. A parked owner runs such a handler inside its park's wait; the
-    // handler only queues, and the owner used to wait again without submitting, so the reader
-    // waited for good (found by a shuffle-mode CI run: both workers parked, one reader
-    // waiting). Here the poster is a plain thread and the owner a parked lone worker; the step
-    // reads an empty direct slot, which the kernel fails (-EBADF) as soon as it sees it.
-    auto rt = runtime_on(weft::fs::io_backend::io_uring, 1);
+/// The ring of a one-worker runtime's worker, once that worker is parked (waited for, at most
+/// 5 s).
+weft::detail::uring_ring& ring_of_parked_worker(weft::runtime& rt) {
     weft::detail::uring_ring* ring = rt.block_on([] { return &this_worker_ring(); });
     auto& sched = *rt.block_on([] { return &weft::detail::this_thread_context().w->sched(); });
     for (int i = 0; i < 5000 && !sched.idle_state.is_parked(0); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     REQUIRE(sched.idle_state.is_parked(0));
+    return *ring;
+}
+
+/// `f(ring)`, run by the ring's owner in a handler posted to its shard; nullopt when it did not
+/// run within 5 s.
+template <class F>
+auto on_ring_owner(weft::detail::uring_ring& ring, F f) {
+    using R = decltype(f(ring));
+    auto result = std::make_shared<std::promise<R>>();
+    auto got = result->get_future();
+    boost::asio::post(ring.io(), [&ring, result, f] { result->set_value(f(ring)); });
+    std::optional<R> out;
+    if (got.wait_for(std::chrono::seconds(5)) == std::future_status::ready) out = got.get();
+    return out;
+}
+
+TEST_CASE("io_uring: a step posted to a parked worker's ring goes to the kernel", "[fs]") {
+    // A task that a wake moved to another worker between fs::read's open and its read posts
+    // the read to the ring's owner (run_step_on_owner). A parked owner runs such a handler
+    // inside its park's wait; the handler only queues, and the owner used to wait again
+    // without submitting, so the reader waited for good (found by a shuffle-mode CI run: both
+    // workers parked, one reader waiting). Here the poster is a plain thread and the owner a
+    // parked lone worker; the step reads an empty direct slot, which the kernel fails (-EBADF)
+    // as soon as it sees it.
+    auto rt = runtime_on(weft::fs::io_backend::io_uring, 1);
+    weft::detail::uring_ring* ring = &ring_of_parked_worker(rt);
     auto result = weft::test::run_bounded(std::chrono::seconds(5), [ring] {
         char buf[16];
         weft::detail::uring_op op;
@@ -501,6 +522,33 @@ TEST_CASE("io_uring: what a handler queues on a parked worker's ring goes to the
     });
     REQUIRE(result.has_value());
     CHECK(*result == -EBADF);
+}
+
+TEST_CASE("io_uring: a close posted to a parked worker's ring goes to the kernel", "[fs]") {
+    // The other handler a moved task posts: the close of fs::read's direct slot
+    // (close_direct_from_anywhere), whose slot is free again only once the kernel took the
+    // close. Every look at the count is a handler run inside the park's wait too, so the
+    // count reaches the full table only if the park submits between its waits.
+    auto rt = runtime_on(weft::fs::io_backend::io_uring, 1);
+    weft::detail::uring_ring& ring = ring_of_parked_worker(rt);
+    auto free_slots = [&ring] {
+        return on_ring_owner(ring,
+                             [](weft::detail::uring_ring& r) { return r.direct_slots_free(); });
+    };
+    const auto all = free_slots();
+    REQUIRE(all.has_value());
+    const auto slot =
+        on_ring_owner(ring, [](weft::detail::uring_ring& r) { return r.take_direct_slot(); });
+    REQUIRE(slot.has_value());
+    REQUIRE(*slot >= 0);
+    CHECK(free_slots().value_or(0) == *all - 1);
+    weft::detail::close_direct_from_anywhere(ring, static_cast<unsigned>(*slot));  // posted
+    std::optional<std::size_t> now;
+    for (int i = 0; i < 200 && now != all; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        now = free_slots();
+    }
+    CHECK(now.value_or(0) == *all);
 }
 
 TEST_CASE("io_uring: a submission the kernel refuses is offered again, nothing stranded", "[fs]") {

@@ -186,7 +186,7 @@ void scheduler::submit(task_header* t, spawn_options&& opts) {
     if (here) {
         worker::bump(here->stats.spawned);
     } else {
-        spawned_.fetch_add(1, std::memory_order_relaxed);
+        spawned_.n.fetch_add(1, std::memory_order_relaxed);
     }
     if (blocking_job) return;  // the pool has it (and may have finished it already)
     mark_ready(t);
@@ -457,7 +457,7 @@ runtime_metrics scheduler::metrics() const {
     m.global_queue_depth = inject.len();
     m.blocking_threads = blocking.threads();
     m.idle_blocking_threads = blocking.idle_threads();
-    m.spawned_tasks = spawned_.load(std::memory_order_relaxed);
+    m.spawned_tasks = spawned_.n.load(std::memory_order_relaxed);
     m.latency_histograms = cfg_.latency_histograms;
     for (const auto& w : workers_)
         m.spawned_tasks += w->stats.spawned.load(std::memory_order_relaxed);

@@ -199,13 +199,15 @@ struct uring_ring::impl {
     // calls, never strands them.
     // (Queued entries are the ring's own count, io_uring_sq_ready: taken from the queue and
     // not yet consumed by the kernel.)
-    void submit_queued() {
-        if (io_uring_sq_ready(&ring) == 0) return;
+    // Returns false when nothing was queued.
+    bool submit_queued() {
+        if (io_uring_sq_ready(&ring) == 0) return false;
         int rc = -EAGAIN;
         if (!fault::hit(fault::point::io_uring_submit)) {
             while ((rc = io_uring_submit(&ring)) == -EINTR) {}
         }
         if (rc >= 0) ++stats.submissions;
+        return true;
     }
 
     // A cancel request, prepared by `prep` in a free entry, goes to the kernel at once with
@@ -459,11 +461,9 @@ int uring_ring::queue_socket(bool send, int fd, void* buf, std::size_t len, urin
 std::size_t uring_ring::flush() {
     io_uring* ring = &impl_->ring;
     const std::size_t before = impl_->completed;
-    if (io_uring_sq_ready(ring) > 0) {
-        // One system call for every entry queued since the last flush; it also runs the
-        // completions the kernel holds for us.
-        impl_->submit_queued();
-    } else if (IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_TASKRUN) {
+    // One system call for every entry queued since the last flush; it also runs the
+    // completions the kernel holds for us.
+    if (!impl_->submit_queued() && (IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_TASKRUN)) {
         // Completions are waiting to be run in this thread (cooperative task running).
         (void)io_uring_get_events(ring);
     }

@@ -471,9 +471,7 @@ TEST_CASE("fs::read on io_uring: a worker that never runs out of tasks still sub
     REQUIRE(reads.has_value());
     CHECK(*reads == 200);
 }
-#endif
 
-#if WEFT_TEST_IO_URING
 /// The ring of a one-worker runtime's worker, once that worker is parked (waited for, at most
 /// 5 s).
 weft::detail::uring_ring& ring_of_parked_worker(weft::runtime& rt) {

@@ -112,6 +112,11 @@ struct task_info {
     std::source_location spawned_at;
     /// Its state when the dump was taken.
     task_state state = task_state::scheduled;
+    /// Whether the task was aborted (abort_handle::abort, a lost select branch, a cancelled
+    /// join or scope) and has not finished yet: it throws task_cancelled at its current or
+    /// next cancellation point. A suspended task that stays cancelled is one whose wait did
+    /// not end on the abort (shielded, or a bug worth reporting).
+    bool cancelled = false;
     std::string_view waiting_on;  ///< static storage: "sleep", "mpsc::recv", "join", "io", ...
     /// Where it is suspended: exact for weft calls that take a trailing std::source_location
     /// (every suspending call but the variadic join/select), otherwise the nearest weft entry
@@ -143,7 +148,10 @@ inline constexpr std::size_t dump_backtrace_frames = 32;
 /// docs/notes/diagnostics.md).
 inline constexpr std::size_t dump_backtrace_tasks = 256;
 
-/// A text form of a dump, one task per line (Go's goroutine dump, in short).
+/// A text form of a dump, one task per line (Go's goroutine dump, in short):
+/// `task ID 'NAME' [STATE] spawned at FILE:LINE, waiting on WHAT at FILE:LINE`, the state
+/// followed by `, cancelled` for a task aborted and not finished yet (task_info::cancelled),
+/// and each backtrace frame on an indented line below.
 std::string format_dump(const std::vector<task_info>& tasks);
 
 }  // namespace weft

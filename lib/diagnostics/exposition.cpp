@@ -226,6 +226,7 @@ std::string format_dump_json(const std::vector<task_info>& tasks) {
         json_string(out, t.name);
         out += ",\"state\":";
         json_string(out, state_name(t.state));
+        if (t.cancelled) out += ",\"cancelled\":true";
         out += ",\"spawned_at\":";
         json_location(out, t.spawned_at);
         out += ",\"waiting_on\":";

@@ -191,9 +191,10 @@ function renderTasks() {
   const rows = [];
   for (const t of lastTasks) {
     const stack = (t.backtrace || []).join('\n');
-    const text = [t.id, t.name, t.state, t.waiting_on, t.suspended_at, t.spawned_at, stack].join(' ').toLowerCase();
+    const state = t.cancelled ? t.state + ', cancelled' : t.state;
+    const text = [t.id, t.name, state, t.waiting_on, t.suspended_at, t.spawned_at, stack].join(' ').toLowerCase();
     if (filter && !text.includes(filter)) continue;
-    const tr = row([[String(t.id), 'num'], [t.name, 'name'], [t.state, 'state'],
+    const tr = row([[String(t.id), 'num'], [t.name, 'name'], [state, 'state'],
                     [t.waiting_on, ''], [t.suspended_at, 'loc'], [t.spawned_at, 'loc'],
                     [stack, 'bt']]);
     tr.className = 'task ' + t.state;

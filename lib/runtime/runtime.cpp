@@ -229,9 +229,10 @@ std::string format_dump(const std::vector<task_info>& tasks) {
                             : t.state == task_state::running   ? "running"
                             : t.state == task_state::suspended ? "suspended"
                                                                : "finished";
-        out += fmt::format("task {}{}{} [{}] spawned at {}:{}", t.id, t.name.empty() ? "" : " '",
+        out += fmt::format("task {}{}{} [{}{}] spawned at {}:{}", t.id, t.name.empty() ? "" : " '",
                            t.name.empty() ? std::string() : t.name + "'", state,
-                           t.spawned_at.file_name(), t.spawned_at.line());
+                           t.cancelled ? ", cancelled" : "", t.spawned_at.file_name(),
+                           t.spawned_at.line());
         if (t.state == task_state::suspended && !t.waiting_on.empty()) {
             out += fmt::format(", waiting on {} at {}:{}", t.waiting_on, t.suspended_at.file_name(),
                                t.suspended_at.line());

@@ -486,6 +486,7 @@ task_info scheduler::describe(task_header* t) const {
     i.name = t->name_;
     i.spawned_at = t->spawned_at_;
     const task_state_word::snapshot s = t->state_.load();
+    i.cancelled = s.is_cancelled() && !s.is_complete();
     if (s.is_complete()) {
         i.state = task_state::finished;
     } else if (s.is_running()) {

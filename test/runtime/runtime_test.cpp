@@ -1,5 +1,8 @@
 #include "support/harness.hpp"
 
+#include <weft/diagnostics/exposition.hpp>
+#include <weft/sync.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -116,4 +119,47 @@ TEST_CASE("dump lists a parked task with its name, wait and location", "[runtime
     CHECK_THAT(tasks[0].suspended_at.file_name(), Catch::Contains("runtime_test.cpp"));
     CHECK_THAT(weft::format_dump(tasks), Catch::Contains("sleeper"));
     jh.abort();
+}
+
+TEST_CASE("dump marks a task that was aborted and has not finished as cancelled",
+          "[runtime][dump]") {
+    // A shielded task keeps waiting after its abort: the dump says so, in the struct, the text
+    // and the JSON, so that a task stuck after an abort stands out from one merely waiting.
+    auto rt = weft::test::make_runtime();
+    auto n = std::make_shared<weft::notify>();
+    auto jh = rt.block_on([&] {
+        return weft::task_builder().name("shielded").spawn([n] {
+            weft::this_task::shield s;
+            n->notified();
+        });
+    });
+    auto suspended_with = [&](bool cancelled) {
+        std::vector<weft::task_info> tasks;
+        for (int i = 0; i < 400; ++i) {
+            tasks = rt.dump();
+            if (tasks.size() == 1 && tasks[0].state == weft::task_state::suspended &&
+                tasks[0].cancelled == cancelled) {
+                break;
+            }
+            std::this_thread::sleep_for(5ms);
+        }
+        return tasks;
+    };
+    std::vector<weft::task_info> before = suspended_with(false);
+    REQUIRE(before.size() == 1);
+    CHECK_FALSE(before[0].cancelled);
+    CHECK_THAT(weft::format_dump(before), Catch::Contains("'shielded' [suspended] spawned at"));
+    CHECK_THAT(weft::format_dump_json(before), !Catch::Contains("\"cancelled\""));
+    jh.abort();
+    std::vector<weft::task_info> after = suspended_with(true);
+    REQUIRE(after.size() == 1);
+    CHECK(after[0].state == weft::task_state::suspended);
+    CHECK(after[0].cancelled);
+    CHECK(after[0].waiting_on == "notify::notified");
+    CHECK_THAT(weft::format_dump(after),
+               Catch::Contains("'shielded' [suspended, cancelled] spawned at"));
+    CHECK_THAT(weft::format_dump_json(after), Catch::Contains("\"cancelled\":true"));
+    // Notified, it leaves the shield and returns: no cancellation point comes after it.
+    n->notify_one();
+    rt.block_on([&] { CHECK_NOTHROW(jh.join()); });
 }

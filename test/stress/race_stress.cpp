@@ -3,9 +3,14 @@
 // lands on a waiter being cancelled must go to the next waiter or back (docs/conventions.md,
 // cancel-safety); if one is lost, a waiter that was never aborted stays parked forever. So every
 // waiter that was not aborted is joined with a deadline, and a miss is counted as a lost wake-up.
+// The last case races select's own aborts against socket waits: a socket branch loses to a
+// ready receive over and over, so its wait is cancelled (two wakes for one wait: the cancel
+// emitter's and the completion's) at every stage; a wake lost there hangs the select, and the
+// test watchdog fails the case with every task's stack.
 #include "stress/stress_support.hpp"
 
 #include <weft/channel.hpp>
+#include <weft/net.hpp>
 #include <weft/sync.hpp>
 #include <weft/task.hpp>
 #include <weft/time.hpp>
@@ -19,6 +24,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -498,4 +504,91 @@ TEST_CASE("race: broadcast receivers aborted while values are sent", "[stress][r
     check_race(t);
     CHECK(short_receivers == 0);
     report_race("broadcast", t);
+}
+
+TEST_CASE("race: select socket branches cancelled over and over by a ready receive",
+          "[stress][race]") {
+    // Per connection: a loop of selects between a read_line (under a far deadline, as a
+    // server's idle timeout) and a receive from a channel of one slot that a producer fills, while
+    // the client writes lines now and then. Most rounds the receive wins and the read branch, often
+    // already parked in its socket wait, is aborted; some rounds a line wins. Everything sent
+    // either way must be received exactly once and in order.
+    const std::size_t connections = 4;
+    const std::size_t values = weft::stress::size(50'000, 500);
+    const std::size_t lines = weft::stress::size(2'000, 20);
+    auto rt = weft::test::make_runtime();
+    struct tally {
+        std::size_t values = 0, lines = 0, out_of_order = 0;
+    };
+    std::vector<tally> got(connections);
+    rt.block_on([&] {
+        auto listener = weft::net::tcp_listener::bind("127.0.0.1:0");
+        const std::string addr = "127.0.0.1:" + std::to_string(listener.local_addr().port());
+        std::vector<weft::join_handle<void>> hs;
+        for (std::size_t c = 0; c < connections; ++c) {
+            auto client = weft::net::tcp_stream::connect(addr);
+            auto server = listener.accept();
+            hs.push_back(weft::spawn([&, c, client = std::move(client)]() mutable {
+                std::minstd_rand rng(static_cast<unsigned>(c) + 11);
+                for (std::size_t j = 0; j < lines; ++j) {
+                    yield_n(static_cast<unsigned>(rng() % 256));
+                    const std::string line = std::to_string(j) + "\n";
+                    client.write_all(boost::asio::buffer(line));
+                }
+                // The client stays open (silent) until the server side has read everything and
+                // closed its end.
+                char byte = 0;
+                while (client.read_some(boost::asio::buffer(&byte, 1)) > 0) {}
+            }));
+            hs.push_back(weft::spawn([&, c, server = std::move(server)]() mutable {
+                auto [tx, rx] = weft::mpsc::channel<std::size_t>(1);
+                // The producer pauses between values, so that the receive often waits and the
+                // read branch gets to park in its socket wait before the value comes.
+                auto producer = weft::spawn([&values, c, tx = std::move(tx)] {
+                    std::minstd_rand rng(static_cast<unsigned>(c) + 101);
+                    for (std::size_t i = 0; i < values; ++i) {
+                        tx.send(i);
+                        yield_n(static_cast<unsigned>(rng() % 4));
+                    }
+                });
+                tally& t = got[c];
+                bool open = true;
+                std::string line;
+                while (open || t.lines < lines) {
+                    // The read branch stays in every select, also once every line is in:
+                    // then it waits on a silent socket and is cancelled every round.
+                    auto r = weft::select(
+                        [&] {
+                            return weft::timeout_at(weft::time::now() + 60s, [&] {
+                                line.clear();
+                                return server.read_line(line);
+                            });
+                        },
+                        weft::when(open, [&] { return rx.recv(); }));
+                    if (r.index() == 0) {
+                        if (line != std::to_string(t.lines) + "\n") ++t.out_of_order;
+                        ++t.lines;
+                    } else if (auto v = std::get<1>(r)) {
+                        if (*v != t.values) ++t.out_of_order;
+                        ++t.values;
+                    } else {
+                        open = false;
+                    }
+                }
+                producer.join();
+            }));
+        }
+        for (auto& h : hs) h.join();
+    });
+    std::size_t all_values = 0, all_lines = 0;
+    for (const tally& t : got) {
+        CHECK(t.values == values);
+        CHECK(t.lines == lines);
+        CHECK(t.out_of_order == 0);
+        all_values += t.values;
+        all_lines += t.lines;
+    }
+    weft::stress::report("race select socket branch: {} connections, {} values and {} lines "
+                         "received through {} selects",
+                         connections, all_values, all_lines, all_values + all_lines);
 }

@@ -152,6 +152,12 @@ class atomic final : public detail::cell {
     T fetch_sub(T d, std::memory_order = std::memory_order_seq_cst) {
         return rmw([&](T old) { return static_cast<T>(old - d); });
     }
+    T fetch_or(T d, std::memory_order = std::memory_order_seq_cst) {
+        return rmw([&](T old) { return static_cast<T>(old | d); });
+    }
+    T fetch_and(T d, std::memory_order = std::memory_order_seq_cst) {
+        return rmw([&](T old) { return static_cast<T>(old & d); });
+    }
     bool compare_exchange_strong(T& expected, T desired,
                                  std::memory_order = std::memory_order_seq_cst,
                                  std::memory_order = std::memory_order_seq_cst) {

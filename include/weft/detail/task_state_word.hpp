@@ -25,8 +25,9 @@
 //   - started is set at most once, only together with running, and never once cancelled was
 //     seen by the claimer.
 // Ordering: every transition is a CAS or RMW with acq_rel, so each one sees everything the
-// previous owner of the task published before its own transition: the outcome and result are
-// written before `complete` (release) and read after it is seen (acquire); a saved fiber
+// previous owner of the task published before its own transition (a wake that finds the task
+// already queued writes the word too, unchanged: transition_to_notified says why): the outcome and
+// result are written before `complete` (release) and read after it is seen (acquire); a saved fiber
 // context is published by the switch-out's transition and read after the next claim.
 #pragma once
 
@@ -37,7 +38,11 @@
 
 namespace weft::detail {
 
-class task_state_word {
+/// The word over `Atomic` (std::atomic in tasks; the interleaving explorer's instrumented
+/// atomic in test/scheduler/explore_test.cpp, which checks the wake protocol under x86 store
+/// buffering).
+template <template <class> class Atomic>
+class basic_task_state_word {
    public:
     static constexpr std::uint32_t scheduled = 1U << 0;
     static constexpr std::uint32_t running = 1U << 1;
@@ -73,7 +78,7 @@ class task_state_word {
     };
 
     /// A new task: queued for its first run (the spawn pushes it), a handle holds it.
-    task_state_word() noexcept = default;
+    basic_task_state_word() noexcept = default;
 
     /// Ordering: acquire, pairs with the release half of every transition below.
     [[nodiscard]] snapshot load() const noexcept {
@@ -91,11 +96,26 @@ class task_state_word {
     wake_action transition_to_notified() noexcept {
         std::uint32_t s = word_.load(std::memory_order_acquire);
         for (;;) {
-            if (s & (complete | scheduled)) return wake_action::none;
-            std::uint32_t next = (s & running) ? (s | notified) : (s | scheduled);
+            if (s & complete) return wake_action::none;
+            // safety: a wake that finds the task already queued changes nothing, yet it must
+            // still write the word (the same value) rather than return after the load. The
+            // waker published its news (a done flag, a value) with a plain store just before;
+            // the task's next run claims the word with a CAS and then reads that news. Had the
+            // waker only loaded, nothing would order its store before that read: on x86 the
+            // store can still sit in the waker's store buffer while its load sees `scheduled`
+            // and the claimer reads the old value, parks, and nobody wakes it (the lost wake of
+            // a use_fiber operation whose completion came right after its cancel emitter's
+            // wake). As an RMW it drains the buffer, and the claimer's CAS reads from it:
+            // Ordering: release here pairs with the acquire of the claim that follows in the
+            // word's modification order (transition_to_running_again), so the task's next run
+            // sees everything the waker wrote before the wake.
+            const bool queued = (s & scheduled) != 0;
+            std::uint32_t next = queued ? s : (s & running) ? (s | notified) : (s | scheduled);
             if (word_.compare_exchange_weak(s, next, std::memory_order_acq_rel,
                                             std::memory_order_acquire)) {
-                return (s & running) ? wake_action::notified : wake_action::schedule;
+                return queued          ? wake_action::none
+                       : (s & running) ? wake_action::notified
+                                       : wake_action::schedule;
             }
         }
     }
@@ -269,7 +289,10 @@ class task_state_word {
     }
 
    private:
-    std::atomic<std::uint32_t> word_{scheduled | join_interest};
+    Atomic<std::uint32_t> word_{scheduled | join_interest};
 };
+
+/// The state word every task carries.
+using task_state_word = basic_task_state_word<std::atomic>;
 
 }  // namespace weft::detail

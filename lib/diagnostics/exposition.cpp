@@ -1,4 +1,6 @@
 // format_prometheus and format_dump_json (see <weft/diagnostics/exposition.hpp>).
+#include "task_state_name.hpp"
+
 #include <weft/diagnostics/exposition.hpp>
 
 #include <fmt/core.h>
@@ -68,20 +70,6 @@ void per_worker_histogram(std::string& out, const runtime_metrics& m, const fami
         fmt::format_to(to, "{}_sum{{worker=\"{}\"}} {}\n{}_count{{worker=\"{}\"}} {}\n", f.name, i,
                        seconds(h.sum), f.name, i, cumulative);
     }
-}
-
-const char* state_name(task_state s) noexcept {
-    switch (s) {
-        case task_state::scheduled:
-            return "scheduled";
-        case task_state::running:
-            return "running";
-        case task_state::suspended:
-            return "suspended";
-        case task_state::finished:
-            return "finished";
-    }
-    return "unknown";
 }
 
 // Length of the well-formed UTF-8 sequence at s[i] (1..4), or 0 if it is not one.
@@ -225,7 +213,7 @@ std::string format_dump_json(const std::vector<task_info>& tasks) {
         fmt::format_to(std::back_inserter(out), "{{\"id\":{},\"name\":", t.id);
         json_string(out, t.name);
         out += ",\"state\":";
-        json_string(out, state_name(t.state));
+        json_string(out, detail::task_state_name(t.state));
         if (t.cancelled) out += ",\"cancelled\":true";
         out += ",\"spawned_at\":";
         json_location(out, t.spawned_at);

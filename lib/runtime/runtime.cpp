@@ -1,5 +1,6 @@
 // builder validation, runtime lifetime, handle lookup.
 #include "../asio/executor_access.hpp"
+#include "../diagnostics/task_state_name.hpp"
 #include "../scheduler/scheduler.hpp"
 #include "../scheduler/thread_context.hpp"
 
@@ -225,14 +226,10 @@ handle handle::current() {
 std::string format_dump(const std::vector<task_info>& tasks) {
     std::string out = fmt::format("{} task(s)\n", tasks.size());
     for (const task_info& t : tasks) {
-        const char* state = t.state == task_state::scheduled   ? "scheduled"
-                            : t.state == task_state::running   ? "running"
-                            : t.state == task_state::suspended ? "suspended"
-                                                               : "finished";
         out += fmt::format("task {}{}{} [{}{}] spawned at {}:{}", t.id, t.name.empty() ? "" : " '",
-                           t.name.empty() ? std::string() : t.name + "'", state,
-                           t.cancelled ? ", cancelled" : "", t.spawned_at.file_name(),
-                           t.spawned_at.line());
+                           t.name.empty() ? std::string() : t.name + "'",
+                           detail::task_state_name(t.state), t.cancelled ? ", cancelled" : "",
+                           t.spawned_at.file_name(), t.spawned_at.line());
         if (t.state == task_state::suspended && !t.waiting_on.empty()) {
             out += fmt::format(", waiting on {} at {}:{}", t.waiting_on, t.suspended_at.file_name(),
                                t.suspended_at.line());

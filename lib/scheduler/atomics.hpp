@@ -12,9 +12,14 @@
 // A Sync policy provides:
 //   template <class T> using atomic   std::atomic's interface (load, store, fetch_add,
 //                                     fetch_sub, compare_exchange_weak/strong, exchange)
-//   using mutex                       lockable by std::lock_guard
+//   using mutex                       lockable by std::lock_guard (may sleep: the idle
+//                                     protocol's lock, held across a notify)
+//   using queue_lock                  lockable by std::lock_guard, for sections of a few
+//                                     instructions that never block (the global queue)
 //   static void fence_seq_cst()       std::atomic_thread_fence(std::memory_order_seq_cst)
 #pragma once
+
+#include <weft/detail/spin_lock.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -33,6 +38,12 @@ struct std_sync {
     template <class T>
     using atomic = std::atomic<T>;
     using mutex = std::mutex;
+    // Why a spin lock for the global queue: its sections are a few pointer moves, and three
+    // threads meet on it at once when a thread outside the workers spawns while both workers
+    // are hungry. Under std::mutex they put each other to sleep in the futex (1,300-1,900
+    // voluntary switches in a slow round of 100k remote spawns, against 1-2 with this lock);
+    // docs/performance.md, "spawn_remote", has the numbers.
+    using queue_lock = spin_lock;
     static void fence_seq_cst() noexcept { std::atomic_thread_fence(std::memory_order_seq_cst); }
 };
 

@@ -1,6 +1,6 @@
 // inject_queue: the global run queue. Spawns and wakes from outside the workers land here,
-// as do local-queue overflows (in batches). A mutex-protected intrusive list (linked through
-// T::queue_next_); len_ lets workers skip the lock when it is empty.
+// as do local-queue overflows (in batches). An intrusive list (linked through T::queue_next_)
+// under a spin lock (Sync::queue_lock); len_ lets workers skip the lock when it is empty.
 //
 // Invariants (under mu_): head_ == nullptr <=> tail_ == nullptr; the list from head_ has
 // exactly len_ nodes and ends at tail_ with tail_->queue_next_ == nullptr. len_ is written only
@@ -84,7 +84,7 @@ class basic_inject_queue {
         return t;
     }
 
-    typename Sync::mutex mu_;
+    typename Sync::queue_lock mu_;
     T* head_ = nullptr;
     T* tail_ = nullptr;
     typename Sync::template atomic<std::size_t> len_{0};

@@ -223,6 +223,7 @@ struct sync {
     template <class T>
     using atomic = explore::atomic<T>;
     using mutex = explore::mutex;
+    using queue_lock = explore::mutex;
     static void fence_seq_cst() { detail::fence(); }
 };
 

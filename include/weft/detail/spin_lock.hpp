@@ -1,6 +1,7 @@
 // detail::spin_lock: the one spin lock of the library, for critical sections of a few
 // instructions that never suspend, never block and never call user code (waiter lists, the
-// live-task list's shards), where a pthread mutex costs more than the work it protects.
+// live-task list's shards, the global run queue), where a pthread mutex costs more than the
+// work it protects.
 #pragma once
 
 #include <atomic>

@@ -9,18 +9,7 @@ namespace weft {
 namespace detail {
 
 void submit_handler(scheduler* s, task_header* t, std::uint8_t flags) {
-    if (s->is_stopping()) {
-        t->release();  // like an io_context after shutdown: destroyed, never invoked
-        return;
-    }
-    t->sched_ = s;
-    thread_context& ctx = this_thread_context();
-    if (ctx.w && &ctx.w->sched() == s) {
-        ctx.w->schedule_local(t, (flags & exec_continuation) != 0);
-        return;
-    }
-    s->inject.push(t);
-    s->notify_parked();
+    s->submit_handler(t, (flags & exec_continuation) != 0);
 }
 
 bool on_worker_of(const scheduler* s) noexcept {

@@ -235,20 +235,26 @@ void scheduler::schedule(task_header* t, bool lifo) {
         return;
     }
     // From another thread (an Asio handler on a foreign io_context, a plain thread, the
-    // blocking pool): this wake may race the runtime's shutdown. It is counted while it
-    // touches the queues and the shards, and shutdown waits for the count to drain before it
-    // lets the workers and their io_contexts go (wait_for_foreign_wakes). The wake's CAS on
-    // the state word happened before the count went up, while the task was not complete, so
-    // the task still counts as alive and shutdown cannot have got past its wait for live
-    // tasks without this wake's entry being the one that runs it.
+    // blocking pool). The wake's CAS on the state word happened before push_from_outside
+    // counts it, while the task was not complete, so the task still counts as alive and
+    // shutdown cannot have got past its wait for live tasks without this wake's entry being
+    // the one that runs it. Refused, the task is one that a timed-out shutdown leaked (it
+    // never runs again): the wake is a no-op.
+    (void)push_from_outside(t);
+}
+
+bool scheduler::push_from_outside(task_header* t) {
+    // This push may race the runtime's shutdown. It is counted while it touches the queues
+    // and the shards, and shutdown waits for the count to drain before it lets the workers,
+    // their io_contexts and the queues' last drain go (wait_for_foreign_wakes).
     // Ordering: seq_cst increment, then the stopping_ read; shutdown stores stopping_ and
-    // then reads the count (seq_cst both): one of the two sees the other.
+    // then reads the count (seq_cst both): one of the two sees the other, so either this
+    // push sees stopping_ and queues nothing, or shutdown waits until its entry is queued
+    // (and drains it after the workers are joined).
     foreign_wakes_.fetch_add(1, std::memory_order_seq_cst);
     if (stopping_.load(std::memory_order_seq_cst)) {
-        // The workers are gone or going: the task is one that a timed-out shutdown leaked
-        // (it never runs again). The wake is a no-op.
         foreign_wakes_.fetch_sub(1, std::memory_order_release);
-        return;
+        return false;
     }
     if (t->pinned_) {
         t->worker_->schedule_pinned(t);
@@ -257,13 +263,36 @@ void scheduler::schedule(task_header* t, bool lifo) {
         notify_parked();
     }
     foreign_wakes_.fetch_sub(1, std::memory_order_release);
+    return true;
+}
+
+void scheduler::submit_handler(task_header* t, bool continuation) {
+    t->sched_ = this;
+    thread_context& ctx = this_thread_context();
+    if (ctx.w && &ctx.w->sched() == this) {
+        // A worker of this runtime: it has not been joined yet, and its queues are drained
+        // after it is. A handler posted once the runtime stops is not run, as an io_context
+        // stopped for good runs nothing more.
+        if (is_stopping()) {
+            t->release();
+            return;
+        }
+        ctx.w->schedule_local(t, continuation);
+        return;
+    }
+    if (!push_from_outside(t)) {
+        t->release();  // like an io_context after shutdown: destroyed, never invoked
+    }
 }
 
 void scheduler::wait_for_foreign_wakes() noexcept {
     // Each wake in flight is a few pointer updates and maybe a post to a shard: short.
-    // Ordering: acquire pairs with the wake's release decrement, so its writes to the
-    // queues and shards happen before they are torn down.
-    while (foreign_wakes_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+    // Ordering: seq_cst, so that this read and push_from_outside's read of stopping_ are in
+    // the single total order with both seq_cst writes before them (an acquire load is not,
+    // and a weaker machine could let both sides miss the other); it is also acquire, pairing
+    // with the push's release decrement, so the push's writes to the queues and shards
+    // happen before they are torn down.
+    while (foreign_wakes_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
 }
 
 void scheduler::notify_parked() {

@@ -57,6 +57,11 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     void forget(task_header* t);
     /// Wakes one parked worker if nobody is searching.
     void notify_parked();
+    /// Queues an Asio handler's task (weft::executor's execute): on the calling worker's
+    /// queues when it is one of this runtime's, else through the global queue, counted as a
+    /// wake from outside so that it cannot land after shutdown drained the queues (once the
+    /// runtime stops, the handler is destroyed without being invoked).
+    void submit_handler(task_header* t, bool continuation);
     /// Drives `t` to completion from the calling (non-runtime) thread.
     void block_on(task_header* t);
 
@@ -125,6 +130,9 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     friend class worker;
     void drop_queued_handlers();
     void wait_for_foreign_wakes() noexcept;
+    /// Queues `t` from a thread that is not one of this runtime's workers, unless the runtime
+    /// is stopping (then false, and nothing was queued). See schedule().
+    bool push_from_outside(task_header* t);
     static void keep_forever(std::shared_ptr<scheduler> s);
     // Wakes from threads that are not this runtime's workers, in flight (see schedule()).
     std::atomic<std::uint32_t> foreign_wakes_{0};

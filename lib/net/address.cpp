@@ -4,6 +4,7 @@
 
 #include "../scheduler/scheduler.hpp"
 #include "../scheduler/thread_context.hpp"
+#include "../task/task_ops.hpp"
 
 #include <weft/detail/park.hpp>
 #include <weft/error.hpp>
@@ -106,12 +107,16 @@ std::vector<asio::ip::address> resolve(const parsed_address& addr, std::source_l
         r = resolve_now(addr.host, addr.port, ctx);
     } else {
         // In a task: getaddrinfo blocks, so it runs on the blocking pool. The job owns copies
-        // of its inputs, so an abort may leave it running detached.
+        // of its inputs, so an abort may leave it running detached. Its join does not claim:
+        // in a select branch (`select(connect("host:port"), sleep_for(1s))`) a claim here held
+        // the race through the connect that follows, and the sleep branch could not win until
+        // the connect ended.
         auto job = weft::spawn_blocking(
             [host = addr.host, port = addr.port, &ctx] { return resolve_now(host, port, ctx); },
             where);
         try {
-            r = job.join();
+            weft::detail::join_wait_unclaimed(weft::detail::handle_access::get(job), where);
+            r = weft::detail::take_completed(weft::detail::handle_access::take(job));
         } catch (const join_error& e) {
             if (e.is_cancelled()) throw task_cancelled{};  // the runtime shut down
             throw;

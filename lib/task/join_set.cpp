@@ -201,7 +201,8 @@ task_header* join_set_base::try_next() noexcept {
                 break;
             }
         }
-        if (!n) return nullptr;
+        // In a select branch, only once it holds the race: a loser leaves the task in the set.
+        if (!n || !claim_for_try()) return nullptr;
         core_->ended.erase(core_->ended.iterator_to(*n));
         n->at = join_set_node::place::outside;
     }

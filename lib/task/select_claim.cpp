@@ -159,6 +159,8 @@ const claim_record* claimer_of_current() noexcept {
 
 bool claim_current() noexcept { return claim_select(current_claimer()); }
 
+bool claim_for_try() noexcept { return claim_select(claimer_of_current()); }
+
 std::size_t select_start(std::size_t branches) noexcept {
     task_header* t = current_task();
     if (!t || branches < 2) return 0;

@@ -87,7 +87,9 @@ void abort_task(task_header* t) noexcept {
     if (t->state().set_cancelled()) wake_task(t);
 }
 
-void join_wait(task_header* t, std::source_location where) {
+namespace {
+
+void join_wait_impl(task_header* t, std::source_location where, bool claiming) {
     task_header* self = current_task();
     if (self == t) {
         throw std::logic_error(
@@ -99,8 +101,8 @@ void join_wait(task_header* t, std::source_location where) {
     throw_if_cancelled();
     // The start of a consuming op: a select branch gives back what it held (a loop branch),
     // then claims when the result is there; refused, it waits for the race to reopen (the
-    // result stays in the handle meanwhile).
-    const claim_record* claimer = current_claimer();
+    // result stays in the handle meanwhile). Unclaimed (a library helper's job), neither.
+    const claim_record* claimer = claiming ? current_claimer() : nullptr;
     auto claim = [&] {
         while (!claim_select(claimer)) wait_reopened("join", where);
     };
@@ -108,7 +110,14 @@ void join_wait(task_header* t, std::source_location where) {
         claim();
         return;
     }
-    if (!t->publish_join_waker(current_waker("join_handle::join"))) return;  // completed
+    if (!t->publish_join_waker(current_waker("join_handle::join"))) {
+        // The task ended between the look above and the registration: the result is there,
+        // and taking it is a consuming step like the one above, so it claims first. Returning
+        // without the claim let a select branch take the result after a sibling had won: the
+        // aborted loser then destroyed it (select_conservation_test, "select join vs receive").
+        claim();
+        return;
+    }
     for (;;) {
         park("join", where);
         // Completed: the result is returned even past a deadline (the caller's next
@@ -125,6 +134,16 @@ void join_wait(task_header* t, std::source_location where) {
             throw_if_cancelled();
         }
     }
+}
+
+}  // namespace
+
+void join_wait(task_header* t, std::source_location where) {
+    join_wait_impl(t, where, /*claiming=*/true);
+}
+
+void join_wait_unclaimed(task_header* t, std::source_location where) {
+    join_wait_impl(t, where, /*claiming=*/false);
 }
 
 bool register_join_waker(task_header* t, waker w) {

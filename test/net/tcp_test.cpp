@@ -574,3 +574,26 @@ TEST_CASE("net on a current_thread runtime", "[net][tcp]") {
     });
     CHECK(got == "ping");
 }
+
+TEST_CASE("a select branch that resolves a name does not hold the race for the rest of it",
+          "[net][select]") {
+    // A name is resolved on the blocking pool and joined; that join used to claim the select
+    // the caller is a branch of, so in `select(connect("host:port"), sleep_for(d))` a connect
+    // that went on after the lookup kept the sleep branch from winning until it ended. Here the
+    // first branch resolves "localhost" (binding a listener), then waits on far longer than
+    // the second branch's sleep: the sleep must win on time.
+    auto rt = weft::test::make_runtime();
+    auto r = rt.block_on([] {
+        auto t0 = std::chrono::steady_clock::now();
+        auto ev = weft::select(
+            [] {
+                auto l = weft::net::tcp_listener::bind("localhost:0");
+                weft::sleep_for(10s);
+                return l.local_addr().port();
+            },
+            [] { weft::sleep_for(30ms); });
+        return std::make_pair(ev.index(), std::chrono::steady_clock::now() - t0);
+    });
+    CHECK(r.first == 1);
+    CHECK(r.second < 5s);
+}

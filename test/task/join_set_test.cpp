@@ -245,6 +245,44 @@ TEST_CASE("join_set: join_next is a cancel-safe cancellation point", "[concurren
     CHECK(std::get<2>(r) == 42);
 }
 
+TEST_CASE("join_set: join_next under timeouts that expire as tasks end loses no result",
+          "[concurrency][join_set]") {
+    // A task's node reaches the set's ended list a moment before the task counts as ended,
+    // and join_next waits for that moment after it has removed the node. A timeout expiring
+    // then used to reach the join that took the result (a cancellation point), which threw
+    // and destroyed a result no longer in the set. The tasks end at spread-out moments and the
+    // timeouts expire at spread-out moments, so some expire in that wait.
+    auto rt = weft::test::make_runtime();
+    const std::size_t n = weft::test::scaled(4000);
+    auto r = rt.block_on([n] {
+        weft::join_set<std::size_t> set;
+        std::vector<int> seen(n, 0);
+        std::size_t got = 0;
+        std::size_t timeouts = 0;
+        auto deadline = std::chrono::steady_clock::now() + 60s;
+        for (std::size_t next = 0; got < n && std::chrono::steady_clock::now() < deadline;) {
+            while (next < n && set.size() < 32) {
+                std::size_t i = next++;
+                set.spawn([i] {
+                    weft::sleep_for(std::chrono::microseconds(i * 7 % 200));
+                    return i;
+                });
+            }
+            try {
+                auto v = weft::timeout(std::chrono::microseconds(got * 13 % 150 + 1),
+                                       [&] { return set.join_next(); });
+                if (v && *v < n && seen[*v]++ == 0) ++got;
+            } catch (const weft::elapsed&) {
+                ++timeouts;
+            }
+            if (next == n && set.empty()) break;  // a result went missing: stop waiting
+        }
+        return std::make_tuple(got, timeouts);
+    });
+    INFO("timeouts: " << std::get<1>(r));
+    CHECK(std::get<0>(r) == n);
+}
+
 TEST_CASE("join_set: aborting the owner while it waits", "[concurrency][join_set]") {
     auto rt = weft::test::make_runtime();
     lifetime_counter::alive = 0;

@@ -646,6 +646,104 @@ TEST_CASE("select join vs tick loses no result", "[concurrency][select][conserva
     check(o, "join vs tick");
 }
 
+TEST_CASE("select join vs receive loses no result when the task sends, then ends",
+          "[concurrency][select][conservation]") {
+    // The joined task runs on the blocking pool, beside the select: it sends on the channel
+    // the other branch receives from, then ends. The send grants the receive branch the race
+    // (the granter claims for the waiter); the join branch may at that moment be between its
+    // look at the task (running) and the registration of its waker (refused: ended). It must
+    // then claim before it takes the result, as it does when it finds the task already ended:
+    // a join that took the result without the claim lost it with the aborted loser (the
+    // handle emptied, the value destroyed). The task waits at a gate until the select is
+    // about to start, then spins for a varying while, so that its end falls in that window
+    // now and then (a few hundred times in 20,000 rounds).
+    struct gate {
+        std::atomic<bool> started{false};
+        std::atomic<bool> go{false};
+    };
+    // Both sides wait for the other at most this long (a round that misses only loses its
+    // chance at the race; the test's deadline bounds the whole).
+    constexpr auto patience = 1s;
+    std::size_t n = weft::test::scaled(20000);
+    outcome o = run(n, [n, patience](tally& t) {
+        auto [tx, rx] = weft::mpsc::channel<int>(1);
+        for (std::size_t i = 0; i < n; ++i) {
+            auto g = std::make_shared<gate>();
+            auto h = weft::spawn_blocking([i, tx, g, patience] {
+                g->started.store(true, std::memory_order_release);
+                auto until = std::chrono::steady_clock::now() + patience;
+                while (!g->go.load(std::memory_order_acquire) &&
+                       std::chrono::steady_clock::now() < until) {}
+                volatile std::size_t spin = 0;
+                for (std::size_t k = 0; k < (i % 61) * 32; ++k) spin = spin + k;
+                tx.send(0);
+                return i;
+            });
+            auto until = std::chrono::steady_clock::now() + patience;
+            while (!g->started.load(std::memory_order_acquire) &&
+                   std::chrono::steady_clock::now() < until) {}
+            g->go.store(true, std::memory_order_release);
+            auto r = weft::select([&] { return rx.recv(); }, [&] { return h.join(); });
+            if (r.index() == 1) {
+                t.add(std::get<1>(r));
+                REQUIRE(rx.try_recv());  // sent before the task ended; the receive lost
+            } else if (h.valid()) {
+                t.add(h.join());  // the join lost: the result must still be in the handle
+            }
+        }
+    });
+    check(o, "join vs recv");
+}
+
+TEST_CASE("select join_set join_next vs receive loses no result when a send meets the end",
+          "[concurrency][select][conservation]") {
+    // The set's task ends and opens a gate for a sender on the blocking pool, which spins for
+    // a varying while and sends to the other branch's channel. The join_next branch, woken by
+    // the end, claims and removes the task from the set; the send can land right after. A
+    // join_next that then took the result through a join_handle gave its claim back and
+    // claimed again: the send's grant took the race in between, the branch was refused and
+    // aborted, and the result, no longer in the set, was destroyed with it.
+    struct gate {
+        std::atomic<bool> started{false};
+        std::atomic<bool> go{false};
+    };
+    constexpr auto patience = 1s;  // each side's wait for the other (a miss only loses a chance)
+    std::size_t n = weft::test::scaled(20000);
+    outcome o = run(n, [n, patience](tally& t) {
+        auto [tx, rx] = weft::mpsc::channel<int>(1);
+        weft::join_set<std::size_t> set;
+        for (std::size_t i = 0; i < n; ++i) {
+            auto g = std::make_shared<gate>();
+            auto sender = weft::spawn_blocking([i, tx, g, patience] {
+                g->started.store(true, std::memory_order_release);
+                auto until = std::chrono::steady_clock::now() + patience;
+                while (!g->go.load(std::memory_order_acquire) &&
+                       std::chrono::steady_clock::now() < until) {}
+                volatile std::size_t spin = 0;
+                for (std::size_t k = 0; k < (i % 61) * 32; ++k) spin = spin + k;
+                tx.send(0);
+            });
+            auto until = std::chrono::steady_clock::now() + patience;
+            while (!g->started.load(std::memory_order_acquire) &&
+                   std::chrono::steady_clock::now() < until) {}
+            set.spawn([i, g] {
+                g->go.store(true, std::memory_order_release);
+                return i;
+            });
+            auto r = weft::select([&] { return rx.recv(); }, [&] { return set.join_next(); });
+            if (r.index() == 1) {
+                if (auto v = std::get<1>(r)) t.add(*v);
+                sender.join();
+                REQUIRE(rx.try_recv());  // the receive lost: the value is still queued
+            } else {
+                sender.join();
+                if (auto v = set.join_next()) t.add(*v);  // the join_next lost: still in the set
+            }
+        }
+    });
+    check(o, "join_set join_next vs recv");
+}
+
 TEST_CASE("select join_set join_next vs join_next loses no result",
           "[concurrency][select][conservation]") {
     std::size_t n = weft::test::scaled(4000);

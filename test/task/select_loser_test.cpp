@@ -5,6 +5,7 @@
 #include "support/harness.hpp"
 
 #include <weft/channel.hpp>
+#include <weft/sync.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -126,4 +127,75 @@ TEST_CASE("an aborted receiver's value stays in the channel", "[concurrency][can
         return lost;
     });
     CHECK(lost == 0);
+}
+
+TEST_CASE("a select loser's try_ operation takes nothing", "[concurrency][select][cancel]") {
+    // The winner takes its value first and yields before it returns; the loser's try_recv,
+    // try_lock or try_join_next runs meanwhile and finds something to take. A branch that took
+    // it and returned lost the race at its end, and its abort destroyed what it took (a value,
+    // a result, a lock left held by nobody). (A semaphore permit a loser took would go back
+    // when its abort destroys it; try_acquire claims all the same.) It must take nothing: what it
+    // found is still there after the select. On a current_thread runtime the branches start in
+    // order, so the winner's receive comes first.
+    auto rt = weft::builder::current_thread().build();
+    rt.block_on([] {
+        auto [wtx, wrx] = weft::mpsc::channel<int>(1);
+        auto winner = [&wrx = wrx] {
+            auto v = wrx.recv();  // claims the race
+            weft::yield_now();    // the loser runs now
+            return v;
+        };
+        // Shuffle mode (WEFT_SHUFFLE) may start the loser first; it then wins with what it took.
+        // Either way the value is in exactly one place: the select's result or where it was.
+        auto value_kept = [](const auto& r, auto&& still_there) {
+            if (r.index() == 1 && std::get<1>(r)) return *std::get<1>(r) == 7;  // the try won
+            return still_there() == std::optional<int>(7);
+        };
+        SECTION("mpsc::try_recv") {
+            auto [tx, rx] = weft::mpsc::channel<int>(1);
+            tx.send(7);
+            wtx.send(1);
+            auto r = weft::select_biased(winner, [&rx = rx] { return rx.try_recv(); });
+            CHECK(value_kept(r, [&rx = rx] { return rx.try_recv(); }));
+        }
+        SECTION("oneshot::try_recv") {
+            auto [tx, rx] = weft::oneshot::channel<int>();
+            tx.send(7);
+            wtx.send(1);
+            auto r = weft::select_biased(winner, [&rx = rx] { return rx.try_recv(); });
+            CHECK(value_kept(r, [&rx = rx] { return rx.try_recv(); }));
+        }
+        SECTION("broadcast::try_recv") {
+            auto [tx, rx] = weft::broadcast::channel<int>(4);
+            tx.send(7);
+            wtx.send(1);
+            auto r = weft::select_biased(winner, [&rx = rx] { return rx.try_recv(); });
+            CHECK(value_kept(r, [&rx = rx] { return rx.try_recv(); }));
+        }
+        SECTION("mutex::try_lock") {
+            weft::mutex m;
+            wtx.send(1);
+            auto r = weft::select_biased(winner, [&m] { return m.try_lock(); });
+            if (r.index() == 1 && std::get<1>(r)) m.unlock();  // the try won: it holds the lock
+            REQUIRE(m.try_lock());                             // not left held by an aborted loser
+            m.unlock();
+        }
+        SECTION("shared_mutex::try_lock_shared") {
+            weft::shared_mutex m;
+            wtx.send(1);
+            auto r = weft::select_biased(winner, [&m] { return m.try_lock_shared(); });
+            if (r.index() == 1 && std::get<1>(r)) m.unlock_shared();
+            REQUIRE(m.try_lock());  // no shared lock left behind
+            m.unlock();
+        }
+        SECTION("join_set::try_join_next") {
+            weft::join_set<int> set;
+            set.spawn([] { return 7; });
+            weft::sleep_for(std::chrono::milliseconds(1));  // the task ends meanwhile
+            REQUIRE(set.size() == 1);
+            wtx.send(1);
+            auto r = weft::select_biased(winner, [&set] { return set.try_join_next(); });
+            CHECK(value_kept(r, [&set] { return set.try_join_next(); }));
+        }
+    });
 }

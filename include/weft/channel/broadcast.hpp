@@ -229,11 +229,15 @@ class receiver {
     [[nodiscard]] recv_operation recv_op() { return recv_operation(state(), *cur_); }
 
     /// The next value if there is one; std::nullopt if nothing new was sent. Throws
-    /// broadcast::lagged and channel_closed as recv does. Never suspends.
+    /// broadcast::lagged and channel_closed as recv does. Never suspends. In a select branch
+    /// that lost the race, reads nothing (std::nullopt).
     std::optional<T> try_recv() {
         namespace chan = weft::detail::chan;
         auto& shared = state();
         std::unique_lock lk(shared.mu);
+        // In a select branch, only once it holds the race: a loser leaves the value (and a
+        // lag report) for the next read.
+        if (shared.readable_locked(*cur_) && !weft::detail::claim_for_try()) return std::nullopt;
         chan::broadcast_read<T> r;
         if (!shared.read_locked(*cur_, r)) return std::nullopt;
         lk.unlock();

@@ -246,12 +246,13 @@ class mpsc_receiver_base {
     [[nodiscard]] recv_operation recv_op() { return recv_operation(state()); }
 
     /// Receives the next value if one is buffered; std::nullopt otherwise (also once closed).
-    /// Never suspends.
+    /// Never suspends. In a select branch that lost the race, takes nothing (std::nullopt).
     std::optional<T> try_recv() {
         chan::mpsc_state<T>& shared = state();
         wake_batch<1> wakes;
         chan::lock_t lk(shared.mu);
-        if (shared.buf.empty()) return std::nullopt;
+        // In a select branch, only once it holds the race: a loser leaves the value.
+        if (shared.buf.empty() || !weft::detail::claim_for_try()) return std::nullopt;
         std::optional<T> v(std::in_place, shared.buf.pop_front());
         shared.refill_locked(wakes);
         lk.unlock();

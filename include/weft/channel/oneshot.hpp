@@ -280,9 +280,12 @@ class receiver {
 
     /// The value if it was sent; std::nullopt while it may still come. Throws channel_closed
     /// if the sender was destroyed unsent (or the value was already received). Never suspends.
+    /// In a select branch that lost the race, takes nothing (std::nullopt).
     std::optional<T> try_recv() {
         chan_state& shared = state();
         std::unique_lock lk(shared.mu);
+        // In a select branch, only once it holds the race: a loser leaves the value.
+        if (shared.value && !weft::detail::claim_for_try()) return std::nullopt;
         bool closed;
         std::optional<T> v = shared.take_locked(closed);
         if (!v && closed) throw channel_closed("weft::oneshot: the sender was dropped unsent");

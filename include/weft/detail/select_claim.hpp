@@ -119,6 +119,15 @@ void begin_consuming() noexcept;
 /// record becomes the new race's outer level), which consumes nothing.
 const claim_record* claimer_of_current() noexcept;
 
+/// For an operation that takes without waiting (try_recv, try_lock, try_acquire,
+/// try_join_next), once it has found something to take: true when it may take it (the
+/// caller is not a select branch, or its branch holds its select's race or claims it now).
+/// Unlike current_claimer(), it gives back nothing the branch holds: a branch that received
+/// and then drains the rest with try_recv keeps the race it won. False: a sibling holds the
+/// race, and the operation takes nothing (a loser that took and returned would have its
+/// value destroyed with its abort). Never blocks; callable under a primitive's lock.
+bool claim_for_try() noexcept;
+
 /// The fast path of a consuming call: current_claimer() and claims for it (true when it need
 /// not claim). Call right before taking something that is available now.
 bool claim_current() noexcept;

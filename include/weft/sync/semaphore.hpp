@@ -121,10 +121,16 @@ class semaphore {
     }
 
     /// Takes `n` permits if they are available now and nobody waits; std::nullopt
-    /// otherwise. Throws semaphore_closed once the semaphore is closed. Never suspends.
+    /// otherwise. Throws semaphore_closed once the semaphore is closed. Never suspends. In a
+    /// select branch that lost the race, takes nothing (std::nullopt).
     std::optional<semaphore_permit> try_acquire(std::size_t n = 1) {
         check_request(n);
-        if (sem_.try_acquire(n)) return semaphore_permit(&sem_, n);
+        if (sem_.try_acquire(n)) {
+            // In a select branch, only once it holds the race: a loser gives them back.
+            if (detail::claim_for_try()) return semaphore_permit(&sem_, n);
+            sem_.release(n);
+            return std::nullopt;
+        }
         if (sem_.is_closed()) throw semaphore_closed();
         return std::nullopt;
     }

@@ -60,8 +60,9 @@ class shared_mutex {
             sem_.acquire_slow(max_readers, "shared_mutex::lock", where);
         }
     }
-    /// Locks exclusively if nobody holds the lock or waits for it. Never suspends.
-    [[nodiscard]] bool try_lock() noexcept { return sem_.try_acquire(max_readers); }
+    /// Locks exclusively if nobody holds the lock or waits for it. Never suspends. In a select
+    /// branch that lost the race, locks nothing (false).
+    [[nodiscard]] bool try_lock() noexcept { return try_take(max_readers); }
     /// Releases the exclusive lock, handing it to the waiters at the front of the queue (FIFO: a
     /// writer, or the readers queued before the next writer).
     void unlock() noexcept { sem_.release(max_readers); }
@@ -76,8 +77,9 @@ class shared_mutex {
             sem_.acquire_slow(1, "shared_mutex::lock_shared", where);
         }
     }
-    /// Locks shared if no writer holds the lock and nobody waits. Never suspends.
-    [[nodiscard]] bool try_lock_shared() noexcept { return sem_.try_acquire(1); }
+    /// Locks shared if no writer holds the lock and nobody waits. Never suspends. In a select
+    /// branch that lost the race, locks nothing (false).
+    [[nodiscard]] bool try_lock_shared() noexcept { return try_take(1); }
     /// Releases one shared lock.
     void unlock_shared() noexcept { sem_.release(1); }
 
@@ -99,6 +101,15 @@ class shared_mutex {
     }
 
    private:
+    // try_lock and try_lock_shared: in a select branch, only once it holds the race (a loser
+    // that returned true would leave the lock held by nobody).
+    bool try_take(std::size_t n) noexcept {
+        if (!sem_.try_acquire(n)) return false;
+        if (detail::claim_for_try()) return true;
+        sem_.release(n);
+        return false;
+    }
+
     detail::batch_semaphore sem_;
 };
 

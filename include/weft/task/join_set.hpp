@@ -141,15 +141,18 @@ class join_set : private detail::join_set_base {
     /// is removed: the task that ends meanwhile is still returned by the next join_next. A
     /// select branch removes a task only once it has won the select.
     auto join_next(std::source_location where = std::source_location::current()) {
-        detail::task_header* t = next(where);
-        auto h = detail::handle_access::make(static_cast<detail::task_result<T>*>(t));
+        // next() has removed the task (claiming the select first, in a branch) and waited for
+        // its end, so the result is taken here at once. Taken through a join_handle's join it
+        // passed a cancellation point and a claim again: an abort or a timeout at that point,
+        // or a sibling branch winning meanwhile, destroyed a result no longer in the set.
+        auto* t = static_cast<detail::task_result<T>*>(next(where));
         if constexpr (std::is_void_v<T>) {
             if (!t) return false;
-            h.join(where);
+            take(t);
             return true;
         } else {
             if (!t) return std::optional<T>();
-            return std::optional<T>(h.join(where));
+            return std::optional<T>(take(t));
         }
     }
 
@@ -160,7 +163,8 @@ class join_set : private detail::join_set_base {
     /// task that ended normally, false when none has ended.
     /// Never suspends and is not a cancellation point: an aborted caller still gets the
     /// result. Tasks are taken in the order they ended, as by join_next. Usable from any
-    /// context (a task, a plain thread, an Asio handler).
+    /// context (a task, a plain thread, an Asio handler). In a select branch that lost the
+    /// race, takes nothing (std::nullopt, or false).
     auto try_join_next() {
         auto* t = static_cast<detail::task_result<T>*>(try_next());
         if constexpr (std::is_void_v<T>) {

@@ -88,6 +88,34 @@ weft::join_handle<void> produce(std::size_t n, Send send) {
     });
 }
 
+/// A start gate between a task and a job on the blocking pool, so that the job's next step
+/// lands close to a moment the task chooses. Each side waits for the other at most `patience`
+/// (a round that misses only loses its chance at the race; the test's deadline bounds the
+/// whole).
+struct pool_gate {
+    static constexpr auto patience = 1s;
+    std::atomic<bool> started{false};
+    std::atomic<bool> go{false};
+
+    /// The pool job: says it runs, waits for go(), then spins for a while that varies with
+    /// `i`, so that what it does next falls at spread-out moments around the task's.
+    void wait_then_spin(std::size_t i) {
+        started.store(true, std::memory_order_release);
+        auto until = std::chrono::steady_clock::now() + patience;
+        while (!go.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < until) {}
+        volatile std::size_t spin = 0;
+        for (std::size_t k = 0; k < (i % 61) * 32; ++k) spin = spin + k;
+    }
+    /// The task: waits until the job runs (so its spin starts from go(), not from a thread's
+    /// wake-up).
+    void wait_started() {
+        auto until = std::chrono::steady_clock::now() + patience;
+        while (!started.load(std::memory_order_acquire) &&
+               std::chrono::steady_clock::now() < until) {}
+    }
+    void open() { go.store(true, std::memory_order_release); }
+};
+
 }  // namespace
 
 // ---- mpsc ---------------------------------------------------------------------------------
@@ -646,7 +674,7 @@ TEST_CASE("select join vs tick loses no result", "[concurrency][select][conserva
     check(o, "join vs tick");
 }
 
-TEST_CASE("select join vs receive loses no result when the task sends, then ends",
+TEST_CASE("select join vs receive loses no result when the task sends and then ends",
           "[concurrency][select][conservation]") {
     // The joined task runs on the blocking pool, beside the select: it sends on the channel
     // the other branch receives from, then ends. The send grants the receive branch the race
@@ -657,32 +685,18 @@ TEST_CASE("select join vs receive loses no result when the task sends, then ends
     // handle emptied, the value destroyed). The task waits at a gate until the select is
     // about to start, then spins for a varying while, so that its end falls in that window
     // now and then (a few hundred times in 20,000 rounds).
-    struct gate {
-        std::atomic<bool> started{false};
-        std::atomic<bool> go{false};
-    };
-    // Both sides wait for the other at most this long (a round that misses only loses its
-    // chance at the race; the test's deadline bounds the whole).
-    constexpr auto patience = 1s;
     std::size_t n = weft::test::scaled(20000);
-    outcome o = run(n, [n, patience](tally& t) {
+    outcome o = run(n, [n](tally& t) {
         auto [tx, rx] = weft::mpsc::channel<int>(1);
         for (std::size_t i = 0; i < n; ++i) {
-            auto g = std::make_shared<gate>();
-            auto h = weft::spawn_blocking([i, tx, g, patience] {
-                g->started.store(true, std::memory_order_release);
-                auto until = std::chrono::steady_clock::now() + patience;
-                while (!g->go.load(std::memory_order_acquire) &&
-                       std::chrono::steady_clock::now() < until) {}
-                volatile std::size_t spin = 0;
-                for (std::size_t k = 0; k < (i % 61) * 32; ++k) spin = spin + k;
+            auto g = std::make_shared<pool_gate>();
+            auto h = weft::spawn_blocking([i, tx, g] {
+                g->wait_then_spin(i);
                 tx.send(0);
                 return i;
             });
-            auto until = std::chrono::steady_clock::now() + patience;
-            while (!g->started.load(std::memory_order_acquire) &&
-                   std::chrono::steady_clock::now() < until) {}
-            g->go.store(true, std::memory_order_release);
+            g->wait_started();
+            g->open();
             auto r = weft::select([&] { return rx.recv(); }, [&] { return h.join(); });
             if (r.index() == 1) {
                 t.add(std::get<1>(r));
@@ -703,31 +717,19 @@ TEST_CASE("select join_set join_next vs receive loses no result when a send meet
     // join_next that then took the result through a join_handle gave its claim back and
     // claimed again: the send's grant took the race in between, the branch was refused and
     // aborted, and the result, no longer in the set, was destroyed with it.
-    struct gate {
-        std::atomic<bool> started{false};
-        std::atomic<bool> go{false};
-    };
-    constexpr auto patience = 1s;  // each side's wait for the other (a miss only loses a chance)
     std::size_t n = weft::test::scaled(20000);
-    outcome o = run(n, [n, patience](tally& t) {
+    outcome o = run(n, [n](tally& t) {
         auto [tx, rx] = weft::mpsc::channel<int>(1);
         weft::join_set<std::size_t> set;
         for (std::size_t i = 0; i < n; ++i) {
-            auto g = std::make_shared<gate>();
-            auto sender = weft::spawn_blocking([i, tx, g, patience] {
-                g->started.store(true, std::memory_order_release);
-                auto until = std::chrono::steady_clock::now() + patience;
-                while (!g->go.load(std::memory_order_acquire) &&
-                       std::chrono::steady_clock::now() < until) {}
-                volatile std::size_t spin = 0;
-                for (std::size_t k = 0; k < (i % 61) * 32; ++k) spin = spin + k;
+            auto g = std::make_shared<pool_gate>();
+            auto sender = weft::spawn_blocking([i, tx, g] {
+                g->wait_then_spin(i);
                 tx.send(0);
             });
-            auto until = std::chrono::steady_clock::now() + patience;
-            while (!g->started.load(std::memory_order_acquire) &&
-                   std::chrono::steady_clock::now() < until) {}
+            g->wait_started();
             set.spawn([i, g] {
-                g->go.store(true, std::memory_order_release);
+                g->open();
                 return i;
             });
             auto r = weft::select([&] { return rx.recv(); }, [&] { return set.join_next(); });

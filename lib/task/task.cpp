@@ -106,15 +106,12 @@ void join_wait_impl(task_header* t, std::source_location where, bool claiming) {
     auto claim = [&] {
         while (!claim_select(claimer)) wait_reopened("join", where);
     };
-    if (t->is_complete()) {
-        claim();
-        return;
-    }
-    if (!t->publish_join_waker(current_waker("join_handle::join"))) {
-        // The task ended between the look above and the registration: the result is there,
-        // and taking it is a consuming step like the one above, so it claims first. Returning
-        // without the claim let a select branch take the result after a sibling had won: the
-        // aborted loser then destroyed it (select_conservation_test, "select join vs receive").
+    // Ended already, or between that look and the registration of the waker (refused): the
+    // result is there, and either way the join claims before it takes it. The refused case
+    // once returned without the claim, and a select branch took the result after a sibling
+    // had won: the aborted loser then destroyed it (select_conservation_test, "select join
+    // vs receive").
+    if (t->is_complete() || !t->publish_join_waker(current_waker("join_handle::join"))) {
         claim();
         return;
     }

@@ -145,45 +145,44 @@ TEST_CASE("a select loser's try_ operation takes nothing", "[concurrency][select
             weft::yield_now();    // the loser runs now
             return v;
         };
+        // The race: the winner against `take` (the try_ operation under test).
+        auto race = [&wtx = wtx, &winner](auto take) {
+            wtx.send(1);
+            return weft::select_biased(winner, take);
+        };
         // Shuffle mode (WEFT_SHUFFLE) may start the loser first; it then wins with what it took.
-        // Either way the value is in exactly one place: the select's result or where it was.
-        auto value_kept = [](const auto& r, auto&& still_there) {
+        // Either way the value is in exactly one place: the select's result or where it was
+        // (which `take`, tried once more, finds).
+        auto value_kept = [&race](auto take) {
+            auto r = race(take);
             if (r.index() == 1 && std::get<1>(r)) return *std::get<1>(r) == 7;  // the try won
-            return still_there() == std::optional<int>(7);
+            return take() == std::optional<int>(7);
         };
         SECTION("mpsc::try_recv") {
             auto [tx, rx] = weft::mpsc::channel<int>(1);
             tx.send(7);
-            wtx.send(1);
-            auto r = weft::select_biased(winner, [&rx = rx] { return rx.try_recv(); });
-            CHECK(value_kept(r, [&rx = rx] { return rx.try_recv(); }));
+            CHECK(value_kept([&rx = rx] { return rx.try_recv(); }));
         }
         SECTION("oneshot::try_recv") {
             auto [tx, rx] = weft::oneshot::channel<int>();
             tx.send(7);
-            wtx.send(1);
-            auto r = weft::select_biased(winner, [&rx = rx] { return rx.try_recv(); });
-            CHECK(value_kept(r, [&rx = rx] { return rx.try_recv(); }));
+            CHECK(value_kept([&rx = rx] { return rx.try_recv(); }));
         }
         SECTION("broadcast::try_recv") {
             auto [tx, rx] = weft::broadcast::channel<int>(4);
             tx.send(7);
-            wtx.send(1);
-            auto r = weft::select_biased(winner, [&rx = rx] { return rx.try_recv(); });
-            CHECK(value_kept(r, [&rx = rx] { return rx.try_recv(); }));
+            CHECK(value_kept([&rx = rx] { return rx.try_recv(); }));
         }
         SECTION("mutex::try_lock") {
             weft::mutex m;
-            wtx.send(1);
-            auto r = weft::select_biased(winner, [&m] { return m.try_lock(); });
+            auto r = race([&m] { return m.try_lock(); });
             if (r.index() == 1 && std::get<1>(r)) m.unlock();  // the try won: it holds the lock
             REQUIRE(m.try_lock());                             // not left held by an aborted loser
             m.unlock();
         }
         SECTION("shared_mutex::try_lock_shared") {
             weft::shared_mutex m;
-            wtx.send(1);
-            auto r = weft::select_biased(winner, [&m] { return m.try_lock_shared(); });
+            auto r = race([&m] { return m.try_lock_shared(); });
             if (r.index() == 1 && std::get<1>(r)) m.unlock_shared();
             REQUIRE(m.try_lock());  // no shared lock left behind
             m.unlock();
@@ -193,9 +192,7 @@ TEST_CASE("a select loser's try_ operation takes nothing", "[concurrency][select
             set.spawn([] { return 7; });
             weft::sleep_for(std::chrono::milliseconds(1));  // the task ends meanwhile
             REQUIRE(set.size() == 1);
-            wtx.send(1);
-            auto r = weft::select_biased(winner, [&set] { return set.try_join_next(); });
-            CHECK(value_kept(r, [&set] { return set.try_join_next(); }));
+            CHECK(value_kept([&set] { return set.try_join_next(); }));
         }
     });
 }

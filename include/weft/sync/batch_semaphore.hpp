@@ -157,6 +157,18 @@ class batch_semaphore {
         return false;
     }
 
+    /// The public try_ operations (mutex::try_lock, shared_mutex's, semaphore::try_acquire):
+    /// try_acquire, keeping the permits only if the caller need not claim or holds its select
+    /// (claim_for_try, which gives back no claim the branch holds). Refused, it releases them
+    /// and returns false, having taken nothing: a losing branch that returned with them would
+    /// leave them held by nobody.
+    [[nodiscard]] bool try_acquire_claimed(std::size_t n) noexcept {
+        if (!(n == 1 ? try_acquire_one() : try_acquire(n))) return false;
+        if (claim_for_try()) return true;
+        release(n);
+        return false;
+    }
+
     /// Waits for `n` permits (fiber or thread). Returns wait_status::granted, or
     /// wait_status::closed. Call after try_acquire failed. Throws task_cancelled (having
     /// consumed nothing) if the task is cancelled while waiting.

@@ -61,14 +61,7 @@ class mutex {
 
     /// Locks if the mutex is free and nobody waits for it. Never suspends. In a select branch
     /// that lost the race, locks nothing (false).
-    [[nodiscard]] bool try_lock() noexcept {
-        if (!sem_.try_acquire_one()) return false;
-        // In a select branch, only once it holds the race: a loser that returned true would
-        // leave the lock held by nobody.
-        if (detail::claim_for_try()) return true;
-        sem_.release_one();
-        return false;
-    }
+    [[nodiscard]] bool try_lock() noexcept { return sem_.try_acquire_claimed(1); }
 
     /// Unlocks; with waiters queued, the first of them now holds the lock.
     void unlock() noexcept { sem_.release_one(); }

@@ -125,12 +125,7 @@ class semaphore {
     /// select branch that lost the race, takes nothing (std::nullopt).
     std::optional<semaphore_permit> try_acquire(std::size_t n = 1) {
         check_request(n);
-        if (sem_.try_acquire(n)) {
-            // In a select branch, only once it holds the race: a loser gives them back.
-            if (detail::claim_for_try()) return semaphore_permit(&sem_, n);
-            sem_.release(n);
-            return std::nullopt;
-        }
+        if (sem_.try_acquire_claimed(n)) return semaphore_permit(&sem_, n);
         if (sem_.is_closed()) throw semaphore_closed();
         return std::nullopt;
     }

@@ -62,7 +62,7 @@ class shared_mutex {
     }
     /// Locks exclusively if nobody holds the lock or waits for it. Never suspends. In a select
     /// branch that lost the race, locks nothing (false).
-    [[nodiscard]] bool try_lock() noexcept { return try_take(max_readers); }
+    [[nodiscard]] bool try_lock() noexcept { return sem_.try_acquire_claimed(max_readers); }
     /// Releases the exclusive lock, handing it to the waiters at the front of the queue (FIFO: a
     /// writer, or the readers queued before the next writer).
     void unlock() noexcept { sem_.release(max_readers); }
@@ -79,7 +79,7 @@ class shared_mutex {
     }
     /// Locks shared if no writer holds the lock and nobody waits. Never suspends. In a select
     /// branch that lost the race, locks nothing (false).
-    [[nodiscard]] bool try_lock_shared() noexcept { return try_take(1); }
+    [[nodiscard]] bool try_lock_shared() noexcept { return sem_.try_acquire_claimed(1); }
     /// Releases one shared lock.
     void unlock_shared() noexcept { sem_.release(1); }
 
@@ -101,15 +101,6 @@ class shared_mutex {
     }
 
    private:
-    // try_lock and try_lock_shared: in a select branch, only once it holds the race (a loser
-    // that returned true would leave the lock held by nobody).
-    bool try_take(std::size_t n) noexcept {
-        if (!sem_.try_acquire(n)) return false;
-        if (detail::claim_for_try()) return true;
-        sem_.release(n);
-        return false;
-    }
-
     detail::batch_semaphore sem_;
 };
 

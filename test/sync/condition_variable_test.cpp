@@ -2,12 +2,18 @@
 // lock held again.
 #include "sync_support.hpp"
 
+#include <weft/channel.hpp>
+#include <weft/task.hpp>
+#include <weft/time.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 using namespace sync_test;
@@ -180,6 +186,78 @@ TEST_CASE("condition_variable: notify_one to a waiter being aborted passes to th
     CHECK(std::get<0>(r));
     CHECK_FALSE(std::get<1>(r));
     CHECK(std::get<2>(r));
+}
+
+TEST_CASE("condition_variable: a select branch waiting on it does not hold the race",
+          "[sync][cv][select]") {
+    // The branch's lock claimed the race; waiting for a notification consumes nothing yet, so
+    // the wait gives that claim back. Held, the sibling that returned could never win and the
+    // select never returned (the timeout below ended it).
+    auto rt = weft::builder::current_thread().build();
+    auto r = rt.block_on([] {
+        weft::mutex m;
+        weft::condition_variable cv;
+        bool never = false;
+        return weft::timeout(5s, [&] {
+            return weft::select_biased(
+                [&] {
+                    std::unique_lock lk(m);
+                    cv.wait(lk, [&] { return never; });
+                    return 1;
+                },
+                [] {
+                    weft::sleep_for(5ms);
+                    return 2;
+                });
+        });
+    });
+    CHECK(r.index() == 1);
+}
+
+TEST_CASE("condition_variable: a select loser takes no notification", "[sync][cv][select]") {
+    // The losing branch waits with a lock its task took before the select (no claim through
+    // the lock), a plain waiter queues behind it, and notify_one picks the branch first. The
+    // notification is taken once: by the branch, which then wins (the winner's value stays
+    // in its channel), or by the plain waiter, when the winner claimed first. Before, the
+    // branch took it without a claim, lost, and the plain waiter slept on.
+    auto rt = weft::builder::current_thread().build();
+    bool winner_first = GENERATE(false, true);
+    auto r = rt.block_on([winner_first] {
+        weft::mutex m;
+        weft::condition_variable cv;
+        auto [tx, rx] = weft::mpsc::channel<int>(1);
+        bool plain_woke = false;
+        auto racer = weft::spawn([&, &rx = rx] {
+            std::unique_lock lk(m);
+            return weft::select_biased([&rx] { return rx.recv(); },
+                                       [&] {
+                                           cv.wait(lk);
+                                           return std::optional<int>(2);
+                                       });
+        });
+        let_others_park();  // the receive and the wait are queued; m is free
+        auto plain = weft::spawn([&] {
+            std::unique_lock lk(m);
+            cv.wait(lk);
+            plain_woke = true;
+        });
+        let_others_park();
+        if (winner_first) tx.send(1);
+        cv.notify_one();
+        if (!winner_first) tx.send(1);
+        auto won = racer.join();
+        for (int i = 0; i < 50 && !plain_woke; ++i) weft::sleep_for(1ms);
+        bool took_notification = won.index() == 1;
+        bool woke = plain_woke;
+        if (!woke) cv.notify_all();  // let the plain waiter go, whatever happened
+        plain.join();
+        std::optional<int> left = rx.try_recv();  // the value, unless the receive won
+        bool value_once = (won.index() == 0) != left.has_value();
+        return std::make_tuple(took_notification, woke, value_once);
+    });
+    auto [took, woke, value_once] = r;
+    CHECK(took != woke);  // taken exactly once
+    CHECK(value_once);
 }
 
 TEST_CASE("condition_variable: wait needs an owned lock", "[sync][cv]") {

@@ -131,12 +131,12 @@ TEST_CASE("an aborted receiver's value stays in the channel", "[concurrency][can
 
 TEST_CASE("a select loser's try_ operation takes nothing", "[concurrency][select][cancel]") {
     // The winner takes its value first and yields before it returns; the loser's try_recv,
-    // try_lock or try_join_next runs meanwhile and finds something to take. A branch that took
-    // it and returned lost the race at its end, and its abort destroyed what it took (a value,
-    // a result, a lock left held by nobody). (A semaphore permit a loser took would go back
-    // when its abort destroys it; try_acquire claims all the same.) It must take nothing: what it
-    // found is still there after the select. On a current_thread runtime the branches start in
-    // order, so the winner's receive comes first.
+    // try_lock, try_join_next or borrow_and_update runs meanwhile and finds something to take. A
+    // branch that took it and returned lost the race at its end, and its abort destroyed what it
+    // took (a value, a result, a lock left held by nobody). (A semaphore permit a loser took would
+    // go back when its abort destroys it; try_acquire claims all the same.) It must take nothing:
+    // what it found is still there after the select. On a current_thread runtime the branches start
+    // in order, so the winner's receive comes first.
     auto rt = weft::builder::current_thread().build();
     rt.block_on([] {
         auto [wtx, wrx] = weft::mpsc::channel<int>(1);
@@ -186,6 +186,13 @@ TEST_CASE("a select loser's try_ operation takes nothing", "[concurrency][select
             if (r.index() == 1 && std::get<1>(r)) m.unlock_shared();
             REQUIRE(m.try_lock());  // no shared lock left behind
             m.unlock();
+        }
+        SECTION("watch::receiver::borrow_and_update") {
+            auto [tx, rx] = weft::watch::channel<int>(0);
+            tx.send(7);
+            auto r = race([&rx = rx] { return std::optional<int>(*rx.borrow_and_update()); });
+            // A loser reads the value but marks nothing seen: the next changed() still sees 7.
+            CHECK((r.index() == 1 || rx.has_changed()));
         }
         SECTION("join_set::try_join_next") {
             weft::join_set<int> set;

@@ -237,12 +237,19 @@ class receiver {
     /// Reads the current value without marking it seen (a read guard; see ref).
     ref<T> borrow() const { return ref<T>(state().value_mu, state().value); }
 
-    /// Reads the current value and marks it seen (a read guard; see ref).
+    /// Reads the current value and marks it seen (a read guard; see ref). In a select branch
+    /// that a sibling has beaten, it reads the value and marks nothing: the next changed()
+    /// still sees it.
     ref<T> borrow_and_update() {
         auto& shared = state();
         ref<T> r(shared.value_mu, shared.value);
         // The version cannot move while the read lock is held.
-        cur_->seen.store(shared.version.load(std::memory_order_acquire), std::memory_order_relaxed);
+        std::uint64_t v = shared.version.load(std::memory_order_acquire);
+        // Marking a version seen takes it from the next changed(), so a select branch claims
+        // first; claim_for_try keeps a claim the branch holds (changed() then this).
+        if (cur_->seen.load(std::memory_order_relaxed) != v && weft::detail::claim_for_try()) {
+            cur_->seen.store(v, std::memory_order_relaxed);
+        }
         return r;
     }
 

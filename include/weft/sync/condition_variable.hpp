@@ -37,6 +37,9 @@ class condition_variable {
     /// **Cancellation**: a cancellation point while waiting for the notification (a
     /// notify_one that reached an aborted waiter goes to the next waiter). Relocking is not
     /// a cancellation point: when wait throws task_cancelled, `lk` holds the mutex again.
+    /// In a select branch, a notify_one is taken only by a branch that wins its select (one
+    /// whose sibling holds the race passes it to the next waiter), and waiting holds no
+    /// race, not even the one the branch's lock claimed.
     void wait(std::unique_lock<mutex>& lk,
               std::source_location where = std::source_location::current());
 

@@ -1,12 +1,14 @@
 // file: each call is one file_call (file_call.hpp) through the calling context's backend;
 // the loops of read_exact and write_all are here, above the backend, so both backends share
 // them.
+#include "../net/address.hpp"
 #include "file_call.hpp"
 
 #include <weft/fs/file.hpp>
 #include <weft/task/task_cancelled.hpp>
 
 #include <boost/asio/error.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <sys/stat.h>
@@ -107,9 +109,45 @@ int file::checked_fd(const char* what) const {
     return fd_;
 }
 
+namespace {
+
+// For a task that is a select branch (`claimer`): a read moves the file's position, so bytes a
+// branch read and then lost the race with would go with its abort. It reads only once it has
+// won. A regular file or a block device is read without waiting for anyone, so the branch
+// claims first and holds the race through the read. Anything else (a pipe, a FIFO, a
+// terminal) may wait for its writer, and a branch that claimed first would hold the race all
+// that time: it waits for readiness through its shard's reactor, which takes nothing, then
+// claims, as a socket does (net/address.hpp). A descriptor the reactor does not take (a
+// character device such as /dev/null, which epoll refuses) is read as a regular file is.
+void claim_before_read(int fd, const weft::detail::claim_record* claimer, const char* what,
+                       std::source_location where) {
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        boost::asio::posix::stream_descriptor d(net::detail::new_socket_executor(what));
+        boost::system::error_code ec;
+        d.assign(fd, ec);
+        if (!ec) {
+            // The descriptor stays the file's: released (not closed) on every way out.
+            struct release_on_exit {
+                boost::asio::posix::stream_descriptor& d;
+                ~release_on_exit() { d.release(); }
+            } release{d};
+            net::detail::wait_readable_and_claim(d, claimer, what, where, ec);
+            if (!ec) return;  // claimed, with something to read
+        }
+    }
+    while (!weft::detail::claim_select(claimer)) weft::detail::wait_reopened(what, where);
+}
+
+}  // namespace
+
 std::size_t file::read_some(boost::asio::mutable_buffer buf, std::source_location where) {
     const char* what = "weft::fs::file::read_some";
-    return transfer(checked_fd(what), weft::detail::file_call::op::read, buf.data(), buf.size(),
+    int fd = checked_fd(what);
+    if (const weft::detail::claim_record* claimer = weft::detail::current_claimer()) {
+        claim_before_read(fd, claimer, what, where);
+    }
+    return transfer(fd, weft::detail::file_call::op::read, buf.data(), buf.size(),
                     weft::detail::file_call::at_position, what, path_, where);
 }
 

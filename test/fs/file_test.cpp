@@ -11,6 +11,7 @@
 #include "support/harness.hpp"
 
 #include <weft/asio.hpp>
+#include <weft/channel.hpp>
 #include <weft/detail/fault_injection.hpp>
 #include <weft/fs.hpp>
 #include <weft/runtime.hpp>
@@ -33,13 +34,16 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <future>
 #include <optional>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -453,6 +457,73 @@ TEST_CASE("file: an abort during a read that cannot finish", "[fs][file]") {
             CHECK(rt.block_on([&] { return f.read_some(boost::asio::buffer(&c, 1)); }) == 1);
             CHECK(c == 'y');
         }
+    }
+}
+
+TEST_CASE("file: read_some in a select branch reads only once the branch has won",
+          "[fs][file][select]") {
+    // A read moves the file's position, so bytes a losing branch read would go with its
+    // abort. The winner takes its value first and yields; the losing read runs meanwhile and
+    // must take nothing: the next read finds the same bytes. (Shuffle mode may start the read
+    // first: it then wins with them.) On a FIFO with nothing in it the read waits without
+    // holding the race, so a sibling that returns wins.
+    for (auto b : backends()) {
+        INFO(name(b));
+        temp_dir dir;
+        fsys::path fifo = make_fifo(dir);
+        fsys::path plain = dir.path / "plain";
+        {
+            std::FILE* out = std::fopen(plain.c_str(), "w");
+            REQUIRE(out != nullptr);
+            std::fputs("abcd", out);
+            std::fclose(out);
+        }
+        auto rt = weft::builder::current_thread().file_io(b).build();
+        rt.block_on([&] {
+            auto bytes_kept = [](weft::fs::file& f) {
+                auto [tx, rx] = weft::mpsc::channel<int>(1);
+                tx.send(1);
+                std::array<char, 4> buf{};
+                auto r = weft::select_biased(
+                    [&rx = rx] {
+                        auto v = rx.recv();  // claims the race
+                        weft::yield_now();   // the read runs now
+                        return v;
+                    },
+                    [&] { return f.read_some(boost::asio::buffer(buf)); });
+                if (r.index() == 1)
+                    return std::get<1>(r) == 4 && std::string(buf.data(), 4) == "abcd";
+                std::array<char, 4> again{};
+                std::size_t n = f.read_some(boost::asio::buffer(again));
+                return n == 4 && std::string(again.data(), 4) == "abcd";
+            };
+            auto file = weft::fs::file::open(plain);
+            CHECK(bytes_kept(file));
+            auto pipe = weft::fs::open_options().read(true).write(true).open(fifo);
+            REQUIRE(::write(pipe.native_handle(), "abcd", 4) == 4);
+            CHECK(bytes_kept(pipe));
+        });
+        // The FIFO is empty now. A plain thread writes a byte after 3 s, so that a read that
+        // held the race (or sat in the pool's read(2)) still ends.
+        auto pipe =
+            rt.block_on([&] { return weft::fs::open_options().read(true).write(true).open(fifo); });
+        std::thread late([fd = pipe.native_handle()] {
+            std::this_thread::sleep_for(3s);
+            (void)!::write(fd, "z", 1);
+        });
+        auto t0 = std::chrono::steady_clock::now();
+        auto r = rt.block_on([&] {
+            char c = 0;
+            return weft::select([&] { return pipe.read_some(boost::asio::buffer(&c, 1)); },
+                                [] {
+                                    weft::sleep_for(20ms);
+                                    return 2;
+                                });
+        });
+        auto took = std::chrono::steady_clock::now() - t0;
+        late.join();
+        CHECK(r.index() == 1);
+        CHECK(took < 2s);
     }
 }
 

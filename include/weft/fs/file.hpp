@@ -119,10 +119,11 @@ class file {
     /// Reads up to buf.size() bytes at the file's position, advances it, and returns the
     /// count; 0 at end of file (or for an empty buffer).
     /// **Cancellation**: a cancellation point, and cancel-safe: bytes read when an abort lands
-    /// are returned (the next cancellation point throws); a cancelled read read nothing. Not
-    /// a select-safe consumer yet: in a weft::select branch it does not claim the race before
-    /// it reads, so a branch that read and then lost the race loses those bytes (the position
-    /// has moved past them). In a select, use read_some_at, which consumes nothing.
+    /// are returned (the next cancellation point throws); a cancelled read read nothing. In a
+    /// weft::select branch it reads only once the branch has won, so a losing branch moves
+    /// the position past nothing. A pipe, FIFO or terminal is waited on for data first
+    /// without holding the race (a sibling can still win while nothing comes); a regular file
+    /// is read at once, holding the race through the read.
     std::size_t read_some(boost::asio::mutable_buffer buf,
                           std::source_location where = std::source_location::current());
     /// Fills `buf` from the file's position; eof error if the file ends first.

@@ -2,6 +2,7 @@
 
 #include <weft/detail/fault_injection.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace weft::detail {
@@ -29,7 +30,12 @@ void timer_heap::insert(timer* t) {
             fault::fail(fault::point::timer_heap_grow);
         }
     }
-    heap_.reserve(heap_.size() + 1);  // nothing below can throw once the record is taken
+    // Nothing below can throw once the record is taken. Grown geometrically: reserve(size + 1)
+    // allocates exactly that, so a heap growing one timer at a time copied itself whole on
+    // every insert; a burst of 100k sleeps spent its first round reallocating.
+    if (heap_.size() == heap_.capacity()) {
+        heap_.reserve(std::max<std::size_t>(64, 2 * heap_.capacity()));
+    }
     std::uint32_t s = take_slot(t);
     t->slot_ = s;
     heap_.push_back(entry{t->deadline_, ++seq_, s});

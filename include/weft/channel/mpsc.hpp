@@ -14,6 +14,7 @@
 
 #include <boost/asio/async_result.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <optional>
 #include <source_location>
@@ -377,7 +378,11 @@ class mpsc_receiver_base {
             if (k > 32) k = 32;
             if (k == 0) break;
             if (n == 0 && !weft::detail::claim_select(claimer)) break;
-            out.reserve(out.size() + k);  // before popping: nothing is lost if it throws
+            // Before popping: nothing is lost if it throws. Geometric, since reserve allocates
+            // exactly what it is asked for: a vector grown by k at a time would be copied whole
+            // on every batch.
+            if (out.capacity() - out.size() < k)
+                out.reserve(std::max(out.size() + k, 2 * out.size()));
             for (std::size_t i = 0; i < k; ++i) {
                 out.push_back(shared.buf.pop_front());
                 shared.refill_locked(wakes);

@@ -49,7 +49,18 @@ tp at(std::int64_t ns) { return tp(std::chrono::nanoseconds(ns)); }
 TEST_CASE("timer_heap: random arm/disarm/fire sequences match a multiset model; ties fire in "
           "arming order",
           "[scheduler][timer_heap]") {
-    const int rounds = static_cast<int>(weft::test::scaled(200));
+    // Two shapes of deadline: from a small range around now (ties common; about half land
+    // before the last one armed, so both the sorted run and the heap fill, and firing merges
+    // them), and rising with the step (almost all appended to the run, with enough timers and
+    // disarms that its ring grows and its tombstones are compacted).
+    struct shape {
+        std::size_t timers;
+        int steps;
+        int rounds;
+        bool rising;
+    };
+    const shape sh = GENERATE(shape{64, 400, 200, false}, shape{600, 20000, 8, true});
+    const int rounds = static_cast<int>(weft::test::scaled(static_cast<std::size_t>(sh.rounds)));
     std::uint64_t rng = 0x9e3779b97f4a7c15ULL;
     auto next = [&rng](std::uint64_t n) {
         rng ^= rng << 13;
@@ -59,7 +70,7 @@ TEST_CASE("timer_heap: random arm/disarm/fire sequences match a multiset model; 
     };
     for (int round = 0; round < rounds; ++round) {
         timer_heap heap;
-        std::deque<timer> timers(64);  // stable addresses
+        std::deque<timer> timers(sh.timers);  // stable addresses
         std::vector<int> fired_log;
         // Model: (deadline, arming sequence, timer index); armed[i] is i's key if queued.
         using key = std::tuple<std::int64_t, std::uint64_t, int>;
@@ -67,7 +78,7 @@ TEST_CASE("timer_heap: random arm/disarm/fire sequences match a multiset model; 
         std::map<int, key> armed;
         std::uint64_t seq = 0;
         std::int64_t now = 0;
-        for (int step = 0; step < 400; ++step) {
+        for (int step = 0; step < sh.steps; ++step) {
             std::uint64_t op = next(10);
             int i = static_cast<int>(next(timers.size()));
             if (op < 5) {
@@ -77,7 +88,10 @@ TEST_CASE("timer_heap: random arm/disarm/fire sequences match a multiset model; 
                     model.erase(it->second);
                     armed.erase(it);
                 }
-                std::int64_t d = now + static_cast<std::int64_t>(next(8));  // ties are common
+                std::int64_t d =
+                    sh.rising ? 1000 + step +
+                                    static_cast<std::int64_t>(next(64) == 0 ? next(900) : next(2))
+                              : now + static_cast<std::int64_t>(next(8));  // ties are common
                 heap.insert(&timers[i], at(d), waker_for(fired_log, i));
                 key k{d, ++seq, i};
                 model.insert(k);
@@ -89,7 +103,7 @@ TEST_CASE("timer_heap: random arm/disarm/fire sequences match a multiset model; 
                     armed.erase(it);
                 }
             } else {
-                now += static_cast<std::int64_t>(next(4));
+                now += static_cast<std::int64_t>(next(sh.rising ? 6 : 4));
                 std::vector<weft::detail::waker> out;
                 heap.take_due(at(now), out);
                 std::vector<int> expect;

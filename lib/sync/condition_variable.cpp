@@ -64,13 +64,8 @@ void condition_variable::notify_one() noexcept {
     // wait again once their race reopens); the notification goes on to the next waiter, and is
     // lost, as any notification with nobody waiting, when none is left.
     detail::wait_list<detail::wait_node> refused;
-    while (!waiters_.empty()) {
-        detail::wait_node& w = waiters_.pop_front();
-        if (w.try_claim()) {
-            wakes.grant(w, detail::wait_status::granted);
-            break;
-        }
-        refused.push_back(w);
+    if (detail::wait_node* w = detail::pop_first_claimed(waiters_, refused)) {
+        wakes.grant(*w, detail::wait_status::granted);
     }
     // A refused node may still withdraw itself (its wait's withdraw unlinks it from this list
     // under mu_); grant_all releases mu_ between batches and on return.

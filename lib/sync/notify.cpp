@@ -120,25 +120,19 @@ void notify::notify_one() noexcept {
     // (they retry once their race reopens); the notification goes on to the next waiter, or
     // is stored when nobody is left.
     detail::wait_list<waiter_node> refused;
-    bool granted = false;
-    while (!waiters_.empty()) {
-        waiter_node& w = waiters_.pop_front();
-        bool mine = w.try_claim();
-        if (waiters_.empty()) {
-            s &= ~state_mask;
-            state_.store(s, std::memory_order_relaxed);
-        }
-        if (mine) {
-            wakes.grant(w, detail::wait_status::granted);
-            granted = true;
-            break;
-        }
-        refused.push_back(w);
+    waiter_node* w = detail::pop_first_claimed(waiters_, refused);
+    if (waiters_.empty()) {
+        s &= ~state_mask;
+        state_.store(s, std::memory_order_relaxed);
     }
-    // Nobody got it, so nobody waits now and the word is empty or (a lock-free notify_one
-    // meanwhile) notified: store the permit (merging). Ordering: release pairs with the
-    // consumer's acquire.
-    if (!granted) state_.fetch_or(notified_state, std::memory_order_release);
+    if (w) {
+        wakes.grant(*w, detail::wait_status::granted);
+    } else {
+        // Nobody got it, so nobody waits now and the word is empty or (a lock-free notify_one
+        // meanwhile) notified: store the permit (merging). Ordering: release pairs with the
+        // consumer's acquire.
+        state_.fetch_or(notified_state, std::memory_order_release);
+    }
     // A refused node may still withdraw itself (cancel() unlinks it from this list under
     // mu_); grant_all releases mu_ between batches and on return.
     if (!refused.empty()) detail::grant_all(refused, lk, detail::wait_status::refused);

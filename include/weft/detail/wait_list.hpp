@@ -267,6 +267,21 @@ class wake_batch {
     std::size_t n_ = 0;
 };
 
+/// For a granter that hands one thing to the first waiter allowed to take it (a notify_one):
+/// pops waiters from the front of `list` until one's claim succeeds (try_claim) and returns
+/// it, to be granted; the waiters popped before it, whose select another branch holds, go to
+/// `refused`, to be told wait_status::refused once the choice is made (grant_all). Null when
+/// nobody in `list` may take it. Under the owner's lock.
+template <class Node>
+Node* pop_first_claimed(wait_list<Node>& list, wait_list<Node>& refused) noexcept {
+    while (!list.empty()) {
+        Node& w = list.pop_front();
+        if (w.try_claim()) return &w;
+        refused.push_back(w);
+    }
+    return nullptr;
+}
+
 /// Ends the wait of every node in `list` with `status`. `lk` must hold the owner's lock; it is
 /// released between batches of `N` and on return (all wakes done). `before(Node&)` runs under
 /// the lock just before each node is granted (to settle partial progress). Nodes queued in

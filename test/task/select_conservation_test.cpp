@@ -237,6 +237,66 @@ TEST_CASE("timeout 1ms around mpsc recv loses nothing", "[concurrency][select][c
     check(o, "timeout mpsc recv");
 }
 
+/// A consumer of everything sent on `rx` until it ends, into `t`. It sleeps 1 ms every 16
+/// values, so that its receive, which moves a parked sender's value into the buffer, often
+/// comes in the same timer pass as the producer's tick or deadline: the race under test.
+weft::join_handle<void> consume(weft::mpsc::receiver<std::size_t> rx, tally& t) {
+    return weft::spawn([rx = std::move(rx), &t]() mutable {
+        for (std::size_t k = 0; std::optional<std::size_t> v = rx.recv(); ++k) {
+            t.add(*v);
+            if (k % 16 == 15) weft::sleep_for(1ms);
+        }
+    });
+}
+
+TEST_CASE("select mpsc send vs tick sends each value once", "[concurrency][select][conservation]") {
+    // A producer that retries a value whose send lost the select to the tick: a losing send
+    // must not have sent it (Tokio drops a losing send future unsent), or the retry sends it
+    // twice.
+    std::size_t n = items();
+    std::size_t tick_wins = 0;
+    outcome o = run(n, [n, &tick_wins](tally& t) {
+        auto [tx, rx] = weft::mpsc::channel<std::size_t>(1);
+        auto c = consume(std::move(rx), t);
+        weft::interval tick(1ms);
+        for (std::size_t i = 0; i < n; ++i) {
+            while (weft::select([&] { tx.send(i); }, [&] { tick.tick(); }).index() == 1) {
+                ++tick_wins;
+            }
+        }
+        { auto gone = std::move(tx); }
+        c.join();
+    });
+    check(o, "mpsc send vs tick");
+    CHECK(tick_wins > 0);  // the race happened: some sends waited past a tick
+}
+
+TEST_CASE("timeout around mpsc send sends each value once", "[concurrency][select][conservation]") {
+    std::size_t n = items();
+    std::size_t timeouts = 0;
+    outcome o = run(n, [n, &timeouts](tally& t) {
+        auto [tx, rx] = weft::mpsc::channel<std::size_t>(1);
+        auto c = consume(std::move(rx), t);
+        for (std::size_t i = 0; i < n; ++i) {
+            for (;;) {
+                try {
+                    // Around the consumer's 1 ms pauses, so that some deadlines pass first,
+                    // some after, and some in the same timer pass as its wake-up.
+                    weft::timeout(std::chrono::microseconds(900 + 100 * (i % 3)),
+                                  [&] { tx.send(i); });
+                    break;
+                } catch (const weft::elapsed&) {
+                    ++timeouts;
+                }
+            }
+        }
+        { auto gone = std::move(tx); }
+        c.join();
+    });
+    check(o, "timeout mpsc send");
+    CHECK(timeouts > 0);
+}
+
 // ---- oneshot ------------------------------------------------------------------------------
 
 TEST_CASE("select oneshot recv vs tick loses nothing", "[concurrency][select][conservation]") {

@@ -203,3 +203,64 @@ TEST_CASE("a select loser's try_ operation takes nothing", "[concurrency][select
         }
     });
 }
+
+TEST_CASE("a select loser's send sends nothing", "[concurrency][select][cancel]") {
+    // Both branches send into a channel with room for both values; the first yields after its
+    // send, so the second, started meanwhile, sends and returns first. A send that did not
+    // claim the race left the first branch's value in the channel although the second won:
+    // two values for one select. Claiming, the first send holds the race, the second finds it
+    // held and sends nothing, and the first wins when it returns. (select rotates which branch
+    // starts first: either way, exactly the winner's value is in the channel.)
+    auto rt = weft::test::make_runtime();
+    int rounds = static_cast<int>(weft::test::scaled(500));
+    int wrong = rt.block_on([rounds] {
+        int wrong = 0;
+        for (int i = 0; i < rounds; ++i) {
+            auto [tx, rx] = weft::mpsc::channel<int>(2);
+            auto r = weft::select(
+                [&tx = tx] {
+                    tx.send(1);
+                    weft::yield_now();
+                },
+                [&tx = tx] {
+                    tx.send(2);
+                    weft::yield_now();
+                });
+            std::optional<int> first = rx.try_recv();
+            if (!first || *first != static_cast<int>(r.index()) + 1) ++wrong;
+            if (rx.try_recv()) ++wrong;  // the loser's value
+        }
+        return wrong;
+    });
+    CHECK(wrong == 0);
+}
+
+TEST_CASE("a loop branch waiting to forward into a full channel gives the race back",
+          "[concurrency][select][cancel]") {
+    // The forwarder received a value (holding the race) and waits for room that nobody makes.
+    // Its send gives the race back, as its next recv would, so the sleep wins and select
+    // returns; the value it held is dropped with its abort (as in Tokio). If the send kept the
+    // race, the sleep would be refused until the forwarder's next recv, which never comes: a
+    // select that ignores its shutdown branch.
+    auto rt = weft::test::make_runtime();
+    auto [returned, forwarded] = rt.block_on([] {
+        auto [in_tx, in_rx] = weft::mpsc::channel<int>(4);
+        auto [out_tx, out_rx] = weft::mpsc::channel<int>(1);
+        in_tx.send(1);
+        in_tx.send(2);  // forwarded to a full channel: waits for good
+        bool sleep_won = false;
+        try {
+            auto r = weft::timeout(5s, [&] {
+                return weft::select(
+                    [&in_rx = in_rx, &out_tx = out_tx] {
+                        while (std::optional<int> v = in_rx.recv()) out_tx.send(*v);
+                    },
+                    [] { weft::sleep_for(20ms); });
+            });
+            sleep_won = r.index() == 1;
+        } catch (const weft::elapsed&) {}
+        return std::pair{sleep_won, out_rx.try_recv()};
+    });
+    CHECK(returned);
+    CHECK(forwarded == std::optional<int>(1));
+}

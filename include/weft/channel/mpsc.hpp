@@ -11,6 +11,7 @@
 #include <weft/channel/detail/misuse.hpp>
 #include <weft/channel/detail/mpsc_state.hpp>
 #include <weft/channel/send_error.hpp>
+#include <weft/detail/assert.hpp>
 
 #include <boost/asio/async_result.hpp>
 
@@ -408,28 +409,54 @@ class sender : public detail::chan::mpsc_sender_base<T> {
     /// closed the channel.
     /// **Cancellation**: not cancel-safe. An abort while waiting for room throws
     /// task_cancelled and the value is destroyed (it was not sent). A send that completed
-    /// before the abort was seen returns normally.
+    /// before the abort was seen returns normally. In a select branch the value goes into the
+    /// channel only once the branch has won the select, so a send that lost was not sent
+    /// (as a losing send future in Tokio): a caller that retries it sends it once. Like recv,
+    /// a send gives back the race its branch won with an earlier operation (a loop branch
+    /// that received a value and now forwards it may lose it to a sibling while it waits for
+    /// room, as in Tokio).
     void send(T value, std::source_location where = std::source_location::current()) const {
         namespace chan = weft::detail::chan;
         namespace wait_status = weft::detail::wait_status;
         chan::mpsc_state<T>& shared = this->state();
+        // Gives back what the branch held before the budget's yield (select_claim.hpp:
+        // begin_consuming), and is the claimer of the first try.
+        const weft::detail::claim_record* claimer = weft::detail::current_claimer();
         weft::detail::consume_budget(where);
-        chan::tx_node<T> node;
-        {
-            weft::detail::wake_batch<1> wakes;
-            chan::lock_t lk(shared.mu);
-            send_status s = shared.try_send_locked(value, wakes);
-            if (s != send_status::full) {
-                lk.unlock();
-                if (s == send_status::closed) throw send_error<T>(std::move(value));
-                return;
+        for (bool retry = false;; retry = true) {  // a refused branch retries once it reopens
+            if (retry) claimer = weft::detail::current_claimer();
+            chan::tx_node<T> node;
+            {
+                weft::detail::wake_batch<1> wakes;
+                chan::lock_t lk(shared.mu);
+                if (shared.can_send_now_locked()) {
+                    // The value leaves this branch here: only if the branch holds its select.
+                    if (!weft::detail::claim_select(claimer)) {
+                        lk.unlock();
+                        weft::detail::wait_reopened("mpsc::send", where);  // sent nothing
+                        continue;
+                    }
+                    [[maybe_unused]] send_status s = shared.try_send_locked(value, wakes);
+                    WEFT_ASSERT(s == send_status::ok, "a send that could go now went");
+                    return;
+                }
+                if (shared.rx_closed.load(std::memory_order_relaxed)) {
+                    lk.unlock();
+                    throw send_error<T>(std::move(value));
+                }
+                node.value = &value;
+                node.set_waker(weft::detail::current_waker("weft::mpsc::sender::send"));
+                node.set_claimer(claimer);  // a receiver refilling from it claims first
+                shared.tx_waiters.push_back(node);
             }
-            node.value = &value;
-            node.set_waker(weft::detail::current_waker("weft::mpsc::sender::send"));
-            shared.tx_waiters.push_back(node);
+            std::uint32_t s = chan::wait_queued(shared.mu, node, "mpsc::send", where);
+            if (s == wait_status::refused) {
+                weft::detail::wait_reopened("mpsc::send", where);  // sent nothing
+                continue;
+            }
+            if (s == wait_status::closed) throw send_error<T>(std::move(value));
+            return;
         }
-        std::uint32_t s = chan::wait_queued(shared.mu, node, "mpsc::send", where);
-        if (s == wait_status::closed) throw send_error<T>(std::move(value));
     }
 
    private:

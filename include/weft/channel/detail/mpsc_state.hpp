@@ -97,15 +97,38 @@ struct mpsc_state : boost::intrusive_ref_counter<mpsc_state<T>, boost::thread_sa
     wait_list<tx_node<T>> tx_waiters;
     wait_list<wait_node> closed_waiters;
 
-    /// Under mu, after a value left the buffer: refills it from the first parked sender. (If
-    /// T's move throws, the sender stays parked and the exception propagates.)
+    /// Under mu, after a value left the buffer: refills it from the first parked sender whose
+    /// select (if it is a select branch) it may claim. A sender whose select another branch
+    /// holds sends nothing: it is dequeued and told wait_status::refused at once (it retries
+    /// once the race reopens, or is aborted with the other losers), and the next sender is
+    /// tried. (If T's move throws, the sender stays parked, holding the claim it won, and the
+    /// exception propagates.)
     template <std::size_t N>
     void refill_locked(wake_batch<N>& wakes) {
-        if (tx_waiters.empty()) return;
-        tx_node<T>& n = tx_waiters.front();
-        buf.push_back(std::move(*n.value));
-        tx_waiters.pop_front();
-        wakes.grant(n, wait_status::granted);
+        while (!tx_waiters.empty()) {
+            tx_node<T>& n = tx_waiters.front();
+            if (!n.try_claim()) {
+                tx_waiters.pop_front();
+                // Woken under the lock rather than through `wakes`, whose room the callers
+                // size for the one refill they make: a refusal needs a select race lost in
+                // the instant of a refill, rare enough not to size every batch for it. The
+                // wake only queues the sender's task; nothing it does takes this lock.
+                wake_batch<1> refused;
+                refused.grant(n, wait_status::refused);
+                refused.flush();
+                continue;
+            }
+            buf.push_back(std::move(*n.value));
+            tx_waiters.pop_front();
+            wakes.grant(n, wait_status::granted);
+            return;
+        }
+    }
+
+    /// Under mu: a send would complete without waiting (the channel is open and a receiver
+    /// is parked, which means an empty buffer, or the buffer has room).
+    [[nodiscard]] bool can_send_now_locked() const noexcept {
+        return !rx_closed.load(std::memory_order_relaxed) && (rx_waiter != nullptr || !buf.full());
     }
 
     /// Under mu: tries to deliver `v` without waiting; `wakes` receives the receiver's wake when

@@ -168,9 +168,10 @@ class mpsc_receiver_base {
     /// to the front of the channel. A value granted as a timeout's deadline passes is
     /// returned (the next cancellation point throws).
     std::optional<T> recv(std::source_location where = std::source_location::current()) {
-        chan::mpsc_state<T>& shared = begin_receive(where);
-        for (;;) {  // a refused select branch retries from here once the race reopens
-            const weft::detail::claim_record* claimer = weft::detail::current_claimer();
+        chan::mpsc_state<T>& shared = state();
+        const weft::detail::claim_record* claimer = begin_receive(where);
+        for (bool retry = false;; retry = true) {  // a refused branch retries once it reopens
+            if (retry) claimer = weft::detail::current_claimer();
             chan::rx_node<T> node;
             {
                 wake_batch<1> wakes;
@@ -267,9 +268,10 @@ class mpsc_receiver_base {
     std::size_t recv_many(std::vector<T>& out, std::size_t limit,
                           std::source_location where = std::source_location::current()) {
         if (limit == 0) return 0;
-        chan::mpsc_state<T>& shared = begin_receive(where);
-        for (;;) {  // a refused select branch retries from here once the race reopens
-            const weft::detail::claim_record* claimer = weft::detail::current_claimer();
+        chan::mpsc_state<T>& shared = state();
+        const weft::detail::claim_record* claimer = begin_receive(where);
+        for (bool retry = false;; retry = true) {  // a refused branch retries once it reopens
+            if (retry) claimer = weft::detail::current_claimer();
             chan::rx_node<T> node;
             bool refused = false;
             for (;;) {
@@ -337,12 +339,13 @@ class mpsc_receiver_base {
         if (!shared_) weft::detail::chan::throw_moved_from("weft::mpsc::receiver");
         return *shared_;
     }
-    /// The start of recv and recv_many: the state, then the cooperative scheduling point.
-    chan::mpsc_state<T>& begin_receive(std::source_location where) {
-        chan::mpsc_state<T>& shared = state();
-        weft::detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
+    /// The start of recv and recv_many: the claimer of their first try, then the cooperative
+    /// scheduling point. current_claimer() gives back what the branch held before the budget's
+    /// yield (select_claim.hpp: begin_consuming), so the first try needs no second call.
+    static const weft::detail::claim_record* begin_receive(std::source_location where) {
+        const weft::detail::claim_record* claimer = weft::detail::current_claimer();
         weft::detail::consume_budget(where);
-        return shared;
+        return claimer;
     }
     void reset() noexcept {
         if (shared_) {

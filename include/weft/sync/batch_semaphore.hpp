@@ -151,7 +151,12 @@ class batch_semaphore {
     /// reopen (wait_reopened; throws if the task is aborted meanwhile) and returns false: the
     /// caller acquires again through acquire_slow.
     [[nodiscard]] bool claim_taken(std::size_t n, const char* what, std::source_location where) {
-        if (claim_current()) return true;
+        return claim_taken(current_claimer(), n, what, where);
+    }
+    /// claim_taken with the claimer the operation took at its start (current_claimer()).
+    [[nodiscard]] bool claim_taken(const claim_record* claimer, std::size_t n, const char* what,
+                                   std::source_location where) {
+        if (claim_select(claimer)) return true;
         release(n);
         wait_reopened(what, where);
         return false;

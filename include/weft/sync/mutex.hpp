@@ -50,11 +50,13 @@ class mutex {
     /// takes the lock only once it has won the select; a lock handed over as a timeout's
     /// deadline passes is kept (the next cancellation point throws).
     void lock(std::source_location where = std::source_location::current()) {
-        detail::begin_consuming();  // before the budget's yield: see select_claim.hpp
+        // Gives back what the branch held before the budget's yield (select_claim.hpp:
+        // begin_consuming), and is the claimer of the lock-free take.
+        const detail::claim_record* claimer = detail::current_claimer();
         detail::consume_budget(where);
         if (!sem_.try_acquire_one()) {
             lock_contended(where);
-        } else if (!sem_.claim_taken(1, "mutex::lock", where)) {
+        } else if (!sem_.claim_taken(claimer, 1, "mutex::lock", where)) {
             sem_.acquire_slow(1, "mutex::lock", where);  // refused, then reopened: again
         }
     }

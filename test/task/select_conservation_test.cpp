@@ -249,50 +249,50 @@ weft::join_handle<void> consume(weft::mpsc::receiver<std::size_t> rx, tally& t) 
     });
 }
 
-TEST_CASE("select mpsc send vs tick sends each value once", "[concurrency][select][conservation]") {
-    // A producer that retries a value whose send lost the select to the tick: a losing send
-    // must not have sent it (Tokio drops a losing send future unsent), or the retry sends it
-    // twice.
-    std::size_t n = items();
-    std::size_t tick_wins = 0;
-    outcome o = run(n, [n, &tick_wins](tally& t) {
+/// Sends 0..n-1 to a consumer (consume()) through a channel of capacity 1: `send_once(tx, i)`
+/// returns true once `i` went, false when its send lost a race (then the same value is sent
+/// again, counted in `retries`). A send that lost but went anyway arrives twice.
+template <class SendOnce>
+outcome send_each_once(std::size_t n, std::size_t& retries, SendOnce send_once) {
+    return run(n, [n, &retries, &send_once](tally& t) {
         auto [tx, rx] = weft::mpsc::channel<std::size_t>(1);
         auto c = consume(std::move(rx), t);
-        weft::interval tick(1ms);
         for (std::size_t i = 0; i < n; ++i) {
-            while (weft::select([&] { tx.send(i); }, [&] { tick.tick(); }).index() == 1) {
-                ++tick_wins;
-            }
+            while (!send_once(tx, i)) ++retries;
         }
         { auto gone = std::move(tx); }
         c.join();
     });
+}
+
+TEST_CASE("select mpsc send vs tick sends each value once", "[concurrency][select][conservation]") {
+    // A losing send must not have sent its value (Tokio drops a losing send future unsent),
+    // or the retry after the tick sends it twice.
+    std::size_t tick_wins = 0;
+    outcome o = send_each_once(
+        items(), tick_wins,
+        [tick = std::optional<weft::interval>()](const weft::mpsc::sender<std::size_t>& tx,
+                                                 std::size_t i) mutable {
+            if (!tick) tick.emplace(1ms);  // in the runtime's task
+            return weft::select([&] { tx.send(i); }, [&] { tick->tick(); }).index() == 0;
+        });
     check(o, "mpsc send vs tick");
     CHECK(tick_wins > 0);  // the race happened: some sends waited past a tick
 }
 
 TEST_CASE("timeout around mpsc send sends each value once", "[concurrency][select][conservation]") {
-    std::size_t n = items();
     std::size_t timeouts = 0;
-    outcome o = run(n, [n, &timeouts](tally& t) {
-        auto [tx, rx] = weft::mpsc::channel<std::size_t>(1);
-        auto c = consume(std::move(rx), t);
-        for (std::size_t i = 0; i < n; ++i) {
-            for (;;) {
-                try {
-                    // Around the consumer's 1 ms pauses, so that some deadlines pass first,
-                    // some after, and some in the same timer pass as its wake-up.
-                    weft::timeout(std::chrono::microseconds(900 + 100 * (i % 3)),
-                                  [&] { tx.send(i); });
-                    break;
-                } catch (const weft::elapsed&) {
-                    ++timeouts;
-                }
+    outcome o = send_each_once(
+        items(), timeouts, [](const weft::mpsc::sender<std::size_t>& tx, std::size_t i) {
+            try {
+                // Around the consumer's 1 ms pauses, so that some deadlines pass first, some
+                // after, and some in the same timer pass as its wake-up.
+                weft::timeout(std::chrono::microseconds(900 + 100 * (i % 3)), [&] { tx.send(i); });
+                return true;
+            } catch (const weft::elapsed&) {
+                return false;
             }
-        }
-        { auto gone = std::move(tx); }
-        c.join();
-    });
+        });
     check(o, "timeout mpsc send");
     CHECK(timeouts > 0);
 }

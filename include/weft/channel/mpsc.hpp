@@ -11,7 +11,6 @@
 #include <weft/channel/detail/misuse.hpp>
 #include <weft/channel/detail/mpsc_state.hpp>
 #include <weft/channel/send_error.hpp>
-#include <weft/detail/assert.hpp>
 
 #include <boost/asio/async_result.hpp>
 
@@ -432,20 +431,18 @@ class sender : public detail::chan::mpsc_sender_base<T> {
             {
                 weft::detail::wake_batch<1> wakes;
                 chan::lock_t lk(shared.mu);
-                if (shared.can_send_now_locked()) {
-                    // The value leaves this branch here: only if the branch holds its select.
-                    if (!weft::detail::claim_select(claimer)) {
-                        lk.unlock();
-                        weft::detail::wait_reopened("mpsc::send", where);  // sent nothing
-                        continue;
-                    }
-                    [[maybe_unused]] send_status s = shared.try_send_locked(value, wakes);
-                    WEFT_ASSERT(s == send_status::ok, "a send that could go now went");
-                    return;
-                }
-                if (shared.rx_closed.load(std::memory_order_relaxed)) {
+                // In a select branch the value leaves here only if the branch holds its select.
+                if (claimer && shared.can_send_now_locked() &&
+                    !weft::detail::claim_select(claimer)) {
                     lk.unlock();
-                    throw send_error<T>(std::move(value));
+                    weft::detail::wait_reopened("mpsc::send", where);  // sent nothing
+                    continue;
+                }
+                send_status s = shared.try_send_locked(value, wakes);
+                if (s != send_status::full) {
+                    lk.unlock();
+                    if (s == send_status::closed) throw send_error<T>(std::move(value));
+                    return;
                 }
                 node.value = &value;
                 node.set_waker(weft::detail::current_waker("weft::mpsc::sender::send"));

@@ -267,19 +267,28 @@ class wake_batch {
     std::size_t n_ = 0;
 };
 
-/// For a granter that hands one thing to the first waiter allowed to take it (a notify_one):
-/// pops waiters from the front of `list` until one's claim succeeds (try_claim) and returns
-/// it, to be granted; the waiters popped before it, whose select another branch holds, go to
-/// `refused`, to be told wait_status::refused once the choice is made (grant_all). Null when
-/// nobody in `list` may take it. Under the owner's lock.
-template <class Node>
-Node* pop_first_claimed(wait_list<Node>& list, wait_list<Node>& refused) noexcept {
+/// For a granter that hands one thing to the first waiter allowed to take it: the front of
+/// `list` once its claim succeeds (try_claim), left queued, for the granter to pop once what
+/// it hands over is in place; the waiters before it, whose select another branch holds, are
+/// popped and passed to `refuse(Node&)`, which must see that each is told
+/// wait_status::refused. Null when nobody in `list` may take it. Under the owner's lock.
+template <class Node, class Refuse>
+Node* first_claimed(wait_list<Node>& list, Refuse&& refuse) noexcept {
     while (!list.empty()) {
-        Node& w = list.pop_front();
+        Node& w = list.front();
         if (w.try_claim()) return &w;
-        refused.push_back(w);
+        refuse(list.pop_front());
     }
     return nullptr;
+}
+
+/// first_claimed for a notify_one: pops the waiter it returns; the refused ones go to
+/// `refused`, to be told wait_status::refused once the choice is made (grant_all).
+template <class Node>
+Node* pop_first_claimed(wait_list<Node>& list, wait_list<Node>& refused) noexcept {
+    Node* w = first_claimed(list, [&](Node& r) noexcept { refused.push_back(r); });
+    if (w) list.pop_front();
+    return w;
 }
 
 /// Ends the wait of every node in `list` with `status`. `lk` must hold the owner's lock; it is

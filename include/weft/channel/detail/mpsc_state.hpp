@@ -105,24 +105,18 @@ struct mpsc_state : boost::intrusive_ref_counter<mpsc_state<T>, boost::thread_sa
     /// exception propagates.)
     template <std::size_t N>
     void refill_locked(wake_batch<N>& wakes) {
-        while (!tx_waiters.empty()) {
-            tx_node<T>& n = tx_waiters.front();
-            if (!n.try_claim()) {
-                tx_waiters.pop_front();
-                // Woken under the lock rather than through `wakes`, whose room the callers
-                // size for the one refill they make: a refusal needs a select race lost in
-                // the instant of a refill, rare enough not to size every batch for it. The
-                // wake only queues the sender's task; nothing it does takes this lock.
-                wake_batch<1> refused;
-                refused.grant(n, wait_status::refused);
-                refused.flush();
-                continue;
-            }
-            buf.push_back(std::move(*n.value));
-            tx_waiters.pop_front();
-            wakes.grant(n, wait_status::granted);
-            return;
-        }
+        // A refused sender is woken under the lock rather than through `wakes`, whose room
+        // the callers size for the one refill they make: a refusal needs a select race lost
+        // in the instant of a refill, rare enough not to size every batch for it. The wake
+        // only queues the sender's task; nothing it does takes this lock.
+        tx_node<T>* n = first_claimed(tx_waiters, [](tx_node<T>& r) noexcept {
+            wake_batch<1> refused;
+            refused.grant(r, wait_status::refused);
+        });
+        if (!n) return;
+        buf.push_back(std::move(*n->value));
+        tx_waiters.pop_front();
+        wakes.grant(*n, wait_status::granted);
     }
 
     /// Under mu: a send would complete without waiting (the channel is open and a receiver

@@ -85,6 +85,12 @@ void child_group::returned(std::size_t index, std::exception_ptr e) noexcept {
         first_ = index;
         first_exception_ = std::move(e);
         cancel_all_locked();
+        if (scope_ && index != inline_) {
+            // The branch on the owner's fiber lost: cancelled at its next cancellation point.
+            // Ordering: release, paired with the acquire in the task's cancellation check.
+            scope_->fired.store(true, std::memory_order_release);
+            owner_.wake_by_ref();
+        }
         return;
     }
     if (cancelling_) return;  // the group was cancelled already: this ending decides nothing

@@ -105,6 +105,8 @@ waker current_waker(const char* operation) {
 
 void park(const char* what, std::source_location where) {
     if (task_header* t = current_task()) {
+        // A select's inline branch suspends: its other branches start now, to run meanwhile.
+        if (t->has_deferred_branches() && !start_deferred_branches(t)) return;
         t->note_waiting(what, where);
         // Shuffle mode: now and then a spurious wake-up (the task yields instead of parking),
         // which the park contract allows and every waiter must survive.
@@ -181,9 +183,12 @@ void yield_now(std::source_location where) {
         return;
     }
     if (interruptible(t)) throw_for(t);
-    t->note_waiting("yield", where);
-    worker::suspend(t, switch_reason::yield);
-    t->clear_waiting();
+    // As in park: an inline select branch that yields lets its siblings start and run.
+    if (!t->has_deferred_branches() || start_deferred_branches(t)) {
+        t->note_waiting("yield", where);
+        worker::suspend(t, switch_reason::yield);
+        t->clear_waiting();
+    }
     if (interruptible(t)) throw_for(t);
 }
 

@@ -3,8 +3,11 @@
 #include <weft/detail/select_claim.hpp>
 #include <weft/detail/task_header.hpp>
 
+#include <algorithm>
+#include <bit>
 #include <exception>
 #include <mutex>
+#include <utility>
 
 namespace weft::detail {
 
@@ -166,6 +169,56 @@ std::size_t select_start(std::size_t branches) noexcept {
     if (!t || branches < 2) return 0;
     // A per-task counter, not a thread_local: a task's selects may run on several workers.
     return t->next_select_turn() % branches;
+}
+
+select_turn select_pick(const void* site, std::size_t branches) noexcept {
+    task_header* t = current_task();
+    if (!t || branches < 2) return {};
+    select_habit& h = t->habit();
+    if (h.site != site) h = select_habit{.site = site};
+    if (h.until_probe != 0 && h.last < branches) {
+        --h.until_probe;
+        return {h.last, false};
+    }
+    // A probe: the next branch in rotation other than the last winner (the turn moves by one
+    // per call, so the second try differs from the first).
+    std::size_t start = t->next_select_turn() % branches;
+    if (start == h.last) start = t->next_select_turn() % branches;
+    return {start, true};
+}
+
+void select_settle(const void* site, select_turn turn, std::size_t winner) noexcept {
+    task_header* t = current_task();
+    if (!t) return;
+    select_habit& h = t->habit();
+    // Another site (a select nested in a branch) took the habit meanwhile: this site starts
+    // afresh next time, with probes.
+    if (h.site != site || winner >= select_habit::no_winner) return;
+    if (turn.probe) {
+        constexpr std::uint8_t max_gap_log2 = std::countr_zero(max_probe_gap);
+        // The probed branch won: branches are ready together, so they keep taking turns.
+        // It lost (it parked and had to be unwound): probe half as often, down to the bound.
+        h.gap = winner == turn.start ? 0 : std::min<std::uint8_t>(h.gap + 1, max_gap_log2);
+        h.until_probe = static_cast<std::uint8_t>((1U << h.gap) - 1);
+    }
+    h.last = static_cast<std::uint16_t>(winner);
+}
+
+bool start_deferred_branches(task_header* t) noexcept {
+    bool ok = true;
+    // The siblings are pinned to this worker (spawn's branch_of); so is their owner until its
+    // inline branch ends (inline_branch::end), or it could be stolen and run in parallel
+    // with them. safety: the task is running, and a waker reads pinned_ only after the
+    // task's switch-out (ordered by the state word), so this write needs no atomic.
+    t->pinned_ = true;
+    // Innermost first; the whole list is started at once, so every select on it sees its
+    // branch suspend (an inner select's branch suspending suspends the outer one's too).
+    deferred_branches* d = std::exchange(t->deferred_, nullptr);
+    for (; d; d = d->outer) {
+        d->started = true;
+        ok = d->start(*d) && ok;
+    }
+    return ok;
 }
 
 }  // namespace weft::detail

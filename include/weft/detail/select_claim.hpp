@@ -53,6 +53,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <source_location>
 
@@ -140,9 +141,54 @@ bool claim_current() noexcept;
 /// refuses the task any more.
 void wait_reopened(const char* what, std::source_location where);
 
-/// Where plain select starts its branches: a per-task turn, so that when several branches are
+/// Where plain select over operations starts: a per-task turn, so that when several are
 /// ready at once each gets to win in turn (Tokio randomises; a rotation costs less and is as
 /// fair for a loop). 0 off a task.
 std::size_t select_start(std::size_t branches) noexcept;
+
+/// Where a plain select of callables starts, the branch it runs inline on its owner's fiber
+/// (task/select.hpp). A branch started first that parks and then loses must be unwound by
+/// exception, which costs more than the rest of the select together, so the start follows
+/// the habit of the select's call site (`site`) in the current task: its last winner, which
+/// in a loop is mostly the branch that is ready. Fairness comes from probes: a probe starts
+/// at another branch (in rotation); a probe whose branch wins keeps probing on every call, so
+/// branches that are all ready win in turn, and each probe whose branch loses doubles the
+/// gap to the next one, up to max_probe_gap selects. So a branch that is ready is started
+/// first within max_probe_gap * (branches - 1) selects of its site, however busy the others.
+/// What select_pick remembers per task: the call site it last saw and that site's habit.
+struct select_habit {
+    static constexpr std::uint16_t no_winner = 0xffff;
+    const void* site = nullptr;
+    std::uint16_t last = no_winner;  // the last winner
+    std::uint8_t gap = 0;            // log2 of the selects between two probes
+    std::uint8_t until_probe = 0;    // selects left before the next probe
+};
+struct select_turn {
+    std::size_t start = 0;
+    bool probe = false;
+};
+inline constexpr std::size_t max_probe_gap = 64;
+select_turn select_pick(const void* site, std::size_t branches) noexcept;
+/// After the select decided: learns from `winner` (none: nothing decided).
+void select_settle(const void* site, select_turn turn, std::size_t winner) noexcept;
+
+/// The branches of a select still to start while its first branch runs inline on the owner's
+/// fiber: started (all of them, and those of every enclosing inline select, innermost
+/// first) the first time that fiber suspends (park, yield_now), so that they run while it
+/// waits, and never if it wins without suspending. Lives on the select's frame; the task's
+/// list of them holds only unstarted ones (starting clears it).
+struct deferred_branches {
+    /// Starts the branches. Never throws: false when some could not be started (the select
+    /// has then fired its branch's cancel scope, to report the failure).
+    bool (*start)(deferred_branches&) noexcept = nullptr;
+    deferred_branches* outer = nullptr;
+    bool started = false;
+};
+
+/// Starts task `t`'s deferred branches (see above); `t` is the calling task. Called by park
+/// and yield_now when the list is not empty. False when a select could not start its
+/// branches: the caller returns without suspending (a spurious wake-up, which every waiter
+/// survives), and the branch's next cancellation point reports it.
+bool start_deferred_branches(task_header* t) noexcept;
 
 }  // namespace weft::detail

@@ -67,6 +67,7 @@ class blocking_pool;
 class owned_tasks;
 class scope_push;
 class timeout_scope;
+class inline_branch;
 void submit_handler(scheduler* sched, task_header* t, std::uint8_t flags);
 
 // Each field below belongs to one owner, and only that owner writes it. The owners are a few
@@ -145,11 +146,22 @@ class task_header {
     [[nodiscard]] bool shielded() const noexcept { return shield_depth_ != 0; }
     void enter_shield() noexcept { ++shield_depth_; }
     void leave_shield() noexcept { --shield_depth_; }
-    [[nodiscard]] const claim_record& claim() const noexcept { return claim_; }
-    /// Before the task is submitted only: afterwards any thread may read the claim unlocked.
+    /// The record this task's consuming operations claim with: while a select runs one of
+    /// its branches inline on this task's fiber, that branch's (inline_branch); otherwise
+    /// the task's own (its race is null when the task is no select branch).
+    [[nodiscard]] const claim_record& claim() const noexcept {
+        return inline_claim_ ? *inline_claim_ : claim_;
+    }
+    /// The task's own record. Before the task is submitted only: afterwards any thread that
+    /// grants it something may read it unlocked.
     void set_claim(const claim_record& c) noexcept { claim_ = c; }
     /// Plain select's rotating start.
     std::uint32_t next_select_turn() noexcept { return select_turn_++; }
+    /// Plain select's habit (select_pick).
+    [[nodiscard]] select_habit& habit() noexcept { return habit_; }
+    /// Whether some select waits for this task's fiber to suspend to start its other
+    /// branches (park and yield_now ask, then start_deferred_branches).
+    [[nodiscard]] bool has_deferred_branches() const noexcept { return deferred_ != nullptr; }
 
     // Diagnostics.
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
@@ -178,6 +190,8 @@ class task_header {
     friend class basic_local_queue;
     friend class scope_push;
     friend class timeout_scope;
+    friend class inline_branch;
+    friend bool start_deferred_branches(task_header* t) noexcept;
     friend void submit_handler(scheduler* sched, task_header* t, std::uint8_t flags);
 
     // ---- the header itself: lifetime, identity, state --------------------------------------
@@ -198,7 +212,7 @@ class task_header {
    private:
     // ---- the scheduler and its queues (scheduler, worker, the queue templates, owned_tasks;
     // submit_handler binds a handler to its scheduler) -------------------------------------
-    bool pinned_ = false;
+    bool pinned_ = false;  // also set by a select's inline branch while its siblings run
     bool blocking_ = false;
     bool inline_ = false;  // an Asio handler: run on the worker's stack, not in a fiber
     std::size_t stack_size_ = 0;
@@ -237,6 +251,12 @@ class task_header {
     // A select branch: the race it claims in (detail/select_claim.hpp). Written before the
     // task is submitted, read-only afterwards (by any thread that grants it something).
     claim_record claim_;
+    // A select branch running inline on this task's fiber: its record, and the selects whose
+    // other branches wait for the fiber to suspend (inline_branch; only the task touches
+    // them).
+    const claim_record* inline_claim_ = nullptr;
+    deferred_branches* deferred_ = nullptr;
+    select_habit habit_;             // plain select's start (select_pick); only the task
     std::uint32_t select_turn_ = 0;  // plain select's rotating start; only the task touches it
     std::uint32_t shield_depth_ = 0;
 

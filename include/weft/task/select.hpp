@@ -16,6 +16,7 @@
 #include <weft/detail/select_op.hpp>
 #include <weft/detail/task_impl.hpp>
 #include <weft/task/detail/child_group.hpp>
+#include <weft/task/detail/inline_branch.hpp>
 #include <weft/task/detail/select_ops.hpp>
 
 #include <cstddef>
@@ -73,14 +74,50 @@ void spawn_select_branch(std::size_t which, child_group& g, task_header* parent,
     (one(std::integral_constant<std::size_t, I>{}), ...);
 }
 
+/// Whether the enabled branch at runtime position `which` exists.
+template <class Fns, std::size_t... I>
+bool branch_enabled_at(std::size_t which, const Fns& fns, std::index_sequence<I...>) {
+    return ((which == I && branch_enabled(std::get<I>(fns))) || ...);
+}
+
+/// Calls branch `which` (a runtime index) of `fns` on the calling fiber, its value going to
+/// its slot. The callable is moved (or copied) out first and called as an rvalue, as a branch
+/// fiber calls its own copy.
+template <class Slots, class Fns, std::size_t... I>
+void call_select_branch(std::size_t which, Slots& slots, Fns& fns, std::index_sequence<I...>) {
+    auto one = [&]<std::size_t J>(std::integral_constant<std::size_t, J>) {
+        if (which != J) return;
+        using fn_t = std::tuple_element_t<J, Fns>;
+        std::decay_t<fn_t> fn(std::forward<fn_t>(std::get<J>(fns)));
+        if constexpr (std::is_void_v<result_of_t<fn_t>>) {
+            std::invoke(std::move(fn));
+            std::get<J>(slots).emplace();
+        } else {
+            std::get<J>(slots).emplace(std::invoke(std::move(fn)));
+        }
+    };
+    (one(std::integral_constant<std::size_t, I>{}), ...);
+}
+
+template <class Variant, class Slots>
+Variant select_result(child_group& g, Slots& slots, const std::exception_ptr& start_error) {
+    // A winner that returned a value is returned even if the caller was cancelled meanwhile:
+    // it may have consumed something (the caller's next cancellation point throws).
+    if (g.first() != child_group::none && !g.first_exception()) {
+        return take_winner<Variant>(g.first(), slots);
+    }
+    if (start_error) std::rethrow_exception(start_error);
+    throw_if_cancelled();  // the caller's own reason (abort, or a timeout's scope)
+    WEFT_INVARIANT(g.first_exception() != nullptr, "select returns only with a winner");
+    std::rethrow_exception(g.first_exception());
+}
+
+/// Every branch a fiber: off a task (then ordinary tasks of the runtime), and inside a shield
+/// or while unwinding, where a branch on the caller's fiber could not be refused a claim.
 template <class... F>
-auto select_impl(bool biased, F&&... f) {
+auto select_spawned(bool biased, F&&... f) {
     using result_t = std::variant<branch_value_t<F>...>;
     constexpr std::size_t n = sizeof...(F);
-    if (!(branch_enabled(f) || ...)) {
-        throw std::invalid_argument("weft::select: every branch is disabled");
-    }
-    throw_if_cancelled();
     child_group g(child_group::policy::first_end);
     std::tuple<std::optional<branch_value_t<F>>...> slots;
     std::tuple<F&&...> fns(std::forward<F>(f)...);
@@ -91,14 +128,81 @@ auto select_impl(bool biased, F&&... f) {
                             std::index_sequence_for<F...>{});
     }
     g.wait("select", std::source_location::current());
-    // A winner that returned a value is returned even if the caller was cancelled meanwhile:
-    // it may have consumed something (the caller's next cancellation point throws).
-    if (g.first() != child_group::none && !g.first_exception()) {
-        return take_winner<result_t>(g.first(), slots);
+    return select_result<result_t>(g, slots, nullptr);
+}
+
+/// The call site's key for select_pick: one per instantiation, so per select expression in
+/// practice (each lambda has its own type).
+template <class... F>
+inline constexpr char select_site = 0;
+
+template <class... F>
+auto select_impl(bool biased, F&&... f) {
+    using result_t = std::variant<branch_value_t<F>...>;
+    constexpr std::size_t n = sizeof...(F);
+    constexpr auto seq = std::index_sequence_for<F...>{};
+    if (!(branch_enabled(f) || ...)) {
+        throw std::invalid_argument("weft::select: every branch is disabled");
     }
-    throw_if_cancelled();  // the caller's own reason (abort, or a timeout's scope)
-    WEFT_INVARIANT(g.first_exception() != nullptr, "select returns only with a winner");
-    std::rethrow_exception(g.first_exception());
+    throw_if_cancelled();
+    task_header* parent = current_task();
+    if (!parent || parent->shielded() || std::uncaught_exceptions() != 0) {
+        return select_spawned(biased, std::forward<F>(f)...);
+    }
+    std::tuple<std::optional<branch_value_t<F>>...> slots;
+    std::tuple<F&&...> fns(std::forward<F>(f)...);
+    const void* site = &select_site<F...>;
+    select_turn turn = biased ? select_turn{} : select_pick(site, n);
+    std::size_t first = turn.start;
+    while (!branch_enabled_at(first, fns, seq)) first = (first + 1) % n;
+
+    // The first branch runs inline; the others start (in order after it) when its fiber
+    // first suspends, and never if it wins without suspending.
+    cancel_scope cs;  // fired when another branch decides: the inline branch lost
+    child_group g(child_group::policy::first_end, &cs);
+    g.set_inline(first);
+    std::exception_ptr start_error;
+    auto start_rest = [&]() noexcept {
+        try {
+            for (std::size_t k = 1; k < n; ++k) {
+                spawn_select_branch((first + k) % n, g, parent, slots, fns, seq);
+            }
+            return true;
+        } catch (...) {
+            // Reported as the select's failure: the inline branch is cut at its next
+            // cancellation point (the park that started us returns at once), the branches
+            // already started are cancelled, and the select rethrows this.
+            start_error = std::current_exception();
+            // Ordering: release, paired with the acquire in the task's cancellation check.
+            cs.fired.store(true, std::memory_order_release);
+            return false;
+        }
+    };
+    deferred_call<decltype(start_rest)> rest(start_rest);
+    const claim_record rec = g.claim_for(first);
+    {
+        inline_branch branch(parent, cs, rec, rest);
+        std::exception_ptr e;
+        bool cut = false;
+        try {
+            call_select_branch(first, slots, fns, seq);
+        } catch (const scope_cancelled& c) {
+            cut = c.scope == &cs;  // ours: another branch decided, or starting them failed
+            if (!cut) e = std::current_exception();
+        } catch (...) {
+            e = std::current_exception();
+        }
+        if (!cut) {
+            // As a branch fiber ends: claims (waiting while a sibling holds the race), and
+            // decides the select if it holds the claim.
+            g.claim_to_end(first);
+            g.returned(first, std::move(e));
+        }
+    }
+    if (start_error) g.cancel_all();
+    g.wait("select", std::source_location::current());
+    if (!biased) select_settle(site, turn, g.first());
+    return select_result<result_t>(g, slots, start_error);
 }
 }  // namespace detail
 
@@ -117,16 +221,24 @@ requires detail::task_callable<F> detail::when_branch<std::decay_t<F>> when(bool
 /// winner's value at the winner's index (`index()` tells which branch won; the types may
 /// repeat; void becomes std::monostate).
 ///
-/// Branches are fibers of the calling task, as for weft::join. The winner is the branch that
+/// Branches run concurrently on the calling task, as for weft::join: the first one started
+/// runs inline on the caller's own fiber, and the others start, each a fiber of the calling
+/// task, the first time that branch suspends (parks or yields); a branch that wins without
+/// suspending (a receive from a channel that holds a value) starts no other, as a Tokio
+/// select! whose first polled future is ready polls no other. The winner is the branch that
 /// first *consumes* something from a cancel-safe weft operation (receives a value, takes a
 /// lock, permits, a notification, a join result, marks a watch value seen), or, if none did,
 /// the first to end (returning or throwing). When the winner ends, every other branch is
-/// cancelled (aborted: it throws task_cancelled at its current or next cancellation point,
-/// so its destructors run) and select waits for all of them before it returns. Plain select
-/// starts its branches in a rotating order, so that when several are ready at once each wins
-/// in turn; weft::select_biased starts them in order. Branches disabled with weft::when are
-/// not started. A loser that returns a value it computed without consuming anything has that
-/// value destroyed.
+/// cancelled (it throws at its current or next cancellation point, so its destructors run;
+/// a branch never started is not run) and select waits for all of them before it returns.
+/// weft::select_biased starts its branches in argument order. Plain select starts at the
+/// branch that won the last select of the same call site in this task (in a loop, mostly the
+/// one that is ready), and now and then at another one, in rotation: at every call while
+/// the probed branch wins (so branches that are all ready win in turn), half as often after
+/// each probe it loses, and at least once in 64 selects (detail::max_probe_gap); so a ready
+/// branch wins within 64 * (branches - 1) selects of its call site however busy the others
+/// are. Branches disabled with weft::when are not started. A loser that returns a value it
+/// computed without consuming anything has that value destroyed.
 ///
 /// In short: a branch wins when it returns, or when it takes a value from a cancel-safe
 /// operation; a loop branch that takes a value and goes on to its next operation gives the
@@ -205,7 +317,8 @@ concept select_operation = detail::select_op_protocol<std::remove_cvref_t<Op>>;
 /// ```
 ///
 /// No fiber is started, so it costs about as much as one receive (docs/performance.md, the
-/// select_ops row), where the callable form starts a fiber per branch. Use the callable form
+/// select_ops row), where the callable form starts a fiber for each branch after the first
+/// when that one waits (and unwinds the ones that lose). Use the callable form
 /// for anything else (a socket read, a join, several steps in one branch); the two nest either
 /// way. Operations start in a rotating order (weft::select_biased: in argument order), so that
 /// when several are ready at once each wins in turn; the first that completes at once ends the

@@ -16,6 +16,10 @@
 // join/select share one worker (their owner may migrate). A std::mutex's lock and unlock, ten
 // of each per select call, were 10% of the select benchmark row's samples.
 //
+// select may run one branch on the owner's own fiber (inline_branch.hpp): that branch is no
+// child; it ends through claim_to_end and returned like one, and it is cancelled through the
+// group's cancel scope instead of an abort.
+//
 // Cancel-safety: the wait is not a cancellation point (docs/conventions.md, cancellation points
 // (3)): an abort of the owner aborts every child and keeps waiting; the owner throws after the
 // wait.
@@ -75,6 +79,11 @@ class child_group {
     /// Forgets `t` whose submission failed (drops the group's reference).
     void discard(task_header* t) noexcept;
 
+    /// select with an inline branch (inline_branch.hpp): branch `index` runs on the owner's
+    /// fiber under the group's cancel scope, which is fired (and the owner woken) when
+    /// another branch decides the group, as the other losers are aborted.
+    void set_inline(std::size_t index) noexcept { inline_ = index; }
+
     /// The claim record a child at `index` carries (select only; empty for join/scoped).
     /// Set on the child's task before it is submitted.
     [[nodiscard]] claim_record claim_for(std::size_t index) noexcept {
@@ -118,6 +127,7 @@ class child_group {
     bool cancelling_ = false;
     bool waited_ = false;
     std::size_t first_ = none;
+    std::size_t inline_ = none;  // select: the branch on the owner's fiber, if any
     std::exception_ptr first_exception_;
     select_race race_;  // first_end only
 };

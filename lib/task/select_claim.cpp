@@ -175,7 +175,8 @@ select_turn select_pick(const void* site, std::size_t branches) noexcept {
     task_header* t = current_task();
     if (!t || branches < 2) return {};
     select_habit& h = t->habit();
-    if (h.site != site) h = select_habit{.site = site};
+    const auto key = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(site));
+    if (h.site != key) h = select_habit{.site = key};
     if (h.until_probe != 0 && h.last < branches) {
         --h.until_probe;
         return {h.last, false};
@@ -193,7 +194,10 @@ void select_settle(const void* site, select_turn turn, std::size_t winner) noexc
     select_habit& h = t->habit();
     // Another site (a select nested in a branch) took the habit meanwhile: this site starts
     // afresh next time, with probes.
-    if (h.site != site || winner >= select_habit::no_winner) return;
+    if (h.site != static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(site)) ||
+        winner >= select_habit::no_winner) {
+        return;
+    }
     if (turn.probe) {
         constexpr std::uint8_t max_gap_log2 = std::countr_zero(max_probe_gap);
         // The probed branch won: branches are ready together, so they keep taking turns.
@@ -211,10 +215,9 @@ bool start_deferred_branches(task_header* t) noexcept {
     // with them. safety: the task is running, and a waker reads pinned_ only after the
     // task's switch-out (ordered by the state word), so this write needs no atomic.
     t->pinned_ = true;
-    // Innermost first; the whole list is started at once, so every select on it sees its
-    // branch suspend (an inner select's branch suspending suspends the outer one's too).
-    deferred_branches* d = std::exchange(t->deferred_, nullptr);
-    for (; d; d = d->outer) {
+    // Innermost first, up to the first one already started (those beyond it are started
+    // too): an inner select's branch suspending suspends every enclosing inline branch.
+    for (inline_select* d = t->inline_select_; d && !d->started; d = d->outer) {
         d->started = true;
         ok = d->start(*d) && ok;
     }

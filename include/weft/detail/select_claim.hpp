@@ -156,9 +156,11 @@ std::size_t select_start(std::size_t branches) noexcept;
 /// gap to the next one, up to max_probe_gap selects. So a branch that is ready is started
 /// first within max_probe_gap * (branches - 1) selects of its site, however busy the others.
 /// What select_pick remembers per task: the call site it last saw and that site's habit.
+/// The site is kept as the low 32 bits of its address (a collision only mixes two sites'
+/// habits; the header stays small, and spawn pays for every byte of it).
 struct select_habit {
     static constexpr std::uint16_t no_winner = 0xffff;
-    const void* site = nullptr;
+    std::uint32_t site = 0;
     std::uint16_t last = no_winner;  // the last winner
     std::uint8_t gap = 0;            // log2 of the selects between two probes
     std::uint8_t until_probe = 0;    // selects left before the next probe
@@ -172,23 +174,27 @@ select_turn select_pick(const void* site, std::size_t branches) noexcept;
 /// After the select decided: learns from `winner` (none: nothing decided).
 void select_settle(const void* site, select_turn turn, std::size_t winner) noexcept;
 
-/// The branches of a select still to start while its first branch runs inline on the owner's
-/// fiber: started (all of them, and those of every enclosing inline select, innermost
-/// first) the first time that fiber suspends (park, yield_now), so that they run while it
-/// waits, and never if it wins without suspending. Lives on the select's frame; the task's
-/// list of them holds only unstarted ones (starting clears it).
-struct deferred_branches {
-    /// Starts the branches. Never throws: false when some could not be started (the select
-    /// has then fired its branch's cancel scope, to report the failure).
-    bool (*start)(deferred_branches&) noexcept = nullptr;
-    deferred_branches* outer = nullptr;
+/// A select running its first branch inline on its owner's fiber (task/detail/
+/// inline_branch.hpp), on the select's frame; the task keeps the innermost one. Its other
+/// branches are started (with those of every enclosing inline select not started yet,
+/// innermost first) the first time that fiber suspends (park, yield_now), so that they run
+/// while it waits, and never if it wins without suspending. Once one is started, every one
+/// enclosing it is too.
+struct inline_select {
+    /// The inline branch's claim record: the task claims with it while the branch runs.
+    const claim_record* claim = nullptr;
+    /// Starts the other branches. Never throws: false when some could not be started (the
+    /// select has then fired its branch's cancel scope, to report the failure).
+    bool (*start)(inline_select&) noexcept = nullptr;
+    inline_select* outer = nullptr;  // the enclosing inline select of this task, if any
     bool started = false;
 };
 
-/// Starts task `t`'s deferred branches (see above); `t` is the calling task. Called by park
-/// and yield_now when the list is not empty. False when a select could not start its
-/// branches: the caller returns without suspending (a spurious wake-up, which every waiter
-/// survives), and the branch's next cancellation point reports it.
+/// Starts the other branches of task `t`'s inline selects not started yet (see above); `t`
+/// is the calling task. Called by park and yield_now when there are some. False when a
+/// select could not start its branches: the caller returns without suspending (a spurious
+/// wake-up, which every waiter survives), and the branch's next cancellation point reports
+/// it.
 bool start_deferred_branches(task_header* t) noexcept;
 
 }  // namespace weft::detail

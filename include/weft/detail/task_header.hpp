@@ -150,7 +150,7 @@ class task_header {
     /// its branches inline on this task's fiber, that branch's (inline_branch); otherwise
     /// the task's own (its race is null when the task is no select branch).
     [[nodiscard]] const claim_record& claim() const noexcept {
-        return inline_claim_ ? *inline_claim_ : claim_;
+        return inline_select_ ? *inline_select_->claim : claim_;
     }
     /// The task's own record. Before the task is submitted only: afterwards any thread that
     /// grants it something may read it unlocked.
@@ -161,7 +161,9 @@ class task_header {
     [[nodiscard]] select_habit& habit() noexcept { return habit_; }
     /// Whether some select waits for this task's fiber to suspend to start its other
     /// branches (park and yield_now ask, then start_deferred_branches).
-    [[nodiscard]] bool has_deferred_branches() const noexcept { return deferred_ != nullptr; }
+    [[nodiscard]] bool has_deferred_branches() const noexcept {
+        return inline_select_ && !inline_select_->started;
+    }
 
     // Diagnostics.
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
@@ -251,11 +253,10 @@ class task_header {
     // A select branch: the race it claims in (detail/select_claim.hpp). Written before the
     // task is submitted, read-only afterwards (by any thread that grants it something).
     claim_record claim_;
-    // A select branch running inline on this task's fiber: its record, and the selects whose
-    // other branches wait for the fiber to suspend (inline_branch; only the task touches
-    // them).
-    const claim_record* inline_claim_ = nullptr;
-    deferred_branches* deferred_ = nullptr;
+    // The innermost select running a branch inline on this task's fiber: the record the task
+    // claims with, and whether its other branches wait for the fiber to suspend
+    // (inline_branch; only the task touches it).
+    inline_select* inline_select_ = nullptr;
     select_habit habit_;             // plain select's start (select_pick); only the task
     std::uint32_t select_turn_ = 0;  // plain select's rotating start; only the task touches it
     std::uint32_t shield_depth_ = 0;

@@ -178,10 +178,10 @@ auto select_impl(bool biased, F&&... f) {
             return false;
         }
     };
-    deferred_call<decltype(start_rest)> rest(start_rest);
     const claim_record rec = g.claim_for(first);
+    inline_select_of<decltype(start_rest)> sel(rec, start_rest);
     {
-        inline_branch branch(parent, cs, rec, rest);
+        inline_branch branch(parent, cs, sel);
         std::exception_ptr e;
         bool cut = false;
         try {

@@ -2,7 +2,7 @@
 //
 // A plain select of callables runs the branch it starts first inline, as a call on the
 // calling task's fiber, and starts the others (each a fiber) only when that fiber first
-// suspends (detail/select_claim.hpp, deferred_branches). A branch that wins without
+// suspends (detail/select_claim.hpp, inline_select). A branch that wins without
 // suspending, a receive from a channel that holds a value, costs neither a fiber nor an
 // unwind of a loser that never started.
 //
@@ -14,8 +14,8 @@
 //   - its cancel_scope is the task's innermost scope; the child_group fires it when another
 //     branch decides the select, so the branch throws scope_cancelled at its next
 //     cancellation point, as a branch fiber throws task_cancelled when it is aborted;
-//   - the select's unstarted branches are at the head of the task's deferred list until the
-//     fiber suspends (start_deferred_branches empties the whole list) or the branch ends;
+//   - its inline_select is the task's innermost one; the select's other branches are started
+//     when the fiber first suspends (start_deferred_branches), or never;
 //   - once they are started, the task is pinned to the worker they are pinned to, so the
 //     inline branch and its siblings interleave on one worker and never run in parallel
 //     (what join and select promise their branches). The outermost started inline_branch
@@ -31,18 +31,16 @@ namespace weft::detail {
 
 class inline_branch {
    public:
-    inline_branch(task_header* t, cancel_scope& cs, const claim_record& rec,
-                  deferred_branches& rest) noexcept
+    /// `sel.claim` and `sel.start` are set; the rest is ours.
+    inline_branch(task_header* t, cancel_scope& cs, inline_select& sel) noexcept
         : t_(t),
           cs_(&cs),
-          rest_(&rest),
-          outer_claim_(t->inline_claim_),
+          sel_(&sel),
           was_pinned_(t->pinned_) {
         cs.outer = t->scopes_;
         t->scopes_ = &cs;
-        t->inline_claim_ = &rec;
-        rest.outer = t->deferred_;
-        t->deferred_ = &rest;
+        sel.outer = t->inline_select_;
+        t->inline_select_ = &sel;
     }
     inline_branch(const inline_branch&) = delete;
     inline_branch& operator=(const inline_branch&) = delete;
@@ -52,37 +50,34 @@ class inline_branch {
     /// Idempotent.
     void end() noexcept {
         if (!t_) return;
-        WEFT_INVARIANT(t_->scopes_ == cs_, "cancel scopes are popped innermost first");
+        WEFT_INVARIANT(t_->scopes_ == cs_ && t_->inline_select_ == sel_,
+                       "cancel scopes and inline selects end innermost first");
         t_->scopes_ = cs_->outer;
-        t_->inline_claim_ = outer_claim_;
-        // Started: the whole list was started and emptied with it (an inner select pushed
-        // after that has ended before us). Not started: we are still its head.
-        WEFT_INVARIANT(rest_->started || t_->deferred_ == rest_,
-                       "inline selects end innermost first");
-        t_->deferred_ = rest_->started ? nullptr : rest_->outer;
-        // Started with an enclosing select's (`outer` was unstarted, so it was started at the
-        // same moment and is still running): that one unpins.
-        if (rest_->started && !rest_->outer) t_->pinned_ = was_pinned_;
+        t_->inline_select_ = sel_->outer;
+        // An enclosing select whose branches were started (with ours, or before we began)
+        // still runs beside them: it unpins when it ends.
+        if (sel_->started && !(sel_->outer && sel_->outer->started)) t_->pinned_ = was_pinned_;
         t_ = nullptr;
     }
 
    private:
     task_header* t_;
     cancel_scope* cs_;
-    deferred_branches* rest_;
-    const claim_record* outer_claim_;
+    inline_select* sel_;
     bool was_pinned_;
 };
 
-/// deferred_branches calling `fn()` (a bool() noexcept: false when it could not start them).
+/// inline_select whose start calls `fn()` (a bool() noexcept: false when it could not start
+/// the branches).
 template <class Fn>
-struct deferred_call : deferred_branches {
-    explicit deferred_call(Fn& fn) noexcept
+struct inline_select_of : inline_select {
+    inline_select_of(const claim_record& rec, Fn& fn) noexcept
         : fn_(&fn) {
+        claim = &rec;
         start = &call;
     }
-    static bool call(deferred_branches& d) noexcept {
-        return (*static_cast<deferred_call&>(d).fn_)();
+    static bool call(inline_select& s) noexcept {
+        return (*static_cast<inline_select_of&>(s).fn_)();
     }
     Fn* fn_;
 };

@@ -6,6 +6,8 @@
 #include "support/harness.hpp"
 
 #include <weft/detail/fault_injection.hpp>
+#include <weft/sync.hpp>
+#include <weft/task.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -19,6 +21,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -108,6 +111,55 @@ TEST_CASE("a throwing on_task_spawn hook fails that spawn, and shutdown stays pr
     CHECK(r->inside == "the on_task_spawn hook refused this task");
     CHECK(r->ran_refused == 0);
     CHECK(r->later == 10);
+    CHECK(r->alive_after == 0);
+}
+
+TEST_CASE("a select whose other branches cannot start throws why, and the runtime goes on",
+          "[runtime][failure][select]") {
+    // select runs its first branch inline and spawns the others when it waits: a spawn that
+    // fails there is the select's failure (the inline branch is cut, nothing is left waiting).
+    struct select_result {
+        std::string what;
+        int ran_refused = 0;  // the refused branch must never run
+        int later = 0;        // a select after the hook stopped throwing
+        std::size_t alive_after = 0;
+    };
+    auto r = weft::test::run_bounded(20s, [] {
+        select_result res;
+        auto refuse = std::make_shared<std::atomic<bool>>(false);
+        {
+            auto rt = refusing_builder(refuse, 2).build();
+            auto out = rt.block_on([refuse] {
+                weft::notify never;
+                int ran = 0;
+                std::string what;
+                refuse->store(true);
+                try {
+                    // select_biased starts the wait first: it parks, and the second branch's
+                    // spawn is refused.
+                    weft::select_biased([&] { never.notified(); },
+                                        [&] {
+                                            ++ran;
+                                            return 1;
+                                        });
+                } catch (const hook_refused& e) {
+                    what = e.what();
+                }
+                refuse->store(false);
+                auto again = weft::select_biased([&] { never.notified(); }, [] { return 2; });
+                return std::tuple<std::string, int, int>(what, ran, std::get<1>(again));
+            });
+            res.what = std::get<0>(out);
+            res.ran_refused = std::get<1>(out);
+            res.later = std::get<2>(out);
+            res.alive_after = alive_settled(rt);
+        }
+        return res;
+    });
+    REQUIRE(r.has_value());  // else the select or ~runtime hung
+    CHECK(r->what == "the on_task_spawn hook refused this task");
+    CHECK(r->ran_refused == 0);
+    CHECK(r->later == 2);
     CHECK(r->alive_after == 0);
 }
 

@@ -6,12 +6,7 @@
 namespace weft::detail {
 
 scope_push::scope_push(cancel_scope& s) noexcept
-    : task_(current_task()),
-      scope_(&s) {
-    if (!task_) return;
-    s.outer = task_->scopes_;
-    task_->scopes_ = &s;
-}
+    : scope_push(current_task(), s) {}
 
 void scope_push::pop() noexcept {
     if (!task_ || !scope_) return;

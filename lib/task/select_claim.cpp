@@ -171,33 +171,27 @@ std::size_t select_start(std::size_t branches) noexcept {
     return t->next_select_turn() % branches;
 }
 
-select_turn select_pick(const void* site, std::size_t branches) noexcept {
-    task_header* t = current_task();
-    if (!t || branches < 2) return {};
-    select_habit& h = t->habit();
-    const auto key = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(site));
-    if (h.site != key) h = select_habit{.site = key};
+select_turn select_pick(task_header& t, std::uint32_t site, std::size_t branches) noexcept {
+    if (branches < 2) return {};
+    select_habit& h = t.habit();
+    if (h.site != site) h = select_habit{.site = site};
     if (h.until_probe != 0 && h.last < branches) {
         --h.until_probe;
         return {h.last, false};
     }
     // A probe: the next branch in rotation other than the last winner (the turn moves by one
     // per call, so the second try differs from the first).
-    std::size_t start = t->next_select_turn() % branches;
-    if (start == h.last) start = t->next_select_turn() % branches;
+    std::size_t start = t.next_select_turn() % branches;
+    if (start == h.last) start = t.next_select_turn() % branches;
     return {start, true};
 }
 
-void select_settle(const void* site, select_turn turn, std::size_t winner) noexcept {
-    task_header* t = current_task();
-    if (!t) return;
-    select_habit& h = t->habit();
+void select_settle(task_header& t, std::uint32_t site, select_turn turn,
+                   std::size_t winner) noexcept {
+    select_habit& h = t.habit();
     // Another site (a select nested in a branch) took the habit meanwhile: this site starts
     // afresh next time, with probes.
-    if (h.site != static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(site)) ||
-        winner >= select_habit::no_winner) {
-        return;
-    }
+    if (h.site != site || winner >= select_habit::no_winner) return;
     if (turn.probe) {
         constexpr std::uint8_t max_gap_log2 = std::countr_zero(max_probe_gap);
         // The probed branch won: branches are ready together, so they keep taking turns.

@@ -27,6 +27,17 @@
 
 using namespace std::chrono_literals;
 
+namespace {
+
+/// Runs `f` as a task of a fresh runtime, failing it (weft::elapsed) after 10 s.
+template <class F>
+auto run_bounded(F f) {
+    auto rt = weft::test::make_runtime();
+    return rt.block_on([&] { return weft::timeout(10s, f); });
+}
+
+}  // namespace
+
 TEST_CASE("a select branch that wins without suspending starts no fiber", "[select][start]") {
     auto rt = weft::test::make_runtime();
     constexpr int selects = 2000;
@@ -113,46 +124,40 @@ TEST_CASE("select branches that are always ready win in turn", "[select][start][
 
 TEST_CASE("an inline select branch that parks and loses is cut before select returns",
           "[select][start][cancel]") {
-    auto rt = weft::test::make_runtime();
-    auto res = rt.block_on([] {
-        return weft::timeout(10s, [] {
-            auto [tx, rx] = weft::mpsc::channel<int>(4);
-            int cut = 0, wrong = 0;
-            for (int i = 0; i < 200; ++i) {
-                struct guard {
-                    int& n;
-                    ~guard() { ++n; }
-                };
-                // select_biased starts the receive first: it parks on the empty channel.
-                auto r = weft::select_biased(
-                    [&] {
-                        guard g{cut};
-                        return rx.recv();
-                    },
-                    [] { return 7; });
-                wrong += r.index() != 1 || std::get<1>(r) != 7 || cut != i + 1;
-                // The cut receive took nothing: a value sent now is the next one received.
-                tx.send(i);
-                auto v = rx.recv();
-                wrong += !v || *v != i;
-            }
-            return std::pair<int, int>(cut, wrong);
-        });
+    auto res = run_bounded([] {
+        auto [tx, rx] = weft::mpsc::channel<int>(4);
+        int cut = 0, wrong = 0;
+        for (int i = 0; i < 200; ++i) {
+            struct guard {
+                int& n;
+                ~guard() { ++n; }
+            };
+            // select_biased starts the receive first: it parks on the empty channel.
+            auto r = weft::select_biased(
+                [&] {
+                    guard g{cut};
+                    return rx.recv();
+                },
+                [] { return 7; });
+            wrong += r.index() != 1 || std::get<1>(r) != 7 || cut != i + 1;
+            // The cut receive took nothing: a value sent now is the next one received.
+            tx.send(i);
+            auto v = rx.recv();
+            wrong += !v || *v != i;
+        }
+        return std::pair<int, int>(cut, wrong);
     });
     CHECK(res.first == 200);
     CHECK(res.second == 0);
 }
 
 TEST_CASE("an inline select branch that yields lets its siblings win", "[select][start]") {
-    auto rt = weft::test::make_runtime();
-    auto r = rt.block_on([] {
-        return weft::timeout(10s, [] {
-            return weft::select_biased(
-                [] {
-                    for (;;) weft::yield_now();
-                },
-                [] { return 3; });
-        });
+    auto r = run_bounded([] {
+        return weft::select_biased(
+            [] {
+                for (;;) weft::yield_now();
+            },
+            [] { return 3; });
     });
     REQUIRE(r.index() == 1);
     CHECK(std::get<1>(r) == 3);
@@ -160,25 +165,21 @@ TEST_CASE("an inline select branch that yields lets its siblings win", "[select]
 
 TEST_CASE("a nested select suspending inline starts the enclosing select's branches too",
           "[select][start][nested]") {
-    auto rt = weft::test::make_runtime();
-    auto r = rt.block_on([] {
-        return weft::timeout(10s, [] {
-            auto [tx, rx] = weft::mpsc::channel<int>(1);
-            weft::notify n;
-            auto outer = weft::select_biased(
-                [&] {
-                    // Both inner branches wait; only the outer sibling can end this select.
-                    auto inner =
-                        weft::select_biased([&] { return rx.recv(); }, [&] { n.notified(); });
-                    return static_cast<int>(inner.index());
-                },
-                [] { return 5; });
-            // The cut inner receive took nothing either.
-            tx.send(9);
-            auto v = rx.recv();
-            int won = outer.index() == 1 ? std::get<1>(outer) : -1;
-            return std::pair<int, int>(won, v.value_or(-1));
-        });
+    auto r = run_bounded([] {
+        auto [tx, rx] = weft::mpsc::channel<int>(1);
+        weft::notify n;
+        auto outer = weft::select_biased(
+            [&] {
+                // Both inner branches wait; only the outer sibling can end this select.
+                auto inner = weft::select_biased([&] { return rx.recv(); }, [&] { n.notified(); });
+                return static_cast<int>(inner.index());
+            },
+            [] { return 5; });
+        // The cut inner receive took nothing either.
+        tx.send(9);
+        auto v = rx.recv();
+        int won = outer.index() == 1 ? std::get<1>(outer) : -1;
+        return std::pair<int, int>(won, v.value_or(-1));
     });
     CHECK(r.first == 5);
     CHECK(r.second == 9);

@@ -170,9 +170,15 @@ struct select_turn {
     bool probe = false;
 };
 inline constexpr std::size_t max_probe_gap = 64;
-select_turn select_pick(const void* site, std::size_t branches) noexcept;
+/// The habit's key for a call site (any address unique to it).
+inline std::uint32_t select_site_key(const void* site) noexcept {
+    return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(site));
+}
+/// Where task `t` (the calling task) starts a select of `branches` at `site`.
+select_turn select_pick(task_header& t, std::uint32_t site, std::size_t branches) noexcept;
 /// After the select decided: learns from `winner` (none: nothing decided).
-void select_settle(const void* site, select_turn turn, std::size_t winner) noexcept;
+void select_settle(task_header& t, std::uint32_t site, select_turn turn,
+                   std::size_t winner) noexcept;
 
 /// A select running its first branch inline on its owner's fiber (task/detail/
 /// inline_branch.hpp), on the select's frame; the task keeps the innermost one. Its other

@@ -151,8 +151,8 @@ auto select_impl(bool biased, F&&... f) {
     }
     std::tuple<std::optional<branch_value_t<F>>...> slots;
     std::tuple<F&&...> fns(std::forward<F>(f)...);
-    const void* site = &select_site<F...>;
-    select_turn turn = biased ? select_turn{} : select_pick(site, n);
+    const std::uint32_t site = select_site_key(&select_site<F...>);
+    select_turn turn = biased ? select_turn{} : select_pick(*parent, site, n);
     std::size_t first = turn.start;
     while (!branch_enabled_at(first, fns, seq)) first = (first + 1) % n;
 
@@ -201,7 +201,7 @@ auto select_impl(bool biased, F&&... f) {
     }
     if (start_error) g.cancel_all();
     g.wait("select", std::source_location::current());
-    if (!biased) select_settle(site, turn, g.first());
+    if (!biased) select_settle(*parent, site, turn, g.first());
     return select_result<result_t>(g, slots, start_error);
 }
 }  // namespace detail

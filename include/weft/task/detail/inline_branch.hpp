@@ -26,6 +26,7 @@
 #include <weft/detail/assert.hpp>
 #include <weft/detail/select_claim.hpp>
 #include <weft/detail/task_header.hpp>
+#include <weft/task/detail/scope_push.hpp>
 
 namespace weft::detail {
 
@@ -34,11 +35,9 @@ class inline_branch {
     /// `sel.claim` and `sel.start` are set; the rest is ours.
     inline_branch(task_header* t, cancel_scope& cs, inline_select& sel) noexcept
         : t_(t),
-          cs_(&cs),
+          scope_(t, cs),
           sel_(&sel),
           was_pinned_(t->pinned_) {
-        cs.outer = t->scopes_;
-        t->scopes_ = &cs;
         sel.outer = t->inline_select_;
         t->inline_select_ = &sel;
     }
@@ -50,9 +49,8 @@ class inline_branch {
     /// Idempotent.
     void end() noexcept {
         if (!t_) return;
-        WEFT_INVARIANT(t_->scopes_ == cs_ && t_->inline_select_ == sel_,
-                       "cancel scopes and inline selects end innermost first");
-        t_->scopes_ = cs_->outer;
+        WEFT_INVARIANT(t_->inline_select_ == sel_, "inline selects end innermost first");
+        scope_.pop();
         t_->inline_select_ = sel_->outer;
         // An enclosing select whose branches were started (with ours, or before we began)
         // still runs beside them: it unpins when it ends.
@@ -62,7 +60,7 @@ class inline_branch {
 
    private:
     task_header* t_;
-    cancel_scope* cs_;
+    scope_push scope_;
     inline_select* sel_;
     bool was_pinned_;
 };

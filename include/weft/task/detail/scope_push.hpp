@@ -11,6 +11,14 @@ namespace weft::detail {
 class scope_push {
    public:
     explicit scope_push(cancel_scope& s) noexcept;
+    /// For a caller that already knows the current task (`t`, null off a task).
+    scope_push(task_header* t, cancel_scope& s) noexcept
+        : task_(t),
+          scope_(&s) {
+        if (!t) return;
+        s.outer = t->scopes_;
+        t->scopes_ = &s;
+    }
     scope_push(const scope_push&) = delete;
     scope_push& operator=(const scope_push&) = delete;
     ~scope_push() { pop(); }

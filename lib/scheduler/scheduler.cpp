@@ -230,6 +230,16 @@ void scheduler::schedule(task_header* t, bool lifo) {
             // transition this wake's CAS read (acquire), so the read does not race.
             worker* last = t->worker_;
             if (last != nullptr && last != ctx.w && ctx.w->in_task()) last->hold_steals();
+            // A worker looking for work (idle_state's searchers; one spins while its steals
+            // pay) would find the task in the ring now, while in the LIFO slot, which is never
+            // stolen, it waits for whatever the waker does next: in a fan-out, the producer a
+            // consumer's receive freed waited for that consumer's whole job while the other
+            // worker spun. A searcher is awake already, so this costs no wake-up; without one,
+            // the slot keeps a message's receiver hot on this worker.
+            // Ordering: a hint. A searcher that stops meanwhile leaves the task in the ring,
+            // which this worker reaches after the waker (and a parked peer is notified);
+            // one that starts meanwhile leaves it in the slot, as before.
+            if (lifo && idle_state.num_searching() != 0) lifo = false;
             ctx.w->schedule_local(t, lifo);
         }
         return;

@@ -4,9 +4,14 @@
 // section without suspending; only the peer can run the pushed task, and only if it was woken
 // or saw the task while parking. The rounds follow each other with short, varying gaps so the
 // push lands at every stage of the peer's search-then-park, where the store-buffer race was.
+// And a task woken while a peer searches goes where the peer finds it, not into the waker's
+// LIFO slot.
 #include "support/harness.hpp"
 
 #include <weft/runtime/builder.hpp>
+#include <weft/sync.hpp>
+#include <weft/task.hpp>
+#include <weft/time.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -70,4 +75,55 @@ TEST_CASE("a task pushed to the ring starts on the parked peer during the produc
                    << std::chrono::duration_cast<std::chrono::microseconds>(r.worst).count()
                    << " us");
     CHECK(r.late_rounds == 0);
+}
+
+TEST_CASE("a task woken while a peer searches for work starts there during its waker's long task",
+          "[scheduler][wake]") {
+    // A wake goes into the waker's LIFO slot, which no other worker steals, unless a peer is
+    // searching for work: then into the ring, where that peer finds it. Each round tells the
+    // parked peer of a spawned task (which counts it as searching from that moment), wakes a
+    // parked task and then computes without suspending: the woken task must start on the
+    // peer meanwhile, not after the waker. In the slot it never can; in the ring it misses
+    // only when the peer was quicker than the wake, took the spawned task and stopped
+    // searching first (a sanitizer build, whose wake takes microseconds, or a loaded
+    // machine).
+    const int rounds = 20;
+    constexpr auto long_task = 100ms;
+    auto rt = weft::builder::multi_thread()
+                  .worker_threads(2)
+                  .blocking_warning_threshold(0ns)  // the waker is a busy task on purpose
+                  .build();
+    const int early = rt.block_on([&] {
+        int early_rounds = 0;
+        for (int i = 0; i < rounds; ++i) {
+            weft::notify go;
+            std::atomic<bool> armed{false};
+            std::atomic<bool> started{false};
+            auto woken = weft::spawn([&] {
+                armed.store(true, std::memory_order_release);
+                go.notified();
+                started.store(true, std::memory_order_release);
+            });
+            // It runs and parks on `go`, and the peer parks (nothing else runs).
+            const auto armed_by = std::chrono::steady_clock::now() + 5s;
+            while (!armed.load(std::memory_order_acquire) &&
+                   std::chrono::steady_clock::now() < armed_by) {
+                weft::sleep_for(1ms);
+            }
+            weft::sleep_for(2ms);
+            auto noop1 = weft::spawn([] {});
+            auto noop2 = weft::spawn([] {});  // moves the first into the ring: the peer is told
+            go.notify_one();
+            const auto woke_at = std::chrono::steady_clock::now();
+            while (!started.load(std::memory_order_acquire) &&
+                   std::chrono::steady_clock::now() - woke_at < long_task) {}
+            early_rounds += started.load(std::memory_order_acquire) ? 1 : 0;
+            woken.join();
+            noop1.join();
+            noop2.join();
+        }
+        return early_rounds;
+    });
+    INFO(early << " of " << rounds << " woken tasks started before their waker's long task ended");
+    CHECK(early >= rounds / 2);
 }

@@ -29,9 +29,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// Runs `f` as a task of a fresh runtime, failing it (weft::elapsed) after 10 s.
+/// Runs `f` as a task of a fresh runtime under weft::timeout (weft::elapsed after 10 s);
+/// not weft::test::run_bounded, which bounds a whole thread by wall time.
 template <class F>
-auto run_bounded(F f) {
+auto bounded_task(F f) {
     auto rt = weft::test::make_runtime();
     return rt.block_on([&] { return weft::timeout(10s, f); });
 }
@@ -124,7 +125,7 @@ TEST_CASE("select branches that are always ready win in turn", "[select][start][
 
 TEST_CASE("an inline select branch that parks and loses is cut before select returns",
           "[select][start][cancel]") {
-    auto res = run_bounded([] {
+    auto res = bounded_task([] {
         auto [tx, rx] = weft::mpsc::channel<int>(4);
         int cut = 0, wrong = 0;
         for (int i = 0; i < 200; ++i) {
@@ -152,7 +153,7 @@ TEST_CASE("an inline select branch that parks and loses is cut before select ret
 }
 
 TEST_CASE("an inline select branch that yields lets its siblings win", "[select][start]") {
-    auto r = run_bounded([] {
+    auto r = bounded_task([] {
         return weft::select_biased(
             [] {
                 for (;;) weft::yield_now();
@@ -165,7 +166,7 @@ TEST_CASE("an inline select branch that yields lets its siblings win", "[select]
 
 TEST_CASE("a nested select suspending inline starts the enclosing select's branches too",
           "[select][start][nested]") {
-    auto r = run_bounded([] {
+    auto r = bounded_task([] {
         auto [tx, rx] = weft::mpsc::channel<int>(1);
         weft::notify n;
         auto outer = weft::select_biased(

@@ -20,7 +20,6 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
-#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -32,15 +31,6 @@ struct hook_refused : std::runtime_error {
     hook_refused()
         : std::runtime_error("the on_task_spawn hook refused this task") {}
 };
-
-/// Live tasks of `rt` once they had up to 5 s to reach zero (a task finishing is counted
-/// out just after it woke its joiner, so right after a join it may still be counted).
-std::size_t alive_settled(weft::runtime& rt) {
-    auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (rt.metrics().alive_tasks != 0 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(1ms);
-    return rt.metrics().alive_tasks;
-}
 
 /// A builder whose on_task_spawn hook throws hook_refused while `*refuse` is set.
 weft::builder refusing_builder(std::shared_ptr<std::atomic<bool>> refuse, std::size_t workers) {
@@ -100,7 +90,7 @@ TEST_CASE("a throwing on_task_spawn hook fails that spawn, and shutdown stays pr
                 for (auto& h : hs) n += h.join();
                 return n;
             });
-            res.alive_after = alive_settled(rt);
+            res.alive_after = weft::test::alive_settled(rt);
         }  // ~runtime: must not wait for a task the failed spawns left behind
         res.ran_refused = ran->load();
         return res;
@@ -152,7 +142,7 @@ TEST_CASE("a select whose other branches cannot start throws why, and the runtim
             res.what = std::get<0>(out);
             res.ran_refused = std::get<1>(out);
             res.later = std::get<2>(out);
-            res.alive_after = alive_settled(rt);
+            res.alive_after = weft::test::alive_settled(rt);
         }
         return res;
     });
@@ -199,7 +189,7 @@ TEST_CASE("a blocking-pool thread that cannot start fails spawn_blocking; the po
             auto h = rt.spawn_blocking([] { return 1; });
             res.later = rt.block_on([&h] { return h.join(); });
             res.later += rt.block_on([] { return weft::spawn_blocking([] { return 1; }).join(); });
-            res.alive_after = alive_settled(rt);
+            res.alive_after = weft::test::alive_settled(rt);
         }
         return res;
     });
@@ -230,7 +220,7 @@ TEST_CASE("a blocking job whose thread cannot start waits for the thread that ex
             fault::reset();
             release->set_value();
             res.later = rt.block_on([&] { return first.join() + second.join(); });
-            res.alive_after = alive_settled(rt);
+            res.alive_after = weft::test::alive_settled(rt);
         }
         return res;
     });
@@ -291,7 +281,7 @@ TEST_CASE("a task allocation that fails throws bad_alloc from spawn", "[runtime]
             auto h = rt.spawn([] { return 1; });
             res.later =
                 rt.block_on([&h] { return h.join() + weft::spawn([] { return 1; }).join(); });
-            res.alive_after = alive_settled(rt);
+            res.alive_after = weft::test::alive_settled(rt);
         }
         return res;
     });
@@ -337,7 +327,7 @@ TEST_CASE("a timer heap that cannot grow fails sleep_for with bad_alloc; timers 
                 for (auto& h : hs) h.join();
                 return on_time->load();
             });
-            res.alive_after = alive_settled(rt);
+            res.alive_after = weft::test::alive_settled(rt);
         }
         return res;
     });
@@ -377,7 +367,7 @@ TEST_CASE("a stack that cannot be mapped fails its task, reported by join",
                 return weft::task_builder().stack_size(odd_size).spawn([] { return 1; }).join() +
                        weft::spawn([] { return 1; }).join();
             });
-            res.alive_after = alive_settled(rt);
+            res.alive_after = weft::test::alive_settled(rt);
         }
         return res;
     });

@@ -58,6 +58,17 @@ inline void spin_for(std::chrono::nanoseconds d) {
     while (std::chrono::steady_clock::now() < until) {}
 }
 
+/// rt's live tasks once they had up to 5 s to fall to `allowed` or below. A finishing task is
+/// counted out just after it woke its joiner (or reported to its join or select), so right
+/// after a join it may still be counted for a moment.
+inline std::size_t alive_settled(const runtime& rt, std::size_t allowed = 0) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (rt.metrics().alive_tasks > allowed && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return rt.metrics().alive_tasks;
+}
+
 /// Counts live instances, to check that destructors ran.
 struct lifetime_counter {
     static inline std::atomic<long> alive{0};

@@ -68,17 +68,23 @@ bool wait_for_count(const std::atomic<std::size_t>& c, std::size_t n) {
     return false;
 }
 
+/// Runs `f` under the bound; `r` records whether the bound fired.
+template <class F>
+void bounded(result& r, F f) {
+    try {
+        weft::timeout(bound, f);
+    } catch (const weft::elapsed&) {
+        r.timed_out = true;
+    }
+}
+
 /// Runs `body` on a 2-worker runtime under the bound.
 template <class Body>
 result run(Body body) {
     auto rt = weft::test::make_runtime();
     return rt.block_on([&body] {
         result r;
-        try {
-            weft::timeout(bound, [&] { body(r); });
-        } catch (const weft::elapsed&) {
-            r.timed_out = true;
-        }
+        bounded(r, [&] { body(r); });
         return r;
     });
 }
@@ -328,16 +334,22 @@ TEST_CASE("a loop branch whose next value is always ready still lets a sibling w
     // A million values are buffered before the select: the loop branch never waits. It gives
     // the race back at each recv, before the cooperative budget makes it yield, so the sleep
     // branch (it ends after 2 ms, refused while the loop holds a value) gets the race at one
-    // of those yields, long before the buffer is drained.
-    result r = run([](result& r) {
+    // of those yields, long before the buffer is drained. Only the select is bounded: under a
+    // sanitizer on a loaded machine, filling the buffer alone can take seconds.
+    auto rt = weft::test::make_runtime();
+    result r = rt.block_on([] {
+        result r;
         r.sent = 1000000;
         auto [tx, rx] = weft::mpsc::channel<std::size_t>(r.sent);
         for (std::size_t i = 0; i < r.sent; ++i) tx.send(i);
         std::atomic<std::size_t> handled{0};
-        auto ev = weft::select(recv_loop(rx, handled), [] { weft::sleep_for(2ms); });
-        r.index = ev.index();
+        bounded(r, [&] {
+            auto ev = weft::select(recv_loop(rx, handled), [] { weft::sleep_for(2ms); });
+            r.index = ev.index();
+        });
         r.handled = handled.load();
         r.left = drain(rx);
+        return r;
     });
     check(r, 1, "always-ready recv loop vs sleep_for");
     CHECK(r.left > 0);  // the sleep branch won before the loop drained the channel

@@ -330,6 +330,8 @@ task_header* worker::steal() {
             // empty again.
             stolen_run_since_ns_ = latency_clock_ns();
             stolen_run_polls_ = stats.polls.load(std::memory_order_relaxed);
+            stolen_run_ops_ = 0;
+            budget_ = coop_budget;  // no task runs now: the first enter() then adds nothing
             payoff_.note_steal(stolen_run_since_ns_ - began_ns);
             return t;
         }
@@ -342,9 +344,11 @@ void worker::note_stolen_run_end() noexcept {
     // reads per steal, which itself costs hundreds of nanoseconds.
     const std::int64_t run_ns = latency_clock_ns() - stolen_run_since_ns_;
     const std::uint64_t runs = stats.polls.load(std::memory_order_relaxed) - stolen_run_polls_;
+    // The last task run's budget units are not counted yet (no task started since).
+    const std::uint64_t ops = stolen_run_ops_ + (coop_budget - budget_);
     stolen_run_since_ns_ = 0;
     const bool paid = payoff_.pays();
-    const bool pays = payoff_.note_stolen_run(run_ns, runs);
+    const bool pays = payoff_.note_stolen_run(run_ns, runs, ops);
     // Relaxed: a hint for hold_steals(), which only delays steals. Written only when the
     // verdict flips (the owner's own copy tells, without loading the line that other
     // workers write on each cross-worker wake), so that line stays shared.
@@ -712,6 +716,9 @@ void worker::enter(task_header* t, std::int64_t now_ns) noexcept {
     current_ = t;
     t->worker_ = this;
     running_id.store(t->id_, std::memory_order_relaxed);
+    // The budget the previous task run took (reset at each start, so what is gone is what it
+    // used) counts towards the stolen run under way: steal_payoff weighs operations too.
+    if (stolen_run_since_ns_ != 0) stolen_run_ops_ += coop_budget - budget_;
     budget_ = coop_budget;
     if (histograms) [[unlikely]]
         note_resumed(t, now_ns);

@@ -266,6 +266,8 @@ class worker {
     // ended, 0 if none, and the task runs counted then) and the verdict so far.
     std::int64_t stolen_run_since_ns_ = 0;
     std::uint64_t stolen_run_polls_ = 0;
+    // Budget units its finished task runs took (enter() adds each run's as the next starts).
+    std::uint64_t stolen_run_ops_ = 0;
     steal_payoff payoff_;
     std::uint32_t countdown_ = 61;  // see next_task()
     bool maintenance_due_ = false;

@@ -10,13 +10,14 @@
 namespace {
 using weft::detail::steal_payoff;
 
-// Feeds `times` stolen runs, each after a steal of `steal_ns`.
+// Feeds `times` stolen runs, each after a steal of `steal_ns`, of `operations` cooperative
+// operations in all (default: one per task run, a task that waits on one operation each time).
 bool feed(steal_payoff& p, int times, std::int64_t steal_ns, std::int64_t run_ns,
-          std::uint64_t task_runs) {
+          std::uint64_t task_runs, std::uint64_t operations = 0) {
     bool pays = false;
     for (int i = 0; i < times; ++i) {
         p.note_steal(steal_ns);
-        pays = p.note_stolen_run(run_ns, task_runs);
+        pays = p.note_stolen_run(run_ns, task_runs, operations != 0 ? operations : task_runs);
     }
     return pays;
 }
@@ -28,7 +29,7 @@ TEST_CASE("no verdict before a stolen run was weighed: steals do not pay yet", "
     p.note_steal(400);
     CHECK_FALSE(p.pays());
     // A stolen run that ran nothing (the task was cancelled meanwhile) is no evidence.
-    CHECK_FALSE(p.note_stolen_run(1'000'000, 0));
+    CHECK_FALSE(p.note_stolen_run(1'000'000, 0, 0));
 }
 
 TEST_CASE("tasks contending for a lock after a steal do not pay", "[scheduler]") {
@@ -50,6 +51,22 @@ TEST_CASE("a producer that only fills a channel for the other core does not pay"
     }
 }
 
+TEST_CASE("a producer that fills a large channel for a consumer running meanwhile does not pay",
+          "[scheduler]") {
+    // select_ops (a 1,024-slot channel) on a VM where a steal costs ~190 ns: the stolen
+    // producer ran 54-93 us in 2-3 task runs, long enough by time alone, but sent a value
+    // every 0.6-1.8 steals' time, each one crossing to the consumer on the other core.
+    steal_payoff p;
+    CHECK_FALSE(feed(p, 20, 190, 70'000, 3, 323));
+    CHECK_FALSE(feed(p, 20, 190, 93'000, 3, 460));
+    // mpsc's producers likewise: 42 us, 2 task runs, 118 operations.
+    steal_payoff q;
+    CHECK_FALSE(feed(q, 20, 200, 42'000, 2, 118));
+    // The same runs with one operation per task run pay: the operations tell them apart.
+    steal_payoff by_time;
+    CHECK(feed(by_time, 20, 190, 70'000, 3));
+}
+
 TEST_CASE("consumers doing jobs of their own after a steal pay", "[scheduler]") {
     // A pool of consumers fed 1 us jobs over channels: ~350 ns steals, 2-4 us per task run,
     // ~25 us per stolen run; 5 us jobs: 8-16 us per task run.
@@ -57,6 +74,9 @@ TEST_CASE("consumers doing jobs of their own after a steal pay", "[scheduler]") 
     CHECK(feed(p, 20, 350, 25'000, 10));
     steal_payoff q;
     CHECK(feed(q, 20, 350, 56'000, 7));
+    // fan_out's consumers (3 us jobs) on the ~190 ns VM: 32 us, 8 task runs, 22 operations.
+    steal_payoff r;
+    CHECK(feed(r, 20, 186, 32'000, 8, 22));
 }
 
 TEST_CASE("the verdict scales with what a steal costs", "[scheduler]") {

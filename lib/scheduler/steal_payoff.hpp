@@ -21,7 +21,7 @@
 // more per task run, 20 us and more per stolen run and 7-14 steals' time per operation:
 // parallel work, which a hold would serialise onto one core. Figures from the 2-vCPU
 // development VMs, where a steal costs 350-500 ns (docs/performance.md, "Steals that cost more
-// than they bring") or, on a later one, about 190 ns (session 30).
+// than they bring") or, on a later one, about 190 ns ("Steals weighed by operations too").
 #pragma once
 
 #include <cstdint>

@@ -609,13 +609,13 @@ TEST_CASE("select semaphore acquire vs acquire loses no permit",
         // permits are all taken would wait forever with the rest of the permits in the other.
         std::size_t due_a = (n + 1) / 2, due_b = n / 2;
         std::size_t got = 0;
-        auto left = [&] { return a.available_permits() + b.available_permits(); };
-        struct record_left {  // also when the deadline unwinds the body
+        struct permits_left {  // recorded at the end, also when the deadline unwinds the body
             std::size_t& out;
             weft::semaphore& a;
             weft::semaphore& b;
-            ~record_left() { out = a.available_permits() + b.available_permits(); }
-        } recorder{left_at_end, a, b};
+            std::size_t count() const { return a.available_permits() + b.available_permits(); }
+            ~permits_left() { out = count(); }
+        } left{left_at_end, a, b};
         // A permit lost (or a select that missed a permit's wake-up) leaves this waiting: the
         // test deadline reports it, with the permits left available telling the two apart.
         while (got < n) {
@@ -637,7 +637,9 @@ TEST_CASE("select semaphore acquire vs acquire loses no permit",
             }
         }
         p.join();
-        if (left() != 0) throw std::runtime_error("permits left over: some were added twice");
+        if (left.count() != 0) {
+            throw std::runtime_error("permits left over: some were added twice");
+        }
     });
     INFO("permits available at the end: " << left_at_end
                                           << " (0 with some missing: lost; more: never taken)");

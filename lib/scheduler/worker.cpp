@@ -221,7 +221,11 @@ void worker::share_timer_ready() {
     // here. Into an empty ring, so the moved tasks wait behind nothing but each other, and
     // never overflow into the global queue's tail.
     if (sched_.num_workers() == 1) return;
-    std::size_t n = std::min<std::size_t>(timer_ready_.size() / 2, local_queue::capacity / 2);
+    // An empty ring may still have slots a thief is copying out (its steal index lags the
+    // real head until the copy ends): those are not free, so remaining() bounds the move too.
+    // Without it a TSan run (ring of 4) overran the ring while a steal of 2 was in flight.
+    std::size_t n = std::min<std::size_t>(
+        {timer_ready_.size() / 2, local_queue::capacity / 2, std::size_t{local_.remaining()}});
     if (n == 0) return;
     auto first = timer_ready_.end() - static_cast<std::ptrdiff_t>(n);
     for (auto it = first; it != timer_ready_.end(); ++it) local_.push_back_unchecked(*it);

@@ -196,77 +196,84 @@ class task_header {
     friend bool start_deferred_branches(task_header* t) noexcept;
     friend void submit_handler(scheduler* sched, task_header* t, std::uint8_t flags);
 
-    // ---- the header itself: lifetime, identity, state --------------------------------------
+    // Layout: the fields every switch touches, for the task leaving and the one arriving
+    // (yield_now, park, suspend, next_direct, enter, after_switch), fill the first two cache
+    // lines; task objects are 64-byte aligned blocks (task_allocator.cpp). Spread over five
+    // lines, they made a yield touch five lines of each of the two tasks: with 100 tasks per
+    // worker that no longer fit in L1 (docs/performance.md, "The task header's hot lines").
+    // The fields are grouped by who writes them; the comment of each group says.
+
+    // ---- line 0 (after the vtable pointer): the state and the switch -----------------------
     task_state_word state_;
     std::atomic<std::uint32_t> refs_{1};
+    worker* worker_ = nullptr;  // running it now / the owner of a pinned task
+    // The fiber and the switch (worker, with lib/fiber): context, C++ exception state while
+    // it is switched out.
+    void* fiber_ctx_ = nullptr;
+    void* eh_caught_ = nullptr;
+    unsigned int eh_uncaught_ = 0;
+    // The scheduler and its queues (scheduler, worker, the queue templates; submit_handler
+    // binds a handler to its scheduler).
+    bool pinned_ = false;  // also set by a select's inline branch while its siblings run
+    bool blocking_ = false;
+    bool inline_ = false;  // an Asio handler: run on the worker's stack, not in a fiber
+    std::uint8_t stack_kind_ = 0;
+    // Only the task itself touches these two (scope_push, timeout_scope; inline_branch): the
+    // innermost cancel scope first, and the innermost select running a branch inline on this
+    // task's fiber, with the record the task claims with and whether its other branches wait
+    // for the fiber to suspend.
+    cancel_scope* scopes_ = nullptr;
+    inline_select* inline_select_ = nullptr;
+
+    // ---- line 1: the stack, where the task waits, identity -------------------------------
+    void* stack_base_ = nullptr;  // lowest address of the mapping (guard page included)
+    std::size_t stack_len_ = 0;
+    // Where the task is parked: written by the task (note_waiting), read by dump().
+    std::atomic<const char*> waiting_on_{nullptr};
+    std::atomic<std::source_location> suspended_at_{};
     const task_id id_;
+    scheduler* sched_ = nullptr;
+    task_header* queue_next_ = nullptr;  // inject queue / ready lists (one at a time)
+    void* asan_fake_stack_ = nullptr;
 
    protected:
     // ---- the task's outcome: written by the task templates (task_impl.hpp) as the callable
     // returns, or by the scheduler, worker and blocking pool for a task that never ran or
-    // could not run. Read through final_outcome()/exception() by the join side. The flags
-    // here and at the start of the next section sit together, so the header has no padding
-    // between them and its constructor clears the five of them together (spawn is hot).
+    // could not run. Read through final_outcome()/exception() by the join side.
     std::exception_ptr exception_;
     outcome outcome_ = outcome::pending;
     bool result_taken_ = false;
 
    private:
-    // ---- the scheduler and its queues (scheduler, worker, the queue templates, owned_tasks;
-    // submit_handler binds a handler to its scheduler) -------------------------------------
-    bool pinned_ = false;  // also set by a select's inline branch while its siblings run
-    bool blocking_ = false;
-    bool inline_ = false;  // an Asio handler: run on the worker's stack, not in a fiber
+    std::uint8_t tsan_fiber_uses_ = 0;  // TSan builds: tasks tsan_fiber_ has carried, this one too
     std::size_t stack_size_ = 0;
-    task_header* queue_next_ = nullptr;  // inject queue / ready lists (one at a time)
     // When it last became runnable (real clock, ns), for the schedule-latency histogram; set
     // only when the runtime keeps histograms (lib/scheduler/latency_recorder.hpp).
     std::int64_t ready_ns_ = 0;
     task_header* owned_prev_ = nullptr;  // the runtime's list of live tasks (owned_tasks)
     task_header* owned_next_ = nullptr;
-    scheduler* sched_ = nullptr;
-    worker* worker_ = nullptr;  // running it now / the owner of a pinned task
-
-    // ---- the fiber and the switch (worker, with lib/fiber): context, stack, sanitizer and
-    // C++ exception state -----------------------------------------------------------------
-    void* fiber_ctx_ = nullptr;
-    void* stack_base_ = nullptr;  // lowest address of the mapping (guard page included)
-    std::size_t stack_len_ = 0;
-    std::uint8_t stack_kind_ = 0;
-    std::uint8_t tsan_fiber_uses_ = 0;  // TSan builds: tasks tsan_fiber_ has carried, this one too
-    void* asan_fake_stack_ = nullptr;
     void* tsan_fiber_ = nullptr;
-    void* eh_caught_ = nullptr;  // this task's C++ exception state while it is switched out
-    unsigned int eh_uncaught_ = 0;
 
     // ---- join: the joiner writes it (publish_join_waker), complete() takes it; guarded by
     // the join_waker bit (task_state_word) -------------------------------------------------
     waker join_waker_;
 
-    // ---- identity and context (set by scheduler::submit; then the task itself, scope_push
-    // and timeout_scope for the scopes, the select code through the accessors) -------------
+    // ---- identity and context (set by scheduler::submit; then the task itself and the
+    // select code through the accessors) ---------------------------------------------------
     // A branch (join/select child) reports its parent's id and shares its task_locals.
     // `locals_` is opaque storage managed by task_local (lib/ never looks in).
     task_header* identity_ = this;
     std::shared_ptr<void> locals_;
-    cancel_scope* scopes_ = nullptr;  // innermost first; only the task itself touches it
     // A select branch: the race it claims in (detail/select_claim.hpp). Written before the
     // task is submitted, read-only afterwards (by any thread that grants it something).
     claim_record claim_;
-    // The innermost select running a branch inline on this task's fiber: the record the task
-    // claims with, and whether its other branches wait for the fiber to suspend
-    // (inline_branch; only the task touches it).
-    inline_select* inline_select_ = nullptr;
     select_habit habit_;             // plain select's start (select_pick); only the task
     std::uint32_t select_turn_ = 0;  // plain select's rotating start; only the task touches it
     std::uint32_t shield_depth_ = 0;
 
-    // ---- diagnostics: set at spawn (the constructor, scheduler::submit); where the task is
-    // parked is written by the task (note_waiting) and read by dump() ------------------------
+    // ---- diagnostics: set at spawn (the constructor, scheduler::submit) --------------------
     std::source_location spawned_at_;
     std::string name_;
-    std::atomic<const char*> waiting_on_{nullptr};
-    std::atomic<std::source_location> suspended_at_{};
 };
 
 }  // namespace weft::detail

@@ -113,6 +113,7 @@ void scheduler::start() {
                 std::fflush(stderr);
             }
         }
+        monitor_watches_rings_ = workers_.size() > 1;
         monitor_ = std::thread([this] { monitor_main(); });
     }
     if (!cfg_.multi_thread) return;
@@ -307,8 +308,9 @@ void scheduler::wait_for_foreign_wakes() noexcept {
 
 void scheduler::notify_parked() {
     // Every producer path calls this after publishing its work (ring push or overflow, inject
-    // push, yield, timer wakes). Ordering: worker_to_notify issues the seq_cst fence between
-    // that publication and its read of the idle state; it pairs with the fence a parking
+    // push, yield into an empty ring, timer wakes; worker::push_yielded says why a yield into
+    // a ring that holds tasks need not). Ordering: worker_to_notify issues the seq_cst fence
+    // between that publication and its read of the idle state; it pairs with the fence a parking
     // worker issues after registering as a sleeper (idle.hpp explains why both are needed).
     if (auto i = idle_state.worker_to_notify()) workers_[*i]->unpark();
 }
@@ -578,7 +580,11 @@ void scheduler::monitor_main() {
             std::uint64_t polls = w.stats.polls.load(std::memory_order_relaxed);
             sample& s = last[i];
             if (id != 0 && id == s.id && polls == s.polls) {
-                // Held at least since the sample that first saw it.
+                // Held at least since the sample that first saw it. Tasks queued behind the
+                // holder are stealable; a parked peer that heard of none (a yield skips its
+                // notify: worker::push_yielded) is told now, before a report that may take a
+                // while, so they wait about one interval at most.
+                if (monitor_watches_rings_ && w.ring_has_tasks()) notify_parked();
                 const std::chrono::nanoseconds held = now - s.since;
                 if (held >= s.next_report) {
                     bool first = s.reports++ == 0;

@@ -9,6 +9,7 @@
 #include "support/harness.hpp"
 
 #include <weft/asio.hpp>
+#include <weft/detail/fault_injection.hpp>
 #include <weft/sync.hpp>
 
 #include <boost/asio/local/connect_pair.hpp>
@@ -483,6 +484,71 @@ TEST_CASE("a task the LIFO cap moves to the ring is not stranded behind its work
                                                "and the peer was never seen asleep");
     }
     CHECK_FALSE(o.stranded);
+}
+
+TEST_CASE("a task queued unheard behind a worker that one task holds is taken by the parked "
+          "peer within the monitor's interval",
+          "[runtime][fairness]") {
+    // A yield into a ring that holds tasks skips its notify (worker::push_yielded). In one
+    // race (a thief empties the ring between the owner's look and its push, runs what it took
+    // and parks) the yielded task sits in the ring while the peer sleeps, unheard of. What
+    // bounds that wait: the monitor, seeing a worker held by one task with tasks in its ring,
+    // tells a parked peer. The race is too narrow to provoke, so the lost_notify fault point
+    // drops the notify of another queueing instead: the holder spawns v, then w, which takes
+    // the LIFO slot and moves v to the ring, unheard of; then it spins without suspending
+    // until v has run (3 s at most). Without the monitor's look, v waits for the whole spin.
+    namespace fault = weft::detail::fault;
+    const std::string name = "weft-unheard";
+    auto rt = weft::builder::multi_thread()
+                  .worker_threads(2)
+                  .thread_name(name)
+                  .blocking_warning_threshold(20ms)  // samples every 10 ms
+                  .build();
+    fault::reset_on_exit disarm;
+    struct outcome {
+        bool peer_slept = false;
+        std::uint64_t dropped = 0;  // notifies the fault point dropped
+        bool ran = false;
+        std::int64_t waited_ns = 0;
+        pid_t holder = 0;
+        pid_t runner = 0;
+    };
+    const outcome o = rt.block_on([&] {
+        return weft::spawn([&] {
+                   outcome o;
+                   o.holder = current_tid();
+                   const std::int64_t t0 = steady_ns();
+                   while (!(o.peer_slept = peer_workers_asleep(name, o.holder)) &&
+                          steady_ns() - t0 < 2'000'000'000) {}
+                   std::atomic<std::int64_t> ran_at{0};
+                   std::atomic<pid_t> runner{0};
+                   fault::arm(fault::point::lost_notify, 1, 1'000'000);
+                   auto v = weft::spawn([&] {
+                       runner.store(current_tid());
+                       ran_at.store(steady_ns());
+                   });
+                   const std::int64_t queued_at = steady_ns();
+                   auto w = weft::spawn([] {});
+                   o.dropped = fault::injected(fault::point::lost_notify);
+                   while (ran_at.load() == 0 && steady_ns() - queued_at < 3'000'000'000) {}
+                   fault::reset();
+                   o.ran = ran_at.load() != 0;
+                   o.waited_ns = o.ran ? ran_at.load() - queued_at : steady_ns() - queued_at;
+                   v.join();  // it touches ran_at and runner until it returns
+                   w.join();
+                   o.runner = runner.load();
+                   return o;
+               })
+            .join();
+    });
+    INFO("the peer was seen asleep: " << o.peer_slept << "; notifies dropped: " << o.dropped
+                                      << "; v waited " << o.waited_ns / 1'000'000 << " ms");
+    REQUIRE(o.peer_slept);  // else no notify was needed and the case proves nothing
+    REQUIRE(o.dropped >= 1);
+    CHECK(o.ran);
+    CHECK(o.runner != o.holder);
+    CHECK(o.waited_ns <
+          std::chrono::duration_cast<std::chrono::nanoseconds>(latency_bound).count());
 }
 
 // Steals are held off between tasks that talk to each other (lib/scheduler/worker.hpp,

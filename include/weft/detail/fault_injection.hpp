@@ -24,9 +24,11 @@ enum class point : unsigned {
     io_uring_setup,   ///< a worker's io_uring ring: refused as seccomp refuses it (EPERM)
     io_uring_submit,  ///< a ring's submission: refused as under memory pressure (-EAGAIN),
                       ///< the entries staying queued
+    lost_notify,      ///< a task queued into a worker's ring tells no parked peer, as a yield
+                      ///< into a ring that a thief emptied meanwhile may not (never thrown)
 };
 /// Number of points.
-inline constexpr unsigned point_count = 6;
+inline constexpr unsigned point_count = 7;
 
 /// Set while some point is armed. Ordering: relaxed both ways. A test arms a point before the
 /// operation it wants to fail, and that operation reaches the point through the runtime's own

@@ -97,6 +97,28 @@ struct tally {
         }
     }
 };
+
+// A thief that steals from s->src into its own s->dst once and takes what it got.
+template <class State>
+void add_thief(ex::builder& b, const std::shared_ptr<State>& s) {
+    b.thread([s] {
+        std::uint32_t stolen = 0;
+        if (node* n = s->src.steal_into(s->dst, stolen)) {
+            s->t.take(n);
+            while (node* m = s->dst.pop()) s->t.take(m);
+        }
+    });
+}
+
+// After the threads: takes what is left in s->src, s->dst and s->overflow, then checks that
+// every task was taken exactly once.
+template <class State>
+void take_rest_and_check(State& s) {
+    while (node* n = s.src.pop()) s.t.take(n);
+    while (node* n = s.dst.pop()) s.t.take(n);
+    while (node* n = s.overflow.pop()) s.t.take(n);
+    s.t.check();
+}
 }  // namespace
 
 TEST_CASE("explore: the explorer finds a lost update, reports its schedule and replays it",
@@ -178,19 +200,8 @@ TEST_CASE("explore: local_queue owner push/pop against steal_into, every task ex
             s->src.push_back(&s->t.nodes[2], s->overflow);
             if (node* n = s->src.pop()) s->t.take(n);
         });
-        b.thread([s] {  // a thief, into its own queue
-            std::uint32_t stolen = 0;
-            if (node* n = s->src.steal_into(s->dst, stolen)) {
-                s->t.take(n);
-                while (node* m = s->dst.pop()) s->t.take(m);
-            }
-        });
-        b.finally([s] {
-            while (node* n = s->src.pop()) s->t.take(n);
-            while (node* n = s->dst.pop()) s->t.take(n);
-            while (node* n = s->overflow.pop()) s->t.take(n);
-            s->t.check();
-        });
+        add_thief(b, s);
+        b.finally([s] { take_rest_and_check(*s); });
     });
 }
 
@@ -286,19 +297,10 @@ ex::setup_fn bulk_push_model(bool landed_rule) {
             }
             while (node* n = s->src.pop()) s->t.take(n);
         });
-        b.thread([s] {  // a thief, into its own queue
-            std::uint32_t stolen = 0;
-            if (node* n = s->src.steal_into(s->dst, stolen)) {
-                s->t.take(n);
-                while (node* m = s->dst.pop()) s->t.take(m);
-            }
-        });
+        add_thief(b, s);
         b.finally([s] {
             ex::require(!s->overran, "the bulk push went on into a full ring");
-            while (node* n = s->src.pop()) s->t.take(n);
-            while (node* n = s->dst.pop()) s->t.take(n);
-            while (node* n = s->overflow.pop()) s->t.take(n);
-            s->t.check();
+            take_rest_and_check(*s);
         });
     };
 }

@@ -359,6 +359,64 @@ TEST_CASE("explore: inject_queue pushes and batch pushes against pop_batch",
 }
 
 namespace {
+// The park models' two workers: worker 0's ring and worker 1's, the global queue, the tasks,
+// and what worker 1 did (ran a task it found, or woke up for one) and whom notifies picked.
+template <std::size_t N>
+struct park_state {
+    idle state{2};
+    ring<4> ring0, ring1;
+    inject global;
+    std::array<node, N> tasks{};
+    bool notified[2] = {false, false};
+    bool ran = false;
+    bool saw_work = false;
+};
+
+// Worker 1 of the park models: one search that comes back empty-handed (a steal from worker
+// 0's ring, and with `search_global` a pop from the global queue), then park(): the last
+// searcher's check for work that arrived meanwhile, and the re-check of its own queues and the
+// global queue before sleeping. What it finds it runs (`ran`) or wakes up for (`saw_work`).
+template <class State, class Notify>
+void add_parking_searcher(ex::builder& b, const std::shared_ptr<State>& s, Notify notify,
+                          bool search_global) {
+    b.thread([s, notify, search_global] {
+        std::uint32_t stolen = 0;
+        if (s->ring0.steal_into(s->ring1, stolen) || (search_global && s->global.pop())) {
+            s->ran = true;
+            return;
+        }
+        if (s->state.transition_to_parked(1, true)) {
+            // The last searcher gives up: work that arrived meanwhile is not stranded.
+            if (!s->global.is_empty()) notify();
+            if (!s->ring0.is_empty()) notify();
+        }
+        if (!s->ring1.is_empty() || !s->global.is_empty()) {
+            s->state.unpark_by_id(1);
+            s->saw_work = true;
+        }
+    });
+}
+
+// A producer's notify_parked in the park models: whom worker_to_notify picks is recorded (the
+// check below reads it), not woken.
+template <class State>
+auto notifier(const std::shared_ptr<State>& s) {
+    return [s] {
+        if (auto w = s->state.worker_to_notify()) s->notified[*w] = true;
+    };
+}
+
+// After the run: no work left in worker 0's ring while worker 1 sleeps and nobody woke it.
+template <class State>
+void check_not_stranded(ex::builder& b, const std::shared_ptr<State>& s, const char* what) {
+    b.finally([s, what] {
+        const bool stranded = !s->ran && !s->ring0.is_empty() && s->state.is_parked(1) &&
+                              !s->notified[1] && !s->saw_work;
+        ex::require(!stranded, std::string("missed wake-up: ") + what +
+                                   " waits in worker 0's ring while worker 1 sleeps un-notified");
+    });
+}
+
 // The worker park/notify protocol (worker.cpp: push_back + notify_parked on the producer
 // side; park()'s transition_to_parked, last-searcher check and queue re-check on the other)
 // as a two-worker state machine over the real idle and local_queue. Worker 0 pushes a task
@@ -367,48 +425,15 @@ namespace {
 // end, it is still in worker 0's ring while worker 1 sleeps and nobody woke it.
 ex::setup_fn park_model() {
     return [](ex::builder& b) {
-        struct st {
-            idle state{2};
-            ring<4> ring0, ring1;
-            inject global;
-            node task;
-            bool notified[2] = {false, false};
-            bool ran = false;
-            bool saw_work = false;
-        };
-        auto s = std::make_shared<st>();
+        auto s = std::make_shared<park_state<1>>();
         s->state.transition_to_searching();  // worker 1 searches (set up before the run)
-        auto notify = [s] {
-            if (auto w = s->state.worker_to_notify()) s->notified[*w] = true;
-        };
+        auto notify = notifier(s);
         b.thread([s, notify] {  // worker 0: schedule_local -> push_back, then notify_parked
-            s->ring0.push_back(&s->task, s->global);
+            s->ring0.push_back(&s->tasks[0], s->global);
             notify();
         });
-        b.thread([s, notify] {  // worker 1: search() came back empty-handed ... then park()
-            std::uint32_t stolen = 0;
-            if (s->ring0.steal_into(s->ring1, stolen)) {
-                s->ran = true;
-                return;
-            }
-            if (s->state.transition_to_parked(1, true)) {
-                // The last searcher gives up: work that arrived meanwhile is not stranded.
-                if (!s->global.is_empty()) notify();
-                if (!s->ring0.is_empty()) notify();
-            }
-            // park()'s re-check of its own queues and the global queue before sleeping.
-            if (!s->ring1.is_empty() || !s->global.is_empty()) {
-                s->state.unpark_by_id(1);
-                s->saw_work = true;
-            }
-        });
-        b.finally([s] {
-            bool stranded = !s->ran && !s->ring0.is_empty() && s->state.is_parked(1) &&
-                            !s->notified[1] && !s->saw_work;
-            ex::require(!stranded,
-                        "missed wake-up: the task waits in worker 0's ring while worker 1 sleeps "
-                        "un-notified");
-        });
+        add_parking_searcher(b, s, notify, false);
+        check_not_stranded(b, s, "the task");
     };
 }
 }  // namespace
@@ -416,6 +441,36 @@ ex::setup_fn park_model() {
 TEST_CASE("explore: the park/notify protocol never strands a task while a worker sleeps",
           "[scheduler][explore][wake]") {
     explore_all("park/notify", park_model(), full_size() ? 1 : 0);
+}
+
+namespace {
+// A batch from the global queue (worker.cpp next_task: pop_batch into the ring, the first task
+// run at once, no notify) against the last searcher parking. The batch must never be out of
+// both queues where the searcher can look: pop_batch hands each task to the ring right after
+// unlinking it, so the global queue reads empty only once all but the last are in the ring,
+// and x86's stores become visible in order. A batch popped whole before any push would be in
+// neither queue for a while, and a searcher looking at both then would park while the batch
+// waited behind the task its owner runs.
+ex::setup_fn batch_model() {
+    return [](ex::builder& b) {
+        auto s = std::make_shared<park_state<3>>();
+        for (node& n : s->tasks) s->global.push(&n);  // queued from outside before the run
+        s->state.transition_to_searching();           // worker 1 searches
+        auto notify = notifier(s);
+        b.thread([s] {  // worker 0: next_task's batch, then a long task
+            node* first = s->global.pop_batch(3, [&](node* t) { s->ring0.push_back_unchecked(t); });
+            ex::require(first != nullptr, "the batch came back empty");
+        });
+        add_parking_searcher(b, s, notify, true);
+        check_not_stranded(b, s, "a batch from the global queue");
+    };
+}
+}  // namespace
+
+TEST_CASE("explore: a batch taken from the global queue is never out of sight of a parking "
+          "worker",
+          "[scheduler][explore][wake]") {
+    explore_all("global batch/park", batch_model());
 }
 
 TEST_CASE("explore: without the seq_cst fences, x86 store buffering strands the task "

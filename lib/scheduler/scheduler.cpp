@@ -308,9 +308,8 @@ void scheduler::wait_for_foreign_wakes() noexcept {
 
 void scheduler::notify_parked() {
     // Every producer path calls this after publishing its work (ring push or overflow, inject
-    // push, yield into an empty ring, timer wakes; worker::push_yielded says why a yield into
-    // a ring that holds tasks need not). Ordering: worker_to_notify issues the seq_cst fence
-    // between that publication and its read of the idle state; it pairs with the fence a parking
+    // push, yield, timer wakes). Ordering: worker_to_notify issues the seq_cst fence between
+    // that publication and its read of the idle state; it pairs with the fence a parking
     // worker issues after registering as a sleeper (idle.hpp explains why both are needed).
     if (auto i = idle_state.worker_to_notify()) workers_[*i]->unpark();
 }
@@ -581,9 +580,9 @@ void scheduler::monitor_main() {
             sample& s = last[i];
             if (id != 0 && id == s.id && polls == s.polls) {
                 // Held at least since the sample that first saw it. Tasks queued behind the
-                // holder are stealable; a parked peer that heard of none (a yield skips its
-                // notify: worker::push_yielded) is told now, before a report that may take a
-                // while, so they wait about one interval at most.
+                // holder are stealable; a parked peer that heard of none (a notify that never
+                // came: the lost_notify fault point stands in for one in fairness_test) is told
+                // now, before a report that may take a while, so they wait one interval or so.
                 if (monitor_watches_rings_ && w.ring_has_tasks()) notify_parked();
                 const std::chrono::nanoseconds held = now - s.since;
                 if (held >= s.next_report) {

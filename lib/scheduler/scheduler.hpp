@@ -72,10 +72,6 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     [[nodiscard]] bool is_multi_thread() const { return cfg_.multi_thread; }
     [[nodiscard]] const runtime_config& config() const { return cfg_; }
     [[nodiscard]] std::size_t num_workers() const { return workers_.size(); }
-    /// Whether the monitor thread tells a parked worker of tasks queued behind a worker that
-    /// one task holds (monitor_main()): what lets a yield skip its notify (worker.cpp,
-    /// push_yielded). Set by start() before any worker thread runs, constant afterwards.
-    [[nodiscard]] bool monitor_watches_rings() const noexcept { return monitor_watches_rings_; }
     worker& worker_at(std::size_t i) { return *workers_[i]; }
 
     // ---- time (lib/time/clock.cpp) ----
@@ -162,6 +158,8 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     std::mutex monitor_mu_;
     std::condition_variable monitor_cv_;
     bool monitor_stop_ = false;
+    // Whether the monitor tells a parked worker of tasks queued behind a worker that one task
+    // holds (monitor_main()): more than one worker. Set by start() before the monitor starts.
     bool monitor_watches_rings_ = false;
     std::atomic<bool> stopping_{false};
     // Spawns from outside the workers (theirs count in worker::stats): written by the

@@ -393,36 +393,13 @@ void worker::hold_steals() noexcept {
     // worker may run a long task before it gets back to it: a parked peer must hear of it.
     // Each queueing that once skipped this stranded a task behind its worker's next one.
     push_back(t);
-    // A test's stand-in for push_yielded's one miss (below), to check what bounds it.
+    // A test's stand-in for a notify that never came, to check what bounds its miss (the
+    // monitor: scheduler::monitor_main).
     if (fault::hit(fault::point::lost_notify)) return;
     // With one worker there is no peer: the ring's only consumer is this worker, which is
     // running and re-checks its ring before it parks (park()). The fence and idle-state read
     // of notify_parked were 4 ns of a one-worker yield's 55 (docs/performance.md).
     if (sched_.num_workers() > 1) sched_.notify_parked();
-}
-
-void worker::push_yielded(task_header* t) {
-    // A yield into a ring that holds tasks already skips the notify, whose fence is a fifth
-    // of a yield (docs/performance.md, "A yield into a busy ring skips its notify"). The
-    // notify is for a parked peer that would otherwise not look at this ring while this
-    // worker runs something long. The tasks already in the ring came with a notify (their
-    // own, one queued before them, or their global-queue push's), which woke a parked peer or
-    // found every peer awake, and an awake peer re-checks every ring after it announces its
-    // park (idle.hpp): it finds them, and this task behind them. The one miss: a thief empties the
-    // ring between the look below and the push, runs what it took and parks before the push is
-    // visible (this worker preempted in that window, or its push still in its store buffer).
-    // The task then waits for the task this worker runs next, usually a short run; one that
-    // holds the worker is seen by the monitor, which tells a parked peer at its next sample
-    // (scheduler::monitor_main), so the wait is bounded by one sampling interval. Without the
-    // monitor (blocking_warning_threshold of zero) there is no skip.
-    if (!seeded_ && !t->pinned_ && sched_.monitor_watches_rings() && !local_.is_empty()) {
-        if (local_.push_back(t, sched_.inject)) {  // overflowed: the global queue's tail
-            bump(stats.overflows);
-            sched_.notify_parked();
-        }
-        return;
-    }
-    push_stealable(t);
 }
 
 void worker::schedule_local(task_header* t, bool lifo) {
@@ -927,7 +904,7 @@ void worker::after_switch(task_header* t) {
         case switch_reason::yield:
             // The state stays `running` (see run_task): the queue entry is the only one, and
             // the release store that publishes it also publishes the saved context.
-            push_yielded(t);  // behind the ready ones
+            push_stealable(t);  // behind the ready ones
             return;
         case switch_reason::park:
         case switch_reason::none: {

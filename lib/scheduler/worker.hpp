@@ -203,8 +203,6 @@ class worker {
     void push_back(task_header* t);
     /// push_back, then wake a parked peer if one should be (see worker.cpp).
     void push_stealable(task_header* t);
-    /// A yielded task's push_stealable, without the notify when the ring holds tasks already.
-    void push_yielded(task_header* t);
     void maintenance();
     void open_ring();
     void loop(const std::function<bool()>* done);

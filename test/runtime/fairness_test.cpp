@@ -489,14 +489,14 @@ TEST_CASE("a task the LIFO cap moves to the ring is not stranded behind its work
 TEST_CASE("a task queued unheard behind a worker that one task holds is taken by the parked "
           "peer within the monitor's interval",
           "[runtime][fairness]") {
-    // A yield into a ring that holds tasks skips its notify (worker::push_yielded). In one
-    // race (a thief empties the ring between the owner's look and its push, runs what it took
-    // and parks) the yielded task sits in the ring while the peer sleeps, unheard of. What
+    // Every queueing into a ring notifies a parked peer; should one ever not (a protocol bug,
+    // or a notify skipped on purpose: a yield's skip was tried and reverted, docs/
+    // performance.md), the task sits in the ring while the peer sleeps, unheard of. What
     // bounds that wait: the monitor, seeing a worker held by one task with tasks in its ring,
-    // tells a parked peer. The race is too narrow to provoke, so the lost_notify fault point
-    // drops the notify of another queueing instead: the holder spawns v, then w, which takes
-    // the LIFO slot and moves v to the ring, unheard of; then it spins without suspending
-    // until v has run (3 s at most). Without the monitor's look, v waits for the whole spin.
+    // tells a parked peer. The lost_notify fault point drops a notify: the holder spawns v,
+    // then w, which takes the LIFO slot and moves v to the ring, unheard of; then it spins
+    // without suspending until v has run (3 s at most). Without the monitor's look, v waits
+    // for the whole spin.
     namespace fault = weft::detail::fault;
     const std::string name = "weft-unheard";
     auto rt = weft::builder::multi_thread()

@@ -24,8 +24,8 @@ enum class point : unsigned {
     io_uring_setup,   ///< a worker's io_uring ring: refused as seccomp refuses it (EPERM)
     io_uring_submit,  ///< a ring's submission: refused as under memory pressure (-EAGAIN),
                       ///< the entries staying queued
-    lost_notify,      ///< a task queued into a worker's ring tells no parked peer, as a yield
-                      ///< into a ring that a thief emptied meanwhile may not (never thrown)
+    lost_notify,      ///< a task queued into a worker's ring tells no parked peer, to check
+                      ///< what else bounds a missed notify (never thrown)
 };
 /// Number of points.
 inline constexpr unsigned point_count = 7;

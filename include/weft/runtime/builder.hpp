@@ -84,8 +84,7 @@ class builder {
     /// A task that holds a worker longer than this without suspending is reported once on
     /// stderr, naming the task and where it was last resumed (default 100 ms; 0 disables).
     /// The same monitor, sampling every half threshold, tells an idle worker of tasks queued
-    /// behind a held one, so that they move; with 0, yields always wake an idle worker
-    /// themselves, at a few nanoseconds each.
+    /// behind a held one, so that they move.
     builder& blocking_warning_threshold(std::chrono::nanoseconds d);
     /// The signal the blocked-worker monitor sends a worker thread to read the stack of the
     /// task holding it, printed with the warning (default SIGRTMIN + 3; 0 turns the

@@ -36,8 +36,8 @@
 // last searcher, not yet seeing the work, parked: the work then waited for the producer to
 // finish whatever it ran next (issue #12, item 5). Every producer path (ring push, overflow,
 // inject push, yield, timer-ready wakes) reaches the idle state only through
-// worker_to_notify, so the fence is in one place. F2 is what makes the parker's plain
-// acquire re-checks count (an RMW followed by acquire loads is not ordered by S on its own); on x86
+// worker_to_notify, so the fence is in one place. F2 is what makes the parker's plain acquire
+// re-checks count (an RMW followed by acquire loads is not ordered by S on its own); on x86
 // the lock-prefixed RMW already is a full barrier, so F2 costs little, and it is off the hot
 // path. (Pinned wakes are targeted and do not use this state: schedule_pinned's seq_cst store
 // and load pair with park()'s seq_cst parked_ store and pinned_pending_ load.)

@@ -113,7 +113,6 @@ void scheduler::start() {
                 std::fflush(stderr);
             }
         }
-        monitor_watches_rings_ = workers_.size() > 1;
         monitor_ = std::thread([this] { monitor_main(); });
     }
     if (!cfg_.multi_thread) return;
@@ -583,7 +582,9 @@ void scheduler::monitor_main() {
                 // holder are stealable; a parked peer that heard of none (a notify that never
                 // came: the lost_notify fault point stands in for one in fairness_test) is told
                 // now, before a report that may take a while, so they wait one interval or so.
-                if (monitor_watches_rings_ && w.ring_has_tasks()) notify_parked();
+                // (queue_depth reads the ring's indices with acquire loads, from any thread; a
+                // push still on its way is seen at the next sample.)
+                if (workers_.size() > 1 && w.queue_depth() != 0) notify_parked();
                 const std::chrono::nanoseconds held = now - s.since;
                 if (held >= s.next_report) {
                     bool first = s.reports++ == 0;

@@ -158,9 +158,6 @@ class scheduler : public std::enable_shared_from_this<scheduler> {
     std::mutex monitor_mu_;
     std::condition_variable monitor_cv_;
     bool monitor_stop_ = false;
-    // Whether the monitor tells a parked worker of tasks queued behind a worker that one task
-    // holds (monitor_main()): more than one worker. Set by start() before the monitor starts.
-    bool monitor_watches_rings_ = false;
     std::atomic<bool> stopping_{false};
     // Spawns from outside the workers (theirs count in worker::stats): written by the
     // spawning thread at every spawn, so on a cache line of its own. Beside stopping_ and

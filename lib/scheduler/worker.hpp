@@ -95,10 +95,6 @@ class worker {
     [[nodiscard]] scheduler& sched() const { return sched_; }
     [[nodiscard]] task_header* current() const { return current_; }
     [[nodiscard]] bool in_task() const { return current_ != nullptr; }
-    /// Any thread: whether the ring holds tasks a peer could steal. Ordering: acquire loads
-    /// of the ring's indices; a push still on its way may be missed (the monitor asks again at
-    /// its next sample).
-    [[nodiscard]] bool ring_has_tasks() const noexcept { return !local_.is_empty(); }
     /// Any thread: this worker stops stealing for a while (steal_hold_ns in worker.cpp),
     /// unless its recent steals brought real work (note_stolen_run_end()).
     /// Called when a task on another worker wakes a task that last ran here: tasks that

@@ -66,6 +66,9 @@ inline bool readable_now(int fd) noexcept {
 template <class Socket>
 void wait_readable_and_claim(Socket& s, const weft::detail::claim_record* claimer, const char* what,
                              std::source_location where, boost::system::error_code& ec) {
+    // The caller may pass the would_block of its read after an earlier readiness that was
+    // spurious; a socket readable at once must not return it as this wait's failure.
+    ec.clear();
     for (;;) {
         if (!readable_now(s.native_handle())) {
             s.async_wait(Socket::wait_read, wait_token(what, where)[ec]);

@@ -19,6 +19,25 @@
 // only when the socket is set up (non_blocking below), so a reader task and a writer task
 // may start operations on the same socket concurrently: the reactor serialises them per
 // descriptor under its own lock.
+//
+// The reactor's registration. Asio puts every socket in its io_context's epoll set when it is
+// opened or adopted, and on the ring backend nothing waits there: yet every segment that
+// arrives runs epoll's callback under the socket's wait-queue lock, and the next epoll_wait
+// polls the socket again (tcp_echo: 5.0 us a round trip with the registration, 4.2 without;
+// docs/performance.md). So the first transfer on the ring takes the socket out
+// (asio's release(), one EPOLL_CTL_DEL; the descriptor stays open in fd_), and whatever
+// needs the reactor puts it back with assign() and keeps it there. Invariants of
+// registration_, which the two halves' tasks may move at the same time:
+//   - fresh: socket_ is open and registered (or was never open); nobody has chosen.
+//   - left: socket_ is released (closed as far as Asio knows); fd_ is the open descriptor
+//     and this stream closes it.
+//   - committed: socket_ is registered and stays so; its descriptor is socket_'s (a user
+//     may have closed it through socket()).
+//   - moving: one task is releasing or assigning socket_; nobody else touches socket_.
+// Only fresh -> left and left -> committed run Asio calls, each by the task that won the CAS
+// into moving; fresh -> committed is the CAS alone. Nothing leaves committed, so a reactor
+// operation (a select branch's wait, a fallback, a user's async op through socket()) never
+// sees its socket released under it, and a reference from socket() stays good.
 #include "address.hpp"
 
 #include "../scheduler/thread_context.hpp"
@@ -32,6 +51,11 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <bit>
 #include <cerrno>
@@ -40,6 +64,8 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <utility>
 
 namespace weft::net {
 namespace asio = boost::asio;
@@ -109,45 +135,166 @@ std::size_t receive_claimed(asio::ip::tcp::socket& socket,
     }
 }
 
-std::size_t receive_some(asio::ip::tcp::socket& socket, std::uint32_t& wait_streak,
-                         asio::mutable_buffer buf, error_code& ec, const char* what,
-                         std::source_location where) {
+// The protocol of a connected socket's descriptor, for assign().
+asio::ip::tcp protocol_of(int fd) noexcept {
+    sockaddr_storage sa{};
+    socklen_t len = sizeof sa;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0 &&
+        sa.ss_family == AF_INET6) {
+        return asio::ip::tcp::v6();
+    }
+    return asio::ip::tcp::v4();
+}
+
+error_code last_error() noexcept { return error_code(errno, boost::system::system_category()); }
+}  // namespace
+
+std::size_t tcp_stream::receive_some(asio::mutable_buffer buf, error_code& ec, const char* what,
+                                     std::source_location where) {
     if (const weft::detail::claim_record* claimer = weft::detail::current_claimer()) {
-        return receive_claimed(socket, claimer, buf, ec, what, where);
+        use_reactor(what);
+        return receive_claimed(socket_, claimer, buf, ec, what, where);
     }
     if (weft::detail::uring_ring* ring = socket_ring()) {
-        std::int64_t r = ring_transfer(*ring, false, socket.native_handle(), buf.data(), buf.size(),
-                                       ec, what, where);
+        std::int64_t r =
+            ring_transfer(*ring, false, ring_fd(), buf.data(), buf.size(), ec, what, where);
         if (r >= 0) {
             if (!ec && r == 0 && buf.size() > 0) ec = asio::error::eof;
             return static_cast<std::size_t>(r);
         }
     }
+    use_reactor(what);
     // The probe interval: 8 up to 15 waits in a row, then the streak's highest power of two,
     // at most 64 (see above). A power of two: a mask, not a division, on every read.
-    const std::uint32_t probe_every = std::clamp<std::uint32_t>(std::bit_floor(wait_streak), 8, 64);
-    if ((wait_streak & (probe_every - 1)) == 0) {
-        std::size_t n = socket.read_some(buf, ec);
+    const std::uint32_t probe_every =
+        std::clamp<std::uint32_t>(std::bit_floor(wait_streak_), 8, 64);
+    if ((wait_streak_ & (probe_every - 1)) == 0) {
+        std::size_t n = socket_.read_some(buf, ec);
         if (!would_block(ec)) {
-            wait_streak = 0;
+            wait_streak_ = 0;
             return n;
         }
     }
-    ++wait_streak;
-    std::size_t n = socket.async_read_some(buf, detail::wait_token(what, where)[ec]);
+    ++wait_streak_;
+    std::size_t n = socket_.async_read_some(buf, detail::wait_token(what, where)[ec]);
     // After end of stream Asio stops reading speculatively and waits for an edge that never
     // comes: a later read must try the socket directly (it reports eof again at once).
-    if (ec) wait_streak = 0;
+    if (ec) wait_streak_ = 0;
     return n;
 }
-}  // namespace
 
 tcp_stream::tcp_stream(asio::ip::tcp::socket socket)
-    : socket_(std::move(socket)) {
+    : socket_(std::move(socket)),
+      fd_(socket_.is_open() ? socket_.native_handle() : -1) {
     if (socket_.is_open()) socket_.non_blocking(true);
 }
 
-tcp_stream::~tcp_stream() = default;
+// Moves happen with no other task using either stream (the halves share one stream and never
+// move it), so relaxed loads and stores of registration_ suffice.
+tcp_stream::tcp_stream(tcp_stream&& o) noexcept
+    : socket_(std::move(o.socket_)),
+      fd_(std::exchange(o.fd_, -1)),
+      registration_(o.registration_.exchange(registration::fresh, std::memory_order_relaxed)),
+      rbuf_(std::move(o.rbuf_)),
+      rpos_(std::exchange(o.rpos_, 0)),
+      wait_streak_(std::exchange(o.wait_streak_, 0)) {}
+
+tcp_stream& tcp_stream::operator=(tcp_stream&& o) noexcept {
+    if (this != &o) {
+        close_left();
+        socket_ = std::move(o.socket_);  // closes an open socket_ of ours first
+        fd_ = std::exchange(o.fd_, -1);
+        registration_.store(
+            o.registration_.exchange(registration::fresh, std::memory_order_relaxed),
+            std::memory_order_relaxed);
+        rbuf_ = std::move(o.rbuf_);
+        rpos_ = std::exchange(o.rpos_, 0);
+        wait_streak_ = std::exchange(o.wait_streak_, 0);
+    }
+    return *this;
+}
+
+tcp_stream::~tcp_stream() { close_left(); }
+
+// A released socket_ does not close fd_: this stream does.
+void tcp_stream::close_left() noexcept {
+    if (registration_.load(std::memory_order_relaxed) == registration::left && fd_ >= 0) {
+        ::close(fd_);
+    }
+    fd_ = -1;
+}
+
+// The descriptor a ring transfer uses, taking the socket out of the reactor first if nobody
+// has chosen yet.
+int tcp_stream::ring_fd() noexcept {
+    registration r = registration_.load(std::memory_order_acquire);
+    if (r == registration::fresh) {
+        if (registration_.compare_exchange_strong(r, registration::moving,
+                                                  std::memory_order_acquire)) {
+            // safety: we hold `moving`, so no other task touches socket_ until the release
+            // store below (it pairs with the acquire loads in use_reactor and here). A failed
+            // release leaves the socket registered, which costs only the wake-ups.
+            error_code ec;
+            if (socket_.is_open()) socket_.release(ec);
+            registration_.store(ec ? registration::committed : registration::left,
+                                std::memory_order_release);
+            return fd_;
+        }
+        // lost the CAS: `r` holds what another task made of it
+    }
+    // committed: a user may have closed the socket through socket(), and fd_'s number may
+    // name another file by now; socket_ knows (-1 once closed). left and moving: fd_ is open.
+    // safety: reading socket_ in committed is safe, nothing moves socket_ out of committed.
+    return r == registration::committed ? socket_.native_handle() : fd_;
+}
+
+// Makes sure socket_ is registered and stays so, before any reactor operation on it.
+void tcp_stream::use_reactor(const char* what) {
+    for (;;) {
+        registration r = registration_.load(std::memory_order_acquire);
+        switch (r) {
+            case registration::committed:
+                return;
+            case registration::fresh:
+                if (registration_.compare_exchange_weak(r, registration::committed,
+                                                        std::memory_order_acquire)) {
+                    return;
+                }
+                break;
+            case registration::left:
+                if (registration_.compare_exchange_weak(r, registration::moving,
+                                                        std::memory_order_acquire)) {
+                    // safety: we hold `moving` (see ring_fd). assign() registers fd_ again;
+                    // if epoll refuses it, the stream stays out and fd_ stays ours.
+                    error_code ec;
+                    socket_.assign(protocol_of(fd_), fd_, ec);
+                    if (!ec) socket_.non_blocking(true, ec);
+                    registration_.store(ec ? registration::left : registration::committed,
+                                        std::memory_order_release);
+                    if (ec) detail::throw_error(ec, what);
+                    return;
+                }
+                break;
+            case registration::moving:
+                // Another half's task is in release() or assign(): one system call.
+                std::this_thread::yield();
+                break;
+        }
+    }
+}
+
+// The descriptor for calls that need no reactor (options, addresses, shutdown).
+int tcp_stream::current_fd() const noexcept {
+    // Asio's native_handle() is not const but only reads the descriptor.
+    return registration_.load(std::memory_order_acquire) == registration::committed
+               ? const_cast<asio::ip::tcp::socket&>(socket_).native_handle()
+               : fd_;
+}
+
+asio::ip::tcp::socket& tcp_stream::socket() {
+    use_reactor("weft::net::tcp_stream::socket");
+    return socket_;
+}
 
 tcp_stream tcp_stream::connect(std::string_view addr, std::source_location where) {
     detail::parsed_address parsed = detail::parse_address(addr);
@@ -194,7 +341,7 @@ std::size_t tcp_stream::read_some(asio::mutable_buffer buf, std::source_location
         weft::detail::wait_reopened("tcp_stream::read_some", where);
     }
     error_code ec;
-    std::size_t n = receive_some(socket_, wait_streak_, buf, ec, "tcp_stream::read_some", where);
+    std::size_t n = receive_some(buf, ec, "tcp_stream::read_some", where);
     if (ec == asio::error::eof) return 0;
     if (ec) detail::throw_error(ec, "weft::net::tcp_stream::read_some");
     return n;
@@ -220,7 +367,7 @@ std::size_t tcp_stream::fill_buffer(std::source_location where) {
     error_code ec;
     std::size_t n = 0;
     try {
-        n = receive_some(socket_, wait_streak_, dst, ec, "tcp_stream::read_line", where);
+        n = receive_some(dst, ec, "tcp_stream::read_line", where);
     } catch (...) {
         rbuf_.resize(old);  // cancelled: the partial line stays buffered, nothing lost
         throw;
@@ -287,14 +434,15 @@ void tcp_stream::write_all(asio::const_buffer buf, std::source_location where) {
     if (weft::detail::uring_ring* ring = socket_ring()) {
         while (buf.size() > 0) {
             error_code ec;
-            std::int64_t r =
-                ring_transfer(*ring, true, socket_.native_handle(), const_cast<void*>(buf.data()),
-                              buf.size(), ec, "tcp_stream::write_all", where);
+            std::int64_t r = ring_transfer(*ring, true, ring_fd(), const_cast<void*>(buf.data()),
+                                           buf.size(), ec, "tcp_stream::write_all", where);
             if (r < 0) break;
             if (ec) detail::throw_error(ec, "weft::net::tcp_stream::write_all");
             buf += static_cast<std::size_t>(r);
         }
+        if (buf.size() == 0) return;
     }
+    use_reactor("weft::net::tcp_stream::write_all");
     while (buf.size() > 0) {
         error_code ec;
         std::size_t n = socket_.write_some(buf, ec);
@@ -311,29 +459,42 @@ void tcp_stream::write_all(asio::const_buffer buf, std::source_location where) {
     }
 }
 
+// The calls below need the descriptor, not the reactor: they go to the kernel directly, so
+// a stream that left the reactor stays out.
+void tcp_stream::shutdown_send(error_code& ec) noexcept {
+    ec = ::shutdown(current_fd(), SHUT_WR) == 0 ? error_code() : last_error();
+}
+
 void tcp_stream::shutdown_write() {
     error_code ec;
-    socket_.shutdown(asio::socket_base::shutdown_send, ec);
+    shutdown_send(ec);
     if (ec) detail::throw_error(ec, "weft::net::tcp_stream::shutdown_write");
 }
 
 void tcp_stream::set_nodelay(bool on) {
-    error_code ec;
-    socket_.set_option(asio::ip::tcp::no_delay(on), ec);
-    if (ec) detail::throw_error(ec, "weft::net::tcp_stream::set_nodelay");
+    int v = on ? 1 : 0;
+    if (::setsockopt(current_fd(), IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) != 0) {
+        detail::throw_error(last_error(), "weft::net::tcp_stream::set_nodelay");
+    }
 }
 
 asio::ip::tcp::endpoint tcp_stream::peer_addr() const {
-    error_code ec;
-    auto ep = socket_.remote_endpoint(ec);
-    if (ec) detail::throw_error(ec, "weft::net::tcp_stream::peer_addr");
+    asio::ip::tcp::endpoint ep;
+    socklen_t len = static_cast<socklen_t>(ep.capacity());
+    if (::getpeername(current_fd(), ep.data(), &len) != 0) {
+        detail::throw_error(last_error(), "weft::net::tcp_stream::peer_addr");
+    }
+    ep.resize(len);
     return ep;
 }
 
 asio::ip::tcp::endpoint tcp_stream::local_addr() const {
-    error_code ec;
-    auto ep = socket_.local_endpoint(ec);
-    if (ec) detail::throw_error(ec, "weft::net::tcp_stream::local_addr");
+    asio::ip::tcp::endpoint ep;
+    socklen_t len = static_cast<socklen_t>(ep.capacity());
+    if (::getsockname(current_fd(), ep.data(), &len) != 0) {
+        detail::throw_error(last_error(), "weft::net::tcp_stream::local_addr");
+    }
+    ep.resize(len);
     return ep;
 }
 
@@ -382,7 +543,7 @@ tcp_write_half::~tcp_write_half() { release(); }
 void tcp_write_half::release() noexcept {
     if (!s_) return;
     error_code ignored;
-    s_->socket().shutdown(asio::socket_base::shutdown_send, ignored);
+    s_->shutdown_send(ignored);
     s_.reset();
 }
 

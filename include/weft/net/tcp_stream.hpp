@@ -7,6 +7,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <source_location>
@@ -34,15 +35,19 @@ namespace weft::net {
 /// socket backend (builder::socket_io, net::io_backend): on io_uring (the default where the
 /// kernel allows) each transfer is queued on the worker's ring and the worker hands all
 /// queued transfers to the kernel in one call when it runs out of tasks; on the reactor
-/// each is tried directly and waits for readiness only when the socket is not ready.
+/// each is tried directly and waits for readiness only when the socket is not ready. On
+/// io_uring the socket leaves the reactor's epoll set at its first transfer on the ring (the
+/// reactor would otherwise be woken for every segment that arrives) and goes back, for good,
+/// when something needs the reactor: a select branch's read, a transfer the ring refused, or
+/// a call of socket().
 class tcp_stream {
    public:
     /// Adopts a connected socket (any io_context; weft's shards or a foreign one).
     explicit tcp_stream(boost::asio::ip::tcp::socket socket);
     /// Takes over `o`'s socket.
-    tcp_stream(tcp_stream&&) noexcept = default;
+    tcp_stream(tcp_stream&& o) noexcept;
     /// Closes this stream's socket, then takes over `o`'s.
-    tcp_stream& operator=(tcp_stream&&) noexcept = default;
+    tcp_stream& operator=(tcp_stream&& o) noexcept;
     ~tcp_stream();
 
     /// Connects to `addr` ("host:port" or "[v6]:port"). A name is resolved on the runtime's
@@ -112,18 +117,35 @@ class tcp_stream {
     /// Bytes buffered by read_line are not visible through it. On the io_uring backend a
     /// read or write of this stream in progress in another task is not ended by
     /// socket().cancel() or close() (the kernel's operation holds the socket): abort that
-    /// task, or bound the call with weft::timeout, as on either backend.
-    boost::asio::ip::tcp::socket& socket() noexcept { return socket_; }
+    /// task, or bound the call with weft::timeout, as on either backend. The first call puts
+    /// a socket that left the reactor (see above) back in it; system_error if the reactor
+    /// refuses it (epoll_ctl's error).
+    boost::asio::ip::tcp::socket& socket();
 
     /// Splits the stream into a read half and a write half that two tasks may use at the same
     /// time. Any bytes buffered by read_line move to the read half.
     std::pair<tcp_read_half, tcp_write_half> split() &&;
 
    private:
+    friend class tcp_write_half;
+
+    // Where socket_ stands with its io_context's reactor (tcp_stream.cpp says why and how the
+    // two halves' tasks move it).
+    enum class registration : std::uint8_t { fresh, left, committed, moving };
+
     std::size_t read_buffered(boost::asio::mutable_buffer buf) noexcept;
     std::size_t fill_buffer(std::source_location where);
+    std::size_t receive_some(boost::asio::mutable_buffer buf, boost::system::error_code& ec,
+                             const char* what, std::source_location where);
+    int ring_fd() noexcept;
+    void use_reactor(const char* what);
+    int current_fd() const noexcept;
+    void shutdown_send(boost::system::error_code& ec) noexcept;
+    void close_left() noexcept;
 
     boost::asio::ip::tcp::socket socket_;
+    int fd_ = -1;  // socket_'s descriptor as adopted; stays open while socket_ left the reactor
+    std::atomic<registration> registration_{registration::fresh};
     std::string rbuf_;  // bytes read ahead by read_line: [rpos_, rbuf_.size())
     std::size_t rpos_ = 0;
     std::uint32_t wait_streak_ = 0;  // reads in a row that had to wait (see tcp_stream.cpp)

@@ -5,11 +5,12 @@
 // a graceful stop on Ctrl-C. redis-cli and redis-benchmark work against it.
 //
 //   mini_kv [--listen 127.0.0.1:6380] [--aof FILE] [--shards N] [--workers N]
-//           [--max-bulk BYTES] [--max-args N]
+//           [--sched batch|normal] [--max-bulk BYTES] [--max-args N]
 //
 // The first line printed is "listening on ADDR" (port 0 picks a free port). --aof appends
 // every write to FILE and replays FILE at startup. --workers sets the runtime's worker
-// threads (default: one per core). The limits default to Redis's (512 MiB per
+// threads (default: one per core). --sched is the Linux scheduling policy of the runtime's
+// threads (default batch: see run_policy below). The limits default to Redis's (512 MiB per
 // argument, 1M arguments per request). Ctrl-C: stop accepting, end the connections, flush the
 // log, exit 0. Try it:  redis-cli -p 6380 set greeting hello; redis-cli -p 6380 get greeting
 #include "append_log.hpp"
@@ -21,9 +22,14 @@
 
 #include <boost/system/system_error.hpp>
 
+#include <sched.h>
+
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +44,7 @@ struct options {
     std::string aof;  // empty: no log
     std::size_t shards = 16;
     std::size_t workers = 0;  // 0: the runtime's default, one per core
+    bool sched_batch = true;  // --sched batch (the default) or normal
     kv::resp::limits limits;
 };
 
@@ -68,6 +75,9 @@ options parse_options(int argc, char** argv) {
             o.shards = to_count(flag, v);
         } else if (flag == "--workers") {
             o.workers = to_count(flag, v);
+        } else if (flag == "--sched") {
+            if (v != "batch" && v != "normal") throw usage_error{"--sched is batch or normal"};
+            o.sched_batch = v == "batch";
         } else if (flag == "--max-bulk") {
             o.limits.max_bulk = to_count(flag, v);
         } else if (flag == "--max-args") {
@@ -153,6 +163,29 @@ void run(const options& opt) {
 
 }  // namespace
 
+/// Puts the calling thread under SCHED_BATCH. A Redis-like server often shares its cores with
+/// busy threads of other programs (its clients on the same box; scripts/bench --kv runs
+/// redis-benchmark beside it on 2 cores). Under the normal policy a worker woken for a few
+/// replies preempts whatever runs on its core, the client included, and two workers that
+/// each wake thousands of times a second cost the client more than they serve: mini_kv with 2
+/// workers did 0.65-0.85 of its requests/s with 1 (docs/performance.md). A batch thread that
+/// wakes runs when the running thread's slice ends or it blocks; on a core with nothing else
+/// to run it runs at once, so a machine with cores to spare sees no difference. Set through
+/// on_thread_start, so it covers the workers and the blocking pool, not the caller's thread.
+// [run_policy]
+void run_as_batch() {
+    sched_param p{};
+    if (::sched_setscheduler(0, SCHED_BATCH, &p) != 0) {
+        static std::once_flag reported;
+        const int err = errno;
+        std::call_once(reported, [err] {
+            std::fprintf(stderr, "mini_kv: SCHED_BATCH refused (%s); the normal policy stays\n",
+                         std::strerror(err));
+        });
+    }
+}
+// [run_policy]
+
 int main(int argc, char** argv) {
     options opt;
     try {
@@ -160,16 +193,19 @@ int main(int argc, char** argv) {
     } catch (const usage_error& e) {
         std::fprintf(stderr,
                      "mini_kv: %s\nusage: mini_kv [--listen ADDR] [--aof FILE] [--shards N] "
-                     "[--workers N] [--max-bulk BYTES] [--max-args N]\n",
+                     "[--workers N] [--sched batch|normal] [--max-bulk BYTES] [--max-args N]\n",
                      e.what.c_str());
         return 2;
     }
     try {
-        // Like Redis's single event loop, one worker is often the better choice when the
-        // clients share the machine's cores (scripts/bench --kv measures both).
-        weft::runtime rt = opt.workers == 0
-                               ? weft::runtime()
-                               : weft::builder::multi_thread().worker_threads(opt.workers).build();
+        // scripts/bench --kv measures the default (a worker per core, batch), one worker
+        // like Redis's single event loop, and the normal policy.
+        weft::builder b = weft::builder::multi_thread();
+        if (opt.workers != 0) b.worker_threads(opt.workers);
+        // [run_policy_hook]
+        if (opt.sched_batch) b.on_thread_start(run_as_batch);
+        // [run_policy_hook]
+        weft::runtime rt = b.build();
         rt.block_on([&] { run(opt); });
         std::puts("mini_kv: stopped");
         return 0;

@@ -191,8 +191,33 @@ def test(args):
         status, out, err = s.interrupt()
         check(status == 0, f"--workers 1: exit {status} after SIGINT; stderr {err!r}")
 
+    # --sched: the runtime's threads run under SCHED_BATCH by default (main.cpp's
+    # run_as_batch says why) and under the normal policy with --sched normal; the thread
+    # that called block_on keeps its own either way. Read from /proc (stat's 41st field).
+    def policies(pid):
+        out = {}
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+            out[int(tid)] = int(rest[38])  # fields from the 3rd on: the 41st is [38]
+        return out
+
+    sched_batch = 3
+    for flags, want_batch in (([], True), (["--sched", "normal"], False)):
+        with Sample(exe, "--listen", "127.0.0.1:0", "--workers", "2", *flags) as s:
+            check(cli(cli_exe, s.port, "INCR", "c") == "1", f"{flags}: INCR")
+            got = policies(s.proc.pid)
+            batch = [t for t, p in got.items() if p == sched_batch]
+            if want_batch:
+                check(len(batch) >= 2 and got[s.proc.pid] != sched_batch,
+                      f"default: the 2 workers under SCHED_BATCH, main thread not: {got}")
+            else:
+                check(not batch, f"--sched normal: no thread under SCHED_BATCH: {got}")
+            status, out, err = s.interrupt()
+            check(status == 0 and b"refused" not in err, f"{flags}: exit {status}; stderr {err!r}")
+
     for argv in ([exe, "--shards", "0"], [exe, "--workers", "0"], [exe, "--max-bulk"],
-                 [exe, "--bogus", "1"]):
+                 [exe, "--bogus", "1"], [exe, "--sched", "fifo"]):
         status, out, err = run(argv)
         check(status == 2 and "usage" in err, f"{argv[1:]}: exit {status}, stderr {err!r}")
 

@@ -19,10 +19,13 @@ namespace kv {
 store::store(std::size_t shards)
     : shards_(shards == 0 ? 1 : shards) {}
 
-store::entry* store::find_live(shard& s, std::string_view key, clock::time_point now) {
+store::entry* store::find_live(shard& s, std::string_view key) {
     auto it = s.map.find(key);
     if (it == s.map.end()) return nullptr;
-    if (it->second.expires <= now) {  // lazy expiry: the key is gone from the moment it expired
+    // Lazy expiry: the key is gone from the moment it expired. The clock is read only for a
+    // key that has an expiry (a clock read was 3% of a pipelined INCR run's samples).
+    const clock::time_point expires = it->second.expires;
+    if (expires != never && expires <= weft::time::now()) {
         s.map.erase(it);
         return nullptr;
     }
@@ -32,7 +35,7 @@ store::entry* store::find_live(shard& s, std::string_view key, clock::time_point
 std::optional<std::string> store::get(std::string_view key) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mu);
-    if (entry* e = find_live(s, key, weft::time::now())) return e->value;
+    if (entry* e = find_live(s, key)) return e->value;
     return std::nullopt;
 }
 
@@ -41,7 +44,7 @@ bool store::set(std::string_view key, std::string value, set_condition cond,
                 clock::time_point expires) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mu);
-    entry* e = find_live(s, key, weft::time::now());
+    entry* e = find_live(s, key);
     if ((cond == set_condition::if_absent && e) || (cond == set_condition::if_present && !e))
         return false;
     if (!e) e = &s.map[std::string(key)];
@@ -56,7 +59,7 @@ bool store::set(std::string_view key, std::string value, set_condition cond,
 bool store::del(std::string_view key) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mu);
-    if (!find_live(s, key, weft::time::now())) return false;
+    if (!find_live(s, key)) return false;
     s.map.erase(s.map.find(key));
     log_del(key);
     return true;
@@ -65,13 +68,13 @@ bool store::del(std::string_view key) {
 bool store::exists(std::string_view key) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mu);
-    return find_live(s, key, weft::time::now()) != nullptr;
+    return find_live(s, key) != nullptr;
 }
 
 incr_result store::incr(std::string_view key) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mu);
-    entry* e = find_live(s, key, weft::time::now());
+    entry* e = find_live(s, key);
     long long n = 0;
     if (e) {
         const std::string& v = e->value;

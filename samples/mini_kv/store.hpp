@@ -81,7 +81,7 @@ class store {
         return shards_[string_hash{}(key) % shards_.size()];
     }
     /// The live entry for `key`, erasing it if it has expired. Shard locked.
-    entry* find_live(shard& s, std::string_view key, clock::time_point now);
+    entry* find_live(shard& s, std::string_view key);
     void log_set(std::string_view key, std::string_view value, clock::time_point expires);
     void log_del(std::string_view key);
 

@@ -135,18 +135,21 @@ std::size_t receive_claimed(asio::ip::tcp::socket& socket,
     }
 }
 
-// The protocol of a connected socket's descriptor, for assign().
-asio::ip::tcp protocol_of(int fd) noexcept {
-    sockaddr_storage sa{};
-    socklen_t len = sizeof sa;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0 &&
-        sa.ss_family == AF_INET6) {
-        return asio::ip::tcp::v6();
-    }
-    return asio::ip::tcp::v4();
-}
-
 error_code last_error() noexcept { return error_code(errno, boost::system::system_category()); }
+
+// One end of `fd`'s connection (`call` is getsockname or getpeername), read from the kernel
+// directly: a stream that left the reactor has no open socket_ to ask.
+asio::ip::tcp::endpoint endpoint_of(int fd, int (*call)(int, sockaddr*, socklen_t*),
+                                    error_code& ec) noexcept {
+    asio::ip::tcp::endpoint ep;
+    socklen_t len = static_cast<socklen_t>(ep.capacity());
+    if (call(fd, ep.data(), &len) != 0) {
+        ec = last_error();
+        return {};
+    }
+    ep.resize(len);  // a TCP socket's address (sockaddr_in or _in6) fits capacity()
+    return ep;
+}
 }  // namespace
 
 std::size_t tcp_stream::receive_some(asio::mutable_buffer buf, error_code& ec, const char* what,
@@ -238,14 +241,10 @@ int tcp_stream::ring_fd() noexcept {
             if (socket_.is_open()) socket_.release(ec);
             registration_.store(ec ? registration::committed : registration::left,
                                 std::memory_order_release);
-            return fd_;
         }
-        // lost the CAS: `r` holds what another task made of it
+        // lost the CAS: another task moved it, and current_fd() reads where it stands now
     }
-    // committed: a user may have closed the socket through socket(), and fd_'s number may
-    // name another file by now; socket_ knows (-1 once closed). left and moving: fd_ is open.
-    // safety: reading socket_ in committed is safe, nothing moves socket_ out of committed.
-    return r == registration::committed ? socket_.native_handle() : fd_;
+    return current_fd();
 }
 
 // Makes sure socket_ is registered and stays so, before any reactor operation on it.
@@ -267,7 +266,8 @@ void tcp_stream::use_reactor(const char* what) {
                     // safety: we hold `moving` (see ring_fd). assign() registers fd_ again;
                     // if epoll refuses it, the stream stays out and fd_ stays ours.
                     error_code ec;
-                    socket_.assign(protocol_of(fd_), fd_, ec);
+                    const auto protocol = endpoint_of(fd_, ::getsockname, ec).protocol();
+                    if (!ec) socket_.assign(protocol, fd_, ec);
                     if (!ec) socket_.non_blocking(true, ec);
                     registration_.store(ec ? registration::left : registration::committed,
                                         std::memory_order_release);
@@ -283,7 +283,10 @@ void tcp_stream::use_reactor(const char* what) {
     }
 }
 
-// The descriptor for calls that need no reactor (options, addresses, shutdown).
+// The descriptor for a ring transfer or a call that needs no reactor (options, addresses,
+// shutdown). committed: a user may have closed the socket through socket(), and fd_'s number
+// may name another file by now; socket_ knows (-1 once closed), and nothing moves socket_ out
+// of committed, so reading it is safe. left and moving: fd_ is open.
 int tcp_stream::current_fd() const noexcept {
     // Asio's native_handle() is not const but only reads the descriptor.
     return registration_.load(std::memory_order_acquire) == registration::committed
@@ -479,22 +482,16 @@ void tcp_stream::set_nodelay(bool on) {
 }
 
 asio::ip::tcp::endpoint tcp_stream::peer_addr() const {
-    asio::ip::tcp::endpoint ep;
-    socklen_t len = static_cast<socklen_t>(ep.capacity());
-    if (::getpeername(current_fd(), ep.data(), &len) != 0) {
-        detail::throw_error(last_error(), "weft::net::tcp_stream::peer_addr");
-    }
-    ep.resize(len);
+    error_code ec;
+    auto ep = endpoint_of(current_fd(), ::getpeername, ec);
+    if (ec) detail::throw_error(ec, "weft::net::tcp_stream::peer_addr");
     return ep;
 }
 
 asio::ip::tcp::endpoint tcp_stream::local_addr() const {
-    asio::ip::tcp::endpoint ep;
-    socklen_t len = static_cast<socklen_t>(ep.capacity());
-    if (::getsockname(current_fd(), ep.data(), &len) != 0) {
-        detail::throw_error(last_error(), "weft::net::tcp_stream::local_addr");
-    }
-    ep.resize(len);
+    error_code ec;
+    auto ep = endpoint_of(current_fd(), ::getsockname, ec);
+    if (ec) detail::throw_error(ec, "weft::net::tcp_stream::local_addr");
     return ep;
 }
 

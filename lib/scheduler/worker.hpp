@@ -57,6 +57,9 @@ class worker {
 
     /// Makes `t` runnable from this worker's thread (`t` not pinned elsewhere).
     void schedule_local(task_header* t, bool lifo);
+    /// The task in the LIFO slot, if any. This worker's thread only (tests look at where a
+    /// wake put its task).
+    [[nodiscard]] const task_header* lifo_slot() const noexcept { return lifo_; }
     /// Brackets fire_due_timers() on this worker's thread (see timer_ready_).
     void set_firing_timers(bool on) noexcept { firing_timers_ = on; }
     /// Makes pinned task `t` (owned by this worker) runnable, from any thread.

@@ -1,5 +1,7 @@
 #include "overflow_report.hpp"
 
+#include "stack_cache.hpp"
+
 #include "../scheduler/thread_context.hpp"
 #include "../scheduler/worker.hpp"
 
@@ -25,7 +27,7 @@ constexpr std::size_t below_guard_slack = 64 * 1024;
 void on_fault(int sig, siginfo_t* info, void* uctx) {
     worker* w = this_thread_context().w;
     task_header* t = w ? w->current() : nullptr;
-    if (t && t->stack_base() && t->stack_kind() == 1) {
+    if (t && t->stack_base() && has_guard_page(t->stack_kind())) {
         auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
         auto base = reinterpret_cast<std::uintptr_t>(t->stack_base());
         long page = ::sysconf(_SC_PAGESIZE);
@@ -84,7 +86,7 @@ void report_stack_overflow(const task_header* t, bool at_switch) noexcept {
     const char* name = t->name().empty() ? "(unnamed)" : t->name().c_str();
     std::size_t usable =
         t->stack_len() -
-        (t->stack_kind() == 1 ? static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) : 0);
+        (has_guard_page(t->stack_kind()) ? static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)) : 0);
     int n = std::snprintf(
         buf, sizeof buf,
         "weft: stack overflow in task %llu '%s' spawned at %s:%u (%s); its stack is %zu bytes%s. "

@@ -10,13 +10,21 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <new>
 #include <stdexcept>
 #include <unordered_map>
+
+// Linux 6.13's guard regions; Debian 12's headers predate them. A kernel without them refuses
+// the advice with EINVAL, which allocate_stack() takes as "use the older kinds".
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
 
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -65,6 +73,57 @@ void register_with_valgrind([[maybe_unused]] const fiber_stack& s) {
 #endif
 }
 
+// Set when the kernel refused guard regions (the first guarded slab finds out). Relaxed: a
+// thread that has not seen it yet only asks the kernel again and gets the same answer.
+std::atomic<bool> guard_regions_refused{false};
+
+struct guarded_slab_registry {
+    std::mutex mu;
+    std::unordered_map<std::size_t, std::vector<void*>> free;  // stack bases, by mapped size
+};
+guarded_slab_registry& guarded_slabs() {
+    static auto* r = new guarded_slab_registry;  // never destroyed: stacks may be released late
+    return *r;
+}
+
+[[noreturn]] void throw_unmappable(std::size_t bytes) {
+    throw std::runtime_error(fmt::format(
+        "weft: cannot map {} bytes for fiber stacks (out of memory or address space)", bytes));
+}
+
+// A stack from a guarded slab, or a stack of kind none when the kernel refuses guard regions.
+fiber_stack allocate_guarded_slab_stack(std::size_t size) {
+    auto& r = guarded_slabs();
+    std::lock_guard lock(r.mu);
+    auto& list = r.free[size];
+    if (list.empty()) {
+        void* p = fault::hit(fault::point::stack_map)
+                      ? MAP_FAILED
+                      : ::mmap(nullptr, size * slab_stacks, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        // Out of memory here means out of memory for the older kinds too: no fallback.
+        if (p == MAP_FAILED) throw_unmappable(size * slab_stacks);
+        auto* bytes = static_cast<char*>(p);
+        for (std::size_t i = 0; i < slab_stacks; ++i) {
+            if (::madvise(bytes + i * size, page_size(), MADV_GUARD_INSTALL) == 0) continue;
+            const int err = errno;
+            ::munmap(p, size * slab_stacks);
+            if (err == EINVAL && i == 0) {
+                guard_regions_refused.store(true, std::memory_order_relaxed);
+                return {};
+            }
+            // The kernel took the advice before (or for the first stacks): this is a page
+            // table it could not allocate.
+            throw std::runtime_error(fmt::format(
+                "weft: cannot install the guard pages of fiber stacks ({})", std::strerror(err)));
+        }
+        for (std::size_t i = slab_stacks; i-- > 0;) list.push_back(bytes + i * size);
+    }
+    fiber_stack s{list.back(), size, stack_kind::guarded_slab};
+    list.pop_back();
+    return s;
+}
+
 fiber_stack allocate_slab_stack(std::size_t size) {
     auto& r = slabs();
     std::lock_guard lock(r.mu);
@@ -74,11 +133,7 @@ fiber_stack allocate_slab_stack(std::size_t size) {
                       ? MAP_FAILED
                       : ::mmap(nullptr, size * slab_stacks, PROT_READ | PROT_WRITE,
                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (p == MAP_FAILED) {
-            throw std::runtime_error(fmt::format(
-                "weft: cannot map {} bytes for fiber stacks (out of memory or address space)",
-                size * slab_stacks));
-        }
+        if (p == MAP_FAILED) throw_unmappable(size * slab_stacks);
         for (std::size_t i = slab_stacks; i-- > 0;)
             list.push_back(static_cast<char*>(p) + i * size);
     }
@@ -90,7 +145,7 @@ fiber_stack allocate_slab_stack(std::size_t size) {
 }  // namespace
 
 std::size_t fiber_stack::guard() const noexcept {
-    return kind == stack_kind::guarded ? page_size() : 0;
+    return has_guard_page(static_cast<std::uint8_t>(kind)) ? page_size() : 0;
 }
 
 std::size_t mapped_stack_size(std::size_t requested) noexcept {
@@ -103,6 +158,13 @@ std::size_t mapped_stack_size(std::size_t requested) noexcept {
 
 fiber_stack allocate_stack(std::size_t size) {
     fiber_stack s;
+    if (!guard_regions_refused.load(std::memory_order_relaxed)) {
+        s = allocate_guarded_slab_stack(size);
+        if (s.kind != stack_kind::none) {
+            register_with_valgrind(s);
+            return s;
+        }
+    }
     if (guarded_live.load(std::memory_order_relaxed) < guarded_budget()) {
         void* p = fault::hit(fault::point::stack_map)
                       ? MAP_FAILED
@@ -133,7 +195,16 @@ fiber_stack allocate_stack(std::size_t size) {
 }
 
 void deallocate_stack(const fiber_stack& s) noexcept {
-    if (s.kind == stack_kind::guarded) {
+    if (s.kind == stack_kind::guarded_slab) {
+        // The pages go back to the system as an unmapped stack's would; the guard region stays
+        // (MADV_DONTNEED leaves guard markers), so the range is ready for its next task. On a
+        // mapped private anonymous range it does not fail; if it did, the pages would only
+        // stay resident.
+        (void)::madvise(s.bottom(), s.usable(), MADV_DONTNEED);
+        auto& r = guarded_slabs();
+        std::lock_guard lock(r.mu);
+        r.free[s.len].push_back(s.base);
+    } else if (s.kind == stack_kind::guarded) {
         ::munmap(s.base, s.len);
         guarded_live.fetch_sub(1, std::memory_order_relaxed);
     } else if (s.kind == stack_kind::slab) {

@@ -2,13 +2,19 @@
 // only their header; freed stacks of the default size go back to the worker's cache and are
 // reused hot (a fresh page costs microseconds, docs/performance.md; a cached one nothing).
 //
-// Two kinds of stack:
-//   guarded  its own mapping with a PROT_NONE guard page below it: an overflow faults, and the
-//            SIGSEGV handler names the task. Costs two entries of vm.max_map_count.
-//   slab     carved from a large shared mapping, no guard page; the saved stack pointer is
-//            checked at every switch-out. Used once guarded stacks would push the
-//            process near vm.max_map_count (65530 by default, ~32k guarded stacks), with one
-//            warning that overflow detection became best effort.
+// Three kinds of stack:
+//   guarded_slab  carved from a shared mapping of 64 stacks, its lowest page made a guard
+//            region with MADV_GUARD_INSTALL (Linux 6.13): an overflow faults, and the SIGSEGV
+//            handler names the task. A guard region does not split the mapping, so the slab is
+//            one entry of vm.max_map_count whatever its stacks do. Freed pages go back to the
+//            system (MADV_DONTNEED, which keeps the guard), the address range to the slab.
+//            The default wherever the kernel accepts the advice.
+//   guarded  (kernels without it) its own mapping with a PROT_NONE guard page below it,
+//            overflow caught the same way. Costs two entries of vm.max_map_count.
+//   slab     (kernels without it, past the guarded budget) carved from a shared mapping, no
+//            guard page; the saved stack pointer is checked at every switch-out. Used once
+//            guarded stacks would push the process near vm.max_map_count (65530 by default,
+//            ~28k guarded stacks), with one warning that overflow detection became best effort.
 #pragma once
 
 #include <cstddef>
@@ -17,7 +23,14 @@
 
 namespace weft::detail {
 
-enum class stack_kind : std::uint8_t { none = 0, guarded = 1, slab = 2 };
+enum class stack_kind : std::uint8_t { none = 0, guarded = 1, slab = 2, guarded_slab = 3 };
+
+/// Whether a stack of this kind (task_header::stack_kind()'s value) has a guard page at its
+/// base, where an overflow faults.
+constexpr bool has_guard_page(std::uint8_t kind) noexcept {
+    return kind == static_cast<std::uint8_t>(stack_kind::guarded) ||
+           kind == static_cast<std::uint8_t>(stack_kind::guarded_slab);
+}
 
 struct fiber_stack {
     void* base = nullptr;  // lowest address of the mapping (the guard page, if any)
@@ -34,10 +47,12 @@ struct fiber_stack {
 /// Rounds a requested stack size to what is mapped (page multiple; doubled under ASan).
 std::size_t mapped_stack_size(std::size_t requested) noexcept;
 
-/// Maps a new stack (guarded while the budget allows, else from a slab). Throws
-/// std::runtime_error naming the size when memory or mappings run out.
+/// Maps a new stack (from a guarded slab where the kernel installs guard regions; else guarded
+/// while the budget allows, then from a slab). Throws std::runtime_error naming the size when
+/// memory or mappings run out.
 fiber_stack allocate_stack(std::size_t mapped_size);
-/// Returns a stack to the process (unmaps a guarded one, recycles a slab one).
+/// Returns a stack to the process (unmaps a guarded one; recycles a slab one, a guarded slab's
+/// with its pages given back first).
 void deallocate_stack(const fiber_stack& s) noexcept;
 
 /// False when a fiber on slab stack `s` switched out with its stack pointer at (or past) the

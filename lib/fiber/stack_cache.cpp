@@ -57,12 +57,18 @@ std::size_t guarded_budget() {
 std::atomic<std::size_t> guarded_live{0};
 std::atomic<bool> warned_slab{false};
 
+// The free stacks of one kind of slab: bases, by mapped size.
 struct slab_registry {
     std::mutex mu;
-    std::unordered_map<std::size_t, std::vector<void*>> free;  // by mapped size
+    std::unordered_map<std::size_t, std::vector<void*>> free;
 };
-slab_registry& slabs() {
-    static auto* r = new slab_registry;  // never destroyed: stacks may be released late
+// Never destroyed: stacks may be released late.
+slab_registry& slabs() {  // without guard pages (older kernels, past the guarded budget)
+    static auto* r = new slab_registry;
+    return *r;
+}
+slab_registry& guarded_slabs() {  // each stack's lowest page a guard region
+    static auto* r = new slab_registry;
     return *r;
 }
 
@@ -77,18 +83,36 @@ void register_with_valgrind([[maybe_unused]] const fiber_stack& s) {
 // thread that has not seen it yet only asks the kernel again and gets the same answer.
 std::atomic<bool> guard_regions_refused{false};
 
-struct guarded_slab_registry {
-    std::mutex mu;
-    std::unordered_map<std::size_t, std::vector<void*>> free;  // stack bases, by mapped size
-};
-guarded_slab_registry& guarded_slabs() {
-    static auto* r = new guarded_slab_registry;  // never destroyed: stacks may be released late
-    return *r;
+// Maps room for slab_stacks stacks of `size` bytes. Out of memory here means out of memory
+// for every kind of stack: the caller has no fallback.
+char* map_slab(std::size_t size) {
+    void* p = fault::hit(fault::point::stack_map)
+                  ? MAP_FAILED
+                  : ::mmap(nullptr, size * slab_stacks, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (p == MAP_FAILED) {
+        throw std::runtime_error(
+            fmt::format("weft: cannot map {} bytes for fiber stacks (out of memory or address "
+                        "space)",
+                        size * slab_stacks));
+    }
+    return static_cast<char*>(p);
 }
 
-[[noreturn]] void throw_unmappable(std::size_t bytes) {
-    throw std::runtime_error(fmt::format(
-        "weft: cannot map {} bytes for fiber stacks (out of memory or address space)", bytes));
+// Hands a new slab's stacks to `list`, the lowest last (it is taken first).
+void add_slab(std::vector<void*>& list, char* slab, std::size_t size) {
+    for (std::size_t i = slab_stacks; i-- > 0;) list.push_back(slab + i * size);
+}
+
+void return_to_slab(slab_registry& r, const fiber_stack& s) noexcept {
+    std::lock_guard lock(r.mu);
+    r.free[s.len].push_back(s.base);
+}
+
+fiber_stack pop_stack(std::vector<void*>& list, std::size_t size, stack_kind kind) {
+    fiber_stack s{list.back(), size, kind};
+    list.pop_back();
+    return s;
 }
 
 // A stack from a guarded slab, or a stack of kind none when the kernel refuses guard regions.
@@ -97,17 +121,11 @@ fiber_stack allocate_guarded_slab_stack(std::size_t size) {
     std::lock_guard lock(r.mu);
     auto& list = r.free[size];
     if (list.empty()) {
-        void* p = fault::hit(fault::point::stack_map)
-                      ? MAP_FAILED
-                      : ::mmap(nullptr, size * slab_stacks, PROT_READ | PROT_WRITE,
-                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-        // Out of memory here means out of memory for the older kinds too: no fallback.
-        if (p == MAP_FAILED) throw_unmappable(size * slab_stacks);
-        auto* bytes = static_cast<char*>(p);
+        char* slab = map_slab(size);
         for (std::size_t i = 0; i < slab_stacks; ++i) {
-            if (::madvise(bytes + i * size, page_size(), MADV_GUARD_INSTALL) == 0) continue;
+            if (::madvise(slab + i * size, page_size(), MADV_GUARD_INSTALL) == 0) continue;
             const int err = errno;
-            ::munmap(p, size * slab_stacks);
+            ::munmap(slab, size * slab_stacks);
             if (err == EINVAL && i == 0) {
                 guard_regions_refused.store(true, std::memory_order_relaxed);
                 return {};
@@ -117,29 +135,17 @@ fiber_stack allocate_guarded_slab_stack(std::size_t size) {
             throw std::runtime_error(fmt::format(
                 "weft: cannot install the guard pages of fiber stacks ({})", std::strerror(err)));
         }
-        for (std::size_t i = slab_stacks; i-- > 0;) list.push_back(bytes + i * size);
+        add_slab(list, slab, size);
     }
-    fiber_stack s{list.back(), size, stack_kind::guarded_slab};
-    list.pop_back();
-    return s;
+    return pop_stack(list, size, stack_kind::guarded_slab);
 }
 
 fiber_stack allocate_slab_stack(std::size_t size) {
     auto& r = slabs();
     std::lock_guard lock(r.mu);
     auto& list = r.free[size];
-    if (list.empty()) {
-        void* p = fault::hit(fault::point::stack_map)
-                      ? MAP_FAILED
-                      : ::mmap(nullptr, size * slab_stacks, PROT_READ | PROT_WRITE,
-                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (p == MAP_FAILED) throw_unmappable(size * slab_stacks);
-        for (std::size_t i = slab_stacks; i-- > 0;)
-            list.push_back(static_cast<char*>(p) + i * size);
-    }
-    fiber_stack s{list.back(), size, stack_kind::slab};
-    list.pop_back();
-    return s;
+    if (list.empty()) add_slab(list, map_slab(size), size);
+    return pop_stack(list, size, stack_kind::slab);
 }
 
 }  // namespace
@@ -195,22 +201,24 @@ fiber_stack allocate_stack(std::size_t size) {
 }
 
 void deallocate_stack(const fiber_stack& s) noexcept {
-    if (s.kind == stack_kind::guarded_slab) {
-        // The pages go back to the system as an unmapped stack's would; the guard region stays
-        // (MADV_DONTNEED leaves guard markers), so the range is ready for its next task. On a
-        // mapped private anonymous range it does not fail; if it did, the pages would only
-        // stay resident.
-        (void)::madvise(s.bottom(), s.usable(), MADV_DONTNEED);
-        auto& r = guarded_slabs();
-        std::lock_guard lock(r.mu);
-        r.free[s.len].push_back(s.base);
-    } else if (s.kind == stack_kind::guarded) {
-        ::munmap(s.base, s.len);
-        guarded_live.fetch_sub(1, std::memory_order_relaxed);
-    } else if (s.kind == stack_kind::slab) {
-        auto& r = slabs();
-        std::lock_guard lock(r.mu);
-        r.free[s.len].push_back(s.base);
+    switch (s.kind) {
+        case stack_kind::none:
+            return;
+        case stack_kind::guarded:
+            ::munmap(s.base, s.len);
+            guarded_live.fetch_sub(1, std::memory_order_relaxed);
+            return;
+        case stack_kind::guarded_slab:
+            // The pages go back to the system as an unmapped stack's would; the guard region
+            // stays (MADV_DONTNEED leaves guard markers), so the range is ready for its next
+            // task. On a mapped private anonymous range it does not fail; if it did, the pages
+            // would only stay resident.
+            (void)::madvise(s.bottom(), s.usable(), MADV_DONTNEED);
+            return_to_slab(guarded_slabs(), s);
+            return;
+        case stack_kind::slab:
+            return_to_slab(slabs(), s);
+            return;
     }
 }
 

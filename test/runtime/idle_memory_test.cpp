@@ -52,6 +52,19 @@ bool kernel_installs_guard_regions() {
     ::munmap(p, 2 * page);
     return ok;
 }
+// Aborts every task and joins it; returns how many ended cancelled.
+std::size_t abort_all(std::vector<weft::join_handle<void>>& hs) {
+    for (auto& h : hs) h.abort();
+    std::size_t cancelled = 0;
+    for (auto& h : hs) {
+        try {
+            h.join();
+        } catch (const weft::join_error& e) {
+            cancelled += e.is_cancelled();
+        }
+    }
+    return cancelled;
+}
 }  // namespace
 
 TEST_CASE("parked tasks' stacks need no mapping of their own where guard regions exist",
@@ -79,15 +92,7 @@ TEST_CASE("parked tasks' stacks need no mapping of their own where guard regions
         }
         return guard_page_mapping_count();
     });
-    for (auto& h : hs) h.abort();
-    std::size_t cancelled = 0;
-    for (auto& h : hs) {
-        try {
-            h.join();
-        } catch (const weft::join_error& e) {
-            cancelled += e.is_cancelled();
-        }
-    }
+    const std::size_t cancelled = abort_all(hs);
     REQUIRE(parked.load() == n);
     CHECK(cancelled == n);
     const std::size_t added = maps_parked > maps_before ? maps_parked - maps_before : 0;
@@ -125,15 +130,7 @@ TEST_CASE("100k tasks parked at once, a few KiB each", "[runtime][memory]") {
     });
     long per_task = (rss_bytes() - before) / static_cast<long>(n);
     release = true;
-    for (auto& h : hs) h.abort();
-    std::size_t cancelled = 0;
-    for (auto& h : hs) {
-        try {
-            h.join();
-        } catch (const weft::join_error& e) {
-            cancelled += e.is_cancelled();
-        }
-    }
+    const std::size_t cancelled = abort_all(hs);
     INFO("RSS per parked task: " << per_task << " bytes");
     CHECK(parked.load() == n);
     CHECK(cancelled == n);

@@ -83,13 +83,19 @@ void register_with_valgrind([[maybe_unused]] const fiber_stack& s) {
 // thread that has not seen it yet only asks the kernel again and gets the same answer.
 std::atomic<bool> guard_regions_refused{false};
 
+// Anonymous memory for stacks, reserved but not committed: MAP_FAILED when the kernel (or an
+// injected stack_map fault) refuses.
+void* map_stack_memory(std::size_t bytes) noexcept {
+    return fault::hit(fault::point::stack_map)
+               ? MAP_FAILED
+               : ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+}
+
 // Maps room for slab_stacks stacks of `size` bytes. Out of memory here means out of memory
 // for every kind of stack: the caller has no fallback.
 char* map_slab(std::size_t size) {
-    void* p = fault::hit(fault::point::stack_map)
-                  ? MAP_FAILED
-                  : ::mmap(nullptr, size * slab_stacks, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    void* p = map_stack_memory(size * slab_stacks);
     if (p == MAP_FAILED) {
         throw std::runtime_error(
             fmt::format("weft: cannot map {} bytes for fiber stacks (out of memory or address "
@@ -148,6 +154,38 @@ fiber_stack allocate_slab_stack(std::size_t size) {
     return pop_stack(list, size, stack_kind::slab);
 }
 
+// Kernels without guard regions: a stack in its own mapping with an mprotect'ed guard page,
+// while the budget allows; kind none when it does not, or when the kernel refuses.
+fiber_stack allocate_guarded_stack(std::size_t size) {
+    if (guarded_live.load(std::memory_order_relaxed) >= guarded_budget()) return {};
+    void* p = map_stack_memory(size);
+    if (p == MAP_FAILED) return {};
+    if (::mprotect(p, page_size(), PROT_NONE) != 0) {
+        ::munmap(p, size);
+        return {};
+    }
+    guarded_live.fetch_add(1, std::memory_order_relaxed);
+    return {p, size, stack_kind::guarded};
+}
+
+// The best kind the kernel and the budget allow, in the order the header gives.
+fiber_stack choose_stack(std::size_t size) {
+    if (!guard_regions_refused.load(std::memory_order_relaxed)) {
+        if (fiber_stack s = allocate_guarded_slab_stack(size); s.kind != stack_kind::none) return s;
+    }
+    if (fiber_stack s = allocate_guarded_stack(size); s.kind != stack_kind::none) return s;
+    if (!warned_slab.exchange(true, std::memory_order_relaxed)) {
+        std::fprintf(
+            stderr,
+            "weft: warning: %zu live fibers have guarded stacks, close to the "
+            "vm.max_map_count limit; further stacks come from shared slabs without "
+            "guard pages, so stack overflow detection is now best effort (the stack "
+            "pointer is checked at each switch). Raise vm.max_map_count to keep guard pages.\n",
+            guarded_live.load(std::memory_order_relaxed));
+    }
+    return allocate_slab_stack(size);
+}
+
 }  // namespace
 
 std::size_t fiber_stack::guard() const noexcept {
@@ -163,39 +201,7 @@ std::size_t mapped_stack_size(std::size_t requested) noexcept {
 }
 
 fiber_stack allocate_stack(std::size_t size) {
-    fiber_stack s;
-    if (!guard_regions_refused.load(std::memory_order_relaxed)) {
-        s = allocate_guarded_slab_stack(size);
-        if (s.kind != stack_kind::none) {
-            register_with_valgrind(s);
-            return s;
-        }
-    }
-    if (guarded_live.load(std::memory_order_relaxed) < guarded_budget()) {
-        void* p = fault::hit(fault::point::stack_map)
-                      ? MAP_FAILED
-                      : ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-        if (p != MAP_FAILED) {
-            if (::mprotect(p, page_size(), PROT_NONE) == 0) {
-                guarded_live.fetch_add(1, std::memory_order_relaxed);
-                s = {p, size, stack_kind::guarded};
-                register_with_valgrind(s);
-                return s;
-            }
-            ::munmap(p, size);
-        }
-    }
-    if (!warned_slab.exchange(true, std::memory_order_relaxed)) {
-        std::fprintf(
-            stderr,
-            "weft: warning: %zu live fibers have guarded stacks, close to the "
-            "vm.max_map_count limit; further stacks come from shared slabs without "
-            "guard pages, so stack overflow detection is now best effort (the stack "
-            "pointer is checked at each switch). Raise vm.max_map_count to keep guard pages.\n",
-            guarded_live.load(std::memory_order_relaxed));
-    }
-    s = allocate_slab_stack(size);
+    fiber_stack s = choose_stack(size);
     register_with_valgrind(s);
     return s;
 }

@@ -215,15 +215,13 @@ void deallocate_stack(const fiber_stack& s) noexcept {
             guarded_live.fetch_sub(1, std::memory_order_relaxed);
             return;
         case stack_kind::guarded_slab:
-            // The pages go back to the system as an unmapped stack's would; the guard region
-            // stays (MADV_DONTNEED leaves guard markers), so the range is ready for its next
-            // task. On a mapped private anonymous range it does not fail; if it did, the pages
-            // would only stay resident.
-            (void)::madvise(s.bottom(), s.usable(), MADV_DONTNEED);
-            return_to_slab(guarded_slabs(), s);
-            return;
         case stack_kind::slab:
-            return_to_slab(slabs(), s);
+            // The pages go back to the system as an unmapped stack's would, and the range to
+            // its slab; a guard region stays (MADV_DONTNEED leaves guard markers), so the range
+            // is ready for its next task. On a mapped private anonymous range it does not fail;
+            // if it did, the pages would only stay resident.
+            (void)::madvise(s.bottom(), s.usable(), MADV_DONTNEED);
+            return_to_slab(s.kind == stack_kind::guarded_slab ? guarded_slabs() : slabs(), s);
             return;
     }
 }

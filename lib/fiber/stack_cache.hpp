@@ -15,6 +15,7 @@
 //            guard page; the saved stack pointer is checked at every switch-out. Used once
 //            guarded stacks would push the process near vm.max_map_count (65530 by default,
 //            ~28k guarded stacks), with one warning that overflow detection became best effort.
+//            Freed pages go back to the system as a guarded slab's do.
 #pragma once
 
 #include <cstddef>
@@ -51,8 +52,8 @@ std::size_t mapped_stack_size(std::size_t requested) noexcept;
 /// while the budget allows, then from a slab). Throws std::runtime_error naming the size when
 /// memory or mappings run out.
 fiber_stack allocate_stack(std::size_t mapped_size);
-/// Returns a stack to the process (unmaps a guarded one; recycles a slab one, a guarded slab's
-/// with its pages given back first).
+/// Returns a stack to the process (unmaps a guarded one; gives a slab one's pages back and
+/// recycles its range).
 void deallocate_stack(const fiber_stack& s) noexcept;
 
 /// False when a fiber on slab stack `s` switched out with its stack pointer at (or past) the

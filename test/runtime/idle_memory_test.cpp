@@ -142,9 +142,9 @@ TEST_CASE("100k tasks parked at once, a few KiB each", "[runtime][memory]") {
 TEST_CASE("stacks of a size no cache keeps give their pages back when their tasks end",
           "[runtime][memory]") {
     // Only the default size is cached; another goes back to the system when its task ends (an
-    // own mapping is unmapped; a guarded slab's stack is given back with MADV_DONTNEED and
-    // keeps its range). 200 tasks each touch 128 KiB of their stacks and wait; when they have
-    // ended, the 25 MiB they touched must be gone from the resident set.
+    // own mapping is unmapped; a slab's stack, guarded or not, is given back with
+    // MADV_DONTNEED and keeps its range). 200 tasks each touch 128 KiB of their stacks and wait;
+    // when they have ended, the 25 MiB they touched must be gone from the resident set.
     constexpr std::size_t tasks = 200;
     constexpr std::size_t touched = 128 * 1024;
     auto rt = weft::test::make_runtime(2);
